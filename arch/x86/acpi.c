@@ -1,0 +1,185 @@
+#include "acpi.h"
+
+#include <string.h>
+
+#include "boot_layout.h"
+
+struct __attribute__((packed)) acpi_header {
+	char signature[4];
+	uint32_t length;
+	uint8_t revision;
+	uint8_t checksum;
+	char oem_id[6];
+	char oem_table_id[8];
+	uint32_t oem_revision;
+	char creator_id[4];
+	uint32_t creator_revision;
+};
+
+struct __attribute__((packed)) acpi_rsdp {
+	char signature[8];
+	uint8_t checksum;
+	char oem_id[6];
+	uint8_t revision;
+	uint32_t rsdt_address;
+	uint32_t length;
+	uint64_t xsdt_address;
+	uint8_t ext_checksum;
+	uint8_t reserved[3];
+};
+
+struct __attribute__((packed)) acpi_gas {
+	uint8_t space_id, bit_width, bit_offset, access_size;
+	uint64_t address;
+};
+
+/* FADT revision 6 (ACPI 6.x): the fields pagoda sets, by their offsets in the spec. */
+struct __attribute__((packed)) acpi_fadt {
+	struct acpi_header h;          /* 0 */
+	uint32_t firmware_ctrl;        /* 36 */
+	uint32_t dsdt;                 /* 40 */
+	uint8_t reserved0;             /* 44 */
+	uint8_t pm_profile;            /* 45 */
+	uint16_t sci_int;              /* 46 */
+	uint8_t unused0[109 - 48];     /* 48: SMI_CMD .. CENTURY, all zero when HW-reduced */
+	uint16_t iapc_boot_arch;       /* 109 */
+	uint8_t reserved1;             /* 111 */
+	uint32_t flags;                /* 112 */
+	struct acpi_gas reset_reg;     /* 116 */
+	uint8_t reset_value;           /* 128 */
+	uint16_t arm_boot_arch;        /* 129 */
+	uint8_t minor_version;         /* 131 */
+	uint64_t x_firmware_ctrl;      /* 132 */
+	uint64_t x_dsdt;               /* 140 */
+	struct acpi_gas x_blocks[8];   /* 148: X_PM1a_EVT .. X_GPE1, unused */
+	struct acpi_gas sleep_control; /* 244 */
+	struct acpi_gas sleep_status;  /* 256 */
+	uint64_t hypervisor_id;        /* 268 */
+};
+
+#define FADT_RESET_REG_SUP   (1u << 10)
+#define FADT_HW_REDUCED_ACPI (1u << 20)
+#define IAPC_NO_VGA          (1u << 2)
+#define GAS_SYSTEM_IO        1
+#define GAS_ACCESS_BYTE      1
+
+_Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
+
+/* AML for: Name (\_S5, Package (4) { 5, 5, 0, 0 }) */
+static const uint8_t dsdt_aml[] = {
+	0x08, '_', 'S', '5', '_',         /* NameOp, NameString */
+	0x12, 0x08, 0x04,                 /* PackageOp, PkgLength 8, NumElements 4 */
+	0x0a, ACPI_SLEEP_TYP_S5,          /* BytePrefix 5 (SLP_TYPa) */
+	0x0a, ACPI_SLEEP_TYP_S5,          /* BytePrefix 5 (SLP_TYPb) */
+	0x00, 0x00,                       /* Zero, Zero */
+};
+
+static uint8_t checksum(const void *p, size_t n)
+{
+	uint8_t sum = 0;
+	for (size_t i = 0; i < n; i++)
+		sum += ((const uint8_t *)p)[i];
+	return (uint8_t)-sum;
+}
+
+static void header(struct acpi_header *h, const char *sig, uint32_t len, uint8_t rev)
+{
+	memcpy(h->signature, sig, 4);
+	h->length = len;
+	h->revision = rev;
+	memcpy(h->oem_id, "PAGODA", 6);
+	memcpy(h->oem_table_id, "PAGODAVM", 8);
+	h->oem_revision = 1;
+	memcpy(h->creator_id, "PGDA", 4);
+	h->creator_revision = 1;
+}
+
+static void finish(void *table)
+{
+	struct acpi_header *h = table;
+	h->checksum = 0;
+	h->checksum = checksum(h, h->length);
+}
+
+static size_t build_madt(uint8_t *p, unsigned int nr_cpus)
+{
+	size_t off = sizeof(struct acpi_header) + 8; /* local APIC address, flags */
+	uint32_t lapic = (uint32_t)LAPIC_GPA, flags = 1; /* PCAT_COMPAT: 8259s present */
+	memcpy(p + sizeof(struct acpi_header), &lapic, 4);
+	memcpy(p + sizeof(struct acpi_header) + 4, &flags, 4);
+	for (unsigned int i = 0; i < nr_cpus; i++) {
+		uint8_t e[8] = { 0, 8, (uint8_t)i, (uint8_t)i, 1, 0, 0, 0 }; /* enabled */
+		memcpy(p + off, e, sizeof(e));
+		off += sizeof(e);
+	}
+	uint8_t io[12] = { 1, 12, (uint8_t)nr_cpus, 0 };
+	uint32_t ioaddr = (uint32_t)IOAPIC_GPA;
+	memcpy(io + 4, &ioaddr, 4); /* GSI base 0 follows */
+	memcpy(p + off, io, sizeof(io));
+	off += sizeof(io);
+	uint8_t iso[10] = { 2, 10, 0, 0, 2, 0, 0, 0, 0, 0 }; /* ISA IRQ 0 -> GSI 2 */
+	memcpy(p + off, iso, sizeof(iso));
+	off += sizeof(iso);
+	uint8_t nmi[6] = { 4, 6, 0xff, 0, 0, 1 }; /* LINT1 of every CPU is NMI */
+	memcpy(p + off, nmi, sizeof(nmi));
+	off += sizeof(nmi);
+	header((struct acpi_header *)p, "APIC", (uint32_t)off, 5);
+	finish(p);
+	return off;
+}
+
+static void build_fadt(struct acpi_fadt *f, uint64_t dsdt_gpa)
+{
+	memset(f, 0, sizeof(*f));
+	header(&f->h, "FACP", sizeof(*f), 6);
+	f->dsdt = (uint32_t)dsdt_gpa;
+	f->x_dsdt = dsdt_gpa;
+	f->sci_int = ACPI_SCI_IRQ;
+	f->iapc_boot_arch = IAPC_NO_VGA;
+	f->flags = FADT_HW_REDUCED_ACPI | FADT_RESET_REG_SUP;
+	f->reset_reg = (struct acpi_gas){ GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, 0x64 };
+	f->reset_value = 0xfe;
+	f->sleep_control = (struct acpi_gas){ GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, PORT_ACPI_SLEEP_CTL };
+	f->sleep_status = (struct acpi_gas){ GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, PORT_ACPI_SLEEP_STS };
+	memcpy(&f->hypervisor_id, "PAGODA", 6);
+	finish(f);
+}
+
+#define ALIGN16(x) (((x) + 15) & ~(size_t)15)
+
+size_t acpi_build(uint8_t *buf, size_t buflen, uint64_t gpa, unsigned int nr_cpus)
+{
+	size_t rsdp_off = 0;
+	size_t xsdt_off = ALIGN16(sizeof(struct acpi_rsdp));
+	size_t xsdt_len = sizeof(struct acpi_header) + 2 * 8;
+	size_t fadt_off = ALIGN16(xsdt_off + xsdt_len);
+	size_t dsdt_off = ALIGN16(fadt_off + sizeof(struct acpi_fadt));
+	size_t dsdt_len = sizeof(struct acpi_header) + sizeof(dsdt_aml);
+	size_t madt_off = ALIGN16(dsdt_off + dsdt_len);
+	size_t madt_max = sizeof(struct acpi_header) + 8 + 8 * (size_t)nr_cpus + 12 + 10 + 6;
+	if (madt_off + madt_max > buflen)
+		return 0;
+	memset(buf, 0, madt_off + madt_max);
+
+	memcpy(buf + dsdt_off + sizeof(struct acpi_header), dsdt_aml, sizeof(dsdt_aml));
+	header((struct acpi_header *)(buf + dsdt_off), "DSDT", (uint32_t)dsdt_len, 2);
+	finish(buf + dsdt_off);
+
+	build_fadt((struct acpi_fadt *)(buf + fadt_off), gpa + dsdt_off);
+	size_t madt_len = build_madt(buf + madt_off, nr_cpus);
+
+	uint64_t entries[2] = { gpa + fadt_off, gpa + madt_off };
+	memcpy(buf + xsdt_off + sizeof(struct acpi_header), entries, sizeof(entries));
+	header((struct acpi_header *)(buf + xsdt_off), "XSDT", (uint32_t)xsdt_len, 1);
+	finish(buf + xsdt_off);
+
+	struct acpi_rsdp *r = (struct acpi_rsdp *)(buf + rsdp_off);
+	memcpy(r->signature, "RSD PTR ", 8);
+	memcpy(r->oem_id, "PAGODA", 6);
+	r->revision = 2;
+	r->length = sizeof(*r);
+	r->xsdt_address = gpa + xsdt_off;
+	r->checksum = checksum(r, 20);
+	r->ext_checksum = checksum(r, sizeof(*r));
+	return madt_off + madt_len;
+}

@@ -1,0 +1,62 @@
+#include "kvm_x86.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+/* Three pages just below the BIOS ROM in the MMIO hole, where Intel VMX needs them for
+ * real-mode emulation; harmless elsewhere. */
+#define TSS_GPA          0xfffbd000UL
+#define IDENTITY_MAP_GPA 0xfffbc000ULL
+
+static int kvm_err(char *err, size_t errlen, const char *what)
+{
+	int e = errno;
+	snprintf(err, errlen, "%s: %s", what, strerror(e));
+	return -e;
+}
+
+int x86_vm_init(int vm_fd, char *err, size_t errlen)
+{
+	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, TSS_GPA) < 0)
+		return kvm_err(err, errlen, "KVM_SET_TSS_ADDR");
+	uint64_t idmap = IDENTITY_MAP_GPA;
+	if (ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		return kvm_err(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR");
+	if (ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		return kvm_err(err, errlen, "KVM_CREATE_IRQCHIP");
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	if (ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0)
+		return kvm_err(err, errlen, "KVM_CREATE_PIT2");
+	return 0;
+}
+
+int x86_vcpus_set_cpuid(int kvm_fd, const int *vcpu_fds, unsigned int nr, bool baseline,
+			char *err, size_t errlen)
+{
+	struct kvm_cpuid2 *base = x86_cpuid_supported(kvm_fd);
+	if (!base)
+		return kvm_err(err, errlen, "KVM_GET_SUPPORTED_CPUID");
+	struct x86_cpuid_model model = { .baseline = baseline, .nr_vcpus = nr };
+	int r = 0;
+	for (unsigned int i = 0; i < nr && !r; i++) {
+		struct kvm_cpuid2 *c = x86_cpuid_for_vcpu(base, &model, i);
+		if (!c)
+			r = kvm_err(err, errlen, "CPUID for a vCPU");
+		else if (ioctl(vcpu_fds[i], KVM_SET_CPUID2, c) < 0)
+			r = kvm_err(err, errlen, "KVM_SET_CPUID2");
+		free(c);
+	}
+	free(base);
+	return r;
+}
+
+bool x86_host_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}

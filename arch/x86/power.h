@@ -1,0 +1,10 @@
+/* How a platform device ends the VM without knowing about struct vm. */
+#ifndef PAGODA_X86_POWER_H
+#define PAGODA_X86_POWER_H
+
+struct power_sink {
+	void (*end)(void *ctx, int exit_code, const char *why);
+	void *ctx;
+};
+
+#endif

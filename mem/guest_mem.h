@@ -1,0 +1,37 @@
+/* Guest RAM: host mappings laid out so that hva % 1 GiB == gpa % 1 GiB (KVM maps a huge
+ * block only when both agree), registered with KVM through the memslot table, and the
+ * one way devices and loaders reach guest memory: guest_mem_ptr(). */
+#ifndef PAGODA_MEM_GUEST_MEM_H
+#define PAGODA_MEM_GUEST_MEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "layout.h"
+#include "memslot.h"
+
+enum guest_access {
+	GUEST_READ,
+	GUEST_WRITE,
+};
+
+struct guest_mem {
+	struct mem_layout layout;
+	uint8_t *reserve;      /* whole reservation, for munmap */
+	size_t reserve_size;
+	uint8_t *base;         /* hva of gpa 0; 1 GiB aligned */
+	struct memslot_table slots;
+};
+
+/* Maps RAM for layout l and registers one memslot per RAM region on vm_fd (vm_fd < 0:
+ * map only). Returns 0 or -errno. */
+int guest_mem_create(struct guest_mem *m, const struct mem_layout *l, int vm_fd,
+		     uint32_t max_slots, bool use_v2);
+void guest_mem_destroy(struct guest_mem *m);
+
+/* Host pointer to [gpa, gpa+len) when it lies inside one RAM slot, else NULL. The only
+ * sanctioned way to turn a guest-supplied address into a pointer. */
+void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len,
+		    enum guest_access access);
+
+#endif

@@ -1,0 +1,44 @@
+/* The guest physical map: where RAM lives and where the MMIO hole is. Pure arithmetic,
+ * no KVM, so it is unit-tested on its own. */
+#ifndef PAGODA_MEM_LAYOUT_H
+#define PAGODA_MEM_LAYOUT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#define SZ_4K  0x1000ULL
+#define SZ_2M  0x200000ULL
+#define SZ_1G  0x40000000ULL
+
+/* x86: a 1 GiB aligned hole for MMIO (LAPIC, IOAPIC, virtio-mmio, ...) just below 4 GiB.
+ * kvmtool's hole at 0xD0000000 splits a gigabyte and so forbids 1 GiB mappings. */
+#define LAYOUT_X86_HOLE_START (3 * SZ_1G)
+#define LAYOUT_X86_HOLE_END   (4 * SZ_1G)
+
+#define LAYOUT_MAX_REGIONS 4
+
+struct mem_range {
+	uint64_t gpa;
+	uint64_t size;
+};
+
+struct mem_layout {
+	unsigned int nr_ram;
+	struct mem_range ram[LAYOUT_MAX_REGIONS];
+	struct mem_range mmio_hole;
+	uint64_t ram_size;  /* sum of ram[].size */
+	uint64_t page_size; /* every boundary is a multiple of this */
+};
+
+/* Fills *out for ram_size bytes of RAM backed by pages of page_size.
+ * -EINVAL when ram_size is 0 or not a multiple of page_size, or page_size is not a
+ * power of two of at least 4 KiB. */
+int layout_x86(uint64_t ram_size, uint64_t page_size, struct mem_layout *out);
+
+/* End of the highest RAM region (exclusive). */
+uint64_t layout_ram_end(const struct mem_layout *l);
+
+/* True when [gpa, gpa+len) lies inside one RAM region. */
+bool layout_is_ram(const struct mem_layout *l, uint64_t gpa, uint64_t len);
+
+#endif

@@ -1,0 +1,56 @@
+#!/usr/bin/env python3
+"""Runs one `pagoda run` and checks what a user would see: the exit code and the console.
+
+  guest_test.py PAGODA --exit N [--expect REGEX]... [--reject REGEX]... [--stdin TEXT]
+                [--wall SECONDS] -- RUN-ARGS...
+
+Prints the VM's output, then why the test failed if it did. A VM that outlives --wall
+(default 120 s) is killed and fails the test: a test must never hang.
+"""
+import argparse
+import re
+import subprocess
+import sys
+import time
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("pagoda")
+    ap.add_argument("--exit", type=int, required=True, dest="exit_code")
+    ap.add_argument("--expect", action="append", default=[])
+    ap.add_argument("--reject", action="append", default=[])
+    ap.add_argument("--stdin", default=None)
+    ap.add_argument("--wall", type=float, default=120)
+    ap.add_argument("args", nargs=argparse.REMAINDER)
+    a = ap.parse_args()
+    args = a.args[1:] if a.args[:1] == ["--"] else a.args
+    cmd = [a.pagoda] + args
+    print("$ " + " ".join(cmd), flush=True)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, input=(a.stdin or "").encode(), stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=a.wall)
+    except subprocess.TimeoutExpired as e:
+        sys.stdout.write((e.stdout or b"").decode(errors="replace"))
+        print(f"\nFAIL: pagoda still running after {a.wall} s (killed)")
+        return 1
+    out = p.stdout.decode(errors="replace")
+    sys.stdout.write(out)
+    print(f"\n[exit {p.returncode} after {time.monotonic() - t0:.2f} s]")
+    failures = []
+    if p.returncode != a.exit_code:
+        failures.append(f"exit code {p.returncode}, expected {a.exit_code}")
+    for rx in a.expect:
+        if not re.search(rx, out, re.M):
+            failures.append(f"output lacks /{rx}/")
+    for rx in a.reject:
+        if re.search(rx, out, re.M):
+            failures.append(f"output has /{rx}/")
+    for f in failures:
+        print("FAIL: " + f)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+/* Ways out of a VM, one per run, chosen with "action=...": the test suite checks that
+ * each gives its documented exit code.
+ *   exit code=N   debug-exit port with value N  -> (N << 1) | 1
+ *   reset         i8042 reset line              -> 0
+ *   poweroff      ACPI S5                       -> 0
+ *   triple-fault  an exception with no IDT      -> 4
+ *   hang          cli; hlt forever              -> 124 with --timeout
+ *   echo          prints what arrives on the serial port until a '.'  */
+#include "rt/rt.h"
+
+static int str_eq(const char *a, const char *b)
+{
+	while (*b && *a == *b)
+		a++, b++;
+	return !*b && (*a == 0 || *a == ' ');
+}
+
+static void echo(void)
+{
+	rt_printf("echo ready\n");
+	for (;;) {
+		while (!(inb(0x3f8 + 5) & 1))
+			cpu_relax();
+		char c = (char)inb(0x3f8);
+		if (c == '.')
+			break;
+		rt_putc(c);
+	}
+	rt_printf("\necho done\n");
+}
+
+int main(void)
+{
+	const char *a = rt_param("action");
+	if (!a)
+		return 2;
+	if (str_eq(a, "exit"))
+		rt_exit((unsigned int)rt_param_u64("code", 0));
+	if (str_eq(a, "reset"))
+		outb(0x64, 0xfe);
+	if (str_eq(a, "poweroff"))
+		rt_poweroff();
+	if (str_eq(a, "triple-fault")) {
+		struct { uint16_t limit; uint64_t base; } __attribute__((packed)) none = { 0, 0 };
+		__asm__ volatile("lidt %0; ud2" ::"m"(none));
+	}
+	if (str_eq(a, "hang"))
+		for (;;)
+			__asm__ volatile("cli; hlt");
+	if (str_eq(a, "echo")) {
+		echo();
+		return 0;
+	}
+	rt_printf("unknown action\n");
+	return 2;
+}

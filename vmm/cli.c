@@ -1,0 +1,167 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char cli_run_usage[] =
+	"usage: pagoda run [options]\n"
+	"Boots a VM and exits with the guest's status. Without -k, boots a built-in demo guest.\n"
+	"\n"
+	"  -k, --kernel FILE     bzImage (64-bit boot protocol), ELF vmlinux with a PVH note,\n"
+	"                        or a 64-bit ELF test guest\n"
+	"  -i, --initrd FILE     initial ramdisk\n"
+	"  -p, --params STRING   kernel command line, appended after pagoda's defaults\n"
+	"                        (console=ttyS0 reboot=k)\n"
+	"  -m, --memory SIZE     guest RAM, with a K, M or G suffix (default 256M)\n"
+	"  -c, --cpus N          number of vCPUs (default 1)\n"
+	"      --cpu MODEL       host | baseline (default: baseline on a PVM host, else host)\n"
+	"      --timeout SECONDS end the VM after this long, exit code 124\n"
+	"      --name NAME       a name for messages\n"
+	"  -h, --help            this text\n"
+	"\n"
+	"Exit status: 0 guest powered off or rebooted; (v << 1) | 1 guest wrote v to the\n"
+	"debug-exit port 0x501; 2 bad command line or setup failure; 4 guest triple fault;\n"
+	"6 KVM internal error; 8 unhandled VM exit; 10 VMM error while running; 124 timeout;\n"
+	"128+N killed by signal N.\n"
+	"Console: Ctrl-a x ends the VM when stdin is a terminal.\n";
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+int cli_parse_size(const char *s, uint64_t *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long long v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	unsigned shift = 0;
+	switch (*end) {
+	case 'k': case 'K': shift = 10; end++; break;
+	case 'm': case 'M': shift = 20; end++; break;
+	case 'g': case 'G': shift = 30; end++; break;
+	case 't': case 'T': shift = 40; end++; break;
+	case '\0': break;
+	default: return -1;
+	}
+	if (*end == 'i' || *end == 'B') /* accept 2GiB / 2GB as humans write them */
+		end += (end[0] == 'i' && end[1] == 'B') ? 2 : 1;
+	if (*end != '\0' || v > (UINT64_MAX >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME };
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, 'k' },
+	{ "initrd", required_argument, NULL, 'i' },
+	{ "params", required_argument, NULL, 'p' },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "cpus", required_argument, NULL, 'c' },
+	{ "cpu", required_argument, NULL, OPT_CPU },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static int parse_timeout(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 1e7)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int apply_option(int c, const char *arg, const char *optname, struct run_config *cfg,
+			char *err, size_t errlen)
+{
+	unsigned long n;
+	switch (c) {
+	case 'k': cfg->kernel = arg; return 0;
+	case 'i': cfg->initrd = arg; return 0;
+	case 'p': cfg->params = arg; return 0;
+	case OPT_NAME: cfg->name = arg; return 0;
+	case 'h': cfg->help = true; return 0;
+	case 'm':
+		if (cli_parse_size(arg, &cfg->mem_size) || cfg->mem_size == 0)
+			return fail(err, errlen, "--memory '%s' is not a size: use a number with a K, M or G suffix, e.g. -m 512M", arg);
+		if (cfg->mem_size < (2ULL << 20))
+			return fail(err, errlen, "--memory '%s' is too small: give the guest at least 2M", arg);
+		return 0;
+	case 'c':
+		if (parse_uint(arg, 4096, &n) || n == 0)
+			return fail(err, errlen, "--cpus '%s' is not a vCPU count: use a whole number from 1 up, e.g. -c 2", arg);
+		cfg->cpus = (unsigned int)n;
+		return 0;
+	case OPT_CPU:
+		if (!strcmp(arg, "host"))
+			cfg->cpu = CPU_MODEL_HOST;
+		else if (!strcmp(arg, "baseline"))
+			cfg->cpu = CPU_MODEL_BASELINE;
+		else
+			return fail(err, errlen, "--cpu '%s' is not a CPU model: use host or baseline", arg);
+		return 0;
+	case OPT_TIMEOUT:
+		if (parse_timeout(arg, &cfg->timeout_s))
+			return fail(err, errlen, "--timeout '%s' is not a duration: give seconds greater than 0, e.g. --timeout 30", arg);
+		return 0;
+	}
+	return fail(err, errlen, "unknown option %s: see pagoda run --help", optname);
+}
+
+int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen)
+{
+	*cfg = (struct run_config){ .mem_size = RUN_DEFAULT_MEM, .cpus = 1 };
+	opterr = 0;
+	optind = 0; /* GNU: full re-initialisation, so the parser can run more than once */
+	for (;;) {
+		int prev = optind ? optind : 1;
+		int c = getopt_long(argc, argv, "+:k:i:p:m:c:h", run_options, NULL);
+		if (c == -1)
+			break;
+		const char *optname = argv[prev < argc ? prev : argc - 1];
+		if (c == '?')
+			return fail(err, errlen, "unknown option %s: see pagoda run --help", optname);
+		if (c == ':')
+			return fail(err, errlen, "option %s needs a value: see pagoda run --help", optname);
+		if (apply_option(c, optarg, optname, cfg, err, errlen))
+			return -1;
+	}
+	if (optind < argc)
+		return fail(err, errlen, "unexpected argument '%s': kernel parameters go in -p \"...\"", argv[optind]);
+	if (cfg->initrd && !cfg->kernel)
+		return fail(err, errlen, "--initrd needs --kernel: the built-in demo guest takes no initrd");
+	return 0;
+}

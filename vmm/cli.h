@@ -1,0 +1,39 @@
+/* The command line of `pagoda run`: parsing and validation only; nothing here touches
+ * KVM, so every message is unit-tested. */
+#ifndef PAGODA_VMM_CLI_H
+#define PAGODA_VMM_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum cpu_model {
+	CPU_MODEL_AUTO,     /* baseline on a PVM host, host elsewhere */
+	CPU_MODEL_HOST,
+	CPU_MODEL_BASELINE,
+};
+
+struct run_config {
+	const char *kernel;   /* NULL: the built-in demo guest */
+	const char *initrd;
+	const char *params;   /* appended after pagoda's defaults */
+	const char *name;
+	uint64_t mem_size;
+	unsigned int cpus;
+	double timeout_s;     /* 0: none */
+	enum cpu_model cpu;
+	bool help;
+};
+
+#define RUN_DEFAULT_MEM (256ULL << 20)
+
+/* Parses `run` options (argv[0] is "run"). On error returns -1 with a one-line message in
+ * err that names the value and the fix. */
+int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen);
+
+/* "512M", "2G", "4096" (bytes), "1T". -1 on anything else or on overflow. */
+int cli_parse_size(const char *s, uint64_t *out);
+
+extern const char cli_run_usage[];
+
+#endif

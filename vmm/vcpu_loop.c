@@ -1,0 +1,135 @@
+#include "vcpu_loop.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "../arch/x86/vcpu_state.h"
+
+#define KICK_SIGNAL SIGUSR1
+
+static void kick_handler(int sig)
+{
+	(void)sig; /* its only job is to make KVM_RUN return EINTR */
+}
+
+int vcpu_loop_install_kick_signal(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+	sigemptyset(&sa.sa_mask);
+	return sigaction(KICK_SIGNAL, &sa, NULL) ? -errno : 0;
+}
+
+void vcpu_loop_kick(struct vcpu *v)
+{
+	/* immediate_exit covers a kick that lands before the thread enters KVM_RUN. */
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(v->thread, KICK_SIGNAL);
+}
+
+static void handle_io(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint8_t *data = (uint8_t *)run + run->io.data_offset;
+	bool is_write = run->io.direction == KVM_EXIT_IO_OUT;
+	for (uint32_t i = 0; i < run->io.count; i++)
+		bus_access(&v->vm->pio, run->io.port, data + (size_t)i * run->io.size,
+			   run->io.size, is_write);
+}
+
+static void handle_mmio(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	uint32_t len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : sizeof(run->mmio.data);
+	bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
+}
+
+static void end_with_dump(struct vcpu *v, int code, const char *what)
+{
+	vm_request_exit(v->vm, code, "vCPU %u: %s", v->index, what);
+	fprintf(stderr, "pagoda: vCPU %u: %s\n", v->index, what);
+	x86_vcpu_dump(v->fd, v->run, stderr);
+}
+
+static void handle_internal_error(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	if (v->vm->pvm_fixups && x86_fixup_emulation_failure(v->fd, run) == 0)
+		return;
+	char what[96];
+	snprintf(what, sizeof(what), "KVM internal error, suberror %u", run->internal.suberror);
+	end_with_dump(v, EXIT_INTERNAL_ERROR, what);
+}
+
+static void handle_system_event(struct vcpu *v)
+{
+	switch (v->run->system_event.type) {
+	case KVM_SYSTEM_EVENT_SHUTDOWN:
+		vm_request_exit(v->vm, EXIT_GUEST_OFF, "guest powered off");
+		break;
+	case KVM_SYSTEM_EVENT_RESET:
+		vm_request_exit(v->vm, EXIT_GUEST_OFF, "guest reset");
+		break;
+	default:
+		end_with_dump(v, EXIT_TRIPLE_FAULT, "guest crashed (system event)");
+	}
+}
+
+static void dispatch_exit(struct vcpu *v)
+{
+	struct kvm_run *run = v->run;
+	char what[96];
+	switch (run->exit_reason) {
+	case KVM_EXIT_IO:
+		handle_io(v);
+		return;
+	case KVM_EXIT_MMIO:
+		handle_mmio(v);
+		return;
+	case KVM_EXIT_INTR:
+		return;
+	case KVM_EXIT_SHUTDOWN:
+		end_with_dump(v, EXIT_TRIPLE_FAULT, "guest triple fault (shutdown)");
+		return;
+	case KVM_EXIT_INTERNAL_ERROR:
+		handle_internal_error(v);
+		return;
+	case KVM_EXIT_SYSTEM_EVENT:
+		handle_system_event(v);
+		return;
+	case KVM_EXIT_FAIL_ENTRY:
+		snprintf(what, sizeof(what), "KVM could not enter the guest, hardware reason 0x%llx",
+			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		end_with_dump(v, EXIT_UNHANDLED, what);
+		return;
+	default:
+		snprintf(what, sizeof(what), "unhandled VM exit reason %u", run->exit_reason);
+		end_with_dump(v, EXIT_UNHANDLED, what);
+	}
+}
+
+void *vcpu_loop_thread(void *arg)
+{
+	struct vcpu *v = arg;
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	while (!atomic_load(&v->vm->stopping)) {
+		int r = ioctl(v->fd, KVM_RUN, 0);
+		if (r < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+				continue;
+			}
+			vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN: %s", v->index, strerror(errno));
+			break;
+		}
+		v->nr_exits++;
+		dispatch_exit(v);
+	}
+	return NULL;
+}

@@ -1,0 +1,173 @@
+#include "vm.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../mem/kvm_compat.h"
+#include "vcpu_loop.h"
+
+static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+static int open_kvm(char *err, size_t errlen)
+{
+	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
+		if (e == ENOENT)
+			return set_err(err, errlen, -e, "/dev/kvm does not exist: load KVM (modprobe kvm_intel or kvm_amd) or run on a host with virtualization");
+		if (e == EACCES || e == EPERM)
+			return set_err(err, errlen, -e, "/dev/kvm: permission denied: run as root or add your user to the kvm group");
+		return set_err(err, errlen, -e, "/dev/kvm: %s", strerror(e));
+	}
+	/* The only test of the host: kvmtool also demands vmx/svm in CPUID, which a PVM
+	 * host lacks although its KVM works. */
+	int ver = ioctl(fd, KVM_GET_API_VERSION, 0);
+	if (ver != KVM_API_VERSION) {
+		close(fd);
+		return set_err(err, errlen, -ENOTSUP, "/dev/kvm answers API version %d, pagoda needs %d", ver, KVM_API_VERSION);
+	}
+	return fd;
+}
+
+int vm_create(struct vm *vm, char *err, size_t errlen)
+{
+	*vm = (struct vm){ .kvm_fd = -1, .vm_fd = -1, .exit_efd = -1 };
+	atomic_init(&vm->exit_code, -1);
+	bus_init(&vm->pio);
+	bus_init(&vm->mmio);
+
+	vm->kvm_fd = open_kvm(err, errlen);
+	if (vm->kvm_fd < 0)
+		return vm->kvm_fd;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	if (vm->vm_fd < 0)
+		return set_err(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
+	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (sz <= 0)
+		return set_err(err, errlen, -errno, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+	vm->run_mmap_size = (size_t)sz;
+	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->exit_efd < 0)
+		return set_err(err, errlen, -errno, "eventfd: %s", strerror(errno));
+	return 0;
+}
+
+int vm_create_vcpus(struct vm *vm, unsigned int nr, char *err, size_t errlen)
+{
+	int max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+	if (max <= 0)
+		max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
+	if (max > 0 && nr > (unsigned int)max)
+		return set_err(err, errlen, -EINVAL, "--cpus %u is more than this host's KVM allows (%d): use -c %d or fewer", nr, max, max);
+	vm->vcpus = calloc(nr, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		return set_err(err, errlen, -ENOMEM, "out of memory for %u vCPUs", nr);
+	for (unsigned int i = 0; i < nr; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		*v = (struct vcpu){ .vm = vm, .index = i, .fd = -1 };
+		vm->nr_vcpus = i + 1;
+		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, i);
+		if (v->fd < 0)
+			return set_err(err, errlen, -errno, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+		v->run = mmap(NULL, vm->run_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
+		if (v->run == MAP_FAILED) {
+			v->run = NULL;
+			return set_err(err, errlen, -errno, "mmap of vCPU %u run area: %s", i, strerror(errno));
+		}
+	}
+	return 0;
+}
+
+int vm_start(struct vm *vm, char *err, size_t errlen)
+{
+	int r = vcpu_loop_install_kick_signal();
+	if (r)
+		return set_err(err, errlen, r, "sigaction: %s", strerror(-r));
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		r = pthread_create(&v->thread, NULL, vcpu_loop_thread, v);
+		if (r)
+			return set_err(err, errlen, -r, "starting vCPU %u thread: %s", i, strerror(r));
+		v->thread_started = true;
+	}
+	return 0;
+}
+
+void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
+{
+	int expected = -1;
+	if (!atomic_compare_exchange_strong(&vm->exit_code, &expected, code))
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
+	va_end(ap);
+	atomic_store(&vm->stopping, true);
+	uint64_t one = 1;
+	if (write(vm->exit_efd, &one, sizeof(one)) < 0) {
+		/* The counter cannot overflow from one write; nothing else can fail here. */
+	}
+}
+
+void vm_stop(struct vm *vm)
+{
+	atomic_store(&vm->stopping, true);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vcpu_loop_kick(&vm->vcpus[i]);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (v->thread_started) {
+			pthread_join(v->thread, NULL);
+			v->thread_started = false;
+		}
+	}
+}
+
+void vm_destroy(struct vm *vm)
+{
+	vm_stop(vm);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (v->run)
+			munmap(v->run, vm->run_mmap_size);
+		if (v->fd >= 0)
+			close(v->fd);
+	}
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nr_vcpus = 0;
+	guest_mem_destroy(&vm->mem);
+	bus_destroy(&vm->pio);
+	bus_destroy(&vm->mmio);
+	if (vm->exit_efd >= 0)
+		close(vm->exit_efd);
+	if (vm->vm_fd >= 0)
+		close(vm->vm_fd);
+	if (vm->kvm_fd >= 0)
+		close(vm->kvm_fd);
+	vm->exit_efd = vm->vm_fd = vm->kvm_fd = -1;
+}
+
+int vm_irq_line(struct vm *vm, uint32_t gsi, int level)
+{
+	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
+	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
+}

@@ -1,0 +1,74 @@
+/* The VM as a whole: KVM fds, guest memory, the two buses, the vCPUs, and how the VM
+ * ends (one exit code, set once, by whoever ends it first). */
+#ifndef PAGODA_VMM_VM_H
+#define PAGODA_VMM_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../mem/guest_mem.h"
+#include "bus.h"
+
+/* Exit codes of `pagoda run`; the guest's own debug-exit codes are odd, ours even. */
+enum {
+	EXIT_GUEST_OFF = 0,        /* poweroff, reboot, i8042 reset */
+	EXIT_SETUP = 2,            /* bad command line, VM could not be set up */
+	EXIT_TRIPLE_FAULT = 4,
+	EXIT_INTERNAL_ERROR = 6,   /* KVM_EXIT_INTERNAL_ERROR (emulation failure, ...) */
+	EXIT_UNHANDLED = 8,        /* an exit reason pagoda does not handle, failed entry */
+	EXIT_VMM_ERROR = 10,       /* an ioctl or syscall failed while running */
+	EXIT_TIMEOUT = 124,
+	EXIT_SIGNAL_BASE = 128,
+};
+
+struct vm;
+
+struct vcpu {
+	struct vm *vm;
+	unsigned int index;
+	int fd;
+	struct kvm_run *run;
+	pthread_t thread;
+	bool thread_started;
+	uint64_t nr_exits;
+};
+
+struct vm {
+	int kvm_fd;
+	int vm_fd;
+	size_t run_mmap_size;
+	struct guest_mem mem;
+	struct bus pio;
+	struct bus mmio;
+	unsigned int nr_vcpus;
+	struct vcpu *vcpus;
+	bool pvm_fixups;           /* emulation-failure fix-ups of a PVM host */
+	const char *name;
+
+	atomic_bool stopping;
+	atomic_int exit_code;      /* -1 while running */
+	int exit_efd;              /* eventfd: written once when the VM should end */
+	char exit_reason[160];
+};
+
+/* Opens /dev/kvm, checks the API version (the only test of the host) and creates the VM.
+ * err gets a one-line message for the user on failure. */
+int vm_create(struct vm *vm, char *err, size_t errlen);
+/* Creates nr vCPUs (fds and run areas; threads start in vm_start). */
+int vm_create_vcpus(struct vm *vm, unsigned int nr, char *err, size_t errlen);
+/* Starts one thread per vCPU. */
+int vm_start(struct vm *vm, char *err, size_t errlen);
+/* Ends the VM with code unless it already ended; safe from any thread. */
+void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Stops and joins the vCPU threads. */
+void vm_stop(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Raise or lower an interrupt line of the in-kernel irqchip (GSI). */
+int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
+
+
+#endif
