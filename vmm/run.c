@@ -161,7 +161,7 @@ static int setup_devices(struct run *r)
 	if (!e)
 		e = bus_register(&vm->pio, I8042_DATA_PORT, 5, i8042_io, &r->power, "i8042");
 	if (!e)
-		e = bus_register(&vm->pio, PORT_DEBUG_EXIT, 1, debug_exit_io, &r->power, "debug-exit");
+		e = bus_register(&vm->pio, PORT_DEBUG_EXIT, 4, debug_exit_io, &r->power, "debug-exit");
 	if (!e)
 		e = bus_register(&vm->pio, PORT_ACPI_SLEEP_CTL, 2, acpi_sleep_io, &r->power, "acpi-sleep");
 	if (e)

@@ -48,9 +48,9 @@ static void handle_mmio(struct vcpu *v)
 
 static void end_with_dump(struct vcpu *v, int code, const char *what)
 {
-	vm_request_exit(v->vm, code, "vCPU %u: %s", v->index, what);
-	fprintf(stderr, "pagoda: vCPU %u: %s\n", v->index, what);
+	fprintf(stderr, "pagoda: vCPU %u registers at exit:\n", v->index);
 	x86_vcpu_dump(v->fd, v->run, stderr);
+	vm_request_exit(v->vm, code, "vCPU %u: %s", v->index, what);
 }
 
 static void handle_internal_error(struct vcpu *v)

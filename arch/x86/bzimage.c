@@ -48,7 +48,7 @@ int x86_load_bzimage(struct guest_mem *m, const struct x86_boot_config *c,
 	void *dst = guest_mem_ptr(m, BOOT_HIGH_GPA, body_len, GUEST_WRITE);
 	if (!dst || !guest_mem_ptr(m, unpack, need - unpack, GUEST_READ))
 		return boot_err(err, errlen, -ENOSPC, "this kernel needs %llu MiB of low RAM to unpack: give more memory with -m",
-				(unsigned long long)((need >> 20) + 1));
+				(unsigned long long)((need + (1ULL << 20) - 1) >> 20));
 	memcpy(dst, body, body_len);
 
 	size_t max_cmdline = h.cmdline_size ? (size_t)h.cmdline_size + 1 : 256;

@@ -103,7 +103,7 @@ static int fixup_int3(int fd)
 static int insn_bytes(const struct kvm_run *run, const uint8_t **bytes)
 {
 	const __typeof__(run->emulation_failure) *ef = &run->emulation_failure;
-	if (ef->suberror != KVM_INTERNAL_ERROR_EMULATION || ef->ndata < 2 ||
+	if (run->exit_reason != KVM_EXIT_INTERNAL_ERROR || ef->suberror != KVM_INTERNAL_ERROR_EMULATION || ef->ndata < 2 ||
 	    !(ef->flags & KVM_INTERNAL_ERROR_EMULATION_FLAG_INSTRUCTION_BYTES) ||
 	    ef->insn_size > sizeof(ef->insn_bytes))
 		return 0;

@@ -1,0 +1,87 @@
+#include "../../vmm/cli.h"
+#include "check.h"
+
+static int parse(struct run_config *c, char *err, const char *a0, const char *a1,
+		 const char *a2, const char *a3)
+{
+	char *argv[] = { "run", (char *)a0, (char *)a1, (char *)a2, (char *)a3, NULL };
+	int argc = 1;
+	while (argv[argc])
+		argc++;
+	err[0] = 0;
+	return cli_parse_run(argc, argv, c, err, 256);
+}
+
+static void sizes(void)
+{
+	uint64_t v;
+	CHECK(cli_parse_size("512M", &v) == 0 && v == 512ULL << 20);
+	CHECK(cli_parse_size("2G", &v) == 0 && v == 2ULL << 30);
+	CHECK(cli_parse_size("2GiB", &v) == 0 && v == 2ULL << 30);
+	CHECK(cli_parse_size("64k", &v) == 0 && v == 64ULL << 10);
+	CHECK(cli_parse_size("4096", &v) == 0 && v == 4096);
+	CHECK(cli_parse_size("1T", &v) == 0 && v == 1ULL << 40);
+	CHECK(cli_parse_size("", &v) < 0);
+	CHECK(cli_parse_size("G", &v) < 0);
+	CHECK(cli_parse_size("-1G", &v) < 0);
+	CHECK(cli_parse_size("1.5G", &v) < 0);
+	CHECK(cli_parse_size("2X", &v) < 0);
+	CHECK(cli_parse_size("99999999999999999999", &v) < 0);
+	CHECK(cli_parse_size("17179869184T", &v) < 0); /* overflows 64 bits */
+}
+
+static void good(void)
+{
+	struct run_config c;
+	char err[256];
+	CHECK_EQ(parse(&c, err, NULL, NULL, NULL, NULL), 0);
+	CHECK(c.kernel == NULL && c.cpus == 1 && c.mem_size == RUN_DEFAULT_MEM && c.timeout_s == 0);
+	CHECK_EQ(parse(&c, err, "-k", "bz", "-m", "2G"), 0);
+	CHECK(c.kernel && !strcmp(c.kernel, "bz") && c.mem_size == 2ULL << 30);
+	CHECK_EQ(parse(&c, err, "--cpus=4", "--timeout", "2.5", NULL), 0);
+	CHECK(c.cpus == 4 && c.timeout_s == 2.5);
+	CHECK_EQ(parse(&c, err, "--cpu", "host", "-p", "quiet"), 0);
+	CHECK(c.cpu == CPU_MODEL_HOST && !strcmp(c.params, "quiet"));
+	CHECK_EQ(parse(&c, err, "--cpu", "baseline", "--name", "vm1"), 0);
+	CHECK(c.cpu == CPU_MODEL_BASELINE && !strcmp(c.name, "vm1"));
+	CHECK_EQ(parse(&c, err, "-h", NULL, NULL, NULL), 0);
+	CHECK(c.help);
+}
+
+static void bad(void)
+{
+	struct run_config c;
+	char err[256];
+	CHECK(parse(&c, err, "-m", "12X", NULL, NULL) < 0);
+	CHECK_MSG(err, "--memory '12X'");
+	CHECK_MSG(err, "e.g.");
+	CHECK(parse(&c, err, "-m", "1M", NULL, NULL) < 0);
+	CHECK_MSG(err, "too small");
+	CHECK(parse(&c, err, "-c", "0", NULL, NULL) < 0);
+	CHECK_MSG(err, "--cpus '0'");
+	CHECK(parse(&c, err, "-c", "two", NULL, NULL) < 0);
+	CHECK_MSG(err, "--cpus 'two'");
+	CHECK(parse(&c, err, "--cpu", "pentium", NULL, NULL) < 0);
+	CHECK_MSG(err, "host or baseline");
+	CHECK(parse(&c, err, "--timeout", "0", NULL, NULL) < 0);
+	CHECK_MSG(err, "--timeout '0'");
+	CHECK(parse(&c, err, "--timeout", "soon", NULL, NULL) < 0);
+	CHECK(parse(&c, err, "--frobnicate", NULL, NULL, NULL) < 0);
+	CHECK_MSG(err, "unknown option --frobnicate");
+	CHECK(parse(&c, err, "-z", NULL, NULL, NULL) < 0);
+	CHECK_MSG(err, "unknown option -z");
+	CHECK(parse(&c, err, "-k", NULL, NULL, NULL) < 0);
+	CHECK_MSG(err, "needs a value");
+	CHECK(parse(&c, err, "-i", "initrd", NULL, NULL) < 0);
+	CHECK_MSG(err, "--initrd needs --kernel");
+	CHECK(parse(&c, err, "stray", NULL, NULL, NULL) < 0);
+	CHECK_MSG(err, "unexpected argument 'stray'");
+}
+
+int main(void)
+{
+	sizes();
+	good();
+	bad();
+	return check_result("cli");
+}

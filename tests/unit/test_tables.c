@@ -1,0 +1,106 @@
+/* The boot tables Linux and the test guests read: checksums, the CPU and interrupt
+ * entries, and the ACPI pieces poweroff depends on. */
+#include "../../arch/x86/acpi.h"
+#include "../../arch/x86/boot_layout.h"
+#include "../../arch/x86/mptable.h"
+#include "check.h"
+
+static uint8_t sum(const uint8_t *p, size_t n)
+{
+	uint8_t s = 0;
+	while (n--)
+		s += *p++;
+	return s;
+}
+
+static uint32_t u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static void mptable(void)
+{
+	uint8_t buf[4096];
+	size_t n = mptable_build(buf, sizeof(buf), BOOT_MPTABLE_GPA, 4);
+	CHECK(n > 0);
+	CHECK(!memcmp(buf, "_MP_", 4));
+	CHECK_EQ(sum(buf, 16), 0);
+	CHECK_EQ(u32(buf + 4), BOOT_MPTABLE_GPA + 16);
+	const uint8_t *t = buf + 16;
+	CHECK(!memcmp(t, "PCMP", 4));
+	uint16_t len = (uint16_t)(t[4] | t[5] << 8);
+	CHECK_EQ(sum(t, len), 0);
+	unsigned int cpus = 0, bsp = 0, pin2 = 0;
+	const uint8_t *e = t + 44;
+	for (uint16_t i = 0; i < (uint16_t)(t[34] | t[35] << 8); i++) {
+		if (e[0] == 0) {
+			cpus++;
+			bsp += (e[3] & 2) != 0;
+			e += 20;
+		} else {
+			if (e[0] == 3 && e[5] == 0 && e[1] == 0)
+				pin2 = e[7]; /* ISA IRQ 0 -> pin */
+			e += 8;
+		}
+	}
+	CHECK_EQ(cpus, 4);
+	CHECK_EQ(bsp, 1);
+	CHECK_EQ(pin2, 2);
+	CHECK_EQ(mptable_build(buf, 100, BOOT_MPTABLE_GPA, 4), 0); /* too small: refused */
+}
+
+static const uint8_t *table(const uint8_t *buf, uint64_t base, uint64_t gpa)
+{
+	return buf + (gpa - base);
+}
+
+static void acpi(void)
+{
+	uint8_t buf[8192];
+	const uint64_t base = BOOT_ACPI_GPA;
+	size_t n = acpi_build(buf, sizeof(buf), base, 3);
+	CHECK(n > 0);
+	CHECK(!memcmp(buf, "RSD PTR ", 8));
+	CHECK_EQ(sum(buf, 20), 0);
+	CHECK_EQ(sum(buf, 36), 0);
+	uint64_t xsdt_gpa;
+	memcpy(&xsdt_gpa, buf + 24, 8);
+	const uint8_t *xsdt = table(buf, base, xsdt_gpa);
+	CHECK(!memcmp(xsdt, "XSDT", 4));
+	CHECK_EQ(sum(xsdt, u32(xsdt + 4)), 0);
+	uint64_t fadt_gpa, madt_gpa;
+	memcpy(&fadt_gpa, xsdt + 36, 8);
+	memcpy(&madt_gpa, xsdt + 44, 8);
+	const uint8_t *fadt = table(buf, base, fadt_gpa);
+	CHECK(!memcmp(fadt, "FACP", 4));
+	CHECK_EQ(u32(fadt + 4), 276);
+	CHECK_EQ(sum(fadt, 276), 0);
+	CHECK(u32(fadt + 112) & (1u << 20));             /* HW_REDUCED_ACPI */
+	CHECK_EQ(fadt[244], 1);                          /* sleep control in I/O space */
+	CHECK_EQ(u32(fadt + 248), PORT_ACPI_SLEEP_CTL);
+	CHECK_EQ(u32(fadt + 260), PORT_ACPI_SLEEP_STS);
+	const uint8_t *dsdt = table(buf, base, u32(fadt + 40));
+	CHECK(!memcmp(dsdt, "DSDT", 4));
+	CHECK_EQ(sum(dsdt, u32(dsdt + 4)), 0);
+	CHECK(memmem(dsdt, u32(dsdt + 4), "_S5_", 4) != NULL);
+	const uint8_t *madt = table(buf, base, madt_gpa);
+	CHECK(!memcmp(madt, "APIC", 4));
+	CHECK_EQ(sum(madt, u32(madt + 4)), 0);
+	unsigned int lapics = 0, ioapics = 0;
+	for (uint32_t off = 44; off < u32(madt + 4); off += madt[off + 1]) {
+		lapics += madt[off] == 0 && (madt[off + 4] & 1);
+		ioapics += madt[off] == 1;
+		if (madt[off + 1] == 0)
+			break;
+	}
+	CHECK_EQ(lapics, 3);
+	CHECK_EQ(ioapics, 1);
+	CHECK_EQ(acpi_build(buf, 200, base, 3), 0);
+}
+
+int main(void)
+{
+	mptable();
+	acpi();
+	return check_result("tables");
+}
