@@ -22,9 +22,10 @@ def main():
     ap.add_argument("--reject", action="append", default=[])
     ap.add_argument("--stdin", default=None)
     ap.add_argument("--wall", type=float, default=120)
-    ap.add_argument("args", nargs=argparse.REMAINDER)
-    a = ap.parse_args()
-    args = a.args[1:] if a.args[:1] == ["--"] else a.args
+    argv = sys.argv[1:]
+    split = argv.index("--") if "--" in argv else len(argv)
+    a = ap.parse_args(argv[:split])
+    args = argv[split + 1:]
     cmd = [a.pagoda] + args
     print("$ " + " ".join(cmd), flush=True)
     t0 = time.monotonic()
