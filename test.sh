@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs pagoda's tests and ends with one line "N passed, N failed[, N skipped]":
+#   1. unit tests and tiny guests on this host (suites unit, guests)
+#   2. the same under ASan/UBSan (build-asan)
+#   3. the lab's own tests and the Linux boot suite inside the x86 lab (suites lab, linux)
+# PAGODA_TEST_FAST=1 stops after step 2. Exit status 0 only when nothing failed.
+set -uo pipefail
+cd "$(dirname "$0")"
+./setup.sh || { echo "0 passed, 1 failed"; exit 1; }
+
+if [ ! -f build-asan/build.ninja ]; then
+  meson setup build-asan -Db_sanitize=address,undefined -Db_lundef=false -Dwerror=true >/dev/null
+fi
+ninja -C build-asan >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
+
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+
+logs=()
+run() { # dir, log name, meson test args...
+  local dir=$1 name=$2; shift 2
+  echo "== meson test -C $dir $*" >&2
+  meson test -C "$dir" --print-errorlogs "$@" >&2
+  cp "$dir/meson-logs/testlog.json" "$dir/meson-logs/$name.json" 2>/dev/null && logs+=("$dir/meson-logs/$name.json")
+}
+run build fast --suite unit --suite guests
+run build-asan asan --suite unit --suite guests
+if [ "${PAGODA_TEST_FAST:-0}" != 1 ]; then
+  run build lab --suite lab --suite linux
+fi
+
+python3 - "${logs[@]}" <<'PY'
+import json, sys
+passed = failed = skipped = 0
+for path in sys.argv[1:]:
+    for line in open(path):
+        r = json.loads(line)["result"]
+        if r in ("OK", "EXPECTEDFAIL"):
+            passed += 1
+        elif r == "SKIP":
+            skipped += 1
+        else:
+            failed += 1
+print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
+sys.exit(1 if failed or not passed else 0)
+PY

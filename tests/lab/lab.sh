@@ -1,0 +1,156 @@
+#!/usr/bin/env bash
+# The lab: Linux's own KVM inside QEMU (TCG with SVM + nested paging on x86, EL2 on arm64),
+# everything from Debian's archive. Boots the lab kernel with an initramfs holding busybox,
+# the KVM modules, hugetlb pools and the files given, runs COMMAND there and exits with
+# COMMAND's status; its output is printed as it runs.
+#
+#   lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout SECONDS] [--mem MB] -- COMMAND...
+#
+# Executables keep their shared libraries (copied with ldd) and land in /bin unless DEST
+# says otherwise; other files land in /. Exit status: COMMAND's, or 124 when the lab timed
+# out, or 125 when the lab itself failed (package missing, QEMU error, no exit marker).
+# Cache (kernels, packages): ${PAGODA_LAB_CACHE:-/var/cache/pagoda/lab}.
+set -euo pipefail
+
+die() { echo "lab: $*" >&2; exit 125; }
+[ $# -ge 1 ] || die "usage: lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout S] [--mem MB] -- COMMAND..."
+arch=$1; shift
+case "$arch" in x86|arm64) ;; *) die "unknown lab '$arch': use x86 or arm64";; esac
+adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do
+  case "$1" in
+    --add) adds+=("$2"); shift 2;;
+    --timeout) timeout_s=$2; shift 2;;
+    --mem) mem=$2; shift 2;;
+    *) die "unknown option $1";;
+  esac
+done
+[ "${1:-}" = "--" ] && shift
+[ $# -gt 0 ] || die "no command given: lab.sh $arch ... -- COMMAND"
+cache=${PAGODA_LAB_CACHE:-/var/cache/pagoda/lab}/$arch
+mkdir -p "$cache"
+
+apt_install() { # packages...
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  echo "lab: installing ${missing[*]}" >&2
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null 2>&1 || {
+    apt-get update >/dev/null 2>&1
+    DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" >/dev/null 2>&1
+  } || die "could not install ${missing[*]} with apt-get"
+}
+
+# The lab kernel: Debian's 6.12 cloud kernel, unpacked once into the cache.
+fetch_kernel() { # debian-arch
+  local darch=$1 suffix=$2
+  [ -f "$cache/kernel.stamp" ] && return 0
+  local pkg
+  pkg=$(apt-cache search --names-only "^linux-image-6\\.12.*-cloud-$suffix-unsigned\$" | sort -V | tail -1 | cut -d' ' -f1)
+  if [ -z "$pkg" ]; then
+    apt-get update >/dev/null 2>&1
+    pkg=$(apt-cache search --names-only "^linux-image-6\\.12.*-cloud-$suffix-unsigned\$" | sort -V | tail -1 | cut -d' ' -f1)
+  fi
+  [ -n "$pkg" ] || die "no linux-image-6.12 cloud kernel for $darch in the package lists"
+  echo "lab: downloading $pkg" >&2
+  local d; d=$(mktemp -d "$cache/dl.XXXX")
+  ( cd "$d" && apt-get download "$pkg:$darch" >/dev/null 2>&1 ) || die "apt-get download $pkg:$darch failed"
+  if [ "$darch" = arm64 ]; then
+    ( cd "$d" && apt-get download busybox-static:arm64 >/dev/null 2>&1 ) || die "apt-get download busybox-static:arm64 failed"
+  fi
+  rm -rf "$cache/k"
+  for deb in "$d"/*.deb; do dpkg-deb -x "$deb" "$cache/k"; done
+  rm -rf "$d"
+  echo "$pkg" > "$cache/kernel.stamp"
+}
+
+if [ "$arch" = x86 ]; then
+  apt_install qemu-system-x86 busybox-static cpio xz-utils
+  fetch_kernel amd64 amd64
+  busybox=/bin/busybox
+  qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35)
+  console=ttyS0
+  modules=(virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd)
+else
+  dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update >/dev/null 2>&1; }
+  apt_install qemu-system-arm cpio xz-utils
+  fetch_kernel arm64 arm64
+  busybox=$cache/k/bin/busybox
+  qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max)
+  console="ttyAMA0 kvm-arm.mode=nvhe"
+  modules=()
+fi
+kernel=$(ls "$cache"/k/boot/vmlinuz-* 2>/dev/null | head -1)
+[ -n "$kernel" ] || die "lab kernel missing in $cache/k/boot (remove $cache and retry)"
+command -v "${qemu[0]}" >/dev/null || die "${qemu[0]} not found"
+
+w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
+r=$w/root
+mkdir -p "$r"/{bin,proc,sys,dev,tmp,mods,lib,lib64,hugetlb}
+cp "$busybox" "$r/bin/busybox"
+mods_dir=$(ls -d "$cache"/k/lib/modules/*/kernel 2>/dev/null | head -1)
+for m in "${modules[@]}"; do
+  xz -dc "$mods_dir/$m.ko.xz" > "$r/mods/$(basename "$m").ko" || die "module $m missing from the lab kernel"
+done
+
+copy_with_libs() { # file dest
+  local f=$1 dest=$2
+  mkdir -p "$r$(dirname "$dest")"
+  cp "$f" "$r$dest"
+  if [ -x "$f" ] && file -b "$f" 2>/dev/null | grep -q 'dynamically linked'; then
+    ldd "$f" | grep -o '/[^ ]*' | while read -r lib; do
+      mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"
+    done
+  fi
+}
+command -v file >/dev/null || apt_install file
+for a in "${adds[@]}"; do
+  src=${a%%:*}; dest=${a#*:}
+  [ -e "$src" ] || die "--add $src: no such file"
+  if [ "$dest" = "$a" ]; then
+    if [ -x "$src" ]; then dest=/bin/$(basename "$src"); else dest=/$(basename "$src"); fi
+  fi
+  copy_with_libs "$src" "$dest"
+done
+
+# The marker carries a nonce, so nothing the command prints can fake the status.
+nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+cmd=$(printf '%q ' "$@")
+cat > "$r/init" <<INIT
+#!/bin/busybox sh
+/bin/busybox --install -s /bin
+mount -t proc p /proc; mount -t sysfs s /sys; mount -t devtmpfs d /dev; mount -t tmpfs t /tmp
+for m in /mods/irqbypass.ko /mods/kvm.ko /mods/kvm-amd.ko; do [ -f \$m ] && insmod \$m; done
+echo 256 > /proc/sys/vm/nr_hugepages
+mount -t hugetlbfs none /hugetlb
+export HOME=/tmp PATH=/bin
+cd /tmp
+echo "@@PAGODA-LAB-BEGIN $nonce"
+sh -c '$cmd'
+echo "@@PAGODA-LAB-EXIT $nonce \$?"
+poweroff -f
+INIT
+chmod +x "$r/init"
+(cd "$r" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$w/initrd.gz"
+
+log=$w/console.log
+set +e
+timeout --foreground "$timeout_s" "${qemu[@]}" -smp 2 -m "$mem" -nographic -no-reboot \
+  -kernel "$kernel" -initrd "$w/initrd.gz" \
+  -append "console=$console panic=-1 quiet loglevel=3" 2>"$w/qemu.err" |
+  tr -d '\r' | tee "$log" | sed -n "/@@PAGODA-LAB-BEGIN $nonce/,/@@PAGODA-LAB-EXIT $nonce/p" | grep -v "@@PAGODA-LAB-"
+qstatus=${PIPESTATUS[0]}
+set -e
+status=$(grep -a "@@PAGODA-LAB-EXIT $nonce " "$log" | tail -1 | awk '{print $3}')
+if [ -n "$status" ]; then
+  exit "$status"
+fi
+if [ "$qstatus" = 124 ]; then
+  echo "lab: timed out after $timeout_s s (--timeout raises the limit)" >&2
+  exit 124
+fi
+echo "lab: the $arch lab ended without reporting COMMAND's status (QEMU exit $qstatus)" >&2
+tail -5 "$w/qemu.err" >&2 || true
+echo "lab: last console lines:" >&2
+tail -15 "$log" >&2
+exit 125

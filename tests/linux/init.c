@@ -1,0 +1,54 @@
+/* The Linux boot suite's /init: proves userspace was reached, says what it sees, then does
+ * what its arguments (the kernel command line after "--") ask:
+ *   poweroff (default)  ACPI S5 through reboot(2): pagoda must exit 0
+ *   reboot              i8042/ACPI reset: pagoda must exit 0
+ *   hold                stay up (migration and snapshot tests), printing a tick each second
+ * init must never return: the kernel would panic. */
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <termios.h>
+#include <time.h>
+#include <unistd.h>
+
+static void print_file(const char *label, const char *path)
+{
+	char buf[256] = "";
+	FILE *f = fopen(path, "r");
+	if (f) {
+		if (!fgets(buf, sizeof(buf), f))
+			buf[0] = 0;
+		fclose(f);
+	}
+	buf[strcspn(buf, "\n")] = 0;
+	printf("%s: %s\n", label, buf);
+}
+
+int main(int argc, char **argv)
+{
+	const char *action = argc > 1 ? argv[1] : "poweroff";
+	mount("proc", "/proc", "proc", 0, NULL);
+	mount("sysfs", "/sys", "sysfs", 0, NULL);
+	printf("PAGODA-INIT-OK\n");
+	print_file("uptime", "/proc/uptime");
+	printf("cpus online: %ld\n", sysconf(_SC_NPROCESSORS_ONLN));
+	print_file("kernel", "/proc/version");
+	print_file("cmdline", "/proc/cmdline");
+	fflush(stdout);
+	if (!strcmp(action, "hold")) {
+		for (unsigned long t = 0;; t++) {
+			printf("tick %lu\n", t);
+			fflush(stdout);
+			sleep(1);
+		}
+	}
+	/* write() only queues for the UART; without draining, power-off wins the race and
+	 * the lines above never reach the console. */
+	tcdrain(STDOUT_FILENO);
+	sync();
+	reboot(!strcmp(action, "reboot") ? RB_AUTOBOOT : RB_POWER_OFF);
+	printf("PAGODA-INIT: reboot(2) returned\n");
+	for (;;)
+		pause();
+}
