@@ -127,7 +127,9 @@ export HOME=/tmp PATH=/bin
 cd /tmp
 echo "@@PAGODA-LAB-BEGIN $nonce"
 sh -c '$cmd'
-echo "@@PAGODA-LAB-EXIT $nonce \$?"
+status=\$?
+echo
+echo "@@PAGODA-LAB-EXIT $nonce \$status"
 poweroff -f
 INIT
 chmod +x "$r/init"
@@ -141,7 +143,7 @@ timeout --foreground "$timeout_s" "${qemu[@]}" -smp 2 -m "$mem" -nographic -no-r
   tr -d '\r' | tee "$log" | sed -n "/@@PAGODA-LAB-BEGIN $nonce/,/@@PAGODA-LAB-EXIT $nonce/p" | grep -v "@@PAGODA-LAB-"
 qstatus=${PIPESTATUS[0]}
 set -e
-status=$(grep -a "@@PAGODA-LAB-EXIT $nonce " "$log" | tail -1 | awk '{print $3}')
+status=$(sed -n "s/^@@PAGODA-LAB-EXIT $nonce \([0-9]\{1,3\}\)\$/\1/p" "$log" | tail -1)
 if [ -n "$status" ]; then
   exit "$status"
 fi
