@@ -12,7 +12,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "../arch/x86/acpi_sleep.h"
+#include "../arch/x86/acpi_pm.h"
 #include "../arch/x86/boot.h"
 #include "../arch/x86/boot_layout.h"
 #include "../arch/x86/debug_exit.h"
@@ -163,7 +163,7 @@ static int setup_devices(struct run *r)
 	if (!e)
 		e = bus_register(&vm->pio, PORT_DEBUG_EXIT, 4, debug_exit_io, &r->power, "debug-exit");
 	if (!e)
-		e = bus_register(&vm->pio, PORT_ACPI_SLEEP_CTL, 2, acpi_sleep_io, &r->power, "acpi-sleep");
+		e = bus_register(&vm->pio, PORT_ACPI_PM1_EVT, ACPI_PM_PORTS, acpi_pm_io, &r->power, "acpi-pm");
 	if (e)
 		snprintf(r->err, sizeof(r->err), "registering platform devices: %s", strerror(-e));
 	return e;

@@ -41,7 +41,15 @@ struct __attribute__((packed)) acpi_fadt {
 	uint8_t reserved0;             /* 44 */
 	uint8_t pm_profile;            /* 45 */
 	uint16_t sci_int;              /* 46 */
-	uint8_t unused0[109 - 48];     /* 48: SMI_CMD .. CENTURY, all zero when HW-reduced */
+	uint32_t smi_cmd;              /* 48: 0, no mode switch: always in ACPI mode */
+	uint8_t unused0[56 - 52];      /* 52: ACPI_ENABLE .. PSTATE_CNT */
+	uint32_t pm1a_evt_blk;         /* 56 */
+	uint32_t pm1b_evt_blk;         /* 60 */
+	uint32_t pm1a_cnt_blk;         /* 64 */
+	uint8_t unused1[88 - 68];      /* 68: PM1b_CNT .. GPE1_BLK */
+	uint8_t pm1_evt_len;           /* 88 */
+	uint8_t pm1_cnt_len;           /* 89 */
+	uint8_t unused2[109 - 90];     /* 90: PM2_CNT_LEN .. CENTURY */
 	uint16_t iapc_boot_arch;       /* 109 */
 	uint8_t reserved1;             /* 111 */
 	uint32_t flags;                /* 112 */
@@ -52,18 +60,33 @@ struct __attribute__((packed)) acpi_fadt {
 	uint64_t x_firmware_ctrl;      /* 132 */
 	uint64_t x_dsdt;               /* 140 */
 	struct acpi_gas x_blocks[8];   /* 148: X_PM1a_EVT .. X_GPE1, unused */
-	struct acpi_gas sleep_control; /* 244 */
+	struct acpi_gas sleep_control; /* 244: HW-reduced only, unused */
 	struct acpi_gas sleep_status;  /* 256 */
 	uint64_t hypervisor_id;        /* 268 */
 };
 
+struct __attribute__((packed)) acpi_facs {
+	char signature[4];
+	uint32_t length;
+	uint32_t hardware_signature;
+	uint32_t waking_vector;
+	uint32_t global_lock;
+	uint32_t flags;
+	uint64_t x_waking_vector;
+	uint8_t version;
+	uint8_t reserved[31];
+};
+
+#define FADT_WBINVD          (1u << 0)
 #define FADT_RESET_REG_SUP   (1u << 10)
-#define FADT_HW_REDUCED_ACPI (1u << 20)
+#define IAPC_LEGACY_DEVICES  (1u << 0)
+#define IAPC_8042            (1u << 1)
 #define IAPC_NO_VGA          (1u << 2)
 #define GAS_SYSTEM_IO        1
 #define GAS_ACCESS_BYTE      1
 
 _Static_assert(sizeof(struct acpi_fadt) == 276, "FADT layout");
+_Static_assert(sizeof(struct acpi_facs) == 64, "FACS layout");
 
 /* AML for: Name (\_S5, Package (4) { 5, 5, 0, 0 }) */
 static const uint8_t dsdt_aml[] = {
@@ -128,29 +151,44 @@ static size_t build_madt(uint8_t *p, unsigned int nr_cpus)
 	return off;
 }
 
-static void build_fadt(struct acpi_fadt *f, uint64_t dsdt_gpa)
+/* Fixed-hardware ACPI, not HW-reduced: x86 Linux drops the legacy PIC and with it the
+ * ISA IRQs (the 8250's IRQ 4) on a HW-reduced platform. */
+static void build_fadt(struct acpi_fadt *f, uint64_t dsdt_gpa, uint64_t facs_gpa)
 {
 	memset(f, 0, sizeof(*f));
 	header(&f->h, "FACP", sizeof(*f), 6);
+	f->firmware_ctrl = (uint32_t)facs_gpa;
 	f->dsdt = (uint32_t)dsdt_gpa;
 	f->x_dsdt = dsdt_gpa;
 	f->sci_int = ACPI_SCI_IRQ;
-	f->iapc_boot_arch = IAPC_NO_VGA;
-	f->flags = FADT_HW_REDUCED_ACPI | FADT_RESET_REG_SUP;
+	f->pm1a_evt_blk = PORT_ACPI_PM1_EVT;
+	f->pm1a_cnt_blk = PORT_ACPI_PM1_CNT;
+	f->pm1_evt_len = 4;
+	f->pm1_cnt_len = 2;
+	f->iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_NO_VGA;
+	f->flags = FADT_WBINVD | FADT_RESET_REG_SUP;
 	f->reset_reg = (struct acpi_gas){ GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, 0x64 };
 	f->reset_value = 0xfe;
-	f->sleep_control = (struct acpi_gas){ GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, PORT_ACPI_SLEEP_CTL };
-	f->sleep_status = (struct acpi_gas){ GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, PORT_ACPI_SLEEP_STS };
 	memcpy(&f->hypervisor_id, "PAGODA", 6);
 	finish(f);
 }
 
+static void build_facs(struct acpi_facs *f)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(f->signature, "FACS", 4);
+	f->length = sizeof(*f);
+	f->version = 2;
+}
+
 #define ALIGN16(x) (((x) + 15) & ~(size_t)15)
+#define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
 size_t acpi_build(uint8_t *buf, size_t buflen, uint64_t gpa, unsigned int nr_cpus)
 {
 	size_t rsdp_off = 0;
-	size_t xsdt_off = ALIGN16(sizeof(struct acpi_rsdp));
+	size_t facs_off = ALIGN64(sizeof(struct acpi_rsdp)); /* the spec wants 64-byte alignment */
+	size_t xsdt_off = ALIGN16(facs_off + sizeof(struct acpi_facs));
 	size_t xsdt_len = sizeof(struct acpi_header) + 2 * 8;
 	size_t fadt_off = ALIGN16(xsdt_off + xsdt_len);
 	size_t dsdt_off = ALIGN16(fadt_off + sizeof(struct acpi_fadt));
@@ -165,7 +203,8 @@ size_t acpi_build(uint8_t *buf, size_t buflen, uint64_t gpa, unsigned int nr_cpu
 	header((struct acpi_header *)(buf + dsdt_off), "DSDT", (uint32_t)dsdt_len, 2);
 	finish(buf + dsdt_off);
 
-	build_fadt((struct acpi_fadt *)(buf + fadt_off), gpa + dsdt_off);
+	build_facs((struct acpi_facs *)(buf + facs_off));
+	build_fadt((struct acpi_fadt *)(buf + fadt_off), gpa + dsdt_off, gpa + facs_off);
 	size_t madt_len = build_madt(buf + madt_off, nr_cpus);
 
 	uint64_t entries[2] = { gpa + fadt_off, gpa + madt_off };

@@ -1,5 +1,5 @@
-/* Minimal HW-reduced ACPI: RSDP, XSDT, FADT (sleep control register for S5, reset
- * register on the i8042), DSDT with \_S5, MADT with the CPUs and the IOAPIC. It exists so
+/* Minimal ACPI: RSDP, XSDT, FADT (PM1a event and control blocks for S5, reset register
+ * on the i8042), FACS, DSDT with \_S5, MADT with the CPUs and the IOAPIC. It exists so
  * that a guest's `poweroff` ends the VM. */
 #ifndef PAGODA_X86_ACPI_H
 #define PAGODA_X86_ACPI_H

@@ -24,10 +24,12 @@
 
 /* Ports of pagoda's platform. */
 #define PORT_DEBUG_EXIT      0x501       /* as QEMU's isa-debug-exit */
-#define PORT_ACPI_SLEEP_CTL  0x600       /* FADT sleep control register (HW-reduced ACPI) */
-#define PORT_ACPI_SLEEP_STS  0x601
+#define PORT_ACPI_PM1_EVT    0x600       /* FADT PM1a_EVT_BLK: status, enable (2 + 2 bytes) */
+#define PORT_ACPI_PM1_CNT    0x604       /* FADT PM1a_CNT_BLK (2 bytes) */
+#define ACPI_PM1_CNT_SCI_EN  0x0001      /* reads as set: always in ACPI mode */
+#define ACPI_PM1_CNT_SLP_EN  0x2000
+#define ACPI_PM1_CNT_TYP_SHIFT 10
 #define ACPI_SLEEP_TYP_S5    5
-#define ACPI_SLEEP_EN        0x20
 #define ACPI_SCI_IRQ         9
 
 #endif

@@ -75,10 +75,14 @@ static void acpi(void)
 	CHECK(!memcmp(fadt, "FACP", 4));
 	CHECK_EQ(u32(fadt + 4), 276);
 	CHECK_EQ(sum(fadt, 276), 0);
-	CHECK(u32(fadt + 112) & (1u << 20));             /* HW_REDUCED_ACPI */
-	CHECK_EQ(fadt[244], 1);                          /* sleep control in I/O space */
-	CHECK_EQ(u32(fadt + 248), PORT_ACPI_SLEEP_CTL);
-	CHECK_EQ(u32(fadt + 260), PORT_ACPI_SLEEP_STS);
+	CHECK(!(u32(fadt + 112) & (1u << 20)));          /* not HW-reduced: keeps the ISA IRQs */
+	CHECK_EQ(u32(fadt + 56), PORT_ACPI_PM1_EVT);
+	CHECK_EQ(u32(fadt + 64), PORT_ACPI_PM1_CNT);
+	CHECK_EQ(fadt[88], 4);
+	CHECK_EQ(fadt[89], 2);
+	const uint8_t *facs = table(buf, base, u32(fadt + 36));
+	CHECK(!memcmp(facs, "FACS", 4));
+	CHECK_EQ(u32(fadt + 36) % 64, 0);
 	const uint8_t *dsdt = table(buf, base, u32(fadt + 40));
 	CHECK(!memcmp(dsdt, "DSDT", 4));
 	CHECK_EQ(sum(dsdt, u32(dsdt + 4)), 0);

@@ -102,7 +102,7 @@ void rt_exit(unsigned int code)
 
 void rt_poweroff(void)
 {
-	outb(PORT_ACPI_SLEEP_CTL, (ACPI_SLEEP_TYP_S5 << 2) | ACPI_SLEEP_EN);
+	outw(PORT_ACPI_PM1_CNT, (ACPI_SLEEP_TYP_S5 << ACPI_PM1_CNT_TYP_SHIFT) | ACPI_PM1_CNT_SLP_EN);
 	for (;;)
 		__asm__ volatile("cli; hlt");
 }
