@@ -44,7 +44,8 @@ static unsigned int bits_for(unsigned int n)
 	return b;
 }
 
-/* One package, one thread per core, nr cores: leaves 1, 4, 0xb/0x1f, 0x80000008. */
+/* One package, one thread per core, nr cores: leaves 1, 4, 0x80000008 (0xb is rebuilt
+ * whole by put_extended_topology). */
 static void set_topology(struct kvm_cpuid2 *c, unsigned int nr, unsigned int apic_id)
 {
 	for (unsigned int i = 0; i < c->nent; i++) {
@@ -60,26 +61,34 @@ static void set_topology(struct kvm_cpuid2 *c, unsigned int nr, unsigned int api
 			if (((e->eax >> 5) & 7) == 3) /* L3 is shared by the package */
 				e->eax |= (nr - 1) << 14;
 			break;
-		case 0xb:
-		case 0x1f:
-			e->edx = apic_id;
-			if (e->index == 0) {
-				e->eax = 0;
-				e->ebx = 1;
-				e->ecx = 1u << 8; /* SMT level */
-			} else if (e->index == 1) {
-				e->eax = bits_for(nr);
-				e->ebx = nr;
-				e->ecx = 1 | (2u << 8); /* core level */
-			} else {
-				e->eax = e->ebx = 0;
-				e->ecx = e->index;
-			}
-			break;
 		case 0x80000008:
 			e->ecx = (e->ecx & ~0xffu) | (nr - 1);
 			break;
 		}
+	}
+}
+
+/* Leaf 0xb (and 0x1f, its successor, when the basic range reaches it): KVM may list only
+ * subleaf 0, so every subleaf is written here: SMT level, core level, terminator. */
+static void put_extended_topology(struct kvm_cpuid2 *c, unsigned int nr, unsigned int apic_id,
+				  unsigned int max_basic)
+{
+	unsigned int out = 0;
+	for (unsigned int i = 0; i < c->nent; i++)
+		if (c->entries[i].function != 0xb && c->entries[i].function != 0x1f)
+			c->entries[out++] = c->entries[i];
+	c->nent = out;
+	for (unsigned int fn = 0xb; fn <= 0x1f && fn <= max_basic; fn += 0x1f - 0xb) {
+		const struct kvm_cpuid_entry2 levels[3] = {
+			{ .function = fn, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+			  .eax = 0, .ebx = 1, .ecx = 1u << 8, .edx = apic_id },
+			{ .function = fn, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+			  .eax = bits_for(nr), .ebx = nr, .ecx = 1 | (2u << 8), .edx = apic_id },
+			{ .function = fn, .index = 2, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX,
+			  .ecx = 2, .edx = apic_id },
+		};
+		for (unsigned int l = 0; l < 3; l++)
+			c->entries[c->nent++] = levels[l];
 	}
 }
 
@@ -124,14 +133,16 @@ struct kvm_cpuid2 *x86_cpuid_for_vcpu(const struct kvm_cpuid2 *base,
 				      const struct x86_cpuid_model *model, unsigned int apic_id)
 {
 	size_t sz = sizeof(*base) + base->nent * sizeof(base->entries[0]);
-	struct kvm_cpuid2 *c = malloc(sz);
+	struct kvm_cpuid2 *c = malloc(sz + 6 * sizeof(base->entries[0])); /* room for 0xb, 0x1f */
 	if (!c)
 		return NULL;
 	memcpy(c, base, sz);
+	struct kvm_cpuid_entry2 *leaf0 = x86_cpuid_find(c, 0, 0);
 	struct kvm_cpuid_entry2 *leaf1 = x86_cpuid_find(c, 1, 0);
 	if (leaf1)
 		leaf1->ecx |= 1u << 31; /* hypervisor present */
 	set_topology(c, model->nr_vcpus, apic_id);
+	put_extended_topology(c, model->nr_vcpus, apic_id, leaf0 ? leaf0->eax : 0);
 	if (model->baseline)
 		apply_baseline(c);
 	return c;
