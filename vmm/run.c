@@ -327,7 +327,8 @@ static int report_end(struct run *r)
 {
 	int code = atomic_load(&r->vm.exit_code);
 	bool normal = code == EXIT_GUEST_OFF || (code & 1);
-	if (!normal)
+	/* On a terminal a person is watching: say why the VM ended even when it is normal. */
+	if (!normal || r->console.is_tty)
 		fprintf(stderr, "%s: %s (exit code %d)\n", prog_name(r), r->vm.exit_reason, code);
 	return code;
 }
