@@ -1,43 +1,65 @@
 #include "guest_mem.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
 
-int guest_mem_create(struct guest_mem *m, const struct mem_layout *l, int vm_fd,
-		     uint32_t max_slots, bool use_v2)
+static int map_regions(struct guest_mem *m, char *err, size_t errlen)
 {
-	*m = (struct guest_mem){ .layout = *l };
+	uint64_t offset = 0; /* RAM regions sit back to back in the backing file */
+	for (unsigned int i = 0; i < m->layout.nr_ram; i++) {
+		const struct mem_range *rr = &m->layout.ram[i];
+		int r = mem_backend_map(&m->backend, m->base + rr->gpa, rr->size, offset);
+		if (r == 0)
+			r = memslot_add(&m->slots, rr->gpa, rr->size, m->base + rr->gpa, 0, NULL);
+		if (r) {
+			snprintf(err, errlen, "mapping guest RAM [0x%llx, 0x%llx) (%s): %s",
+				 (unsigned long long)rr->gpa, (unsigned long long)(rr->gpa + rr->size),
+				 m->backend.desc, strerror(-r));
+			return r;
+		}
+		offset += rr->size;
+	}
+	return 0;
+}
+
+int guest_mem_create(struct guest_mem *m, const struct mem_layout *l,
+		     const struct guest_mem_opts *o, char *err, size_t errlen)
+{
+	*m = (struct guest_mem){ .layout = *l, .backend = { .fd = -1 } };
+	int r = mem_backend_open(&m->backend, &o->backend, l->ram_size, err, errlen);
+	if (r)
+		return r;
+	if (o->hva_skew % m->backend.page_size) {
+		snprintf(err, errlen, "hva skew %llu is not a multiple of the backing's page size",
+			 (unsigned long long)o->hva_skew);
+		guest_mem_destroy(m);
+		return -EINVAL;
+	}
 	/* One reservation covering [0, ram_end) plus slack to align its start to 1 GiB:
-	 * then every region sits at base + gpa and inherits gpa's alignment for every
-	 * block size up to 1 GiB. The hole stays PROT_NONE and costs only address space. */
-	m->reserve_size = layout_ram_end(l) + SZ_1G;
+	 * then every region sits at base + gpa and inherits gpa's alignment for every block
+	 * size up to 1 GiB. The hole stays PROT_NONE and costs only address space. */
+	m->reserve_size = layout_ram_end(l) + SZ_1G + o->hva_skew;
 	m->reserve = mmap(NULL, m->reserve_size, PROT_NONE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	if (m->reserve == MAP_FAILED) {
 		m->reserve = NULL;
-		return -errno;
+		r = -errno;
+		snprintf(err, errlen, "reserving %llu MiB of address space: %s",
+			 (unsigned long long)(m->reserve_size >> 20), strerror(-r));
+		guest_mem_destroy(m);
+		return r;
 	}
 	m->base = (uint8_t *)(((uintptr_t)m->reserve + SZ_1G - 1) & ~(uintptr_t)(SZ_1G - 1));
-
-	int r = memslot_table_init(&m->slots, vm_fd, max_slots, use_v2);
+	m->base += o->hva_skew;
+	r = memslot_table_init(&m->slots, o->vm_fd, o->max_slots, o->use_v2);
+	if (!r)
+		r = map_regions(m, err, errlen);
+	else
+		snprintf(err, errlen, "memslot table: %s", strerror(-r));
 	if (r)
-		goto fail;
-	for (unsigned int i = 0; i < l->nr_ram; i++) {
-		const struct mem_range *rr = &l->ram[i];
-		void *p = mmap(m->base + rr->gpa, rr->size, PROT_READ | PROT_WRITE,
-			       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED, -1, 0);
-		if (p == MAP_FAILED) {
-			r = -errno;
-			goto fail;
-		}
-		r = memslot_add(&m->slots, rr->gpa, rr->size, p, 0, NULL);
-		if (r)
-			goto fail;
-	}
-	return 0;
-fail:
-	guest_mem_destroy(m);
+		guest_mem_destroy(m);
 	return r;
 }
 
@@ -47,12 +69,13 @@ void guest_mem_destroy(struct guest_mem *m)
 	if (m->reserve)
 		munmap(m->reserve, m->reserve_size);
 	m->reserve = NULL;
+	mem_backend_close(&m->backend);
 }
 
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len,
 		    enum guest_access access)
 {
-	(void)access; /* dirty tracking of VMM writes hooks in here */
+	(void)access; /* the VMM-side dirty log hooks in here (dirty tracking) */
 	const struct memslot *s = memslot_find(&m->slots, gpa);
 	if (!s)
 		return NULL;

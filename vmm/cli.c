@@ -19,6 +19,18 @@ const char cli_run_usage[] =
 	"                        (console=ttyS0 reboot=k)\n"
 	"  -m, --memory SIZE     guest RAM, with a K, M or G suffix (default 256M)\n"
 	"  -c, --cpus N          number of vCPUs (default 1)\n"
+	"      --memory-backend anon|thp|hugetlb|memfd|file=PATH\n"
+	"                        what backs guest RAM (default thp): anon is 4K pages, thp\n"
+	"                        anonymous memory with MADV_HUGEPAGE, hugetlb a hugetlbfs memfd,\n"
+	"                        memfd a shared memfd, file=PATH a file or a new file in the\n"
+	"                        directory PATH (a hugetlbfs mount, tmpfs...)\n"
+	"      --hugepage-size 2M|1G\n"
+	"                        huge page size for hugetlb (default 2M); with file=, demands\n"
+	"                        a hugetlbfs of that page size\n"
+	"      --shared          map guest RAM MAP_SHARED (memfd and hugetlb always are)\n"
+	"      --prefault[=N]    populate all guest RAM before boot, with N threads (default 1)\n"
+	"      --stats           at exit, print memory statistics: backing, resident and huge\n"
+	"                        page bytes per region, KVM's pages_4k/2m/1g\n"
 	"      --cpu MODEL       host | baseline (default: baseline on a PVM host, else host)\n"
 	"      --timeout SECONDS end the VM after this long, exit code 124\n"
 	"      --name NAME       a name for messages\n"
@@ -78,7 +90,8 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 	return 0;
 }
 
-enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME };
+enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
+       OPT_STATS };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -89,6 +102,11 @@ static const struct option run_options[] = {
 	{ "cpu", required_argument, NULL, OPT_CPU },
 	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
 	{ "name", required_argument, NULL, OPT_NAME },
+	{ "memory-backend", required_argument, NULL, OPT_BACKEND },
+	{ "hugepage-size", required_argument, NULL, OPT_HUGEPAGE },
+	{ "shared", no_argument, NULL, OPT_SHARED },
+	{ "prefault", optional_argument, NULL, OPT_PREFAULT },
+	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -104,9 +122,63 @@ static int parse_timeout(const char *s, double *out)
 	return 0;
 }
 
+static int parse_backend(const char *arg, struct mem_backend_config *b, char *err, size_t errlen)
+{
+	static const struct { const char *name; enum mem_backend_kind kind; } kinds[] = {
+		{ "anon", MEM_ANON }, { "thp", MEM_THP }, { "hugetlb", MEM_HUGETLB }, { "memfd", MEM_MEMFD },
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (!strcmp(arg, kinds[i].name)) {
+			b->kind = kinds[i].kind;
+			return 0;
+		}
+	}
+	if (!strncmp(arg, "file=", 5) && arg[5]) {
+		b->kind = MEM_FILE;
+		b->path = arg + 5;
+		return 0;
+	}
+	return fail(err, errlen, "--memory-backend '%s' is not a backend: use anon, thp, hugetlb, memfd or file=PATH", arg);
+}
+
+static int apply_memory_option(int c, const char *arg, struct run_config *cfg, char *err,
+			       size_t errlen)
+{
+	unsigned long n;
+	uint64_t size;
+	switch (c) {
+	case OPT_BACKEND:
+		return parse_backend(arg, &cfg->backend, err, errlen);
+	case OPT_HUGEPAGE:
+		if (cli_parse_size(arg, &size) || (size != (2ULL << 20) && size != (1ULL << 30)))
+			return fail(err, errlen, "--hugepage-size '%s' is not a huge page size: use 2M or 1G", arg);
+		cfg->backend.hugepage_size = size;
+		return 0;
+	case OPT_SHARED:
+		cfg->backend.shared = true;
+		return 0;
+	case OPT_PREFAULT:
+		if (!arg) {
+			cfg->prefault_threads = 1;
+			return 0;
+		}
+		if (parse_uint(arg, 64, &n) || n == 0)
+			return fail(err, errlen, "--prefault=%s is not a thread count: use 1 to 64, e.g. --prefault=2", arg);
+		cfg->prefault_threads = (unsigned int)n;
+		return 0;
+	case OPT_STATS:
+		cfg->stats = true;
+		return 0;
+	}
+	return 1;
+}
+
 static int apply_option(int c, const char *arg, const char *optname, struct run_config *cfg,
 			char *err, size_t errlen)
 {
+	int m = apply_memory_option(c, arg, cfg, err, errlen);
+	if (m <= 0)
+		return m;
 	unsigned long n;
 	switch (c) {
 	case 'k': cfg->kernel = arg; return 0;
@@ -143,7 +215,8 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 
 int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen)
 {
-	*cfg = (struct run_config){ .mem_size = RUN_DEFAULT_MEM, .cpus = 1 };
+	*cfg = (struct run_config){ .mem_size = RUN_DEFAULT_MEM, .cpus = 1,
+				    .backend = { .kind = MEM_THP } };
 	opterr = 0;
 	optind = 0; /* GNU: full re-initialisation, so the parser can run more than once */
 	for (;;) {
@@ -163,5 +236,8 @@ int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size
 		return fail(err, errlen, "unexpected argument '%s': kernel parameters go in -p \"...\"", argv[optind]);
 	if (cfg->initrd && !cfg->kernel)
 		return fail(err, errlen, "--initrd needs --kernel: the built-in demo guest takes no initrd");
+	if (cfg->backend.hugepage_size && cfg->backend.kind != MEM_HUGETLB && cfg->backend.kind != MEM_FILE)
+		return fail(err, errlen, "--hugepage-size applies to --memory-backend hugetlb or file=PATH, not %s",
+			    mem_backend_name(cfg->backend.kind));
 	return 0;
 }

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "../mem/backend.h"
+
 enum cpu_model {
 	CPU_MODEL_AUTO,     /* baseline on a PVM host, host elsewhere */
 	CPU_MODEL_HOST,
@@ -22,6 +24,9 @@ struct run_config {
 	unsigned int cpus;
 	double timeout_s;     /* 0: none */
 	enum cpu_model cpu;
+	struct mem_backend_config backend;
+	unsigned int prefault_threads; /* 0: no prefault */
+	bool stats;
 	bool help;
 };
 

@@ -22,6 +22,8 @@
 #include "../arch/x86/serial.h"
 #include "../arch/x86/vcpu_state.h"
 #include "../mem/kvm_compat.h"
+#include "../mem/mem_stats.h"
+#include "../mem/prefault.h"
 #include "cli.h"
 #include "console.h"
 #include "demo_guest.h"
@@ -70,6 +72,37 @@ static uint64_t host_mem_total(void)
 	return (uint64_t)kb << 10;
 }
 
+static const char *size_str(uint64_t v, char *buf, size_t len)
+{
+	if (v % SZ_1G == 0)
+		snprintf(buf, len, "%lluG", (unsigned long long)(v / SZ_1G));
+	else if (v % SZ_2M == 0 || v % (1ULL << 20) == 0)
+		snprintf(buf, len, "%lluM", (unsigned long long)(v >> 20));
+	else
+		snprintf(buf, len, "%lluK", (unsigned long long)(v >> 10));
+	return buf;
+}
+
+/* The size must be whole pages of the backing: say which sizes would do. */
+static int check_mem_size(struct run *r, uint64_t page_size)
+{
+	char sz[32], ps[32], up[32];
+	uint64_t mem = r->cfg.mem_size;
+	if (mem % page_size == 0)
+		return 0;
+	uint64_t rounded = (mem + page_size - 1) / page_size * page_size;
+	if (mem < page_size)
+		snprintf(r->err, sizeof(r->err), "--memory %s is smaller than one %s page of the %s backing: use -m %s or more%s",
+			 size_str(mem, sz, sizeof(sz)), size_str(page_size, ps, sizeof(ps)),
+			 mem_backend_name(r->cfg.backend.kind), size_str(page_size, up, sizeof(up)),
+			 page_size == SZ_1G ? ", or --hugepage-size 2M" : "");
+	else
+		snprintf(r->err, sizeof(r->err), "--memory %s is not a multiple of the %s page size of the %s backing: use -m %s",
+			 size_str(mem, sz, sizeof(sz)), size_str(page_size, ps, sizeof(ps)),
+			 mem_backend_name(r->cfg.backend.kind), size_str(rounded, up, sizeof(up)));
+	return -EINVAL;
+}
+
 static int setup_memory(struct run *r)
 {
 	uint64_t host = host_mem_total();
@@ -78,17 +111,30 @@ static int setup_memory(struct run *r)
 			 (unsigned long long)(r->cfg.mem_size >> 20), (unsigned long long)(host >> 20));
 		return -ENOMEM;
 	}
-	struct mem_layout l;
-	if (layout_x86(r->cfg.mem_size, SZ_4K, &l)) {
-		snprintf(r->err, sizeof(r->err), "--memory must be a multiple of 4K");
+	uint64_t page_size = mem_backend_page_size(&r->cfg.backend, r->err, sizeof(r->err));
+	if (!page_size)
 		return -EINVAL;
-	}
+	int e = check_mem_size(r, page_size);
+	struct mem_layout l;
+	if (!e && layout_x86(r->cfg.mem_size, page_size, &l))
+		e = -EINVAL;
+	if (e)
+		return e;
 	int slots = ioctl(r->vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	int v2 = ioctl(r->vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2);
-	int e = guest_mem_create(&r->vm.mem, &l, r->vm.vm_fd, slots > 0 ? (uint32_t)slots : 32, v2 > 0);
+	const char *skew = getenv("PAGODA_TEST_HVA_SKEW"); /* test only: see mem/guest_mem.h */
+	struct guest_mem_opts o = {
+		.backend = r->cfg.backend, .vm_fd = r->vm.vm_fd,
+		.max_slots = slots > 0 ? (uint32_t)slots : 32, .use_v2 = v2 > 0,
+		.hva_skew = skew ? strtoull(skew, NULL, 0) : 0,
+	};
+	e = guest_mem_create(&r->vm.mem, &l, &o, r->err, sizeof(r->err));
+	if (e || !r->cfg.prefault_threads)
+		return e;
+	e = mem_prefault(&r->vm.mem, r->cfg.prefault_threads);
 	if (e)
-		snprintf(r->err, sizeof(r->err), "guest memory (%lluM): %s",
-			 (unsigned long long)(r->cfg.mem_size >> 20), strerror(-e));
+		snprintf(r->err, sizeof(r->err), "--prefault: populating guest RAM (%s) failed: %s",
+			 r->vm.mem.backend.desc, strerror(-e));
 	return e;
 }
 
@@ -361,6 +407,8 @@ int run_main(int argc, char **argv)
 			vm_request_exit(&r->vm, EXIT_VMM_ERROR, "event loop: %s", strerror(-e));
 		vm_stop(&r->vm);
 		code = report_end(r);
+		if (r->cfg.stats)
+			mem_stats_print(&r->vm.mem, r->vm.vm_fd, stderr);
 	}
 	teardown(r);
 	free(r);

@@ -1,7 +1,8 @@
 /* A memory pattern over all of RAM the guest owns (every usable e820 range above its own
  * image): a two-word signature per 4 KiB page, written in one pass and verified in a
  * second, so every page of every region (including above 4 GiB) is touched and must hold
- * its own data. "stride=N" writes every Nth page instead. */
+ * its own data. "stride=N" writes every Nth page instead; "hold=1" then waits for a byte
+ * on the serial port before powering off (so a test can inspect the host side). */
 #include "rt/rt.h"
 
 #define PAGE 4096UL
@@ -48,5 +49,10 @@ int main(void)
 		return 1;
 	}
 	rt_printf("pattern ok: %lu pages (%lu MiB) written and verified\n", w, (w * PAGE * stride) >> 20);
+	if (rt_param_u64("hold", 0)) {
+		rt_printf("holding\n");
+		while (!(inb(0x3f8 + 5) & 1))
+			cpu_relax();
+	}
 	return 0;
 }

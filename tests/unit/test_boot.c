@@ -18,7 +18,9 @@ static struct guest_mem *new_mem(uint64_t size)
 	static struct guest_mem m;
 	struct mem_layout l;
 	guest_mem_destroy(&m);
-	if (layout_x86(size, SZ_4K, &l) || guest_mem_create(&m, &l, -1, 8, false))
+	struct guest_mem_opts o = { .backend = { .kind = MEM_ANON }, .vm_fd = -1, .max_slots = 8 };
+	char e[200];
+	if (layout_x86(size, SZ_4K, &l) || guest_mem_create(&m, &l, &o, e, sizeof(e)))
 		abort();
 	return &m;
 }

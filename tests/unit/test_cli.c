@@ -48,6 +48,28 @@ static void good(void)
 	CHECK(c.help);
 }
 
+static void memory_options(void)
+{
+	struct run_config c;
+	char err[256];
+	CHECK_EQ(parse(&c, err, NULL, NULL, NULL, NULL), 0);
+	CHECK(c.backend.kind == MEM_THP && !c.backend.shared && c.prefault_threads == 0 && !c.stats);
+	CHECK_EQ(parse(&c, err, "--memory-backend", "hugetlb", "--hugepage-size", "1G"), 0);
+	CHECK(c.backend.kind == MEM_HUGETLB && c.backend.hugepage_size == 1ULL << 30);
+	CHECK_EQ(parse(&c, err, "--memory-backend=file=/mnt/huge", "--shared", "--prefault", "--stats"), 0);
+	CHECK(c.backend.kind == MEM_FILE && !strcmp(c.backend.path, "/mnt/huge") && c.backend.shared);
+	CHECK(c.prefault_threads == 1 && c.stats);
+	CHECK_EQ(parse(&c, err, "--prefault=8", NULL, NULL, NULL), 0);
+	CHECK_EQ(c.prefault_threads, 8);
+	CHECK(parse(&c, err, "--memory-backend", "file=", NULL, NULL) < 0);
+	CHECK_MSG(err, "not a backend");
+	CHECK(parse(&c, err, "--hugepage-size", "4M", NULL, NULL) < 0);
+	CHECK_MSG(err, "use 2M or 1G");
+	CHECK(parse(&c, err, "--memory-backend", "memfd", "--hugepage-size", "2M") < 0);
+	CHECK_MSG(err, "not memfd");
+	CHECK(parse(&c, err, "--prefault=65", NULL, NULL, NULL) < 0);
+}
+
 static void bad(void)
 {
 	struct run_config c;
@@ -82,6 +104,7 @@ int main(void)
 {
 	sizes();
 	good();
+	memory_options();
 	bad();
 	return check_result("cli");
 }

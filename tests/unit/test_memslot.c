@@ -77,7 +77,9 @@ static void guest_mem_ptr_bounds(void)
 	struct mem_layout l;
 	struct guest_mem m;
 	CHECK_EQ(layout_x86(3 * SZ_1G + SZ_2M, SZ_4K, &l), 0);
-	CHECK_EQ(guest_mem_create(&m, &l, -1, 8, false), 0);
+	struct guest_mem_opts o = { .backend = { .kind = MEM_ANON }, .vm_fd = -1, .max_slots = 8 };
+	char err[200];
+	CHECK_EQ(guest_mem_create(&m, &l, &o, err, sizeof(err)), 0);
 	/* hva and gpa agree modulo 1 GiB, so KVM can map huge blocks */
 	CHECK_EQ(((uintptr_t)guest_mem_ptr(&m, 0, 1, GUEST_READ)) % SZ_1G, 0);
 	CHECK_EQ(((uintptr_t)guest_mem_ptr(&m, 4 * SZ_1G, 1, GUEST_READ)) % SZ_1G, 0);

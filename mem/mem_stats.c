@@ -1,0 +1,107 @@
+#include "mem_stats.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kvm_stats.h"
+
+static uint64_t field_kb(const char *line, const char *name)
+{
+	size_t n = strlen(name);
+	if (strncmp(line, name, n) || line[n] != ':')
+		return UINT64_MAX;
+	return strtoull(line + n + 1, NULL, 10) << 10;
+}
+
+void smaps_usage(const char *text, uint64_t start, uint64_t end, struct region_usage *u)
+{
+	*u = (struct region_usage){ 0 };
+	bool inside = false;
+	for (const char *line = text; line && *line; line = strchr(line, '\n'), line = line ? line + 1 : NULL) {
+		unsigned long long lo, hi;
+		if (sscanf(line, "%llx-%llx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' ')) {
+			inside = lo >= start && hi <= end;
+			continue;
+		}
+		if (!inside)
+			continue;
+		uint64_t v;
+		if ((v = field_kb(line, "Rss")) != UINT64_MAX)
+			u->rss += v;
+		else if ((v = field_kb(line, "AnonHugePages")) != UINT64_MAX ||
+			 (v = field_kb(line, "ShmemPmdMapped")) != UINT64_MAX ||
+			 (v = field_kb(line, "FilePmdMapped")) != UINT64_MAX)
+			u->huge += v;
+		else if ((v = field_kb(line, "Shared_Hugetlb")) != UINT64_MAX ||
+			 (v = field_kb(line, "Private_Hugetlb")) != UINT64_MAX) {
+			u->huge += v;
+			u->rss += v;
+		} else if ((v = field_kb(line, "KernelPageSize")) != UINT64_MAX && !u->kernel_page)
+			u->kernel_page = v;
+	}
+}
+
+static char *read_smaps(void)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	if (!f)
+		return NULL;
+	size_t cap = 1 << 20, len = 0;
+	char *buf = malloc(cap);
+	while (buf) {
+		size_t n = fread(buf + len, 1, cap - len - 1, f);
+		len += n;
+		if (n == 0)
+			break;
+		if (len + 1 == cap) {
+			char *nb = realloc(buf, cap * 2);
+			if (!nb) {
+				free(buf);
+				buf = NULL;
+				break;
+			}
+			buf = nb;
+			cap *= 2;
+		}
+	}
+	fclose(f);
+	if (buf)
+		buf[len] = 0;
+	return buf;
+}
+
+static void print_kvm_pages(int vm_fd, FILE *out)
+{
+	struct kvm_stats ks;
+	if (kvm_stats_open(&ks, vm_fd)) {
+		fprintf(out, "stats: kvm binary stats unavailable\n");
+		return;
+	}
+	uint64_t p4 = 0, p2 = 0, p1 = 0;
+	kvm_stats_get(&ks, "pages_4k", &p4);
+	kvm_stats_get(&ks, "pages_2m", &p2);
+	kvm_stats_get(&ks, "pages_1g", &p1);
+	fprintf(out, "stats: kvm pages_4k=%" PRIu64 " pages_2m=%" PRIu64 " pages_1g=%" PRIu64 "\n", p4, p2, p1);
+	kvm_stats_close(&ks);
+}
+
+void mem_stats_print(const struct guest_mem *m, int vm_fd, FILE *out)
+{
+	fprintf(out, "stats: backend=%s size=%" PRIu64 "M regions=%u\n", m->backend.desc,
+		m->layout.ram_size >> 20, m->layout.nr_ram);
+	char *smaps = read_smaps();
+	for (unsigned int i = 0; i < m->layout.nr_ram; i++) {
+		const struct mem_range *r = &m->layout.ram[i];
+		uint64_t hva = (uint64_t)(uintptr_t)(m->base + r->gpa);
+		struct region_usage u = { 0 };
+		if (smaps)
+			smaps_usage(smaps, hva, hva + r->size, &u);
+		fprintf(out, "stats: region gpa=0x%" PRIx64 " size=%" PRIu64 "M hva=0x%" PRIx64
+			" resident=%" PRIu64 "M huge=%" PRIu64 "M kernel_page=%" PRIu64 "kB\n",
+			r->gpa, r->size >> 20, hva, u.rss >> 20, u.huge >> 20, u.kernel_page >> 10);
+	}
+	free(smaps);
+	if (vm_fd >= 0)
+		print_kvm_pages(vm_fd, out);
+}

@@ -1,0 +1,22 @@
+/* What backs guest RAM right now, per region, from the kernel's own accounting
+ * (/proc/self/smaps): resident bytes, bytes in huge pages, the kernel page size. */
+#ifndef PAGODA_MEM_MEM_STATS_H
+#define PAGODA_MEM_MEM_STATS_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "guest_mem.h"
+
+struct region_usage {
+	uint64_t rss;         /* bytes resident (Rss + hugetlb, which smaps counts apart) */
+	uint64_t huge;        /* bytes in THP or hugetlb pages */
+	uint64_t kernel_page; /* KernelPageSize of the mapping, bytes */
+};
+
+/* Sums the smaps entries (text: the file's contents) of the mappings inside [start, end). */
+void smaps_usage(const char *text, uint64_t start, uint64_t end, struct region_usage *u);
+/* Prints the statistics lines for m (and KVM's page counters when vm_fd >= 0). */
+void mem_stats_print(const struct guest_mem *m, int vm_fd, FILE *out);
+
+#endif
