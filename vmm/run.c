@@ -10,6 +10,7 @@
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../arch/x86/acpi_pm.h"
@@ -46,6 +47,7 @@ struct run {
 	struct event_loop loop;
 	int timer_fd, signal_fd;
 	bool devices_inited;
+	uint64_t t_start_ns, t_memory_ns; /* for --stats: how long setting up took */
 	char *cmdline;
 	char err[256];
 };
@@ -58,6 +60,13 @@ static void power_end(void *ctx, int code, const char *why)
 static int irq_set(void *ctx, uint32_t gsi, int level)
 {
 	return vm_irq_line(ctx, gsi, level);
+}
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t host_mem_total(void)
@@ -331,6 +340,7 @@ static int setup(struct run *r)
 	e = x86_vm_init(r->vm.vm_fd, r->err, sizeof(r->err));
 	if (!e)
 		e = setup_memory(r);
+	r->t_memory_ns = now_ns();
 	if (!e)
 		e = setup_vcpus(r);
 	if (!e)
@@ -364,6 +374,15 @@ static void teardown(struct run *r)
 	free(r->cmdline);
 }
 
+static void print_stats(const struct run *r)
+{
+	uint64_t first = atomic_load(&r->vm.first_run_ns);
+	fprintf(stderr, "stats: startup memory_ready_ms=%.1f first_kvm_run_ms=%.1f\n",
+		(double)(r->t_memory_ns - r->t_start_ns) / 1e6,
+		first ? (double)(first - r->t_start_ns) / 1e6 : -1.0);
+	mem_stats_print(&r->vm.mem, r->vm.vm_fd, stderr);
+}
+
 static const char *prog_name(const struct run *r)
 {
 	return r->cfg.name ? r->cfg.name : "pagoda";
@@ -384,6 +403,7 @@ int run_main(int argc, char **argv)
 	struct run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return EXIT_SETUP;
+	r->t_start_ns = now_ns();
 	r->timer_fd = r->signal_fd = -1;
 	r->vm.kvm_fd = r->vm.vm_fd = r->vm.exit_efd = -1;
 	r->serial.out_fd = -1;
@@ -408,7 +428,7 @@ int run_main(int argc, char **argv)
 		vm_stop(&r->vm);
 		code = report_end(r);
 		if (r->cfg.stats)
-			mem_stats_print(&r->vm.mem, r->vm.vm_fd, stderr);
+			print_stats(r);
 	}
 	teardown(r);
 	free(r);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <time.h>
 
 #include "../arch/x86/vcpu_state.h"
 
@@ -118,6 +119,11 @@ void *vcpu_loop_thread(void *arg)
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	if (v->index == 0) {
+		struct timespec ts;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		atomic_store(&v->vm->first_run_ns, (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
+	}
 	while (!atomic_load(&v->vm->stopping)) {
 		int r = ioctl(v->fd, KVM_RUN, 0);
 		if (r < 0) {

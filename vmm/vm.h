@@ -47,6 +47,7 @@ struct vm {
 	bool pvm_fixups;           /* emulation-failure fix-ups of a PVM host */
 	const char *name;
 
+	atomic_ullong first_run_ns; /* CLOCK_MONOTONIC when vCPU 0 first entered KVM_RUN */
 	atomic_bool stopping;
 	atomic_int exit_code;      /* -1 while running */
 	int exit_efd;              /* eventfd: written once when the VM should end */
