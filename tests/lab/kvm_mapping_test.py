@@ -23,8 +23,9 @@ RUNS = [  # name, extra env, pagoda arguments
 
 
 def lab_script():
-    lines = ["echo 1100 > /proc/sys/vm/nr_hugepages",
-             "echo 1 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+    # the 1 GiB page first, while memory is not yet fragmented
+    lines = ["echo 1 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages",
+             "echo 600 > /proc/sys/vm/nr_hugepages",
              "echo hugepages: $(cat /proc/sys/vm/nr_hugepages) $(cat /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages)"]
     for name, env, args in RUNS:
         cmd = " ".join([env, "pagoda", "run", "-m", SIZE, "--stats", "--timeout", "300",
@@ -35,7 +36,7 @@ def lab_script():
 
 def main():
     lab, pagoda, guest = sys.argv[1:4]
-    cmd = [lab, "x86", "--timeout", "900", "--add", pagoda, "--add", guest, "--", "sh", "-c", lab_script()]
+    cmd = [lab, "x86", "--timeout", "900", "--mem", "6144", "--add", pagoda, "--add", guest, "--", "sh", "-c", lab_script()]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     out = p.stdout.decode(errors="replace")
     print(out)

@@ -115,7 +115,8 @@ done
 
 # The marker carries a nonce, so nothing the command prints can fake the status.
 nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
-cmd=$(printf '%q ' "$@")
+# The command goes in a file of its own, quoted word by word: nothing in it can break init.
+printf '%q ' "$@" > "$r/command.sh"
 cat > "$r/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
@@ -126,7 +127,7 @@ mount -t hugetlbfs none /hugetlb
 export HOME=/tmp PATH=/bin
 cd /tmp
 echo "@@PAGODA-LAB-BEGIN $nonce"
-sh -c '$cmd'
+sh /command.sh
 status=\$?
 echo
 echo "@@PAGODA-LAB-EXIT $nonce \$status"
