@@ -29,6 +29,8 @@ def pool_path(page):
 def grow_pool(page, pages):
     path = pool_path(page)
     old = int(open(path).read())
+    with open("/proc/sys/vm/compact_memory", "w") as f:  # 1 GiB pages need contiguous memory
+        f.write("1")
     with open(path, "w") as f:
         f.write(str(old + pages))
     got = int(open(path).read()) - old

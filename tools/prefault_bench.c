@@ -110,6 +110,17 @@ static long set_pool(uint64_t page, long n)
 			old = 0;
 		fclose(f);
 	}
+	/* 1 GiB pages need 1 GiB of contiguous memory, which the page cache of a build
+	 * usually breaks up: drop clean caches and compact first (a benchmark host only). */
+	const char *const prep[] = { "/proc/sys/vm/drop_caches", "/proc/sys/vm/compact_memory" };
+	const char *const val[] = { "3\n", "1\n" };
+	for (int i = 0; i < 2 && n > old; i++) {
+		f = fopen(prep[i], "w");
+		if (f) {
+			fputs(val[i], f);
+			fclose(f);
+		}
+	}
 	f = fopen(path, "w");
 	if (f) {
 		fprintf(f, "%ld\n", n);
@@ -118,18 +129,37 @@ static long set_pool(uint64_t page, long n)
 	return old;
 }
 
-static double median_gibs(double (*once)(const struct mem_backend_config *, uint64_t, unsigned int),
-			  const struct mem_backend_config *c, uint64_t size, unsigned int threads, int runs)
+static double median(double *v, int n)
 {
-	double v[64];
+	qsort(v, (size_t)n, sizeof(double), cmp);
+	return v[n / 2];
+}
+
+/* Pairs a pagoda run with a bare run, alternating which goes first: on a VM host the
+ * second of a pair reuses pages the first just freed, already backed by the outer
+ * hypervisor, and is up to 1.7x faster (measured with anon 4K, 2 threads). Medians in
+ * GiB/s; -1 when a run could not get the memory. */
+static int measure(const struct mem_backend_config *c, uint64_t size, unsigned int threads,
+		   int runs, double *pagoda, double *bare)
+{
+	double p[64], b[64], gib = (double)size / (1ULL << 30);
 	for (int i = 0; i < runs; i++) {
-		double dt = once(c, size, threads);
-		if (dt <= 0)
+		double dp, db;
+		if (i % 2) {
+			db = bare_once(c, size, threads);
+			dp = pagoda_once(c, size, threads);
+		} else {
+			dp = pagoda_once(c, size, threads);
+			db = bare_once(c, size, threads);
+		}
+		if (dp <= 0 || db <= 0)
 			return -1;
-		v[i] = (double)size / (1ULL << 30) / dt;
+		p[i] = gib / dp;
+		b[i] = gib / db;
 	}
-	qsort(v, (size_t)runs, sizeof(double), cmp);
-	return v[runs / 2];
+	*pagoda = median(p, runs);
+	*bare = median(b, runs);
+	return 0;
 }
 
 int main(int argc, char **argv)
@@ -152,15 +182,14 @@ int main(int argc, char **argv)
 		{ "hugetlb 2M", { .kind = MEM_HUGETLB, .hugepage_size = SZ_2M } },
 		{ "hugetlb 1G", { .kind = MEM_HUGETLB, .hugepage_size = SZ_1G } },
 	};
+	long old1g = set_pool(SZ_1G, (long)(size / SZ_1G)); /* first: it needs contiguous memory */
 	long old2m = set_pool(SZ_2M, (long)(size / SZ_2M));
-	long old1g = set_pool(SZ_1G, (long)(size / SZ_1G));
-	printf("prefault of %llu GiB, median of %d runs (GiB/s)\n\n", (unsigned long long)(size >> 30), runs);
+	printf("prefault of %llu GiB, median of %d runs, pagoda and bare alternating (GiB/s)\n\n", (unsigned long long)(size >> 30), runs);
 	printf("%-12s %7s %10s %10s %7s\n", "backing", "threads", "pagoda", "bare", "ratio");
 	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
 		for (unsigned int t = 1; t <= 2; t++) {
-			double p = median_gibs(pagoda_once, &kinds[k].c, size, t, runs);
-			double b = median_gibs(bare_once, &kinds[k].c, size, t, runs);
-			if (p < 0 || b < 0)
+			double p, b;
+			if (measure(&kinds[k].c, size, t, runs, &p, &b))
 				printf("%-12s %7u %10s %10s %7s   (could not get the memory)\n", kinds[k].name, t, "-", "-", "-");
 			else
 				printf("%-12s %7u %10.2f %10.2f %7.2f\n", kinds[k].name, t, p, b, p / b);
