@@ -2,7 +2,8 @@
 # Runs pagoda's tests and ends with one line "N passed, N failed[, N skipped]":
 #   1. unit tests and tiny guests on this host (suites unit, guests)
 #   2. the same under ASan/UBSan (build-asan)
-#   3. the lab's own tests and the Linux boot suite inside the x86 lab (suites lab, linux)
+#   3. each memory backend with 5 GiB guests (suite memory, about 4 minutes)
+#   4. the lab's own tests and the Linux boot suite inside the x86 lab (suites lab, linux)
 # PAGODA_TEST_FAST=1 stops after step 2. Exit status 0 only when nothing failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -26,6 +27,7 @@ run() { # dir, log name, meson test args...
 run build fast --suite unit --suite guests
 run build-asan asan --suite unit --suite guests
 if [ "${PAGODA_TEST_FAST:-0}" != 1 ]; then
+  run build memory --suite memory
   run build lab --suite lab --suite linux
 fi
 
