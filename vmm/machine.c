@@ -1,0 +1,258 @@
+/* Assembling a VM from a run configuration (see machine.h). */
+#include "machine.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../arch/x86/acpi_pm.h"
+#include "../arch/x86/boot.h"
+#include "../arch/x86/boot_layout.h"
+#include "../arch/x86/debug_exit.h"
+#include "../arch/x86/i8042.h"
+#include "../arch/x86/kvm_x86.h"
+#include "../arch/x86/vcpu_state.h"
+#include "../mem/kvm_compat.h"
+#include "../mem/mem_stats.h"
+#include "../mem/prefault.h"
+#include "demo_guest.h"
+
+#define DEFAULT_PARAMS "console=ttyS0 reboot=k"
+#define COM1_PORT 0x3f8
+#define COM1_IRQ 4
+
+static void power_end(void *ctx, int code, const char *why)
+{
+	vm_request_exit(ctx, code, "%s", why);
+}
+
+static int irq_set(void *ctx, uint32_t gsi, int level)
+{
+	return vm_irq_line(ctx, gsi, level);
+}
+
+uint64_t machine_now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t host_mem_total(void)
+{
+	FILE *f = fopen("/proc/meminfo", "r");
+	unsigned long long kb = 0;
+	if (f) {
+		if (fscanf(f, "MemTotal: %llu kB", &kb) != 1)
+			kb = 0;
+		fclose(f);
+	}
+	return (uint64_t)kb << 10;
+}
+
+static const char *size_str(uint64_t v, char *buf, size_t len)
+{
+	if (v % SZ_1G == 0)
+		snprintf(buf, len, "%lluG", (unsigned long long)(v / SZ_1G));
+	else if (v % SZ_2M == 0 || v % (1ULL << 20) == 0)
+		snprintf(buf, len, "%lluM", (unsigned long long)(v >> 20));
+	else
+		snprintf(buf, len, "%lluK", (unsigned long long)(v >> 10));
+	return buf;
+}
+
+/* The size must be whole pages of the backing: say which sizes would do. */
+static int check_mem_size(struct machine *m, uint64_t page_size)
+{
+	char sz[32], ps[32], up[32];
+	uint64_t mem = m->cfg.mem_size;
+	if (mem % page_size == 0)
+		return 0;
+	uint64_t rounded = (mem + page_size - 1) / page_size * page_size;
+	if (mem < page_size)
+		snprintf(m->err, sizeof(m->err), "--memory %s is smaller than one %s page of the %s backing: use -m %s or more%s",
+			 size_str(mem, sz, sizeof(sz)), size_str(page_size, ps, sizeof(ps)),
+			 mem_backend_name(m->cfg.backend.kind), size_str(page_size, up, sizeof(up)),
+			 page_size == SZ_1G ? ", or --hugepage-size 2M" : "");
+	else
+		snprintf(m->err, sizeof(m->err), "--memory %s is not a multiple of the %s page size of the %s backing: use -m %s",
+			 size_str(mem, sz, sizeof(sz)), size_str(page_size, ps, sizeof(ps)),
+			 mem_backend_name(m->cfg.backend.kind), size_str(rounded, up, sizeof(up)));
+	return -EINVAL;
+}
+
+static int setup_memory(struct machine *m)
+{
+	uint64_t host = host_mem_total();
+	if (host && m->cfg.mem_size > host) {
+		snprintf(m->err, sizeof(m->err), "--memory %lluM is more than this host has (%lluM): use a smaller -m",
+			 (unsigned long long)(m->cfg.mem_size >> 20), (unsigned long long)(host >> 20));
+		return -ENOMEM;
+	}
+	uint64_t page_size = mem_backend_page_size(&m->cfg.backend, m->err, sizeof(m->err));
+	if (!page_size)
+		return -EINVAL;
+	int e = check_mem_size(m, page_size);
+	struct mem_layout l;
+	if (!e && layout_x86(m->cfg.mem_size, page_size, &l))
+		e = -EINVAL;
+	if (e)
+		return e;
+	int slots = ioctl(m->vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
+	int v2 = ioctl(m->vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2);
+	const char *skew = getenv("PAGODA_TEST_HVA_SKEW"); /* test only: see mem/guest_mem.h */
+	struct guest_mem_opts o = {
+		.backend = m->cfg.backend, .vm_fd = m->vm.vm_fd,
+		.max_slots = slots > 0 ? (uint32_t)slots : 32, .use_v2 = v2 > 0,
+		.hva_skew = skew ? strtoull(skew, NULL, 0) : 0,
+	};
+	e = guest_mem_create(&m->vm.mem, &l, &o, m->err, sizeof(m->err));
+	if (e || !m->cfg.prefault_threads)
+		return e;
+	e = mem_prefault(&m->vm.mem, m->cfg.prefault_threads);
+	if (e)
+		snprintf(m->err, sizeof(m->err), "--prefault: populating guest RAM (%s) failed: %s",
+			 m->vm.mem.backend.desc, strerror(-e));
+	return e;
+}
+
+static int build_cmdline(struct machine *m)
+{
+	const char *user = m->cfg.params ? m->cfg.params : "";
+	size_t n = strlen(DEFAULT_PARAMS) + 1 + strlen(user) + 1;
+	m->cmdline = malloc(n);
+	if (!m->cmdline)
+		return -ENOMEM;
+	snprintf(m->cmdline, n, "%s%s%s", DEFAULT_PARAMS, *user ? " " : "", user);
+	return 0;
+}
+
+static int load_guest(struct machine *m)
+{
+	struct x86_boot_config bc = { .cmdline = m->cmdline, .nr_cpus = m->cfg.cpus };
+	if (m->cfg.kernel) {
+		int e = image_open(&m->kernel, m->cfg.kernel, "kernel", m->err, sizeof(m->err));
+		if (e)
+			return e;
+		bc.kernel = m->kernel.data;
+		bc.kernel_len = m->kernel.len;
+	} else {
+		bc.kernel = demo_guest_image;
+		bc.kernel_len = demo_guest_image_size;
+	}
+	if (m->cfg.initrd) {
+		int e = image_open(&m->initrd, m->cfg.initrd, "initrd", m->err, sizeof(m->err));
+		if (e)
+			return e;
+		bc.initrd = m->initrd.data;
+		bc.initrd_len = m->initrd.len;
+	}
+	struct x86_boot_entry entry;
+	int e = x86_boot_setup(&m->vm.mem, &bc, &entry, m->err, sizeof(m->err));
+	if (e)
+		return e;
+	int fd = m->vm.vcpus[0].fd;
+	e = entry.mode == X86_ENTRY_LONG64 ? x86_vcpu_enter_long_mode(fd, entry.entry, entry.arg)
+					   : x86_vcpu_enter_pvh(fd, entry.entry, entry.arg);
+	if (e)
+		snprintf(m->err, sizeof(m->err), "setting the boot vCPU's registers: %s", strerror(-e));
+	return e;
+}
+
+static int setup_vcpus(struct machine *m)
+{
+	int e = vm_create_vcpus(&m->vm, m->cfg.cpus, m->err, sizeof(m->err));
+	if (e)
+		return e;
+	bool baseline = m->cfg.cpu == CPU_MODEL_BASELINE ||
+			(m->cfg.cpu == CPU_MODEL_AUTO && m->vm.pvm_fixups);
+	int fds[m->vm.nr_vcpus];
+	for (unsigned int i = 0; i < m->vm.nr_vcpus; i++)
+		fds[i] = m->vm.vcpus[i].fd;
+	return x86_vcpus_set_cpuid(m->vm.kvm_fd, fds, m->vm.nr_vcpus, baseline, m->err, sizeof(m->err));
+}
+
+static int setup_devices(struct machine *m)
+{
+	struct vm *vm = &m->vm;
+	m->power = (struct power_sink){ power_end, vm };
+	serial_init(&m->serial, m->out_fd, (struct irq_line){ irq_set, vm, COM1_IRQ });
+	rtc_init(&m->rtc);
+	m->devices_inited = true;
+	int e = bus_register(&vm->pio, COM1_PORT, 8, serial_io, &m->serial, "serial");
+	if (!e)
+		e = bus_register(&vm->pio, 0x70, 2, rtc_io, &m->rtc, "cmos-rtc");
+	if (!e)
+		e = bus_register(&vm->pio, I8042_DATA_PORT, 5, i8042_io, &m->power, "i8042");
+	if (!e)
+		e = bus_register(&vm->pio, PORT_DEBUG_EXIT, 4, debug_exit_io, &m->power, "debug-exit");
+	if (!e)
+		e = bus_register(&vm->pio, PORT_ACPI_PM1_EVT, ACPI_PM_PORTS, acpi_pm_io, &m->power, "acpi-pm");
+	if (e)
+		snprintf(m->err, sizeof(m->err), "registering platform devices: %s", strerror(-e));
+	return e;
+}
+
+int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
+{
+	*m = (struct machine){ .cfg = *cfg, .out_fd = out_fd };
+	m->t_start_ns = machine_now_ns();
+	int e = vm_create(&m->vm, m->err, sizeof(m->err));
+	if (e)
+		return e;
+	m->vm.name = m->cfg.name;
+	m->vm.pvm_fixups = x86_host_is_pvm();
+	if (m->vm.pvm_fixups)
+		fprintf(stderr, "pagoda: PVM host: %s CPU model, emulation-failure fix-ups on\n",
+			m->cfg.cpu == CPU_MODEL_HOST ? "host" : "baseline");
+	e = x86_vm_init(m->vm.vm_fd, m->err, sizeof(m->err));
+	if (!e)
+		e = setup_memory(m);
+	m->t_memory_ns = machine_now_ns();
+	if (!e)
+		e = setup_vcpus(m);
+	if (!e)
+		e = build_cmdline(m);
+	if (!e)
+		e = load_guest(m);
+	if (!e)
+		e = setup_devices(m);
+	return e;
+}
+
+int machine_start(struct machine *m)
+{
+	return vm_start(&m->vm, m->err, sizeof(m->err));
+}
+
+void machine_stop(struct machine *m)
+{
+	vm_stop(&m->vm);
+}
+
+void machine_destroy(struct machine *m)
+{
+	vm_destroy(&m->vm);
+	if (m->devices_inited) {
+		serial_destroy(&m->serial);
+		rtc_destroy(&m->rtc);
+		m->devices_inited = false;
+	}
+	image_close(&m->kernel);
+	image_close(&m->initrd);
+	free(m->cmdline);
+	m->cmdline = NULL;
+}
+
+void machine_print_stats(const struct machine *m, FILE *out)
+{
+	uint64_t first = atomic_load(&m->vm.first_run_ns);
+	fprintf(out, "stats: startup memory_ready_ms=%.1f first_kvm_run_ms=%.1f\n",
+		(double)(m->t_memory_ns - m->t_start_ns) / 1e6,
+		first ? (double)(first - m->t_start_ns) / 1e6 : -1.0);
+	mem_stats_print(&m->vm.mem, m->vm.vm_fd, out);
+}
+

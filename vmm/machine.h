@@ -1,0 +1,43 @@
+/* A whole VM assembled from a run configuration: KVM, guest memory, vCPUs with their
+ * CPU model and boot state, the loaded guest and the platform devices. `pagoda run` drives
+ * one from its event loop; tests and tools build one in-process the same way (and may add
+ * devices of their own to its buses before machine_start). */
+#ifndef PAGODA_VMM_MACHINE_H
+#define PAGODA_VMM_MACHINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../arch/x86/power.h"
+#include "../arch/x86/rtc.h"
+#include "../arch/x86/serial.h"
+#include "cli.h"
+#include "image.h"
+#include "vm.h"
+
+struct machine {
+	struct run_config cfg;
+	struct vm vm;
+	struct image kernel, initrd;
+	struct serial serial;
+	struct rtc rtc;
+	struct power_sink power;
+	bool devices_inited;
+	uint64_t t_start_ns, t_memory_ns; /* for --stats: how long setting up took */
+	char *cmdline;
+	int out_fd;
+	char err[256];                    /* why machine_setup failed, for the user */
+};
+
+/* Builds everything but starts no vCPU; console output goes to out_fd. -errno with a
+ * one-line message in m->err on failure (m is then safe to machine_destroy). */
+int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd);
+int machine_start(struct machine *m);
+/* Stops the vCPUs (the VM keeps its state until machine_destroy). */
+void machine_stop(struct machine *m);
+void machine_destroy(struct machine *m);
+void machine_print_stats(const struct machine *m, FILE *out);
+uint64_t machine_now_ns(void);
+
+#endif
