@@ -72,15 +72,23 @@ void guest_mem_destroy(struct guest_mem *m)
 	mem_backend_close(&m->backend);
 }
 
+static void mark_vmm_dirty(const struct memslot *s, uint64_t off, uint64_t len)
+{
+	uint64_t first = off / 4096, last = (off + (len ? len : 1) - 1) / 4096;
+	for (uint64_t p = first; p <= last; p++)
+		__atomic_fetch_or(&s->vmm_dirty[p / 64], 1ULL << (p % 64), __ATOMIC_RELAXED);
+}
+
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len,
 		    enum guest_access access)
 {
-	(void)access; /* the VMM-side dirty log hooks in here (dirty tracking) */
 	const struct memslot *s = memslot_find(&m->slots, gpa);
 	if (!s)
 		return NULL;
 	uint64_t off = gpa - s->gpa;
 	if (len > s->size - off)
 		return NULL;
+	if (access == GUEST_WRITE && __atomic_load_n(&m->vmm_dirty_on, __ATOMIC_ACQUIRE))
+		mark_vmm_dirty(s, off, len);
 	return s->hva + off;
 }

@@ -32,6 +32,7 @@ struct guest_mem {
 	size_t reserve_size;
 	uint8_t *base;         /* hva of gpa 0; 1 GiB aligned unless skewed */
 	struct memslot_table slots;
+	bool vmm_dirty_on;     /* dirty tracking active: record VMM writes (atomic access) */
 };
 
 /* Maps RAM for layout l and registers one memslot per RAM region. Returns 0, or -errno
@@ -41,7 +42,10 @@ int guest_mem_create(struct guest_mem *m, const struct mem_layout *l,
 void guest_mem_destroy(struct guest_mem *m);
 
 /* Host pointer to [gpa, gpa+len) when it lies inside one RAM slot, else NULL. The only
- * sanctioned way to turn a guest-supplied address into a pointer. */
+ * sanctioned way to turn a guest-supplied address into a pointer. With GUEST_WRITE, and
+ * dirty tracking on, the pages are recorded as dirtied by the VMM at this call: a writer
+ * finishes its writes before it next returns to its event loop or vCPU, and migration's
+ * last pass runs with devices stopped. */
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len,
 		    enum guest_access access);
 

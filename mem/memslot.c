@@ -21,6 +21,8 @@ int memslot_table_init(struct memslot_table *t, int vm_fd, uint32_t max_slots, b
 
 void memslot_table_destroy(struct memslot_table *t)
 {
+	for (uint32_t i = 0; t->slots && i < t->nr; i++)
+		free(t->slots[i].vmm_dirty);
 	free(t->slots);
 	free(t->id_used);
 	t->slots = NULL;
@@ -96,12 +98,18 @@ int memslot_add(struct memslot_table *t, uint64_t gpa, uint64_t size, void *hva,
 		return -EEXIST;
 
 	struct memslot s = { .flags = flags, .gpa = gpa, .size = size, .hva = hva };
+	s.vmm_dirty = calloc((size / 4096 + 63) / 64, sizeof(uint64_t));
+	if (!s.vmm_dirty)
+		return -ENOMEM;
 	int r = id_alloc(t, &s.id);
-	if (r)
+	if (r) {
+		free(s.vmm_dirty);
 		return r;
+	}
 	r = kvm_set_slot(t, &s, size);
 	if (r) {
 		id_free(t, s.id);
+		free(s.vmm_dirty);
 		return r;
 	}
 	memmove(&t->slots[pos + 1], &t->slots[pos], (t->nr - pos) * sizeof(s));
@@ -129,6 +137,7 @@ int memslot_remove(struct memslot_table *t, uint32_t id)
 	if (r)
 		return r;
 	id_free(t, id);
+	free(s->vmm_dirty);
 	uint32_t pos = (uint32_t)(s - t->slots);
 	memmove(s, s + 1, (t->nr - pos - 1) * sizeof(*s));
 	t->nr--;

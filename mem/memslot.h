@@ -13,6 +13,9 @@ struct memslot {
 	uint64_t gpa;
 	uint64_t size;
 	uint8_t *hva;
+	/* Pages the VMM itself wrote (devices through guest_mem_ptr): KVM never sees those
+	 * writes. One bit per 4K page, set atomically; drained by dirty tracking. */
+	uint64_t *vmm_dirty;
 };
 
 struct memslot_table {

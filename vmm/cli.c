@@ -31,6 +31,15 @@ const char cli_run_usage[] =
 	"      --prefault[=N]    populate all guest RAM before boot, with N threads (default 1)\n"
 	"      --stats           at exit, print memory statistics: backing, resident and huge\n"
 	"                        page bytes per region, KVM's pages_4k/2m/1g\n"
+	"      --dirty-log auto|bitmap|clear|ring\n"
+	"                        dirty tracking mode (auto: the best this KVM offers, named)\n"
+	"      --dirty-ring-size N   entries per vCPU ring, a power of two (default 4096)\n"
+	"      --dirty-clear-chunk SIZE  bytes per KVM_CLEAR_DIRTY_LOG (default 1G)\n"
+	"      --dirty-rate SECONDS  log dirty pages while the guest runs and print the rate\n"
+	"                        (pages/s, MiB/s, per vCPU with the ring) every SECONDS\n"
+	"      --eager-split off|on|chunk=SIZE\n"
+	"                        split huge mappings when logging starts (x86: the host-wide\n"
+	"                        kvm.eager_page_split, restored at exit); says what it could not do\n"
 	"      --cpu MODEL       host | baseline (default: baseline on a PVM host, else host)\n"
 	"      --timeout SECONDS end the VM after this long, exit code 124\n"
 	"      --name NAME       a name for messages\n"
@@ -91,7 +100,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 }
 
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
-       OPT_STATS };
+       OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -107,6 +116,11 @@ static const struct option run_options[] = {
 	{ "shared", no_argument, NULL, OPT_SHARED },
 	{ "prefault", optional_argument, NULL, OPT_PREFAULT },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "dirty-log", required_argument, NULL, OPT_DIRTY_LOG },
+	{ "dirty-ring-size", required_argument, NULL, OPT_RING_SIZE },
+	{ "dirty-clear-chunk", required_argument, NULL, OPT_CLEAR_CHUNK },
+	{ "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
+	{ "eager-split", required_argument, NULL, OPT_EAGER },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -173,10 +187,61 @@ static int apply_memory_option(int c, const char *arg, struct run_config *cfg, c
 	return 1;
 }
 
+static int parse_timeout(const char *s, double *out);
+
+static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, char *err,
+			      size_t errlen)
+{
+	unsigned long n;
+	uint64_t size;
+	switch (c) {
+	case OPT_DIRTY_LOG:
+		for (enum dirty_mode m = DIRTY_AUTO; m <= DIRTY_RING; m++) {
+			if (!strcmp(arg, dirty_mode_name(m))) {
+				cfg->dirty_mode = m;
+				cfg->dirty_wanted = true;
+				return 0;
+			}
+		}
+		return fail(err, errlen, "--dirty-log '%s' is not a mode: use auto, bitmap, clear or ring", arg);
+	case OPT_RING_SIZE:
+		if (parse_uint(arg, 1UL << 20, &n) || n < 256 || (n & (n - 1)))
+			return fail(err, errlen, "--dirty-ring-size '%s' is not a ring size: use a power of two of at least 256 entries, e.g. 4096", arg);
+		cfg->dirty_ring_entries = (uint32_t)n;
+		return 0;
+	case OPT_CLEAR_CHUNK:
+		if (cli_parse_size(arg, &size) || size == 0 || size % (256 << 10))
+			return fail(err, errlen, "--dirty-clear-chunk '%s' is not a chunk size: use a multiple of 256K (64 pages), e.g. 1G", arg);
+		cfg->dirty_clear_chunk = size;
+		return 0;
+	case OPT_DIRTY_RATE:
+		if (parse_timeout(arg, &cfg->dirty_rate_s))
+			return fail(err, errlen, "--dirty-rate '%s' is not a window: give seconds greater than 0, e.g. --dirty-rate 1", arg);
+		cfg->dirty_wanted = true;
+		return 0;
+	case OPT_EAGER:
+		if (!strcmp(arg, "off"))
+			cfg->eager_split = EAGER_SPLIT_OFF;
+		else if (!strcmp(arg, "on"))
+			cfg->eager_split = EAGER_SPLIT_ON;
+		else if (!strncmp(arg, "chunk=", 6) && !cli_parse_size(arg + 6, &size) && size &&
+			 !(size & (size - 1)) && size >= 4096) {
+			cfg->eager_split = EAGER_SPLIT_CHUNK;
+			cfg->eager_chunk = size;
+		} else
+			return fail(err, errlen, "--eager-split '%s' is not a policy: use off, on or chunk=SIZE (a power of two, e.g. chunk=2M)", arg);
+		return 0;
+	}
+	return 1;
+}
+
 static int apply_option(int c, const char *arg, const char *optname, struct run_config *cfg,
 			char *err, size_t errlen)
 {
 	int m = apply_memory_option(c, arg, cfg, err, errlen);
+	if (m <= 0)
+		return m;
+	m = apply_dirty_option(c, arg, cfg, err, errlen);
 	if (m <= 0)
 		return m;
 	unsigned long n;
@@ -216,7 +281,8 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen)
 {
 	*cfg = (struct run_config){ .mem_size = RUN_DEFAULT_MEM, .cpus = 1,
-				    .backend = { .kind = MEM_THP } };
+				    .backend = { .kind = MEM_THP },
+				    .dirty_ring_entries = 4096, .dirty_clear_chunk = 1ULL << 30 };
 	opterr = 0;
 	optind = 0; /* GNU: full re-initialisation, so the parser can run more than once */
 	for (;;) {

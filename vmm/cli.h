@@ -8,6 +8,8 @@
 #include <stdint.h>
 
 #include "../mem/backend.h"
+#include "../mem/dirty.h"
+#include "../mem/eager_split.h"
 
 enum cpu_model {
 	CPU_MODEL_AUTO,     /* baseline on a PVM host, host elsewhere */
@@ -26,6 +28,13 @@ struct run_config {
 	enum cpu_model cpu;
 	struct mem_backend_config backend;
 	unsigned int prefault_threads; /* 0: no prefault */
+	bool dirty_wanted;             /* --dirty-log or --dirty-rate given */
+	enum dirty_mode dirty_mode;
+	uint32_t dirty_ring_entries;
+	uint64_t dirty_clear_chunk;
+	double dirty_rate_s;           /* 0: no dirty-rate measurement */
+	enum eager_split eager_split;
+	uint64_t eager_chunk;
 	bool stats;
 	bool help;
 };

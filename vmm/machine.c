@@ -196,6 +196,61 @@ static int setup_devices(struct machine *m)
 	return e;
 }
 
+static void sync_vcpus(void *vm)
+{
+	vm_sync_vcpus(vm);
+}
+
+/* Before the vCPUs exist: a dirty ring must be enabled first. */
+static int setup_dirty_log(struct machine *m)
+{
+	if (!m->cfg.dirty_wanted)
+		return 0;
+	unsigned int offered = dirty_log_modes_offered(m->vm.kvm_fd);
+	enum dirty_mode mode = m->cfg.dirty_mode;
+	char names[40] = "";
+	for (enum dirty_mode x = DIRTY_RING; x >= DIRTY_BITMAP; x--)
+		if (offered & (1u << x))
+			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
+				 names[0] ? ", " : "", dirty_mode_name(x));
+	if (mode == DIRTY_AUTO) {
+		mode = dirty_log_choose(offered);
+		fprintf(stderr, "pagoda: dirty logging: %s (auto; this KVM offers %s)\n", dirty_mode_name(mode), names);
+	} else if (!(offered & (1u << mode))) {
+		snprintf(m->err, sizeof(m->err), "--dirty-log %s: this KVM does not offer it (it offers %s)",
+			 dirty_mode_name(mode), names);
+		return -ENOTSUP;
+	}
+	int e = dirty_log_init(&m->dirty, mode, m->vm.vm_fd, m->cfg.dirty_ring_entries,
+			       m->cfg.dirty_clear_chunk, m->err, sizeof(m->err));
+	m->dirty_inited = true;
+	m->dirty.sync_vcpus = sync_vcpus;
+	m->dirty.sync_ctx = &m->vm;
+	return e;
+}
+
+static int attach_dirty_log(struct machine *m)
+{
+	if (!m->dirty_inited)
+		return 0;
+	int fds[m->vm.nr_vcpus];
+	for (unsigned int i = 0; i < m->vm.nr_vcpus; i++)
+		fds[i] = m->vm.vcpus[i].fd;
+	m->vm.dirty = &m->dirty;
+	return dirty_log_attach_vcpus(&m->dirty, fds, m->vm.nr_vcpus, m->err, sizeof(m->err));
+}
+
+static int setup_eager_split(struct machine *m)
+{
+	char note[sizeof(m->err)];
+	int e = eager_split_apply(m->cfg.eager_split, m->cfg.eager_chunk, &m->eager, note, sizeof(note));
+	if (e)
+		snprintf(m->err, sizeof(m->err), "%s", note);
+	else if (note[0])
+		fprintf(stderr, "pagoda: %s\n", note);
+	return e;
+}
+
 int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 {
 	*m = (struct machine){ .cfg = *cfg, .out_fd = out_fd };
@@ -210,10 +265,16 @@ int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 			m->cfg.cpu == CPU_MODEL_HOST ? "host" : "baseline");
 	e = x86_vm_init(m->vm.vm_fd, m->err, sizeof(m->err));
 	if (!e)
+		e = setup_eager_split(m);
+	if (!e)
 		e = setup_memory(m);
 	m->t_memory_ns = machine_now_ns();
 	if (!e)
+		e = setup_dirty_log(m);
+	if (!e)
 		e = setup_vcpus(m);
+	if (!e)
+		e = attach_dirty_log(m);
 	if (!e)
 		e = build_cmdline(m);
 	if (!e)
@@ -235,6 +296,12 @@ void machine_stop(struct machine *m)
 
 void machine_destroy(struct machine *m)
 {
+	vm_stop(&m->vm);
+	if (m->dirty_inited)
+		dirty_log_destroy(&m->dirty);
+	m->dirty_inited = false;
+	m->vm.dirty = NULL;
+	eager_split_restore(&m->eager);
 	vm_destroy(&m->vm);
 	if (m->devices_inited) {
 		serial_destroy(&m->serial);

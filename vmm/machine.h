@@ -24,6 +24,9 @@ struct machine {
 	struct rtc rtc;
 	struct power_sink power;
 	bool devices_inited;
+	struct dirty_log dirty;           /* set up when cfg.dirty_wanted; started by its user */
+	bool dirty_inited;
+	struct eager_split_state eager;
 	uint64_t t_start_ns, t_memory_ns; /* for --stats: how long setting up took */
 	char *cmdline;
 	int out_fd;

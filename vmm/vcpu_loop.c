@@ -100,6 +100,11 @@ static void dispatch_exit(struct vcpu *v)
 	case KVM_EXIT_SYSTEM_EVENT:
 		handle_system_event(v);
 		return;
+	case KVM_EXIT_DIRTY_RING_FULL:
+		/* collect this vCPU's ring, reset, and go on: nothing is lost */
+		if (dirty_log_ring_full(v->vm->dirty, v->index))
+			vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: dirty ring full but nothing to collect: this KVM's ring cannot drain, use --dirty-log clear or bitmap", v->index);
+		return;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "KVM could not enter the guest, hardware reason 0x%llx",
 			 (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
@@ -125,7 +130,10 @@ void *vcpu_loop_thread(void *arg)
 		atomic_store(&v->vm->first_run_ns, (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
 	}
 	while (!atomic_load(&v->vm->stopping)) {
+		atomic_store(&v->in_guest, true);
 		int r = ioctl(v->fd, KVM_RUN, 0);
+		atomic_store(&v->in_guest, false);
+		atomic_fetch_add(&v->run_returns, 1);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);

@@ -9,6 +9,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "../mem/kvm_compat.h"
@@ -164,6 +165,24 @@ void vm_destroy(struct vm *vm)
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
 	vm->exit_efd = vm->vm_fd = vm->kvm_fd = -1;
+}
+
+void vm_sync_vcpus(struct vm *vm)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+		if (!v->thread_started || pthread_equal(v->thread, pthread_self()))
+			continue;
+		unsigned long long seen = atomic_load(&v->run_returns);
+		if (!atomic_load(&v->in_guest))
+			continue;
+		vcpu_loop_kick(v);
+		while (atomic_load(&v->in_guest) && atomic_load(&v->run_returns) == seen &&
+		       !atomic_load(&vm->stopping)) {
+			struct timespec ts = { 0, 20000 };
+			nanosleep(&ts, NULL);
+		}
+	}
 }
 
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level)

@@ -8,6 +8,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "../mem/dirty.h"
 #include "../mem/guest_mem.h"
 #include "bus.h"
 
@@ -33,6 +34,8 @@ struct vcpu {
 	pthread_t thread;
 	bool thread_started;
 	uint64_t nr_exits;
+	atomic_bool in_guest;          /* inside KVM_RUN (or about to enter it) */
+	atomic_ullong run_returns;     /* KVM_RUN calls that returned */
 };
 
 struct vm {
@@ -45,6 +48,7 @@ struct vm {
 	unsigned int nr_vcpus;
 	struct vcpu *vcpus;
 	bool pvm_fixups;           /* emulation-failure fix-ups of a PVM host */
+	struct dirty_log *dirty;   /* NULL unless dirty tracking was set up */
 	const char *name;
 
 	atomic_ullong first_run_ns; /* CLOCK_MONOTONIC when vCPU 0 first entered KVM_RUN */
@@ -67,6 +71,10 @@ void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
 /* Stops and joins the vCPU threads. */
 void vm_stop(struct vm *vm);
 void vm_destroy(struct vm *vm);
+
+/* Returns once every vCPU other than the caller has left guest mode at least once since
+ * the call (kicking those inside KVM_RUN): what a vCPU dirtied before is then in its ring. */
+void vm_sync_vcpus(struct vm *vm);
 
 /* Raise or lower an interrupt line of the in-kernel irqchip (GSI). */
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level);

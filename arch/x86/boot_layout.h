@@ -24,6 +24,7 @@
 
 /* Ports of pagoda's platform. */
 #define PORT_DEBUG_EXIT      0x501       /* as QEMU's isa-debug-exit */
+#define PORT_TEST_SYNC       0x520       /* test harnesses only: a guest's sync point */
 #define PORT_ACPI_PM1_EVT    0x600       /* FADT PM1a_EVT_BLK: status, enable (2 + 2 bytes) */
 #define PORT_ACPI_PM1_CNT    0x604       /* FADT PM1a_CNT_BLK (2 bytes) */
 #define ACPI_PM1_CNT_SCI_EN  0x0001      /* reads as set: always in ACPI mode */

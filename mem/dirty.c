@@ -1,0 +1,327 @@
+#include "dirty.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kvm_compat.h"
+
+#define PAGE 4096ULL
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t slot_words(const struct memslot *s)
+{
+	return (s->size / PAGE + 63) / 64;
+}
+
+const char *dirty_mode_name(enum dirty_mode m)
+{
+	static const char *const n[] = { "auto", "bitmap", "clear", "ring" };
+	return m <= DIRTY_RING ? n[m] : "?";
+}
+
+unsigned int dirty_log_modes_offered(int kvm_fd)
+{
+	unsigned int m = 1u << DIRTY_BITMAP; /* every KVM with memslots */
+	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2) > 0)
+		m |= 1u << DIRTY_CLEAR;
+	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING_ACQ_REL) > 0 ||
+	    ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING) > 0)
+		m |= 1u << DIRTY_RING;
+	return m;
+}
+
+/* The ring scales with vCPUs and costs nothing per idle page; manual protect splits the
+ * work in chunks; the plain bitmap is what every KVM has. */
+enum dirty_mode dirty_log_choose(unsigned int offered)
+{
+	if (offered & (1u << DIRTY_RING))
+		return DIRTY_RING;
+	if (offered & (1u << DIRTY_CLEAR))
+		return DIRTY_CLEAR;
+	return DIRTY_BITMAP;
+}
+
+static int enable_cap(int vm_fd, uint32_t cap, uint64_t arg)
+{
+	struct kvm_enable_cap c = { .cap = cap, .args = { arg } };
+	return ioctl(vm_fd, KVM_ENABLE_CAP, &c) < 0 ? -errno : 0;
+}
+
+int dirty_log_init(struct dirty_log *d, enum dirty_mode mode, int vm_fd, uint32_t ring_entries,
+		   uint64_t clear_chunk, char *err, size_t errlen)
+{
+	*d = (struct dirty_log){ .mode = mode, .vm_fd = vm_fd, .ring_entries = ring_entries };
+	pthread_mutex_init(&d->lock, NULL);
+	d->clear_chunk_pages = clear_chunk / PAGE / 64 * 64;
+	if (!d->clear_chunk_pages)
+		d->clear_chunk_pages = 64;
+	int r = 0;
+	if (mode == DIRTY_CLEAR) {
+		r = enable_cap(vm_fd, KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2,
+			       KVM_DIRTY_LOG_MANUAL_PROTECT_ENABLE | KVM_DIRTY_LOG_INITIALLY_SET);
+		if (r)
+			snprintf(err, errlen, "--dirty-log clear: KVM_CAP_MANUAL_DIRTY_LOG_PROTECT2: %s", strerror(-r));
+	} else if (mode == DIRTY_RING) {
+		uint64_t bytes = (uint64_t)ring_entries * sizeof(struct kvm_dirty_gfn);
+		r = enable_cap(vm_fd, KVM_CAP_DIRTY_LOG_RING_ACQ_REL, bytes);
+		if (r == -EINVAL || r == -ENOTTY || r == -ENXIO)
+			r = enable_cap(vm_fd, KVM_CAP_DIRTY_LOG_RING, bytes);
+		if (r)
+			snprintf(err, errlen, "--dirty-log ring with %u entries: KVM refused (%s): the size must be a power of two of at least 256 entries and at most what KVM_CAP_DIRTY_LOG_RING reports",
+				 ring_entries, strerror(-r));
+	}
+	return r;
+}
+
+int dirty_log_attach_vcpus(struct dirty_log *d, const int *vcpu_fds, unsigned int nr, char *err,
+			   size_t errlen)
+{
+	if (d->mode != DIRTY_RING)
+		return 0;
+	d->rings = calloc(nr, sizeof(*d->rings));
+	if (!d->rings)
+		return -ENOMEM;
+	size_t bytes = (size_t)d->ring_entries * sizeof(struct kvm_dirty_gfn);
+	long page = sysconf(_SC_PAGESIZE);
+	for (unsigned int i = 0; i < nr; i++) {
+		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fds[i],
+			       (off_t)KVM_DIRTY_LOG_PAGE_OFFSET * page);
+		if (p == MAP_FAILED) {
+			int e = errno;
+			snprintf(err, errlen, "mapping vCPU %u's dirty ring: %s", i, strerror(e));
+			return -e;
+		}
+		d->rings[i] = (struct dirty_ring){ .gfns = p, .entries = d->ring_entries };
+		d->nr_rings = i + 1;
+	}
+	return 0;
+}
+
+static void free_bits(uint64_t **bits, unsigned int n)
+{
+	for (unsigned int i = 0; bits && i < n; i++)
+		free(bits[i]);
+	free(bits);
+}
+
+static uint64_t **alloc_bits(const struct memslot_table *t)
+{
+	uint64_t **b = calloc(t->nr ? t->nr : 1, sizeof(*b));
+	for (uint32_t i = 0; b && i < t->nr; i++) {
+		b[i] = calloc(slot_words(&t->slots[i]), sizeof(uint64_t));
+		if (!b[i]) {
+			free_bits(b, t->nr);
+			return NULL;
+		}
+	}
+	return b;
+}
+
+static int set_logging(struct dirty_log *d, bool on)
+{
+	struct memslot_table *t = &d->mem->slots;
+	for (uint32_t i = 0; i < t->nr; i++) {
+		uint32_t f = t->slots[i].flags;
+		f = on ? f | KVM_MEM_LOG_DIRTY_PAGES : f & ~KVM_MEM_LOG_DIRTY_PAGES;
+		int r = memslot_set_flags(t, t->slots[i].id, f);
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+int dirty_log_start(struct dirty_log *d, struct guest_mem *mem)
+{
+	d->mem = mem;
+	d->nr_slots = mem->slots.nr;
+	d->out = alloc_bits(&mem->slots);
+	d->pending = d->mode == DIRTY_RING ? alloc_bits(&mem->slots) : NULL;
+	if (!d->out || (d->mode == DIRTY_RING && !d->pending))
+		return -ENOMEM;
+	/* VMM writes count from here; bits left from an earlier session are stale */
+	for (uint32_t i = 0; i < mem->slots.nr; i++)
+		memset(mem->slots.slots[i].vmm_dirty, 0, slot_words(&mem->slots.slots[i]) * 8);
+	__atomic_store_n(&mem->vmm_dirty_on, true, __ATOMIC_RELEASE);
+	int r = set_logging(d, true);
+	d->active = r == 0;
+	return r;
+}
+
+/* Ring entries of vCPU v into the pending bits; lock held. Entries are published by KVM
+ * with release semantics: read flags with acquire, hand each back with a release store. */
+static void collect_ring(struct dirty_log *d, struct dirty_ring *ring)
+{
+	const struct memslot_table *t = &d->mem->slots;
+	for (;;) {
+		struct kvm_dirty_gfn *g = &ring->gfns[ring->fetch & (ring->entries - 1)];
+		uint32_t flags = __atomic_load_n(&g->flags, __ATOMIC_ACQUIRE);
+		if (!(flags & KVM_DIRTY_GFN_F_DIRTY))
+			break;
+		uint32_t slot_id = g->slot & 0xffff; /* high 16 bits: address space */
+		for (uint32_t i = 0; i < t->nr; i++) {
+			if (t->slots[i].id == slot_id && g->offset < t->slots[i].size / PAGE) {
+				d->pending[i][g->offset / 64] |= 1ULL << (g->offset % 64);
+				break;
+			}
+		}
+		__atomic_store_n(&g->flags, KVM_DIRTY_GFN_F_RESET, __ATOMIC_RELEASE);
+		ring->fetch++;
+		ring->collected++;
+	}
+}
+
+static int reset_rings(struct dirty_log *d, uint64_t *kvm_ns)
+{
+	uint64_t t0 = now_ns();
+	int r = ioctl(d->vm_fd, KVM_RESET_DIRTY_RINGS, 0) < 0 ? -errno : 0;
+	*kvm_ns += now_ns() - t0;
+	return r;
+}
+
+int dirty_log_ring_full(struct dirty_log *d, unsigned int vcpu)
+{
+	if (!d || d->mode != DIRTY_RING || vcpu >= d->nr_rings || !d->active)
+		return -EINVAL;
+	uint64_t ignored = 0, before = d->rings[vcpu].collected;
+	pthread_mutex_lock(&d->lock);
+	collect_ring(d, &d->rings[vcpu]);
+	int r = reset_rings(d, &ignored);
+	d->st.ring_full_exits++;
+	/* A full ring with nothing to collect cannot drain: KVM went past the ring's soft
+	 * limit and lost track (seen on a PVM host). Resuming would exit again forever. */
+	if (!r && d->rings[vcpu].collected == before)
+		r = -EIO;
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+static int harvest_ring(struct dirty_log *d, uint64_t *kvm_ns)
+{
+	if (d->sync_vcpus)
+		d->sync_vcpus(d->sync_ctx);
+	pthread_mutex_lock(&d->lock);
+	for (unsigned int v = 0; v < d->nr_rings; v++)
+		collect_ring(d, &d->rings[v]);
+	int r = reset_rings(d, kvm_ns);
+	for (unsigned int i = 0; i < d->nr_slots; i++) {
+		size_t bytes = slot_words(&d->mem->slots.slots[i]) * 8;
+		memcpy(d->out[i], d->pending[i], bytes);
+		memset(d->pending[i], 0, bytes);
+	}
+	pthread_mutex_unlock(&d->lock);
+	return r;
+}
+
+static int get_log(struct dirty_log *d, const struct memslot *s, uint64_t *bits, uint64_t *kvm_ns)
+{
+	struct kvm_dirty_log log = { .slot = s->id, .dirty_bitmap = bits };
+	uint64_t t0 = now_ns();
+	int r = ioctl(d->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
+	*kvm_ns += now_ns() - t0;
+	return r;
+}
+
+/* Re-protects every chunk that had dirty pages, before the consumer reads them: a write
+ * that lands after this is in the next harvest. */
+static int clear_log(struct dirty_log *d, const struct memslot *s, uint64_t *bits, uint64_t *kvm_ns)
+{
+	uint64_t pages = s->size / PAGE;
+	for (uint64_t first = 0; first < pages; first += d->clear_chunk_pages) {
+		uint64_t n = pages - first < d->clear_chunk_pages ? pages - first : d->clear_chunk_pages;
+		bool any = false;
+		for (uint64_t w = first / 64; w < (first + n + 63) / 64 && !any; w++)
+			any = bits[w] != 0;
+		if (!any)
+			continue;
+		struct kvm_clear_dirty_log c = { .slot = s->id, .num_pages = (uint32_t)n,
+						 .first_page = first, .dirty_bitmap = bits + first / 64 };
+		uint64_t t0 = now_ns();
+		int r = ioctl(d->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0 ? -errno : 0;
+		*kvm_ns += now_ns() - t0;
+		if (r)
+			return r;
+	}
+	return 0;
+}
+
+/* Moves the VMM's own writes into the harvest; counts pages only the VMM wrote. */
+static uint64_t merge_vmm_bits(const struct memslot *s, uint64_t *out, uint64_t *vmm_only)
+{
+	uint64_t count = 0;
+	for (uint64_t w = 0; w < slot_words(s); w++) {
+		uint64_t v = __atomic_exchange_n(&s->vmm_dirty[w], 0, __ATOMIC_ACQ_REL);
+		*vmm_only += (uint64_t)__builtin_popcountll(v & ~out[w]);
+		out[w] |= v;
+		count += (uint64_t)__builtin_popcountll(out[w]);
+	}
+	return count;
+}
+
+int dirty_log_harvest(struct dirty_log *d)
+{
+	if (!d->active)
+		return -EINVAL;
+	uint64_t t0 = now_ns(), kvm_ns = 0, pages = 0, vmm_only = 0;
+	int r = 0;
+	if (d->mode == DIRTY_RING)
+		r = harvest_ring(d, &kvm_ns);
+	for (unsigned int i = 0; i < d->nr_slots && !r; i++) {
+		const struct memslot *s = &d->mem->slots.slots[i];
+		if (d->mode != DIRTY_RING)
+			r = get_log(d, s, d->out[i], &kvm_ns);
+		if (!r && d->mode == DIRTY_CLEAR)
+			r = clear_log(d, s, d->out[i], &kvm_ns);
+		if (!r)
+			pages += merge_vmm_bits(s, d->out[i], &vmm_only);
+	}
+	d->st.harvests++;
+	d->st.pages = pages;
+	d->st.vmm_pages = vmm_only;
+	d->st.kvm_ns = kvm_ns;
+	d->st.total_ns = now_ns() - t0;
+	return r;
+}
+
+const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i, const struct memslot **slot)
+{
+	if (!d->out || i >= d->nr_slots)
+		return NULL;
+	*slot = &d->mem->slots.slots[i];
+	return d->out[i];
+}
+
+int dirty_log_stop(struct dirty_log *d)
+{
+	if (!d->active)
+		return 0;
+	__atomic_store_n(&d->mem->vmm_dirty_on, false, __ATOMIC_RELEASE);
+	int r = set_logging(d, false);
+	d->active = false;
+	return r;
+}
+
+void dirty_log_destroy(struct dirty_log *d)
+{
+	if (d->mem)
+		dirty_log_stop(d);
+	size_t bytes = (size_t)d->ring_entries * sizeof(struct kvm_dirty_gfn);
+	for (unsigned int i = 0; i < d->nr_rings; i++)
+		munmap(d->rings[i].gfns, bytes);
+	free(d->rings);
+	free_bits(d->out, d->nr_slots);
+	free_bits(d->pending, d->nr_slots);
+	pthread_mutex_destroy(&d->lock);
+	*d = (struct dirty_log){ 0 };
+}

@@ -1,0 +1,68 @@
+#include "eager_split.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+int eager_split_host_state(const char *path)
+{
+	char c = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, &c, 1);
+	close(fd);
+	return n == 1 ? (c == 'Y' || c == 'y' || c == '1') : -1;
+}
+
+static int write_param(const char *path, char v)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int r = write(fd, &v, 1) == 1 ? 0 : -errno;
+	close(fd);
+	return r;
+}
+
+int eager_split_apply(enum eager_split policy, uint64_t chunk, struct eager_split_state *st,
+		      char *note, size_t notelen)
+{
+	*st = (struct eager_split_state){ .path = EAGER_SPLIT_X86_PARAM };
+	note[0] = 0;
+	int now = eager_split_host_state(st->path);
+	if (policy == EAGER_SPLIT_HOST)
+		return 0;
+	if (now < 0) {
+		snprintf(note, notelen, "--eager-split: this KVM has no %s: huge mappings split only as the guest writes", st->path);
+		return -ENOTSUP;
+	}
+	bool want = policy != EAGER_SPLIT_OFF;
+	const char *chunk_note = policy == EAGER_SPLIT_CHUNK
+		? " (x86 KVM has no eager-split chunk size: the chunk size is ignored, KVM splits whole memslots)" : "";
+	(void)chunk;
+	if (now == want) {
+		snprintf(note, notelen, "eager split: %s (kvm.eager_page_split already %c)%s",
+			 want ? "on" : "off", want ? 'Y' : 'N', chunk_note);
+		return 0;
+	}
+	int r = write_param(st->path, want ? 'Y' : 'N');
+	if (r) {
+		snprintf(note, notelen, "--eager-split %s: cannot change %s (%s): it stays %s; run as root",
+			 want ? "on" : "off", st->path, strerror(-r), now ? "on" : "off");
+		return r;
+	}
+	st->saved = now ? 'Y' : 'N';
+	snprintf(note, notelen, "eager split: %s (set kvm.eager_page_split=%c for the host, until pagoda exits)%s",
+		 want ? "on" : "off", want ? 'Y' : 'N', chunk_note);
+	return 0;
+}
+
+void eager_split_restore(struct eager_split_state *st)
+{
+	if (st->saved && st->path)
+		write_param(st->path, st->saved);
+	st->saved = 0;
+}

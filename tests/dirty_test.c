@@ -1,0 +1,223 @@
+/* Dirty tracking against the real KVM, one mode per run: builds a VM in-process
+ * (vmm/machine.c) with the dirty test guest, harvests at each of the guest's sync points
+ * and checks the harvested set exactly:
+ *   - every page the guest wrote this round is there;
+ *   - nothing else is, beyond the guest's own writable image (data, bss, stack), pagoda's
+ *     identity-map page tables (the CPU sets accessed/dirty bits in them), and the page
+ *     the host itself wrote through guest_mem_ptr at the previous sync, which must be there.
+ * Rounds write disjoint pages, so a page written only in round N shows up in round N only.
+ * With --live, logging is switched on, off and on again while the vCPU writes, and the
+ * final harvest must hold every page (all were written after the last switch-on).
+ *
+ *   dirty_test GUEST_ELF MODE [--ring N] [--chunk SIZE] [--live] [--cpus N] [-p PARAMS]
+ * Exit 0 when the guest reported success and the host saw nothing wrong. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "../arch/x86/boot_layout.h"
+#include "../vmm/machine.h"
+#include "guests/dirty_sync.h"
+
+#define PAGE 4096ULL
+
+struct test {
+	struct machine m;
+	uint64_t sync_gpa;       /* the guest's record, once it told us */
+	uint64_t vmm_pending;    /* the page we wrote at the last sync, to be seen next */
+	int failures;
+	int harvests;
+};
+
+static bool allowed(const struct dirty_sync *s, uint64_t gpa)
+{
+	if (gpa >= s->rw_lo && gpa < s->rw_hi)
+		return true;
+	if (gpa == BOOT_PML4_GPA || gpa == BOOT_PDPT_GPA)
+		return true;
+	return gpa >= BOOT_PD_GPA && gpa < BOOT_PD_GPA + BOOT_PD_PAGES * PAGE;
+}
+
+static bool written(const struct dirty_sync *s, uint64_t gpa)
+{
+	if (gpa < s->base || (gpa - s->base) % (s->stride * PAGE))
+		return false;
+	uint64_t idx = (gpa - s->base) / (s->stride * PAGE);
+	return idx >= (uint64_t)s->round * s->count && idx < ((uint64_t)s->round + 1) * s->count;
+}
+
+/* Classifies every harvested page; returns the verdict in s. */
+static void check_harvest(struct test *t, struct dirty_sync *s)
+{
+	uint64_t found = 0, extra = 0, total = 0, vmm_seen = 0;
+	for (unsigned int i = 0;; i++) {
+		const struct memslot *slot;
+		const uint64_t *bits = dirty_log_bitmap(&t->m.dirty, i, &slot);
+		if (!bits)
+			break;
+		for (uint64_t p = 0; p < slot->size / PAGE; p++) {
+			if (!(bits[p / 64] & (1ULL << (p % 64))))
+				continue;
+			uint64_t gpa = slot->gpa + p * PAGE;
+			total++;
+			if (written(s, gpa))
+				found++;
+			else if (gpa == t->vmm_pending)
+				vmm_seen++;
+			else if (!allowed(s, gpa)) {
+				if (extra++ < 5)
+					fprintf(stderr, "dirty_test: round %u: page 0x%llx dirty but never written\n",
+						s->round, (unsigned long long)gpa);
+			} else if (s->round == 0)
+				printf("dirty_test: round 0 also dirtied 0x%llx (%s)\n", (unsigned long long)gpa,
+				       gpa >= s->rw_lo && gpa < s->rw_hi ? "guest data/bss/stack" : "identity-map page table");
+		}
+	}
+	s->harvested = total;
+	s->missing = s->count - found;
+	s->extra = extra;
+	s->vmm_seen = vmm_seen;
+}
+
+/* The guest's sync point: it is stopped in this port write while we work. */
+static void on_sync(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+	struct test *t = opaque;
+	(void)offset;
+	if (!is_write || len != 4)
+		return;
+	uint32_t gpa;
+	memcpy(&gpa, data, 4);
+	struct dirty_sync *s = guest_mem_ptr(&t->m.vm.mem, gpa, sizeof(*s), GUEST_WRITE);
+	if (!s || s->magic != DIRTY_SYNC_MAGIC) {
+		t->failures++;
+		return;
+	}
+	__atomic_store_n(&t->sync_gpa, gpa, __ATOMIC_RELEASE);
+	if (!t->m.dirty.active)
+		return;
+	if (dirty_log_harvest(&t->m.dirty)) {
+		fprintf(stderr, "dirty_test: harvest failed\n");
+		t->failures++;
+		return;
+	}
+	t->harvests++;
+	if (s->round != DIRTY_ROUND_BASELINE)
+		check_harvest(t, s);
+	/* a device-style write the guest never makes: the next harvest must show it */
+	uint64_t *v = guest_mem_ptr(&t->m.vm.mem, s->vmm_page, 8, GUEST_WRITE);
+	if (v)
+		*v = s->round;
+	t->vmm_pending = s->vmm_page;
+}
+
+static uint64_t passes(struct test *t)
+{
+	uint64_t gpa = __atomic_load_n(&t->sync_gpa, __ATOMIC_ACQUIRE);
+	struct dirty_sync *s = gpa ? guest_mem_ptr(&t->m.vm.mem, gpa, sizeof(*s), GUEST_READ) : NULL;
+	return s ? __atomic_load_n(&s->passes, __ATOMIC_ACQUIRE) : 0;
+}
+
+static bool wait_passes(struct test *t, uint64_t n)
+{
+	for (int i = 0; i < 60000 && !atomic_load(&t->m.vm.stopping); i++) {
+		if (passes(t) >= n)
+			return true;
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	return false;
+}
+
+/* Logging on after 2 passes, off 2 passes later, on again 1 pass after that: everything
+ * the guest writes after that must be in the final harvest. */
+static void live_toggle(struct test *t)
+{
+	int r = 0;
+	if (!wait_passes(t, 2) || (r = dirty_log_start(&t->m.dirty, &t->m.vm.mem)))
+		goto fail;
+	uint64_t p = passes(t);
+	if (!wait_passes(t, p + 2) || (r = dirty_log_stop(&t->m.dirty)))
+		goto fail;
+	if (!wait_passes(t, passes(t) + 1) || (r = dirty_log_start(&t->m.dirty, &t->m.vm.mem)))
+		goto fail;
+	fprintf(stderr, "dirty_test: logging switched on, off and on while the guest wrote (pass %llu)\n",
+		(unsigned long long)passes(t));
+	return;
+fail:
+	fprintf(stderr, "dirty_test: live toggle failed (%s, pass %llu)\n", strerror(-r),
+		(unsigned long long)passes(t));
+	t->failures++;
+}
+
+static int parse_args(int argc, char **argv, struct run_config *cfg, bool *live)
+{
+	char err[256];
+	char *rargv[] = { "run", NULL };
+	cli_parse_run(1, rargv, cfg, err, sizeof(err));
+	cfg->kernel = argv[1];
+	cfg->dirty_wanted = true;
+	cfg->cpus = 1;
+	cfg->params = "pages=1000 stride=3 rounds=5";
+	if (!strcmp(argv[2], "bitmap"))
+		cfg->dirty_mode = DIRTY_BITMAP;
+	else if (!strcmp(argv[2], "clear"))
+		cfg->dirty_mode = DIRTY_CLEAR;
+	else if (!strcmp(argv[2], "ring"))
+		cfg->dirty_mode = DIRTY_RING;
+	else
+		return -1;
+	for (int i = 3; i < argc; i++) {
+		if (!strcmp(argv[i], "--live"))
+			*live = true;
+		else if (!strcmp(argv[i], "--ring") && i + 1 < argc)
+			cfg->dirty_ring_entries = (uint32_t)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
+			cli_parse_size(argv[++i], &cfg->dirty_clear_chunk);
+		else if (!strcmp(argv[i], "--cpus") && i + 1 < argc)
+			cfg->cpus = (unsigned int)atoi(argv[++i]);
+		else if (!strcmp(argv[i], "-p") && i + 1 < argc)
+			cfg->params = argv[++i];
+		else
+			return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct run_config cfg;
+	bool live = false;
+	if (argc < 3 || parse_args(argc, argv, &cfg, &live)) {
+		fprintf(stderr, "usage: dirty_test GUEST_ELF bitmap|clear|ring [--ring N] [--chunk SIZE] [--live] [--cpus N] [-p PARAMS]\n");
+		return 2;
+	}
+	struct test *t = calloc(1, sizeof(*t));
+	int code = 1;
+	if (machine_setup(&t->m, &cfg, STDOUT_FILENO) ||
+	    bus_register(&t->m.vm.pio, PORT_TEST_SYNC, 4, on_sync, t, "test-sync") ||
+	    (!live && dirty_log_start(&t->m.dirty, &t->m.vm.mem)) || machine_start(&t->m)) {
+		fprintf(stderr, "dirty_test: setup: %s\n", t->m.err);
+		goto out;
+	}
+	if (live)
+		live_toggle(t);
+	uint64_t one;
+	while (read(t->m.vm.exit_efd, &one, sizeof(one)) < 0 && errno == EAGAIN) {
+		struct timespec ts = { 0, 2000000 };
+		nanosleep(&ts, NULL);
+	}
+	machine_stop(&t->m);
+	int guest = atomic_load(&t->m.vm.exit_code);
+	printf("dirty_test: mode %s, guest exit %d (%s), %d harvests, %llu ring-full exits, host failures %d\n",
+	       dirty_mode_name(t->m.dirty.mode), guest, t->m.vm.exit_reason, t->harvests,
+	       (unsigned long long)t->m.dirty.st.ring_full_exits, t->failures);
+	code = guest == 0 && t->failures == 0 && t->harvests > 0 ? 0 : 1;
+out:
+	machine_destroy(&t->m);
+	free(t);
+	return code;
+}
