@@ -256,15 +256,22 @@ static int clear_log(struct dirty_log *d, const struct memslot *s, uint64_t *bit
 	return 0;
 }
 
-/* Moves the VMM's own writes into the harvest; counts pages only the VMM wrote. */
+/* Moves the VMM's own writes into the harvest and counts its pages; counts pages only the
+ * VMM wrote. On every harvest over every word of RAM, so: the VMM's bits are nearly always
+ * zero (a plain load, an atomic exchange only when set), and POPCNT where the CPU has it
+ * (x86-64's baseline has not, and libgcc's fallback made this loop 18% of KVM's time). */
+__attribute__((target_clones("popcnt", "default")))
 static uint64_t merge_vmm_bits(const struct memslot *s, uint64_t *out, uint64_t *vmm_only)
 {
-	uint64_t count = 0;
-	for (uint64_t w = 0; w < slot_words(s); w++) {
-		uint64_t v = __atomic_exchange_n(&s->vmm_dirty[w], 0, __ATOMIC_ACQ_REL);
-		*vmm_only += (uint64_t)__builtin_popcountll(v & ~out[w]);
-		out[w] |= v;
-		count += (uint64_t)__builtin_popcountll(out[w]);
+	uint64_t count = 0, words = slot_words(s);
+	for (uint64_t w = 0; w < words; w++) {
+		if (__atomic_load_n(&s->vmm_dirty[w], __ATOMIC_RELAXED)) {
+			uint64_t v = __atomic_exchange_n(&s->vmm_dirty[w], 0, __ATOMIC_ACQ_REL);
+			*vmm_only += (uint64_t)__builtin_popcountll(v & ~out[w]);
+			out[w] |= v;
+		}
+		if (out[w])
+			count += (uint64_t)__builtin_popcountll(out[w]);
 	}
 	return count;
 }
