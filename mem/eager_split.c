@@ -50,8 +50,10 @@ int eager_split_apply(enum eager_split policy, uint64_t chunk, struct eager_spli
 	}
 	int r = write_param(st->path, want ? 'Y' : 'N');
 	if (r) {
-		snprintf(note, notelen, "--eager-split %s: cannot change %s (%s): it stays %s; run as root",
-			 want ? "on" : "off", st->path, strerror(-r), now ? "on" : "off");
+		snprintf(note, notelen, "--eager-split %s: cannot change %s (%s): it stays %s; %s",
+			 want ? "on" : "off", st->path, strerror(-r), now ? "on" : "off",
+			 geteuid() == 0 ? "this host's KVM does not let it change at run time (set kvm.eager_page_split when loading kvm)"
+					: "run as root");
 		return r;
 	}
 	st->saved = now ? 'Y' : 'N';

@@ -24,6 +24,9 @@ struct run {
 	struct console console;
 	struct event_loop loop;
 	int timer_fd, signal_fd;
+	int rate_fd;                 /* --dirty-rate window timer */
+	uint64_t rate_last_ns;
+	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
 	char err[256];
 };
 
@@ -65,6 +68,58 @@ static size_t console_deliver(void *ctx, const uint8_t *buf, size_t len)
 static size_t console_space(void *ctx)
 {
 	return serial_rx_space(ctx);
+}
+
+static void on_dirty_rate(void *opaque, uint32_t events)
+{
+	struct run *r = opaque;
+	uint64_t ticks;
+	(void)events;
+	if (read(r->rate_fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	struct dirty_log *d = &r->m.dirty;
+	if (dirty_log_harvest(d)) {
+		fprintf(stderr, "pagoda: dirty-rate: harvest failed\n");
+		return;
+	}
+	uint64_t now = machine_now_ns();
+	double secs = (double)(now - r->rate_last_ns) / 1e9;
+	r->rate_last_ns = now;
+	char line[512];
+	int n = snprintf(line, sizeof(line), "pagoda: dirty-rate: %.2f s: %.0f pages/s, %.1f MiB/s (%s)",
+			 secs, (double)d->st.pages / secs, (double)d->st.pages * 4096 / secs / (1 << 20),
+			 dirty_mode_name(d->mode));
+	for (unsigned int v = 0; v < d->nr_rings && n < (int)sizeof(line) - 40; v++) {
+		uint64_t c = d->rings[v].collected;
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s vCPU %u: %.0f/s", v ? "," : " [", v,
+			      (double)(c - r->rate_last_vcpu[v]) / secs);
+		r->rate_last_vcpu[v] = c;
+	}
+	fprintf(stderr, "%s%s\n", line, d->nr_rings ? "]" : "");
+}
+
+/* --dirty-rate: logging on from the start, one harvest and one line per window. */
+static int setup_dirty_rate(struct run *r)
+{
+	if (r->cfg.dirty_rate_s <= 0)
+		return 0;
+	int e = dirty_log_start(&r->m.dirty, &r->m.vm.mem);
+	if (e)
+		return e;
+	r->rate_last_vcpu = calloc(r->m.vm.nr_vcpus, sizeof(uint64_t));
+	r->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (!r->rate_last_vcpu || r->rate_fd < 0)
+		return -ENOMEM;
+	struct itimerspec its;
+	its.it_value.tv_sec = (time_t)r->cfg.dirty_rate_s;
+	its.it_value.tv_nsec = (long)((r->cfg.dirty_rate_s - (double)its.it_value.tv_sec) * 1e9);
+	if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
+		its.it_value.tv_nsec = 1000000;
+	its.it_interval = its.it_value;
+	if (timerfd_settime(r->rate_fd, 0, &its, NULL) < 0)
+		return -errno;
+	r->rate_last_ns = machine_now_ns();
+	return event_loop_add(&r->loop, r->rate_fd, EPOLLIN, on_dirty_rate, r);
 }
 
 static int setup_timeout(struct run *r)
@@ -140,6 +195,8 @@ static int setup(struct run *r)
 	e = setup_loop(r);
 	if (!e)
 		e = setup_console(r);
+	if (!e && (e = setup_dirty_rate(r)))
+		snprintf(r->err, sizeof(r->err), "--dirty-rate: starting dirty logging: %s", strerror(-e));
 	return e;
 }
 
@@ -160,6 +217,9 @@ static void teardown(struct run *r)
 		close(r->timer_fd);
 	if (r->signal_fd >= 0)
 		close(r->signal_fd);
+	if (r->rate_fd >= 0)
+		close(r->rate_fd);
+	free(r->rate_last_vcpu);
 }
 
 static const char *prog_name(const struct run *r)
@@ -182,7 +242,7 @@ int run_main(int argc, char **argv)
 	struct run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return EXIT_SETUP;
-	r->timer_fd = r->signal_fd = -1;
+	r->timer_fd = r->signal_fd = r->rate_fd = -1;
 	r->m.vm.kvm_fd = r->m.vm.vm_fd = r->m.vm.exit_efd = -1;
 	int code;
 	if (cli_parse_run(argc, argv, &r->cfg, r->err, sizeof(r->err))) {
