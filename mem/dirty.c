@@ -144,10 +144,21 @@ static int set_logging(struct dirty_log *d, bool on)
 
 int dirty_log_start(struct dirty_log *d, struct guest_mem *mem)
 {
+	if (d->active)
+		return 0;
+	/* The bitmaps outlive a stop, so logging can be switched on and off at will; they are
+	 * rebuilt only when the memslots changed in between. */
+	if (d->mem != mem || d->nr_slots != mem->slots.nr) {
+		free_bits(d->out, d->nr_slots);
+		free_bits(d->pending, d->nr_slots);
+		d->out = d->pending = NULL;
+	}
 	d->mem = mem;
 	d->nr_slots = mem->slots.nr;
-	d->out = alloc_bits(&mem->slots);
-	d->pending = d->mode == DIRTY_RING ? alloc_bits(&mem->slots) : NULL;
+	if (!d->out)
+		d->out = alloc_bits(&mem->slots);
+	if (d->mode == DIRTY_RING && !d->pending)
+		d->pending = alloc_bits(&mem->slots);
 	if (!d->out || (d->mode == DIRTY_RING && !d->pending))
 		return -ENOMEM;
 	/* VMM writes count from here; bits left from an earlier session are stale */
@@ -192,7 +203,8 @@ static int reset_rings(struct dirty_log *d, uint64_t *kvm_ns)
 
 int dirty_log_ring_full(struct dirty_log *d, unsigned int vcpu)
 {
-	if (!d || d->mode != DIRTY_RING || vcpu >= d->nr_rings || !d->active)
+	/* not only while active: entries pushed just before a stop still fill the ring */
+	if (!d || d->mode != DIRTY_RING || vcpu >= d->nr_rings || !d->pending)
 		return -EINVAL;
 	uint64_t ignored = 0, before = d->rings[vcpu].collected;
 	pthread_mutex_lock(&d->lock);

@@ -78,6 +78,16 @@ static void handle_system_event(struct vcpu *v)
 	}
 }
 
+/* Collect this vCPU's ring, reset, and go on: nothing is lost. */
+static void handle_ring_full(struct vcpu *v)
+{
+	int r = dirty_log_ring_full(v->vm->dirty, v->index);
+	if (r == -EIO)
+		vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: dirty ring full but nothing to collect: this KVM's ring cannot drain, use --dirty-log clear or bitmap", v->index);
+	else if (r)
+		vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: dirty ring full and could not be reset: %s", v->index, strerror(-r));
+}
+
 static void dispatch_exit(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
@@ -101,9 +111,7 @@ static void dispatch_exit(struct vcpu *v)
 		handle_system_event(v);
 		return;
 	case KVM_EXIT_DIRTY_RING_FULL:
-		/* collect this vCPU's ring, reset, and go on: nothing is lost */
-		if (dirty_log_ring_full(v->vm->dirty, v->index))
-			vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: dirty ring full but nothing to collect: this KVM's ring cannot drain, use --dirty-log clear or bitmap", v->index);
+		handle_ring_full(v);
 		return;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "KVM could not enter the guest, hardware reason 0x%llx",
