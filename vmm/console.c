@@ -28,7 +28,7 @@ static void fatal_signal(int sig)
 
 static void install_restore_handlers(void)
 {
-	static const int fatal[] = { SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT };
+	static const int fatal[] = { SIGSEGV, SIGILL, SIGFPE, SIGABRT }; /* SIGBUS: vmm/sigbus.c */
 	atexit(console_restore_terminal);
 	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
 		signal(fatal[i], fatal_signal);

@@ -19,6 +19,7 @@
 #include "../mem/mem_stats.h"
 #include "../mem/prefault.h"
 #include "demo_guest.h"
+#include "sigbus.h"
 
 #define DEFAULT_PARAMS "console=ttyS0 reboot=k"
 #define COM1_PORT 0x3f8
@@ -110,6 +111,8 @@ static int setup_memory(struct machine *m)
 		.hva_skew = skew ? strtoull(skew, NULL, 0) : 0,
 	};
 	e = guest_mem_create(&m->vm.mem, &l, &o, m->err, sizeof(m->err));
+	if (!e)
+		e = sigbus_report_install(&m->vm.mem);
 	if (e || !m->cfg.prefault_threads)
 		return e;
 	e = mem_prefault(&m->vm.mem, m->cfg.prefault_threads);

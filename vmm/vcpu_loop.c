@@ -44,6 +44,14 @@ static void handle_mmio(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	uint32_t len = run->mmio.len <= sizeof(run->mmio.data) ? run->mmio.len : sizeof(run->mmio.data);
+	/* KVM hands an access to RAM out as MMIO when it could not get the page from the
+	 * backing (measured: a full tmpfs behind file=). Dropping it would lose the guest's
+	 * write silently; end the VM instead. */
+	if (guest_mem_ptr(&v->vm->mem, run->mmio.phys_addr, 1, GUEST_READ)) {
+		vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: guest RAM at 0x%llx could not be backed (%s): a full tmpfs, a truncated file or an exhausted hugetlb pool",
+				v->index, (unsigned long long)run->mmio.phys_addr, v->vm->mem.backend.desc);
+		return;
+	}
 	bus_access(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len, run->mmio.is_write);
 }
 
@@ -147,7 +155,10 @@ void *vcpu_loop_thread(void *arg)
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
-			vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN: %s", v->index, strerror(errno));
+			if (errno == EFAULT)
+				vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN: Bad address: KVM could not get a page of guest RAM from its backing (a full tmpfs, a truncated file, an exhausted hugetlb pool?)", v->index);
+			else
+				vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN: %s", v->index, strerror(errno));
 			break;
 		}
 		v->nr_exits++;
