@@ -155,6 +155,38 @@ unsigned int rt_e820(const struct rt_e820 **table)
 	return zero_page[0x1e8];
 }
 
+bool rt_ram_next(struct rt_ram_iter *it, uint64_t stride, uint64_t *page)
+{
+	const struct rt_e820 *e;
+	unsigned int n = rt_e820(&e);
+	uint64_t lowest = ((uint64_t)(uintptr_t)_end + 4095) & ~4095ULL;
+	for (; it->range < n; it->range++, it->next = 0) {
+		const struct rt_e820 *r = &e[it->range];
+		if (r->type != 1)
+			continue;
+		uint64_t a = it->next ? it->next : (r->addr < lowest ? lowest : r->addr);
+		if (a + 4096 <= r->addr + r->size) {
+			*page = a;
+			it->next = a + 4096 * stride;
+			return true;
+		}
+	}
+	return false;
+}
+
+void rt_stopwatch_start(void)
+{
+	lapic_enable();
+	lapic_write(0x3e0, 0x3);          /* divide by 16 */
+	lapic_write(0x320, 1u << 16);     /* masked, one-shot */
+	lapic_write(0x380, 0xffffffff);
+}
+
+uint64_t rt_stopwatch_us(void)
+{
+	return (uint64_t)(0xffffffffu - lapic_read(0x390)) * 16 / 1000;
+}
+
 unsigned int rt_mp_cpus(uint8_t *apic_ids, unsigned int max)
 {
 	for (uintptr_t a = BOOT_MPTABLE_GPA; a < 0x100000; a += 16) {
