@@ -68,7 +68,11 @@ if [ "$arch" = x86 ]; then
   apt_install qemu-system-x86 busybox-static cpio xz-utils
   fetch_kernel amd64 amd64
   busybox=/bin/busybox
-  qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35)
+  # thread=single: with one host thread per vCPU, the lab kernel's live code patching
+  # (text_poke_bp when KVM flips a static key at VM creation) raced the other vCPU and
+  # oopsed on a stray int3 (seen twice in 5-round benchmarks); single-threaded TCG
+  # never runs patched code concurrently.
+  qemu=(qemu-system-x86_64 -accel tcg,thread=single -cpu max -M q35)
   console=ttyS0
   modules=(virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd)
 else
@@ -76,7 +80,7 @@ else
   apt_install qemu-system-arm cpio xz-utils
   fetch_kernel arm64 arm64
   busybox=$cache/k/bin/busybox
-  qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max)
+  qemu=(qemu-system-aarch64 -accel tcg,thread=single -M virt,virtualization=on,gic-version=3 -cpu max)
   console="ttyAMA0 kvm-arm.mode=nvhe"
   modules=()
 fi
