@@ -70,6 +70,27 @@ static size_t console_space(void *ctx)
 	return serial_rx_space(ctx);
 }
 
+/* A timerfd firing after `seconds` (every `seconds` when periodic); fd or -errno. */
+static int timer_open(double seconds, bool periodic)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct itimerspec its = { 0 };
+	its.it_value.tv_sec = (time_t)seconds;
+	its.it_value.tv_nsec = (long)((seconds - (double)its.it_value.tv_sec) * 1e9);
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1; /* zero would disarm it */
+	if (periodic)
+		its.it_interval = its.it_value;
+	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
 static void on_dirty_rate(void *opaque, uint32_t events)
 {
 	struct run *r = opaque;
@@ -107,17 +128,11 @@ static int setup_dirty_rate(struct run *r)
 	if (e)
 		return e;
 	r->rate_last_vcpu = calloc(r->m.vm.nr_vcpus, sizeof(uint64_t));
-	r->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (!r->rate_last_vcpu || r->rate_fd < 0)
+	if (!r->rate_last_vcpu)
 		return -ENOMEM;
-	struct itimerspec its;
-	its.it_value.tv_sec = (time_t)r->cfg.dirty_rate_s;
-	its.it_value.tv_nsec = (long)((r->cfg.dirty_rate_s - (double)its.it_value.tv_sec) * 1e9);
-	if (!its.it_value.tv_sec && !its.it_value.tv_nsec)
-		its.it_value.tv_nsec = 1000000;
-	its.it_interval = its.it_value;
-	if (timerfd_settime(r->rate_fd, 0, &its, NULL) < 0)
-		return -errno;
+	r->rate_fd = timer_open(r->cfg.dirty_rate_s, true);
+	if (r->rate_fd < 0)
+		return r->rate_fd;
 	r->rate_last_ns = machine_now_ns();
 	return event_loop_add(&r->loop, r->rate_fd, EPOLLIN, on_dirty_rate, r);
 }
@@ -126,16 +141,9 @@ static int setup_timeout(struct run *r)
 {
 	if (r->cfg.timeout_s <= 0)
 		return 0;
-	r->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	r->timer_fd = timer_open(r->cfg.timeout_s, false);
 	if (r->timer_fd < 0)
-		return -errno;
-	struct itimerspec its = { 0 };
-	its.it_value.tv_sec = (time_t)r->cfg.timeout_s;
-	its.it_value.tv_nsec = (long)((r->cfg.timeout_s - (double)its.it_value.tv_sec) * 1e9);
-	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-		its.it_value.tv_nsec = 1;
-	if (timerfd_settime(r->timer_fd, 0, &its, NULL) < 0)
-		return -errno;
+		return r->timer_fd;
 	return event_loop_add(&r->loop, r->timer_fd, EPOLLIN, on_timeout, r);
 }
 
