@@ -18,12 +18,11 @@ static struct perf_sync rec __attribute__((aligned(4096)));
 /* One word in every `stride`-th page of the guest's free RAM; returns the pages written. */
 static uint64_t write_pages(uint64_t stride, uint64_t value)
 {
-	struct rt_ram_iter it = { 0 };
-	uint64_t a, pages = 0;
-	while (rt_ram_next(&it, stride, &a)) {
-		*(volatile uint64_t *)(uintptr_t)a = value;
-		pages++;
-	}
+	unsigned int idx = 0;
+	uint64_t lo, hi, pages = 0;
+	while (rt_ram_range(&idx, &lo, &hi))
+		for (uint64_t a = lo; a + 4096 <= hi; a += 4096 * stride, pages++)
+			*(volatile uint64_t *)(uintptr_t)a = value;
 	return pages;
 }
 

@@ -16,18 +16,20 @@ static uint64_t sig(uint64_t a)
 
 static uint64_t walk(bool write, uint64_t stride, uint64_t count, uint64_t *bad_addr)
 {
-	struct rt_ram_iter it = { 0 };
-	uint64_t a, pages = 0;
-	while (pages < count && rt_ram_next(&it, stride, &a)) {
-		volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)a;
-		if (write) {
-			p[0] = sig(a);
-			p[511] = ~sig(a);
-		} else if (p[0] != sig(a) || p[511] != ~sig(a)) {
-			*bad_addr = a;
-			return pages;
+	unsigned int idx = 0;
+	uint64_t lo, hi, pages = 0;
+	while (rt_ram_range(&idx, &lo, &hi)) {
+		for (uint64_t a = lo; a + PAGE <= hi && pages < count; a += PAGE * stride) {
+			volatile uint64_t *p = (volatile uint64_t *)(uintptr_t)a;
+			if (write) {
+				p[0] = sig(a);
+				p[511] = ~sig(a);
+			} else if (p[0] != sig(a) || p[511] != ~sig(a)) {
+				*bad_addr = a;
+				return pages;
+			}
+			pages++;
 		}
-		pages++;
 	}
 	return pages;
 }

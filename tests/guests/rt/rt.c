@@ -155,19 +155,18 @@ unsigned int rt_e820(const struct rt_e820 **table)
 	return zero_page[0x1e8];
 }
 
-bool rt_ram_next(struct rt_ram_iter *it, uint64_t stride, uint64_t *page)
+bool rt_ram_range(unsigned int *idx, uint64_t *lo, uint64_t *hi)
 {
 	const struct rt_e820 *e;
 	unsigned int n = rt_e820(&e);
 	uint64_t lowest = ((uint64_t)(uintptr_t)_end + 4095) & ~4095ULL;
-	for (; it->range < n; it->range++, it->next = 0) {
-		const struct rt_e820 *r = &e[it->range];
-		if (r->type != 1)
-			continue;
-		uint64_t a = it->next ? it->next : (r->addr < lowest ? lowest : r->addr);
-		if (a + 4096 <= r->addr + r->size) {
-			*page = a;
-			it->next = a + 4096 * stride;
+	for (; *idx < n; (*idx)++) {
+		const struct rt_e820 *r = &e[*idx];
+		uint64_t a = r->addr < lowest ? lowest : r->addr, end = (r->addr + r->size) & ~4095ULL;
+		if (r->type == 1 && a < end) {
+			*lo = a;
+			*hi = end;
+			(*idx)++;
 			return true;
 		}
 	}

@@ -43,13 +43,10 @@ struct rt_e820 {
 unsigned int rt_e820(const struct rt_e820 **table);
 extern char _end[]; /* end of this guest's image and bss */
 
-/* Walks the guest RAM a test may use (usable e820 ranges above this image), one page at
- * a time, `stride` pages apart: start with it = {0}, rt_ram_next gives false at the end. */
-struct rt_ram_iter {
-	unsigned int range;
-	uint64_t next;
-};
-bool rt_ram_next(struct rt_ram_iter *it, uint64_t stride, uint64_t *page);
+/* The guest RAM a test may use, range by range: usable e820 ranges above this image,
+ * page aligned, as [*lo, *hi). Start with *idx = 0; false at the end. Ranges, not pages:
+ * guest code is emulated on a PVM host, so the per-page loop stays in the caller. */
+bool rt_ram_range(unsigned int *idx, uint64_t *lo, uint64_t *hi);
 
 /* A stopwatch on the LAPIC timer: KVM's APIC bus runs at 1 GHz, so with divide-by-16 a
  * tick is 16 ns and the range about 68 s. Enables the LAPIC. */
