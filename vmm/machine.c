@@ -217,8 +217,12 @@ static int setup_dirty_log(struct machine *m)
 			snprintf(names + strlen(names), sizeof(names) - strlen(names), "%s%s",
 				 names[0] ? ", " : "", dirty_mode_name(x));
 	if (mode == DIRTY_AUTO) {
-		mode = dirty_log_choose(offered);
-		fprintf(stderr, "pagoda: dirty logging: %s (auto; this KVM offers %s)\n", dirty_mode_name(mode), names);
+		/* A PVM host's KVM overruns a dirty ring's soft limit and cannot drain it once
+		 * full (see mem/dirty.c): auto must not walk into that. */
+		bool skip_ring = m->vm.pvm_fixups && (offered & ~(1u << DIRTY_RING));
+		mode = dirty_log_choose(skip_ring ? offered & ~(1u << DIRTY_RING) : offered);
+		fprintf(stderr, "pagoda: dirty logging: %s (auto; this KVM offers %s%s)\n", dirty_mode_name(mode),
+			names, skip_ring ? "; not ring: a PVM host cannot drain a full ring" : "");
 	} else if (!(offered & (1u << mode))) {
 		snprintf(m->err, sizeof(m->err), "--dirty-log %s: this KVM does not offer it (it offers %s)",
 			 dirty_mode_name(mode), names);
