@@ -22,11 +22,6 @@ const char *mem_backend_name(enum mem_backend_kind k)
 	return k <= MEM_FILE ? names[k] : "?";
 }
 
-static const char *psize(uint64_t ps)
-{
-	return ps == SZ_1G ? "1G" : ps == SZ_2M ? "2M" : ps == SZ_4K ? "4K" : "?";
-}
-
 /* The file system under path (the directory itself, or the file's). */
 static int statfs_path(const char *path, struct statfs *fs, char *err, size_t errlen)
 {
@@ -65,14 +60,16 @@ uint64_t mem_backend_page_size(const struct mem_backend_config *cfg, char *err, 
 	if (statfs_path(cfg->path, &fs, err, errlen))
 		return 0;
 	bool huge = (uint32_t)fs.f_type == (uint32_t)HUGETLBFS_MAGIC;
+	char want[16], have[16];
+	layout_size_str(cfg->hugepage_size, want, sizeof(want));
 	if (cfg->hugepage_size && !huge) {
 		snprintf(err, errlen, "--memory-backend file=%s is not on hugetlbfs, but --hugepage-size %s asks for huge pages: mount -t hugetlbfs -o pagesize=%s none DIR and use file=DIR",
-			 cfg->path, psize(cfg->hugepage_size), psize(cfg->hugepage_size));
+			 cfg->path, want, want);
 		return 0;
 	}
 	if (huge && cfg->hugepage_size && (uint64_t)fs.f_bsize != cfg->hugepage_size) {
 		snprintf(err, errlen, "--memory-backend file=%s is on a hugetlbfs of %s pages, not %s: use a mount with pagesize=%s",
-			 cfg->path, psize((uint64_t)fs.f_bsize), psize(cfg->hugepage_size), psize(cfg->hugepage_size));
+			 cfg->path, layout_size_str((uint64_t)fs.f_bsize, have, sizeof(have)), want, want);
 		return 0;
 	}
 	return huge ? (uint64_t)fs.f_bsize : SZ_4K;
@@ -123,8 +120,9 @@ static int check_pool(uint64_t page_size, uint64_t size, char *err, size_t errle
 	struct hugetlb_pool pool;
 	int r = hugetlb_pool_read(page_size, &pool);
 	if (r) {
+		char ps[16];
 		snprintf(err, errlen, "this host has no hugetlb pool of %s pages: use --hugepage-size 2M, or another --memory-backend",
-			 psize(page_size));
+			 layout_size_str(page_size, ps, sizeof(ps)));
 		return r;
 	}
 	return hugetlb_pool_check(&pool, size / page_size, err, errlen);
@@ -163,8 +161,9 @@ int mem_backend_open(struct mem_backend *b, const struct mem_backend_config *cfg
 		mem_backend_close(b);
 		return r;
 	}
+	char ps[16];
 	snprintf(b->desc, sizeof(b->desc), "%s %s%s", mem_backend_name(cfg->kind),
-		 cfg->kind == MEM_THP ? "2M-transparent" : psize(b->page_size),
+		 cfg->kind == MEM_THP ? "2M-transparent" : layout_size_str(b->page_size, ps, sizeof(ps)),
 		 mem_backend_is_shared(b) ? " shared" : " private");
 	return 0;
 }

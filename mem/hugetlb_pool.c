@@ -1,5 +1,7 @@
 #include "hugetlb_pool.h"
 
+#include "layout.h"
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,11 +32,6 @@ int hugetlb_pool_read(uint64_t page_size, struct hugetlb_pool *p)
 	return r;
 }
 
-static const char *size_name(uint64_t page_size)
-{
-	return page_size == (1ULL << 30) ? "1G" : page_size == (2ULL << 20) ? "2M" : "?";
-}
-
 int hugetlb_pool_check(const struct hugetlb_pool *p, uint64_t need, char *err, size_t errlen)
 {
 	/* Reserved pages are promised to mappings that exist already: not ours to take.
@@ -42,8 +39,9 @@ int hugetlb_pool_check(const struct hugetlb_pool *p, uint64_t need, char *err, s
 	uint64_t avail = p->free > p->reserved ? p->free - p->reserved : 0;
 	if (avail >= need)
 		return 0;
+	char ps[16];
 	snprintf(err, errlen, "hugetlbfs %s pool has %" PRIu64 " free pages, %" PRIu64
 		 " needed: echo %" PRIu64 " > /sys/kernel/mm/hugepages/hugepages-%" PRIu64 "kB/nr_hugepages",
-		 size_name(p->page_size), avail, need, p->total + (need - avail), p->page_size >> 10);
+		 layout_size_str(p->page_size, ps, sizeof(ps)), avail, need, p->total + (need - avail), p->page_size >> 10);
 	return -ENOMEM;
 }

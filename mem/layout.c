@@ -1,6 +1,7 @@
 #include "layout.h"
 
 #include <errno.h>
+#include <stdio.h>
 
 static bool is_pow2(uint64_t v)
 {
@@ -24,6 +25,17 @@ int layout_x86(uint64_t ram_size, uint64_t page_size, struct mem_layout *out)
 	if (ram_size > low)
 		out->ram[out->nr_ram++] = (struct mem_range){ LAYOUT_X86_HOLE_END, ram_size - low };
 	return 0;
+}
+
+const char *layout_size_str(uint64_t v, char *buf, size_t len)
+{
+	if (v % SZ_1G == 0)
+		snprintf(buf, len, "%lluG", (unsigned long long)(v / SZ_1G));
+	else if (v % (1ULL << 20) == 0)
+		snprintf(buf, len, "%lluM", (unsigned long long)(v >> 20));
+	else
+		snprintf(buf, len, "%lluK", (unsigned long long)(v >> 10));
+	return buf;
 }
 
 uint64_t layout_ram_end(const struct mem_layout *l)

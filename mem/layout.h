@@ -4,6 +4,7 @@
 #define PAGODA_MEM_LAYOUT_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define SZ_4K  0x1000ULL
@@ -34,6 +35,9 @@ struct mem_layout {
  * -EINVAL when ram_size is 0 or not a multiple of page_size, or page_size is not a
  * power of two of at least 4 KiB. */
 int layout_x86(uint64_t ram_size, uint64_t page_size, struct mem_layout *out);
+
+/* v as people write sizes: "1G", "2M", "4K" (the largest unit that divides it). */
+const char *layout_size_str(uint64_t v, char *buf, size_t len);
 
 /* End of the highest RAM region (exclusive). */
 uint64_t layout_ram_end(const struct mem_layout *l);

@@ -205,13 +205,8 @@ int main(int argc, char **argv)
 	}
 	if (live)
 		live_toggle(t);
-	uint64_t one;
-	while (read(t->m.vm.exit_efd, &one, sizeof(one)) < 0 && errno == EAGAIN) {
-		struct timespec ts = { 0, 2000000 };
-		nanosleep(&ts, NULL);
-	}
+	int guest = machine_wait_exit(&t->m);
 	machine_stop(&t->m);
-	int guest = atomic_load(&t->m.vm.exit_code);
 	printf("dirty_test: mode %s, guest exit %d (%s), %d harvests, %llu ring-full exits, host failures %d\n",
 	       dirty_mode_name(t->m.dirty.mode), guest, t->m.vm.exit_reason, t->harvests,
 	       (unsigned long long)t->m.dirty.st.ring_full_exits, t->failures);

@@ -40,13 +40,6 @@ struct perf {
 	int failed;
 };
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t pages_2m(struct perf *p)
 {
 	uint64_t v = 0;
@@ -71,9 +64,9 @@ static void on_sync(void *opaque, uint64_t offset, void *data, uint32_t len, boo
 	if (s->pass == 0) {
 		p->touch_us = s->pass_us;
 		p->p2m_before = pages_2m(p);
-		uint64_t t0 = now_ns();
+		uint64_t t0 = machine_now_ns();
 		p->failed |= dirty_log_start(&p->m.dirty, &p->m.vm.mem) != 0;
-		p->enable_ns = now_ns() - t0;
+		p->enable_ns = machine_now_ns() - t0;
 		p->p2m_after_enable = pages_2m(p);
 		return;
 	}
@@ -147,17 +140,13 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dirty-perf: setup: %s\n", p->m.err);
 		goto out;
 	}
-	uint64_t one;
-	while (read(p->m.vm.exit_efd, &one, sizeof(one)) < 0 && errno == EAGAIN) {
-		struct timespec ts = { 0, 2000000 };
-		nanosleep(&ts, NULL);
-	}
+	int exit_code = machine_wait_exit(&p->m);
 	machine_stop(&p->m);
-	uint64_t t0 = now_ns();
+	uint64_t t0 = machine_now_ns();
 	p->failed |= dirty_log_stop(&p->m.dirty) != 0;
-	p->disable_ns = now_ns() - t0;
+	p->disable_ns = machine_now_ns() - t0;
 	p->p2m_end = pages_2m(p);
-	if (atomic_load(&p->m.vm.exit_code) != 0 || p->failed) {
+	if (exit_code != 0 || p->failed) {
 		fprintf(stderr, "dirty-perf: the run failed (%s)\n", p->m.vm.exit_reason);
 		goto out;
 	}

@@ -54,17 +54,6 @@ static uint64_t host_mem_total(void)
 	return (uint64_t)kb << 10;
 }
 
-static const char *size_str(uint64_t v, char *buf, size_t len)
-{
-	if (v % SZ_1G == 0)
-		snprintf(buf, len, "%lluG", (unsigned long long)(v / SZ_1G));
-	else if (v % SZ_2M == 0 || v % (1ULL << 20) == 0)
-		snprintf(buf, len, "%lluM", (unsigned long long)(v >> 20));
-	else
-		snprintf(buf, len, "%lluK", (unsigned long long)(v >> 10));
-	return buf;
-}
-
 /* The size must be whole pages of the backing: say which sizes would do. */
 static int check_mem_size(struct machine *m, uint64_t page_size)
 {
@@ -75,13 +64,13 @@ static int check_mem_size(struct machine *m, uint64_t page_size)
 	uint64_t rounded = (mem + page_size - 1) / page_size * page_size;
 	if (mem < page_size)
 		snprintf(m->err, sizeof(m->err), "--memory %s is smaller than one %s page of the %s backing: use -m %s or more%s",
-			 size_str(mem, sz, sizeof(sz)), size_str(page_size, ps, sizeof(ps)),
-			 mem_backend_name(m->cfg.backend.kind), size_str(page_size, up, sizeof(up)),
+			 layout_size_str(mem, sz, sizeof(sz)), layout_size_str(page_size, ps, sizeof(ps)),
+			 mem_backend_name(m->cfg.backend.kind), layout_size_str(page_size, up, sizeof(up)),
 			 page_size == SZ_1G ? ", or --hugepage-size 2M" : "");
 	else
 		snprintf(m->err, sizeof(m->err), "--memory %s is not a multiple of the %s page size of the %s backing: use -m %s",
-			 size_str(mem, sz, sizeof(sz)), size_str(page_size, ps, sizeof(ps)),
-			 mem_backend_name(m->cfg.backend.kind), size_str(rounded, up, sizeof(up)));
+			 layout_size_str(mem, sz, sizeof(sz)), layout_size_str(page_size, ps, sizeof(ps)),
+			 mem_backend_name(m->cfg.backend.kind), layout_size_str(rounded, up, sizeof(up)));
 	return -EINVAL;
 }
 
@@ -173,8 +162,7 @@ static int setup_vcpus(struct machine *m)
 	bool baseline = m->cfg.cpu == CPU_MODEL_BASELINE ||
 			(m->cfg.cpu == CPU_MODEL_AUTO && m->vm.pvm_fixups);
 	int fds[m->vm.nr_vcpus];
-	for (unsigned int i = 0; i < m->vm.nr_vcpus; i++)
-		fds[i] = m->vm.vcpus[i].fd;
+	vm_vcpu_fds(&m->vm, fds);
 	return x86_vcpus_set_cpuid(m->vm.kvm_fd, fds, m->vm.nr_vcpus, baseline, m->err, sizeof(m->err));
 }
 
@@ -241,8 +229,7 @@ static int attach_dirty_log(struct machine *m)
 	if (!m->dirty_inited)
 		return 0;
 	int fds[m->vm.nr_vcpus];
-	for (unsigned int i = 0; i < m->vm.nr_vcpus; i++)
-		fds[i] = m->vm.vcpus[i].fd;
+	vm_vcpu_fds(&m->vm, fds);
 	m->vm.dirty = &m->dirty;
 	return dirty_log_attach_vcpus(&m->dirty, fds, m->vm.nr_vcpus, m->err, sizeof(m->err));
 }
@@ -294,6 +281,16 @@ int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 int machine_start(struct machine *m)
 {
 	return vm_start(&m->vm, m->err, sizeof(m->err));
+}
+
+int machine_wait_exit(struct machine *m)
+{
+	uint64_t one;
+	while (read(m->vm.exit_efd, &one, sizeof(one)) < 0 && errno == EAGAIN) {
+		struct timespec ts = { 0, 2000000 };
+		nanosleep(&ts, NULL);
+	}
+	return atomic_load(&m->vm.exit_code);
 }
 
 void machine_stop(struct machine *m)

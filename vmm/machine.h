@@ -37,6 +37,8 @@ struct machine {
  * one-line message in m->err on failure (m is then safe to machine_destroy). */
 int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd);
 int machine_start(struct machine *m);
+/* For tests and tools with no event loop: returns the exit code once the VM has ended. */
+int machine_wait_exit(struct machine *m);
 /* Stops the vCPUs (the VM keeps its state until machine_destroy). */
 void machine_stop(struct machine *m);
 void machine_destroy(struct machine *m);

@@ -167,6 +167,12 @@ void vm_destroy(struct vm *vm)
 	vm->exit_efd = vm->vm_fd = vm->kvm_fd = -1;
 }
 
+void vm_vcpu_fds(const struct vm *vm, int *fds)
+{
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		fds[i] = vm->vcpus[i].fd;
+}
+
 void vm_sync_vcpus(struct vm *vm)
 {
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {

@@ -72,6 +72,9 @@ void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
 void vm_stop(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
+/* Fills fds[0..nr_vcpus) with the vCPU fds. */
+void vm_vcpu_fds(const struct vm *vm, int *fds);
+
 /* Returns once every vCPU other than the caller has left guest mode at least once since
  * the call (kicking those inside KVM_RUN): what a vCPU dirtied before is then in its ring. */
 void vm_sync_vcpus(struct vm *vm);
