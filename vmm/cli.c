@@ -40,6 +40,18 @@ const char cli_run_usage[] =
 	"      --eager-split off|on|chunk=SIZE\n"
 	"                        split huge mappings when logging starts (x86: the host-wide\n"
 	"                        kvm.eager_page_split, restored at exit); says what it could not do\n"
+	"      --disk PATH[,ro][,cache=none][,io=sync]\n"
+	"                        a virtio-blk disk on a raw image (size a multiple of 512);\n"
+	"                        ro: read-only, cache=none: O_DIRECT, io=sync: preadv/pwritev\n"
+	"                        instead of io_uring (a baseline). Repeat for more disks\n"
+	"      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
+	"                        a virtio-net device on tap NAME (created if it does not exist)\n"
+	"      --rng             a virtio-rng device fed by getrandom(2)\n"
+	"      --balloon[=SIZE[,stats=SECONDS]]\n"
+	"                        a virtio-balloon device, inflated to SIZE at start (default 0);\n"
+	"                        freed pages go back to the host; stats= asks the guest for its\n"
+	"                        memory statistics every SECONDS (printed with --stats)\n"
+	"                        At most 8 virtio devices; Linux finds them on its command line.\n"
 	"      --cpu MODEL       host | baseline (default: baseline on a PVM host, else host)\n"
 	"      --timeout SECONDS end the VM after this long, exit code 124\n"
 	"      --name NAME       a name for messages\n"
@@ -100,7 +112,8 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 }
 
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
-       OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER };
+       OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
+       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -121,6 +134,10 @@ static const struct option run_options[] = {
 	{ "dirty-clear-chunk", required_argument, NULL, OPT_CLEAR_CHUNK },
 	{ "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
 	{ "eager-split", required_argument, NULL, OPT_EAGER },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -235,6 +252,105 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 	return 1;
 }
 
+static unsigned int nr_virtio(const struct run_config *cfg)
+{
+	return cfg->nr_disks + (cfg->net_tap != NULL) + cfg->rng + cfg->balloon;
+}
+
+static int parse_disk(char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	struct blk_options *d = &cfg->disks[cfg->nr_disks];
+	*d = (struct blk_options){ .path = arg };
+	char *opt = strchr(arg, ',');
+	if (opt)
+		*opt++ = 0;
+	if (!*arg)
+		return fail(err, errlen, "--disk needs an image path: --disk PATH[,ro][,cache=none][,io=sync]");
+	for (char *o = opt; o && *o;) {
+		char *next = strchr(o, ',');
+		if (next)
+			*next++ = 0;
+		if (!strcmp(o, "ro"))
+			d->read_only = true;
+		else if (!strcmp(o, "cache=none"))
+			d->direct = true;
+		else if (!strcmp(o, "io=sync"))
+			d->sync_io = true;
+		else if (strcmp(o, "cache=writeback") && strcmp(o, "io=uring"))
+			return fail(err, errlen, "--disk %s: unknown option '%s': use ro, cache=none or io=sync", arg, o);
+		o = next;
+	}
+	cfg->nr_disks++;
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6 ||
+	    strlen(s) != 17 || (b[0] & 1))
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static int parse_net(char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->net_tap)
+		return fail(err, errlen, "--net given twice: pagoda has one network device");
+	char *mac = strstr(arg, ",mac=");
+	if (mac) {
+		*mac = 0;
+		mac += 5;
+		if (parse_mac(mac, cfg->net_mac))
+			return fail(err, errlen, "--net mac=%s is not a unicast MAC address: use six hex bytes, e.g. mac=52:54:00:12:34:56", mac);
+		cfg->net_mac_set = true;
+	}
+	if (strncmp(arg, "tap=", 4) || !arg[4] || strlen(arg + 4) >= 16 || strchr(arg + 4, ','))
+		return fail(err, errlen, "--net '%s' is not a tap device: use --net tap=NAME[,mac=...] (NAME: up to 15 characters)", arg);
+	cfg->net_tap = arg + 4;
+	return 0;
+}
+
+static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	cfg->balloon = true;
+	if (!arg)
+		return 0;
+	char *stats = strstr(arg, "stats=");
+	if (stats) {
+		if (stats > arg && stats[-1] == ',')
+			stats[-1] = 0;
+		else if (stats != arg)
+			return fail(err, errlen, "--balloon '%s': use --balloon SIZE[,stats=SECONDS]", arg);
+		if (parse_timeout(stats + 6, &cfg->balloon_stats_s))
+			return fail(err, errlen, "--balloon stats=%s is not an interval: give seconds greater than 0", stats + 6);
+		stats[0] = 0;
+	}
+	if (*arg && (cli_parse_size(arg, &cfg->balloon_size) || cfg->balloon_size % 4096))
+		return fail(err, errlen, "--balloon '%s' is not a size: use a multiple of 4K with a K, M or G suffix, e.g. --balloon=64M", arg);
+	return 0;
+}
+
+static int apply_device_option(int c, char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	bool is_device = c == OPT_DISK || c == OPT_NET || c == OPT_RNG || c == OPT_BALLOON;
+	if (!is_device)
+		return 1;
+	if ((c == OPT_RNG && cfg->rng) || (c == OPT_BALLOON && cfg->balloon))
+		return fail(err, errlen, "--%s given twice: one is enough", c == OPT_RNG ? "rng" : "balloon");
+	if (nr_virtio(cfg) >= CLI_MAX_VIRTIO)
+		return fail(err, errlen, "too many virtio devices: pagoda has %d (their interrupt lines run out)", CLI_MAX_VIRTIO);
+	switch (c) {
+	case OPT_DISK: return parse_disk(arg, cfg, err, errlen);
+	case OPT_NET: return parse_net(arg, cfg, err, errlen);
+	case OPT_RNG: cfg->rng = true; return 0;
+	}
+	return parse_balloon(arg, cfg, err, errlen);
+}
+
 static int apply_option(int c, const char *arg, const char *optname, struct run_config *cfg,
 			char *err, size_t errlen)
 {
@@ -242,6 +358,9 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 	if (m <= 0)
 		return m;
 	m = apply_dirty_option(c, arg, cfg, err, errlen);
+	if (m <= 0)
+		return m;
+	m = apply_device_option(c, (char *)arg, cfg, err, errlen);
 	if (m <= 0)
 		return m;
 	unsigned long n;

@@ -10,12 +10,16 @@
 #include "../mem/backend.h"
 #include "../mem/dirty.h"
 #include "../mem/eager_split.h"
+#include "../virtio/blk.h"
 
 enum cpu_model {
 	CPU_MODEL_AUTO,     /* baseline on a PVM host, host elsewhere */
 	CPU_MODEL_HOST,
 	CPU_MODEL_BASELINE,
 };
+
+/* Limited by the free ISA interrupt lines (the devices use edge-triggered IRQs below 16). */
+#define CLI_MAX_VIRTIO 8
 
 struct run_config {
 	const char *kernel;   /* NULL: the built-in demo guest */
@@ -37,12 +41,23 @@ struct run_config {
 	uint64_t eager_chunk;
 	bool stats;
 	bool help;
+	/* virtio devices, at most CLI_MAX_VIRTIO of them together */
+	struct blk_options disks[CLI_MAX_VIRTIO];
+	unsigned int nr_disks;
+	const char *net_tap;           /* --net tap=NAME */
+	uint8_t net_mac[6];
+	bool net_mac_set;
+	bool rng;
+	bool balloon;
+	uint64_t balloon_size;         /* bytes the balloon inflates to at start */
+	double balloon_stats_s;        /* 0: no periodic statistics request */
 };
 
 #define RUN_DEFAULT_MEM (256ULL << 20)
 
 /* Parses `run` options (argv[0] is "run"). On error returns -1 with a one-line message in
- * err that names the value and the fix. */
+ * err that names the value and the fix. The values of --disk, --net and --balloon are
+ * split in place: argv must be writable (main's is). */
 int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen);
 
 /* "512M", "2G", "4096" (bytes), "1T". -1 on anything else or on overflow. */

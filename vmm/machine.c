@@ -114,11 +114,14 @@ static int setup_memory(struct machine *m)
 static int build_cmdline(struct machine *m)
 {
 	const char *user = m->cfg.params ? m->cfg.params : "";
-	size_t n = strlen(DEFAULT_PARAMS) + 1 + strlen(user) + 1;
+	const char *devices = m->virtio.cmdline;
+	size_t n = strlen(DEFAULT_PARAMS) + 1 + strlen(devices) + 1 + strlen(user) + 1;
 	m->cmdline = malloc(n);
 	if (!m->cmdline)
 		return -ENOMEM;
-	snprintf(m->cmdline, n, "%s%s%s", DEFAULT_PARAMS, *user ? " " : "", user);
+	/* The devices go before the user's part, which may end in "-- init arguments". */
+	snprintf(m->cmdline, n, "%s%s%s%s%s", DEFAULT_PARAMS, *devices ? " " : "", devices,
+		 *user ? " " : "", user);
 	return 0;
 }
 
@@ -269,6 +272,10 @@ int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 		e = setup_vcpus(m);
 	if (!e)
 		e = attach_dirty_log(m);
+	if (!e) {
+		m->virtio_inited = true;
+		e = virtio_devices_setup(&m->virtio, &m->vm, &m->cfg, m->err, sizeof(m->err));
+	}
 	if (!e)
 		e = build_cmdline(m);
 	if (!e)
@@ -280,6 +287,11 @@ int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 
 int machine_start(struct machine *m)
 {
+	int e = virtio_devices_start(&m->virtio);
+	if (e) {
+		snprintf(m->err, sizeof(m->err), "starting the I/O thread: %s", strerror(-e));
+		return e;
+	}
 	return vm_start(&m->vm, m->err, sizeof(m->err));
 }
 
@@ -296,11 +308,16 @@ int machine_wait_exit(struct machine *m)
 void machine_stop(struct machine *m)
 {
 	vm_stop(&m->vm);
+	if (m->virtio_inited)
+		virtio_devices_stop(&m->virtio);
 }
 
 void machine_destroy(struct machine *m)
 {
 	vm_stop(&m->vm);
+	if (m->virtio_inited)
+		virtio_devices_destroy(&m->virtio);
+	m->virtio_inited = false;
 	if (m->dirty_inited)
 		dirty_log_destroy(&m->dirty);
 	m->dirty_inited = false;
@@ -325,5 +342,7 @@ void machine_print_stats(const struct machine *m, FILE *out)
 		(double)(m->t_memory_ns - m->t_start_ns) / 1e6,
 		first ? (double)(first - m->t_start_ns) / 1e6 : -1.0);
 	mem_stats_print(&m->vm.mem, m->vm.vm_fd, out);
+	if (m->virtio_inited)
+		virtio_devices_print_stats((struct virtio_devices *)&m->virtio, out);
 }
 

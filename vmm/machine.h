@@ -14,6 +14,7 @@
 #include "../arch/x86/serial.h"
 #include "cli.h"
 #include "image.h"
+#include "virtio_devices.h"
 #include "vm.h"
 
 struct machine {
@@ -24,6 +25,8 @@ struct machine {
 	struct rtc rtc;
 	struct power_sink power;
 	bool devices_inited;
+	struct virtio_devices virtio;
+	bool virtio_inited;
 	struct dirty_log dirty;           /* set up when cfg.dirty_wanted; started by its user */
 	bool dirty_inited;
 	struct eager_split_state eager;

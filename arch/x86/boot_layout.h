@@ -19,6 +19,11 @@
 #define BOOT_MPTABLE_GPA     0xf0000ULL
 #define BOOT_HIGH_GPA        0x100000ULL /* kernels and test guests load here */
 
+/* virtio-mmio windows, one per STRIDE from the start of the MMIO hole (tiny guests scan
+ * them for the magic value; Linux is told on its command line). */
+#define VIRTIO_MMIO_GPA      0xc0000000ULL
+#define VIRTIO_MMIO_STRIDE   0x1000ULL
+
 #define LAPIC_GPA            0xfee00000ULL
 #define IOAPIC_GPA           0xfec00000ULL
 

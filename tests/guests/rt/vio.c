@@ -1,0 +1,94 @@
+#include "vio.h"
+
+#include "rt.h"
+
+static struct vio_desc ring_desc[VIO_QSIZE] __attribute__((aligned(4096)));
+static struct vio_avail ring_avail __attribute__((aligned(4096)));
+static struct vio_used ring_used __attribute__((aligned(4096)));
+
+uint32_t vio_read(const struct vio *d, uint32_t reg)
+{
+	return *(volatile uint32_t *)(uintptr_t)(d->base + reg);
+}
+
+void vio_write(const struct vio *d, uint32_t reg, uint32_t v)
+{
+	*(volatile uint32_t *)(uintptr_t)(d->base + reg) = v;
+}
+
+uint64_t vio_find(uint32_t device_id, unsigned int nth)
+{
+	for (unsigned int i = 0; i < 8; i++) {
+		struct vio probe = { .base = VIRTIO_MMIO_GPA + i * VIRTIO_MMIO_STRIDE };
+		if (vio_read(&probe, VIO_MAGIC) == 0x74726976 && vio_read(&probe, VIO_DEVICE_ID) == device_id &&
+		    nth-- == 0)
+			return probe.base;
+	}
+	return 0;
+}
+
+static void set_addr(struct vio *d, uint32_t reg, const void *p)
+{
+	uint64_t a = (uint64_t)(uintptr_t)p;
+	vio_write(d, reg, (uint32_t)a);
+	vio_write(d, reg + 4, (uint32_t)(a >> 32));
+}
+
+bool vio_init(struct vio *d, uint64_t base, uint64_t features)
+{
+	*d = (struct vio){ .base = base, .desc = ring_desc, .avail = &ring_avail, .used = &ring_used };
+	vio_write(d, VIO_STATUS, 0);
+	vio_write(d, VIO_STATUS, VIO_S_ACK | VIO_S_DRIVER);
+	vio_write(d, VIO_DEV_FEATURES_SEL, 0);
+	uint64_t offered = vio_read(d, VIO_DEV_FEATURES);
+	vio_write(d, VIO_DEV_FEATURES_SEL, 1);
+	offered |= (uint64_t)vio_read(d, VIO_DEV_FEATURES) << 32;
+	uint64_t want = (features | VIO_F_VERSION_1) & offered;
+	vio_write(d, VIO_DRV_FEATURES_SEL, 0);
+	vio_write(d, VIO_DRV_FEATURES, (uint32_t)want);
+	vio_write(d, VIO_DRV_FEATURES_SEL, 1);
+	vio_write(d, VIO_DRV_FEATURES, (uint32_t)(want >> 32));
+	vio_write(d, VIO_STATUS, VIO_S_ACK | VIO_S_DRIVER | VIO_S_FEATURES_OK);
+	if (!(vio_read(d, VIO_STATUS) & VIO_S_FEATURES_OK))
+		return false;
+	for (unsigned int i = 0; i < sizeof(ring_avail); i++)
+		((volatile uint8_t *)&ring_avail)[i] = 0;
+	for (unsigned int i = 0; i < sizeof(ring_used); i++)
+		((volatile uint8_t *)&ring_used)[i] = 0;
+	vio_write(d, VIO_QUEUE_SEL, 0);
+	if (vio_read(d, VIO_QUEUE_NUM_MAX) < VIO_QSIZE)
+		return false;
+	vio_write(d, VIO_QUEUE_NUM, VIO_QSIZE);
+	set_addr(d, VIO_QUEUE_DESC, d->desc);
+	set_addr(d, VIO_QUEUE_AVAIL, d->avail);
+	set_addr(d, VIO_QUEUE_USED, d->used);
+	vio_write(d, VIO_QUEUE_READY, 1);
+	vio_write(d, VIO_STATUS, VIO_S_ACK | VIO_S_DRIVER | VIO_S_FEATURES_OK | VIO_S_DRIVER_OK);
+	return vio_read(d, VIO_QUEUE_READY) == 1 && !(vio_read(d, VIO_STATUS) & VIO_S_NEEDS_RESET);
+}
+
+void vio_submit(struct vio *d, uint16_t head)
+{
+	volatile struct vio_avail *a = d->avail;
+	a->ring[a->idx % VIO_QSIZE] = head;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	a->idx = a->idx + 1;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	vio_write(d, VIO_QUEUE_NOTIFY, 0);
+}
+
+bool vio_wait(struct vio *d, struct vio_used_elem *e)
+{
+	volatile struct vio_used *u = d->used;
+	for (unsigned int spin = 0; u->idx == d->used_seen; spin++) {
+		/* A register read is a VM exit: look at the status only now and then. */
+		if (spin % 256 == 255 && (vio_read(d, VIO_STATUS) & VIO_S_NEEDS_RESET))
+			return false;
+		cpu_relax();
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	e->id = u->ring[d->used_seen % VIO_QSIZE].id;
+	e->len = u->ring[d->used_seen % VIO_QSIZE].len;
+	d->used_seen++;
+	return true;
+}

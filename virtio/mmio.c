@@ -1,0 +1,263 @@
+#include "mmio.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_mmio.h>
+#include <linux/virtio_ring.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+static void notify_queue(struct virtio_dev *d, unsigned int q)
+{
+	d->nr_notifies++;
+	if (q < d->ops->nr_queues && virtio_dev_live(d) && d->vqs[q].ready)
+		d->ops->queue_notify(d, q);
+}
+
+static void on_ioeventfd(void *opaque, uint32_t events)
+{
+	struct virtio_mmio_notify *n = opaque;
+	struct virtio_dev *d = n->t->dev;
+	uint64_t count;
+	(void)events;
+	if (read(n->t->notify_fd[n->q], &count, sizeof(count)) != sizeof(count))
+		return;
+	pthread_mutex_lock(&d->lock);
+	notify_queue(d, n->q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int setup_irqfd(struct virtio_dev *d, int vm_fd)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = d->irq };
+	if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	d->irq_fd = fd;
+	return 0;
+}
+
+static int setup_ioeventfd(struct virtio_mmio *t, unsigned int q)
+{
+	const struct virtio_host *h = t->dev->host;
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct kvm_ioeventfd io = {
+		.datamatch = q, .addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY, .len = 4,
+		.fd = fd, .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
+	};
+	t->notify[q] = (struct virtio_mmio_notify){ t, q };
+	if (ioctl(h->vm_fd, KVM_IOEVENTFD, &io) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	t->notify_fd[q] = fd; /* from here virtio_mmio_destroy undoes it */
+	return h->watch(h->ctx, fd, EPOLLIN, on_ioeventfd, &t->notify[q]);
+}
+
+int virtio_mmio_init(struct virtio_mmio *t, struct virtio_dev *dev, uint64_t base, uint32_t irq)
+{
+	*t = (struct virtio_mmio){ .dev = dev, .base = base };
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		t->notify_fd[q] = -1;
+	dev->irq = irq;
+	int vm_fd = dev->host->vm_fd;
+	if (vm_fd < 0)
+		return 0;
+	/* Without these KVM features the device still works, through vCPU exits. */
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0) {
+		int e = setup_irqfd(dev, vm_fd);
+		if (e)
+			return e;
+	}
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0 && dev->host->watch) {
+		for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
+			int e = setup_ioeventfd(t, q);
+			if (e)
+				return e;
+		}
+	}
+	return 0;
+}
+
+void virtio_mmio_destroy(struct virtio_mmio *t)
+{
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		if (t->notify_fd[q] < 0)
+			continue;
+		struct kvm_ioeventfd io = {
+			.datamatch = q, .addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY, .len = 4,
+			.fd = t->notify_fd[q],
+			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | KVM_IOEVENTFD_FLAG_DEASSIGN,
+		};
+		ioctl(t->dev->host->vm_fd, KVM_IOEVENTFD, &io);
+		close(t->notify_fd[q]);
+		t->notify_fd[q] = -1;
+	}
+}
+
+static struct virtq *selected(struct virtio_mmio *t)
+{
+	return t->queue_sel < t->dev->ops->nr_queues ? &t->dev->vqs[t->queue_sel] : NULL;
+}
+
+static uint32_t read_reg(struct virtio_mmio *t, uint64_t off)
+{
+	struct virtio_dev *d = t->dev;
+	struct virtq *vq = selected(t);
+	switch (off) {
+	case VIRTIO_MMIO_MAGIC_VALUE: return 0x74726976; /* "virt" */
+	case VIRTIO_MMIO_VERSION: return 2;
+	case VIRTIO_MMIO_DEVICE_ID: return d->ops->device_id;
+	case VIRTIO_MMIO_VENDOR_ID: return VIRTIO_MMIO_VENDOR;
+	case VIRTIO_MMIO_DEVICE_FEATURES:
+		return t->device_features_sel < 2 ? (uint32_t)(d->features >> (32 * t->device_features_sel)) : 0;
+	case VIRTIO_MMIO_QUEUE_NUM_MAX: return vq ? VIRTQ_MAX_SIZE : 0;
+	case VIRTIO_MMIO_QUEUE_READY: return vq ? vq->ready : 0;
+	case VIRTIO_MMIO_INTERRUPT_STATUS: return atomic_load(&d->isr);
+	case VIRTIO_MMIO_STATUS: return d->status;
+	case VIRTIO_MMIO_CONFIG_GENERATION: return d->config_generation;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW: return vq ? (uint32_t)vq->desc_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH: return vq ? (uint32_t)(vq->desc_gpa >> 32) : 0;
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW: return vq ? (uint32_t)vq->avail_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH: return vq ? (uint32_t)(vq->avail_gpa >> 32) : 0;
+	case VIRTIO_MMIO_QUEUE_USED_LOW: return vq ? (uint32_t)vq->used_gpa : 0;
+	case VIRTIO_MMIO_QUEUE_USED_HIGH: return vq ? (uint32_t)(vq->used_gpa >> 32) : 0;
+	case VIRTIO_MMIO_SHM_LEN_LOW: case VIRTIO_MMIO_SHM_LEN_HIGH: return ~0u; /* no region */
+	}
+	return 0;
+}
+
+static void set_half(uint64_t *v, bool high, uint32_t val)
+{
+	*v = high ? (*v & 0xffffffffULL) | ((uint64_t)val << 32) : (*v & ~0xffffffffULL) | val;
+}
+
+/* Only the bits offered, and VERSION_1 (pagoda has no legacy interface). */
+static bool features_acceptable(const struct virtio_dev *d)
+{
+	return !(d->driver_features & ~d->features) && virtio_dev_has(d, VIRTIO_F_VERSION_1);
+}
+
+static void write_status(struct virtio_mmio *t, uint32_t val)
+{
+	struct virtio_dev *d = t->dev;
+	if (val == 0) {
+		if (d->ops->reset)
+			d->ops->reset(d);
+		virtio_dev_reset(d);
+		t->queue_sel = t->device_features_sel = t->driver_features_sel = 0;
+		return;
+	}
+	uint8_t was = d->status;
+	uint8_t v = (uint8_t)val & ~VIRTIO_CONFIG_S_NEEDS_RESET; /* the device's bit, not the driver's */
+	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(was & VIRTIO_CONFIG_S_FEATURES_OK) && !features_acceptable(d))
+		v &= ~VIRTIO_CONFIG_S_FEATURES_OK; /* the driver reads it back and gives up */
+	d->status = v | (was & VIRTIO_CONFIG_S_NEEDS_RESET);
+	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(was & VIRTIO_CONFIG_S_DRIVER_OK) && d->ops->driver_ok)
+		d->ops->driver_ok(d);
+}
+
+static void write_queue_ready(struct virtio_mmio *t, struct virtq *vq, uint32_t val)
+{
+	struct virtio_dev *d = t->dev;
+	if (!val) {
+		vq->ready = false;
+		return;
+	}
+	if (vq->ready)
+		return;
+	vq->event_idx = virtio_dev_has(d, VIRTIO_RING_F_EVENT_IDX);
+	const char *why = "";
+	if (virtq_enable(vq, &why)) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "queue %u: %s", t->queue_sel, why);
+		virtio_dev_broken(d, msg);
+	}
+}
+
+static void write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
+{
+	struct virtq *vq = selected(t);
+	if (!vq || vq->ready) /* the driver may not move a live queue */
+		return;
+	switch (off) {
+	case VIRTIO_MMIO_QUEUE_NUM: vq->num = (uint16_t)(val > 0xffff ? 0 : val); break;
+	case VIRTIO_MMIO_QUEUE_DESC_LOW: set_half(&vq->desc_gpa, false, val); break;
+	case VIRTIO_MMIO_QUEUE_DESC_HIGH: set_half(&vq->desc_gpa, true, val); break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_LOW: set_half(&vq->avail_gpa, false, val); break;
+	case VIRTIO_MMIO_QUEUE_AVAIL_HIGH: set_half(&vq->avail_gpa, true, val); break;
+	case VIRTIO_MMIO_QUEUE_USED_LOW: set_half(&vq->used_gpa, false, val); break;
+	case VIRTIO_MMIO_QUEUE_USED_HIGH: set_half(&vq->used_gpa, true, val); break;
+	}
+}
+
+static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
+{
+	struct virtio_dev *d = t->dev;
+	switch (off) {
+	case VIRTIO_MMIO_DEVICE_FEATURES_SEL: t->device_features_sel = val; return;
+	case VIRTIO_MMIO_DRIVER_FEATURES_SEL: t->driver_features_sel = val; return;
+	case VIRTIO_MMIO_DRIVER_FEATURES:
+		if (t->driver_features_sel < 2 && !(d->status & VIRTIO_CONFIG_S_FEATURES_OK))
+			set_half(&d->driver_features, t->driver_features_sel == 1, val);
+		return;
+	case VIRTIO_MMIO_QUEUE_SEL: t->queue_sel = val; return;
+	case VIRTIO_MMIO_QUEUE_READY:
+		if (selected(t))
+			write_queue_ready(t, selected(t), val);
+		return;
+	case VIRTIO_MMIO_QUEUE_NOTIFY: notify_queue(d, val); return;
+	case VIRTIO_MMIO_INTERRUPT_ACK: atomic_fetch_and(&d->isr, ~val); return;
+	case VIRTIO_MMIO_STATUS: write_status(t, val); return;
+	}
+	write_queue_reg(t, off, val);
+}
+
+static void config_access(struct virtio_dev *d, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	if (off >= d->config_len || len > d->config_len - off) {
+		if (!is_write)
+			memset(data, 0, len);
+		return;
+	}
+	if (!is_write) {
+		memcpy(data, d->config + off, len);
+	} else if (d->ops->config_written) {
+		memcpy(d->config + off, data, len);
+		d->ops->config_written(d, (uint32_t)off, len);
+	}
+}
+
+void virtio_mmio_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
+{
+	struct virtio_mmio *t = opaque;
+	struct virtio_dev *d = t->dev;
+	pthread_mutex_lock(&d->lock);
+	if (offset >= VIRTIO_MMIO_CONFIG) {
+		config_access(d, offset - VIRTIO_MMIO_CONFIG, data, len, is_write);
+	} else if (len != 4 || offset % 4) {
+		if (!is_write) /* registers are 32-bit wide and aligned; anything else reads 0 */
+			memset(data, 0, len);
+	} else if (is_write) {
+		uint32_t v;
+		memcpy(&v, data, 4);
+		write_reg(t, offset, v);
+	} else {
+		uint32_t v = read_reg(t, offset);
+		memcpy(data, &v, 4);
+	}
+	pthread_mutex_unlock(&d->lock);
+}

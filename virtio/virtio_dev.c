@@ -1,0 +1,102 @@
+#include "virtio_dev.h"
+
+#include <errno.h>
+#include <linux/virtio_config.h>
+#include <linux/virtio_ring.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops,
+		     const struct virtio_host *host, const char *name, uint64_t features,
+		     void *config, uint32_t config_len)
+{
+	d->ops = ops;
+	d->host = host;
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	pthread_mutex_init(&d->lock, NULL);
+	d->features = features | (1ULL << VIRTIO_F_VERSION_1) | (1ULL << VIRTIO_RING_F_EVENT_IDX) |
+		      (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	d->config = config;
+	d->config_len = config_len;
+	d->irq_fd = -1;
+	virtio_dev_reset(d);
+}
+
+void virtio_dev_destroy_common(struct virtio_dev *d)
+{
+	if (d->irq_fd >= 0)
+		close(d->irq_fd);
+	d->irq_fd = -1;
+	pthread_mutex_destroy(&d->lock);
+}
+
+bool virtio_dev_has(const struct virtio_dev *d, unsigned int feature)
+{
+	return feature < 64 && (d->driver_features >> feature) & 1;
+}
+
+bool virtio_dev_live(const struct virtio_dev *d)
+{
+	return (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
+}
+
+static void raise_irq(struct virtio_dev *d, unsigned int bits)
+{
+	atomic_fetch_or(&d->isr, bits);
+	d->nr_interrupts++;
+	if (d->irq_fd >= 0) {
+		uint64_t one = 1;
+		if (write(d->irq_fd, &one, sizeof(one)) == sizeof(one))
+			return;
+	}
+	if (d->host->irq_pulse)
+		d->host->irq_pulse(d->host->ctx, d->irq);
+}
+
+void virtio_dev_used(struct virtio_dev *d, unsigned int q)
+{
+	if (virtq_should_notify(&d->vqs[q]))
+		raise_irq(d, VIRTIO_ISR_USED);
+}
+
+void virtio_dev_broken(struct virtio_dev *d, const char *why)
+{
+	if (d->status & VIRTIO_CONFIG_S_NEEDS_RESET)
+		return;
+	if (!d->broken_logged)
+		fprintf(stderr, "pagoda: %s: %s: device needs reset (the rest of the VM runs on)\n", d->name, why);
+	d->broken_logged = true;
+	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
+	virtio_dev_config_changed(d);
+}
+
+void virtio_dev_config_changed(struct virtio_dev *d)
+{
+	d->config_generation++;
+	if (d->status & VIRTIO_CONFIG_S_DRIVER_OK)
+		raise_irq(d, VIRTIO_ISR_CONFIG);
+}
+
+void virtio_dev_reset(struct virtio_dev *d)
+{
+	d->driver_features = 0;
+	d->status = 0;
+	atomic_store(&d->isr, 0);
+	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		virtq_reset(&d->vqs[q], d->host->mem);
+}
+
+int virtio_dev_pop(struct virtio_dev *d, unsigned int q, struct virtq_chain *c)
+{
+	if (!virtio_dev_live(d) || q >= d->ops->nr_queues || !d->vqs[q].ready)
+		return 0;
+	const char *why = "";
+	int r = virtq_pop(&d->vqs[q], c, &why);
+	if (r < 0) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "queue %u: %s", q, why);
+		virtio_dev_broken(d, msg);
+	}
+	return r;
+}

@@ -1,0 +1,140 @@
+#include "virtio_devices.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "../arch/x86/boot_layout.h"
+#include "../virtio/blk.h"
+#include "../virtio/rng.h"
+
+/* ISA lines nothing else on pagoda's platform uses (0 PIT, 1 i8042, 2 cascade, 3-4 COM,
+ * 8 RTC, 9 SCI, 13 FPU): below 16 Linux treats them as edge-triggered ISA interrupts,
+ * which is what an irqfd gives. */
+static const uint32_t virtio_irqs[CLI_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+
+static int irq_pulse(void *ctx, uint32_t gsi)
+{
+	struct virtio_devices *v = ctx;
+	int e = vm_irq_line(v->vm, gsi, 1);
+	return e ? e : vm_irq_line(v->vm, gsi, 0);
+}
+
+static int watch(void *ctx, int fd, uint32_t events, virtio_watch_fn fn, void *opaque)
+{
+	struct virtio_devices *v = ctx;
+	return io_thread_watch(&v->io, fd, events, fn, opaque);
+}
+
+static int rewatch(void *ctx, int fd, uint32_t events)
+{
+	struct virtio_devices *v = ctx;
+	return io_thread_rewatch(&v->io, fd, events);
+}
+
+static int attach(struct virtio_devices *v, struct vm *vm, enum virtio_kind kind, void *impl,
+		  struct virtio_dev *dev, char *err, size_t errlen)
+{
+	unsigned int i = v->nr++;
+	struct virtio_slot *s = &v->slots[i];
+	*s = (struct virtio_slot){ .kind = kind, .impl = impl, .dev = dev };
+	uint64_t base = VIRTIO_MMIO_GPA + i * VIRTIO_MMIO_STRIDE;
+	int e = virtio_mmio_init(&s->mmio, dev, base, virtio_irqs[i]);
+	s->mmio_inited = true;
+	if (!e)
+		e = bus_register(&vm->mmio, base, VIRTIO_MMIO_WINDOW, virtio_mmio_io, &s->mmio, dev->name);
+	if (e) {
+		snprintf(err, errlen, "%s: setting up its virtio-mmio transport: %s", dev->name, strerror(-e));
+		return e;
+	}
+	size_t n = strlen(v->cmdline);
+	snprintf(v->cmdline + n, sizeof(v->cmdline) - n, "%svirtio_mmio.device=%u@0x%llx:%u", n ? " " : "",
+		 (unsigned int)VIRTIO_MMIO_WINDOW, (unsigned long long)base, virtio_irqs[i]);
+	return 0;
+}
+
+static int add_disks(struct virtio_devices *v, struct vm *vm, const struct run_config *cfg,
+		     char *err, size_t errlen)
+{
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		char name[8] = "vda";
+		name[2] = (char)('a' + i);
+		struct virtio_blk *b = virtio_blk_create(&v->host, &cfg->disks[i], name, err, errlen);
+		if (!b)
+			return -EINVAL;
+		int e = attach(v, vm, VDEV_BLK, b, virtio_blk_dev(b), err, errlen);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct run_config *cfg,
+			 char *err, size_t errlen)
+{
+	*v = (struct virtio_devices){ 0 };
+	int e = io_thread_init(&v->io);
+	if (e) {
+		snprintf(err, errlen, "I/O thread: %s", strerror(-e));
+		return e;
+	}
+	v->vm = vm;
+	v->host = (struct virtio_host){
+		.mem = &vm->mem, .vm_fd = vm->vm_fd, .watch = watch, .rewatch = rewatch,
+		.irq_pulse = irq_pulse, .ctx = v,
+	};
+	e = add_disks(v, vm, cfg, err, errlen);
+	if (!e && cfg->rng) {
+		struct virtio_dev *d = virtio_rng_create(&v->host);
+		e = d ? attach(v, vm, VDEV_RNG, d, d, err, errlen) : -ENOMEM;
+	}
+	return e;
+}
+
+int virtio_devices_start(struct virtio_devices *v)
+{
+	return v->nr ? io_thread_start(&v->io) : 0;
+}
+
+void virtio_devices_stop(struct virtio_devices *v)
+{
+	io_thread_stop(&v->io);
+}
+
+void virtio_devices_destroy(struct virtio_devices *v)
+{
+	io_thread_stop(&v->io);
+	for (unsigned int i = 0; i < v->nr; i++) {
+		struct virtio_slot *s = &v->slots[i];
+		if (s->mmio_inited)
+			virtio_mmio_destroy(&s->mmio);
+		s->dev->ops->destroy(s->dev);
+	}
+	v->nr = 0;
+	io_thread_destroy(&v->io);
+}
+
+static void print_blk(struct virtio_slot *s, FILE *out)
+{
+	struct blk_stats b = virtio_blk_stats(s->impl);
+	fprintf(out, "stats: %s reads=%llu writes=%llu flushes=%llu discards=%llu errors=%llu read_bytes=%llu written_bytes=%llu\n",
+		s->dev->name, (unsigned long long)b.reads, (unsigned long long)b.writes,
+		(unsigned long long)b.flushes, (unsigned long long)b.discards, (unsigned long long)b.errors,
+		(unsigned long long)b.bytes_read, (unsigned long long)b.bytes_written);
+}
+
+void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
+{
+	for (unsigned int i = 0; i < v->nr; i++) {
+		struct virtio_slot *s = &v->slots[i];
+		switch (s->kind) {
+		case VDEV_BLK: print_blk(s, out); break;
+		case VDEV_RNG:
+			fprintf(out, "stats: %s bytes=%llu\n", s->dev->name, (unsigned long long)virtio_rng_bytes(s->dev));
+			break;
+		default: break;
+		}
+		fprintf(out, "stats: %s notifications=%llu interrupts=%llu%s\n", s->dev->name,
+			(unsigned long long)s->dev->nr_notifies, (unsigned long long)s->dev->nr_interrupts,
+			(s->dev->status & 0x40) ? " NEEDS_RESET" : "");
+	}
+}

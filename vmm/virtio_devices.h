@@ -1,0 +1,40 @@
+/* The VM's virtio devices, built from the run configuration: each gets a virtio-mmio
+ * window in the MMIO hole and an edge-triggered ISA interrupt line, is put on the MMIO bus
+ * and named on the kernel command line; all of them are served by one I/O thread. */
+#ifndef PAGODA_VMM_VIRTIO_DEVICES_H
+#define PAGODA_VMM_VIRTIO_DEVICES_H
+
+#include <stdio.h>
+
+#include "../virtio/mmio.h"
+#include "cli.h"
+#include "io_thread.h"
+#include "vm.h"
+
+enum virtio_kind { VDEV_BLK, VDEV_NET, VDEV_RNG, VDEV_BALLOON };
+
+struct virtio_devices {
+	struct io_thread io;
+	struct vm *vm;
+	struct virtio_host host;   /* what the devices get of the VMM (ctx: this struct) */
+	unsigned int nr;
+	struct virtio_slot {
+		enum virtio_kind kind;
+		void *impl;                 /* struct virtio_blk *, ... */
+		struct virtio_dev *dev;
+		struct virtio_mmio mmio;
+		bool mmio_inited;
+	} slots[CLI_MAX_VIRTIO];
+	char cmdline[CLI_MAX_VIRTIO * 48]; /* virtio_mmio.device=... for each */
+};
+
+/* Creates the devices cfg asks for. 0, or -errno with a one-line message in err. */
+int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct run_config *cfg,
+			 char *err, size_t errlen);
+int virtio_devices_start(struct virtio_devices *v);
+/* Stops the I/O thread (vCPUs must be stopped first). */
+void virtio_devices_stop(struct virtio_devices *v);
+void virtio_devices_destroy(struct virtio_devices *v);
+void virtio_devices_print_stats(struct virtio_devices *v, FILE *out);
+
+#endif
