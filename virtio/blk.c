@@ -298,6 +298,11 @@ static int open_image(struct virtio_blk *b, char *err, size_t errlen)
 {
 	const struct blk_options *o = &b->opt;
 	int flags = (o->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | (o->direct ? O_DIRECT : 0);
+	struct stat st;
+	if (stat(o->path, &st) == 0 && !S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode)) {
+		snprintf(err, errlen, "--disk %s: not a regular file or a block device", o->path);
+		return -EINVAL;
+	}
 	b->fd = open(o->path, flags);
 	if (b->fd < 0 && errno == EINVAL && o->direct) {
 		snprintf(err, errlen, "--disk %s,cache=none: its file system does not do O_DIRECT (tmpfs?): drop cache=none or move the image", o->path);
@@ -309,7 +314,6 @@ static int open_image(struct virtio_blk *b, char *err, size_t errlen)
 			 e == EROFS || e == EACCES ? ": add ,ro to use it read-only" : "");
 		return -e;
 	}
-	struct stat st;
 	if (fstat(b->fd, &st) < 0)
 		return -errno;
 	if (S_ISBLK(st.st_mode)) {
@@ -358,6 +362,7 @@ struct virtio_blk *virtio_blk_create(const struct virtio_host *h, const struct b
 	}
 	b->opt = *o;
 	b->ring_efd = -1;
+	b->fd = -1;
 	int e = open_image(b, err, errlen);
 	if (e) {
 		if (b->fd >= 0)

@@ -64,9 +64,10 @@ void virtio_dev_broken(struct virtio_dev *d, const char *why)
 {
 	if (d->status & VIRTIO_CONFIG_S_NEEDS_RESET)
 		return;
-	if (!d->broken_logged)
-		fprintf(stderr, "pagoda: %s: %s: device needs reset (the rest of the VM runs on)\n", d->name, why);
-	d->broken_logged = true;
+	/* A guest that breaks and resets its device in a loop must not flood the log. */
+	if (d->nr_broken++ < 5)
+		fprintf(stderr, "pagoda: %s: %s: device needs reset (the rest of the VM runs on)%s\n", d->name,
+			why, d->nr_broken == 5 ? "; further errors of this device not shown" : "");
 	d->status |= VIRTIO_CONFIG_S_NEEDS_RESET;
 	virtio_dev_config_changed(d);
 }

@@ -65,7 +65,7 @@ struct virtio_dev {
 	struct virtq vqs[VIRTIO_MAX_QUEUES];
 	uint32_t irq;              /* the GSI */
 	int irq_fd;                /* irqfd eventfd, or -1 */
-	bool broken_logged;
+	unsigned int nr_broken;    /* times the driver broke it */
 	uint64_t nr_notifies, nr_interrupts;
 };
 

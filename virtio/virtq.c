@@ -160,7 +160,7 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 		return r;
 	vq->last_avail++;
 	if (vq->event_idx) /* avail_event: wake me for anything after what I have taken */
-		__atomic_store_n((uint16_t *)&vq->used->ring[vq->num], vq->last_avail, __ATOMIC_RELAXED);
+		__atomic_store_n((uint16_t *)((uint8_t *)vq->used + 4 + 8ULL * vq->num), vq->last_avail, __ATOMIC_RELAXED);
 	return 1;
 }
 

@@ -7,7 +7,7 @@
 #include "rt/rt.h"
 #include "rt/vio.h"
 
-enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8 };
+enum { T_IN = 0, T_OUT = 1, T_FLUSH = 4, T_GET_ID = 8, T_DISCARD = 11 };
 enum { S_OK = 0, S_IOERR = 1, S_UNSUPP = 2 };
 #define SECTOR 512
 #define MAX_QD 64
@@ -30,7 +30,8 @@ static void post(unsigned int s, uint32_t type, uint64_t sector, void *buf, uint
 	hdrs[s] = (struct req_hdr){ type, 0, sector };
 	statuses[s] = 0xff;
 	d[0] = (struct vio_desc){ (uint64_t)(uintptr_t)&hdrs[s], sizeof(hdrs[s]), VIO_DESC_NEXT, (uint16_t)(3 * s + 1) };
-	d[1] = (struct vio_desc){ (uint64_t)(uintptr_t)buf, len, (uint16_t)(VIO_DESC_NEXT | (type == T_OUT ? 0 : VIO_DESC_WRITE)), (uint16_t)(3 * s + 2) };
+	bool out = type == T_OUT || type == T_DISCARD;
+	d[1] = (struct vio_desc){ (uint64_t)(uintptr_t)buf, len, (uint16_t)(VIO_DESC_NEXT | (out ? 0 : VIO_DESC_WRITE)), (uint16_t)(3 * s + 2) };
 	d[2] = (struct vio_desc){ (uint64_t)(uintptr_t)&statuses[s], 1, VIO_DESC_WRITE, 0 };
 	if (!len) /* no data: header straight to status */
 		d[0].next = (uint16_t)(3 * s + 2);
@@ -107,6 +108,25 @@ static int read_write(uint64_t capacity, uint64_t *buf)
 	return 0;
 }
 
+/* Discards sectors [0, 8): they must read back as zeros (the host checks the hole). */
+static int discard(uint64_t *buf)
+{
+	struct { uint64_t sector; uint32_t num, flags; } seg = { 0, 8, 0 };
+	int st = request(T_DISCARD, 0, &seg, sizeof(seg), NULL);
+	if (st != S_OK) {
+		rt_printf("FAIL: discard status %d\n", st);
+		return 1;
+	}
+	request(T_IN, 0, buf, 8 * SECTOR, NULL);
+	for (unsigned int i = 0; i < 8 * SECTOR / 8; i++)
+		if (buf[i]) {
+			rt_printf("FAIL: discarded sectors do not read as zeros\n");
+			return 1;
+		}
+	rt_printf("discarded sectors 0-7\n");
+	return 0;
+}
+
 static int bench(uint64_t capacity, uint8_t *buf)
 {
 	const char *op = rt_param("bench");
@@ -153,7 +173,7 @@ int main(void)
 		rt_printf("FAIL: no virtio-blk device\n");
 		return 1;
 	}
-	if (!vio_init(&dev, base, 0)) {
+	if (!vio_init(&dev, base, 0, 0)) {
 		rt_printf("FAIL: virtio-blk refused the driver\n");
 		return 1;
 	}
@@ -168,7 +188,7 @@ int main(void)
 		rt_printf("read-only disk: write status %d, read status %d\n", st, rd);
 		return st == S_IOERR && rd == S_OK ? 0 : 1;
 	}
-	if (read_write(capacity, (uint64_t *)buf))
+	if (read_write(capacity, (uint64_t *)buf) || discard((uint64_t *)buf))
 		return 1;
 	char serial[21] = { 0 };
 	request(T_GET_ID, 0, serial, 20, NULL);

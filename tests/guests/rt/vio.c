@@ -2,9 +2,11 @@
 
 #include "rt.h"
 
-static struct vio_desc ring_desc[VIO_QSIZE] __attribute__((aligned(4096)));
-static struct vio_avail ring_avail __attribute__((aligned(4096)));
-static struct vio_used ring_used __attribute__((aligned(4096)));
+static struct vio_rings {
+	struct vio_desc desc[VIO_QSIZE] __attribute__((aligned(4096)));
+	struct vio_avail avail __attribute__((aligned(4096)));
+	struct vio_used used __attribute__((aligned(4096)));
+} rings[VIO_RING_SETS];
 
 uint32_t vio_read(const struct vio *d, uint32_t reg)
 {
@@ -34,9 +36,10 @@ static void set_addr(struct vio *d, uint32_t reg, const void *p)
 	vio_write(d, reg + 4, (uint32_t)(a >> 32));
 }
 
-bool vio_init(struct vio *d, uint64_t base, uint64_t features)
+bool vio_init(struct vio *d, uint64_t base, uint64_t features, unsigned int set)
 {
-	*d = (struct vio){ .base = base, .desc = ring_desc, .avail = &ring_avail, .used = &ring_used };
+	struct vio_rings *r = &rings[set % VIO_RING_SETS];
+	*d = (struct vio){ .base = base, .desc = r->desc, .avail = &r->avail, .used = &r->used };
 	vio_write(d, VIO_STATUS, 0);
 	vio_write(d, VIO_STATUS, VIO_S_ACK | VIO_S_DRIVER);
 	vio_write(d, VIO_DEV_FEATURES_SEL, 0);
@@ -51,10 +54,10 @@ bool vio_init(struct vio *d, uint64_t base, uint64_t features)
 	vio_write(d, VIO_STATUS, VIO_S_ACK | VIO_S_DRIVER | VIO_S_FEATURES_OK);
 	if (!(vio_read(d, VIO_STATUS) & VIO_S_FEATURES_OK))
 		return false;
-	for (unsigned int i = 0; i < sizeof(ring_avail); i++)
-		((volatile uint8_t *)&ring_avail)[i] = 0;
-	for (unsigned int i = 0; i < sizeof(ring_used); i++)
-		((volatile uint8_t *)&ring_used)[i] = 0;
+	for (unsigned int i = 0; i < sizeof(r->avail); i++)
+		((volatile uint8_t *)&r->avail)[i] = 0;
+	for (unsigned int i = 0; i < sizeof(r->used); i++)
+		((volatile uint8_t *)&r->used)[i] = 0;
 	vio_write(d, VIO_QUEUE_SEL, 0);
 	if (vio_read(d, VIO_QUEUE_NUM_MAX) < VIO_QSIZE)
 		return false;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #define VIO_QSIZE 256
+#define VIO_RING_SETS 2  /* devices driven at the same time */
 
 /* Register offsets (virtio 1.x, 4.2.2) and bits this driver uses. */
 enum {
@@ -41,8 +42,9 @@ void vio_write(const struct vio *d, uint32_t reg, uint32_t v);
 /* The base of the nth device with this id in pagoda's windows, or 0. */
 uint64_t vio_find(uint32_t device_id, unsigned int nth);
 /* Resets the device, accepts VERSION_1 plus `features` (when offered), sets up queue 0
- * with VIO_QSIZE entries and sets DRIVER_OK. false if the device refused. */
-bool vio_init(struct vio *d, uint64_t base, uint64_t features);
+ * with VIO_QSIZE entries in ring set `set` and sets DRIVER_OK. false if the device
+ * refused. */
+bool vio_init(struct vio *d, uint64_t base, uint64_t features, unsigned int set);
 /* Publishes the chain starting at descriptor head and rings the device. */
 void vio_submit(struct vio *d, uint16_t head);
 /* Waits for the next used element; false (and the status) when the device broke. */
