@@ -5,6 +5,7 @@
 
 #include "../arch/x86/boot_layout.h"
 #include "../virtio/blk.h"
+#include "../virtio/net.h"
 #include "../virtio/rng.h"
 
 /* ISA lines nothing else on pagoda's platform uses (0 PIT, 1 i8042, 2 cascade, 3-4 COM,
@@ -83,6 +84,11 @@ int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct r
 		.irq_pulse = irq_pulse, .ctx = v,
 	};
 	e = add_disks(v, vm, cfg, err, errlen);
+	if (!e && cfg->net_tap) {
+		struct virtio_dev *d = virtio_net_create(&v->host, cfg->net_tap, cfg->net_mac_set ? cfg->net_mac : NULL,
+							 err, errlen);
+		e = d ? attach(v, vm, VDEV_NET, d, d, err, errlen) : -EINVAL;
+	}
 	if (!e && cfg->rng) {
 		struct virtio_dev *d = virtio_rng_create(&v->host);
 		e = d ? attach(v, vm, VDEV_RNG, d, d, err, errlen) : -ENOMEM;
@@ -128,6 +134,15 @@ void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
 		struct virtio_slot *s = &v->slots[i];
 		switch (s->kind) {
 		case VDEV_BLK: print_blk(s, out); break;
+		case VDEV_NET: {
+			struct net_stats n = virtio_net_stats(s->dev);
+			char mac[24];
+			virtio_net_mac_str(s->dev, mac, sizeof(mac));
+			fprintf(out, "stats: %s mac=%s rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu tx_dropped=%llu\n",
+				s->dev->name, mac, (unsigned long long)n.rx_packets, (unsigned long long)n.rx_bytes,
+				(unsigned long long)n.tx_packets, (unsigned long long)n.tx_bytes, (unsigned long long)n.tx_dropped);
+			break;
+		}
 		case VDEV_RNG:
 			fprintf(out, "stats: %s bytes=%llu\n", s->dev->name, (unsigned long long)virtio_rng_bytes(s->dev));
 			break;
