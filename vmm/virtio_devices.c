@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "../arch/x86/boot_layout.h"
+#include "../virtio/balloon.h"
 #include "../virtio/blk.h"
 #include "../virtio/net.h"
 #include "../virtio/rng.h"
@@ -93,6 +94,15 @@ int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct r
 		struct virtio_dev *d = virtio_rng_create(&v->host);
 		e = d ? attach(v, vm, VDEV_RNG, d, d, err, errlen) : -ENOMEM;
 	}
+	if (!e && cfg->balloon) {
+		if (cfg->balloon_size >= vm->mem.layout.ram_size) {
+			snprintf(err, errlen, "--balloon=%lluM is not less than the guest's memory (%lluM): give a smaller size",
+				 (unsigned long long)(cfg->balloon_size >> 20), (unsigned long long)(vm->mem.layout.ram_size >> 20));
+			return -EINVAL;
+		}
+		struct virtio_dev *d = virtio_balloon_create(&v->host, cfg->balloon_size, cfg->balloon_stats_s);
+		e = d ? attach(v, vm, VDEV_BALLOON, d, d, err, errlen) : -ENOMEM;
+	}
 	return e;
 }
 
@@ -128,6 +138,21 @@ static void print_blk(struct virtio_slot *s, FILE *out)
 		(unsigned long long)b.bytes_read, (unsigned long long)b.bytes_written);
 }
 
+static void print_balloon(struct virtio_slot *s, FILE *out)
+{
+	struct balloon_stats b = virtio_balloon_stats(s->dev);
+	fprintf(out, "stats: %s target=%lluM actual=%lluM inflated=%lluM deflated=%lluM reported=%lluM host_freed=%lluM bad_pfns=%llu\n",
+		s->dev->name, (unsigned long long)(b.target_bytes >> 20), (unsigned long long)(b.actual_bytes >> 20),
+		(unsigned long long)(b.inflated_bytes >> 20), (unsigned long long)(b.deflated_bytes >> 20),
+		(unsigned long long)(b.reported_bytes >> 20), (unsigned long long)(b.freed_bytes >> 20),
+		(unsigned long long)b.bad_pfns);
+	if (b.guest_updates)
+		fprintf(out, "stats: %s guest: updates=%llu free=%lluM total=%lluM available=%lluM caches=%lluM\n",
+			s->dev->name, (unsigned long long)b.guest_updates, (unsigned long long)(b.guest[4] >> 20),
+			(unsigned long long)(b.guest[5] >> 20), (unsigned long long)(b.guest[6] >> 20),
+			(unsigned long long)(b.guest[7] >> 20));
+}
+
 void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
 {
 	for (unsigned int i = 0; i < v->nr; i++) {
@@ -143,6 +168,7 @@ void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
 				(unsigned long long)n.tx_packets, (unsigned long long)n.tx_bytes, (unsigned long long)n.tx_dropped);
 			break;
 		}
+		case VDEV_BALLOON: print_balloon(s, out); break;
 		case VDEV_RNG:
 			fprintf(out, "stats: %s bytes=%llu\n", s->dev->name, (unsigned long long)virtio_rng_bytes(s->dev));
 			break;
