@@ -167,7 +167,7 @@ static int start_stats_timer(struct virtio_balloon *b, double s)
 }
 
 struct virtio_dev *virtio_balloon_create(const struct virtio_host *h, uint64_t target,
-					 double stats_interval_s)
+					 double stats_interval_s, bool report)
 {
 	struct virtio_balloon *b = calloc(1, sizeof(*b));
 	if (!b)
@@ -176,7 +176,7 @@ struct virtio_dev *virtio_balloon_create(const struct virtio_host *h, uint64_t t
 	set_target(b, target);
 	memset(b->st.guest, 0xff, sizeof(b->st.guest));
 	uint64_t features = (1ULL << VIRTIO_BALLOON_F_STATS_VQ) | (1ULL << VIRTIO_BALLOON_F_DEFLATE_ON_OOM) |
-			    (1ULL << VIRTIO_BALLOON_F_REPORTING);
+			    (report ? 1ULL << VIRTIO_BALLOON_F_REPORTING : 0);
 	virtio_dev_init(&b->dev, &balloon_ops, h, "virtio-balloon", features, &b->cfg, sizeof(b->cfg));
 	if (mem_discard_init(&b->discard, h->mem) ||
 	    (stats_interval_s > 0 && start_stats_timer(b, stats_interval_s))) {

@@ -4,6 +4,7 @@
 #ifndef PAGODA_VIRTIO_BALLOON_H
 #define PAGODA_VIRTIO_BALLOON_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "virtio_dev.h"
@@ -19,9 +20,11 @@ struct balloon_stats {
 	uint64_t guest_updates;
 };
 
-/* stats_interval_s > 0: ask the guest for statistics that often. */
+/* stats_interval_s > 0: ask the guest for statistics that often; report: offer free page
+ * reporting (off by default, as in QEMU: the host's view of guest memory then changes
+ * only when the balloon does). */
 struct virtio_dev *virtio_balloon_create(const struct virtio_host *h, uint64_t target_bytes,
-					 double stats_interval_s);
+					 double stats_interval_s, bool report);
 /* A new target (the control socket): the guest is told through a config interrupt. */
 void virtio_balloon_set_target(struct virtio_dev *d, uint64_t bytes);
 struct balloon_stats virtio_balloon_stats(struct virtio_dev *d);

@@ -47,10 +47,12 @@ const char cli_run_usage[] =
 	"      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
 	"                        a virtio-net device on tap NAME (created if it does not exist)\n"
 	"      --rng             a virtio-rng device fed by getrandom(2)\n"
-	"      --balloon[=SIZE[,stats=SECONDS]]\n"
+	"      --balloon[=SIZE][,stats=SECONDS][,report]\n"
 	"                        a virtio-balloon device, inflated to SIZE at start (default 0);\n"
-	"                        freed pages go back to the host; stats= asks the guest for its\n"
-	"                        memory statistics every SECONDS (printed with --stats)\n"
+	"                        the pages it takes go back to the host; stats= asks the guest\n"
+	"                        for its memory statistics every SECONDS (printed with --stats);\n"
+	"                        report: free page reporting, the guest's free memory goes back\n"
+	"                        to the host too\n"
 	"                        At most 8 virtio devices; Linux finds them on its command line.\n"
 	"      --cpu MODEL       host | baseline (default: baseline on a PVM host, else host)\n"
 	"      --timeout SECONDS end the VM after this long, exit code 124\n"
@@ -314,23 +316,23 @@ static int parse_net(char *arg, struct run_config *cfg, char *err, size_t errlen
 	return 0;
 }
 
+/* SIZE first (optional), then stats=SECONDS and report in any order. */
 static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t errlen)
 {
 	cfg->balloon = true;
-	if (!arg)
-		return 0;
-	char *stats = strstr(arg, "stats=");
-	if (stats) {
-		if (stats > arg && stats[-1] == ',')
-			stats[-1] = 0;
-		else if (stats != arg)
-			return fail(err, errlen, "--balloon '%s': use --balloon SIZE[,stats=SECONDS]", arg);
-		if (parse_timeout(stats + 6, &cfg->balloon_stats_s))
-			return fail(err, errlen, "--balloon stats=%s is not an interval: give seconds greater than 0", stats + 6);
-		stats[0] = 0;
+	for (char *tok = arg, *next; tok && *tok; tok = next) {
+		next = strchr(tok, ',');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(tok, "stats=", 6)) {
+			if (parse_timeout(tok + 6, &cfg->balloon_stats_s))
+				return fail(err, errlen, "--balloon stats=%s is not an interval: give seconds greater than 0, e.g. stats=1", tok + 6);
+		} else if (!strcmp(tok, "report")) {
+			cfg->balloon_report = true;
+		} else if (tok != arg || cli_parse_size(tok, &cfg->balloon_size) || cfg->balloon_size % 4096) {
+			return fail(err, errlen, "--balloon: '%s' is not a size, stats=SECONDS or report: e.g. --balloon=64M,stats=1,report", tok);
+		}
 	}
-	if (*arg && (cli_parse_size(arg, &cfg->balloon_size) || cfg->balloon_size % 4096))
-		return fail(err, errlen, "--balloon '%s' is not a size: use a multiple of 4K with a K, M or G suffix, e.g. --balloon=64M", arg);
 	return 0;
 }
 

@@ -51,6 +51,7 @@ struct run_config {
 	bool balloon;
 	uint64_t balloon_size;         /* bytes the balloon inflates to at start */
 	double balloon_stats_s;        /* 0: no periodic statistics request */
+	bool balloon_report;           /* offer free page reporting */
 };
 
 #define RUN_DEFAULT_MEM (256ULL << 20)

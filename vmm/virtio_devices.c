@@ -100,7 +100,8 @@ int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct r
 				 (unsigned long long)(cfg->balloon_size >> 20), (unsigned long long)(vm->mem.layout.ram_size >> 20));
 			return -EINVAL;
 		}
-		struct virtio_dev *d = virtio_balloon_create(&v->host, cfg->balloon_size, cfg->balloon_stats_s);
+		struct virtio_dev *d = virtio_balloon_create(&v->host, cfg->balloon_size, cfg->balloon_stats_s,
+							   cfg->balloon_report);
 		e = d ? attach(v, vm, VDEV_BALLOON, d, d, err, errlen) : -ENOMEM;
 	}
 	return e;

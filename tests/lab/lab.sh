@@ -70,7 +70,7 @@ if [ "$arch" = x86 ]; then
   busybox=/bin/busybox
   qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35)
   console=ttyS0
-  modules=(virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd)
+  modules=(virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd drivers/net/tun drivers/net/veth)
 else
   dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update >/dev/null 2>&1; }
   apt_install qemu-system-arm cpio xz-utils
@@ -121,7 +121,7 @@ cat > "$r/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc p /proc; mount -t sysfs s /sys; mount -t devtmpfs d /dev; mount -t tmpfs t /tmp
-for m in /mods/irqbypass.ko /mods/kvm.ko /mods/kvm-amd.ko; do [ -f \$m ] && insmod \$m; done
+for m in /mods/irqbypass.ko /mods/kvm.ko /mods/kvm-amd.ko /mods/tun.ko /mods/veth.ko; do [ -f \$m ] && insmod \$m; done
 echo 256 > /proc/sys/vm/nr_hugepages
 mount -t hugetlbfs none /hugetlb
 export HOME=/tmp PATH=/bin

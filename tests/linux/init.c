@@ -3,6 +3,8 @@
  *   poweroff (default)  ACPI S5 through reboot(2): pagoda must exit 0
  *   reboot              i8042/ACPI reset: pagoda must exit 0
  *   hold                stay up (migration and snapshot tests), printing a tick each second
+ *   virtio              check the virtio devices (init_virtio.c), then power off
+ *   report              fill and free memory (free page reporting test), then power off
  * init must never return: the kernel would panic. */
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,8 @@
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
+
+#include "init_virtio.h"
 
 static void print_file(const char *label, const char *path)
 {
@@ -43,6 +47,10 @@ int main(int argc, char **argv)
 			sleep(1);
 		}
 	}
+	if (!strcmp(action, "virtio"))
+		virtio_checks();
+	if (!strcmp(action, "report"))
+		report_check();
 	/* write() only queues for the UART; without draining, power-off wins the race and
 	 * the lines above never reach the console. */
 	tcdrain(STDOUT_FILENO);
