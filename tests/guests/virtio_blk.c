@@ -3,7 +3,7 @@
  * for the serial, and checks that a read past the end fails. "ro=1": the device is
  * read-only, so a write must fail with IOERR while reads work.
  * "bench=read|write bs=BYTES qd=N total=BYTES": keeps N requests in flight and prints the
- * throughput (the block benchmark). */
+ * throughput (the block benchmark); the requests cycle over the disk until total is moved. */
 #include "rt/rt.h"
 #include "rt/vio.h"
 
@@ -133,7 +133,7 @@ static int bench(uint64_t capacity, uint8_t *buf)
 	bool write = op && op[0] == 'w';
 	uint64_t bs = rt_param_u64("bs", 65536), qd = rt_param_u64("qd", 32);
 	uint64_t total = rt_param_u64("total", capacity * SECTOR);
-	if (qd > MAX_QD || bs % SECTOR || bs == 0 || total > capacity * SECTOR) {
+	if (qd > MAX_QD || bs % SECTOR || bs == 0 || bs > capacity * SECTOR) {
 		rt_printf("FAIL: bad bench parameters\n");
 		return 1;
 	}

@@ -100,11 +100,72 @@ static void bad(void)
 	CHECK_MSG(err, "unexpected argument 'stray'");
 }
 
+/* Device option values are split in place, as main's argv allows: pass copies. */
+static int parse_dev(struct run_config *c, char *err, const char *a0, const char *a1,
+		     const char *a2, const char *a3)
+{
+	static char buf[4][128];
+	const char *in[4] = { a0, a1, a2, a3 };
+	for (int i = 0; i < 4; i++)
+		if (in[i])
+			snprintf(buf[i], sizeof(buf[i]), "%s", in[i]);
+	return parse(c, err, a0 ? buf[0] : NULL, a1 ? buf[1] : NULL, a2 ? buf[2] : NULL, a3 ? buf[3] : NULL);
+}
+
+static void device_options(void)
+{
+	struct run_config c;
+	char err[256];
+	CHECK_EQ(parse_dev(&c, err, "--disk", "a.img", "--disk", "b.img,ro,cache=none,io=sync"), 0);
+	CHECK(c.nr_disks == 2 && !strcmp(c.disks[0].path, "a.img") && !c.disks[0].read_only);
+	CHECK(!strcmp(c.disks[1].path, "b.img") && c.disks[1].read_only && c.disks[1].direct && c.disks[1].sync_io);
+	CHECK_EQ(parse_dev(&c, err, "--net", "tap=tap7,mac=52:54:00:aa:bb:cc", "--rng", NULL), 0);
+	CHECK(!strcmp(c.net_tap, "tap7") && c.net_mac_set && c.net_mac[5] == 0xcc && c.rng);
+	CHECK_EQ(parse_dev(&c, err, "--balloon", NULL, NULL, NULL), 0);
+	CHECK(c.balloon && c.balloon_size == 0 && !c.balloon_report && c.balloon_stats_s == 0);
+	CHECK_EQ(parse_dev(&c, err, "--balloon=64M,stats=0.5,report", NULL, NULL, NULL), 0);
+	CHECK(c.balloon_size == 64ULL << 20 && c.balloon_stats_s == 0.5 && c.balloon_report);
+
+	CHECK(parse_dev(&c, err, "--disk", "a.img,rw", NULL, NULL) < 0);
+	CHECK_MSG(err, "unknown option 'rw'");
+	CHECK(parse_dev(&c, err, "--disk", ",ro", NULL, NULL) < 0);
+	CHECK_MSG(err, "needs an image path");
+	CHECK(parse_dev(&c, err, "--net", "user", NULL, NULL) < 0);
+	CHECK_MSG(err, "--net tap=NAME");
+	CHECK(parse_dev(&c, err, "--net", "tap=averyveryverylongname", NULL, NULL) < 0);
+	CHECK_MSG(err, "up to 15 characters");
+	CHECK(parse_dev(&c, err, "--net", "tap=t0,mac=01:00:00:00:00:01", NULL, NULL) < 0);
+	CHECK_MSG(err, "not a unicast MAC");
+	CHECK(parse_dev(&c, err, "--net", "tap=t0,mac=52:54:00:00:00", NULL, NULL) < 0);
+	CHECK(parse_dev(&c, err, "--net", "tap=a", "--net", "tap=b") < 0);
+	CHECK_MSG(err, "--net given twice");
+	CHECK(parse_dev(&c, err, "--rng", "--rng", NULL, NULL) < 0);
+	CHECK_MSG(err, "--rng given twice");
+	CHECK(parse_dev(&c, err, "--balloon=12345", NULL, NULL, NULL) < 0);
+	CHECK_MSG(err, "'12345' is not a size");
+	CHECK(parse_dev(&c, err, "--balloon=stats=0", NULL, NULL, NULL) < 0);
+	CHECK_MSG(err, "stats=0 is not an interval");
+	CHECK(parse_dev(&c, err, "--balloon=1M,loud", NULL, NULL, NULL) < 0);
+
+	/* Nine devices: one too many for the interrupt lines. */
+	char *argv[20] = { "run" };
+	char bufs[9][16];
+	int argc = 1;
+	for (int i = 0; i < 9; i++) {
+		snprintf(bufs[i], sizeof(bufs[i]), "d%d.img", i);
+		argv[argc++] = "--disk";
+		argv[argc++] = bufs[i];
+	}
+	CHECK(cli_parse_run(argc, argv, &c, err, sizeof(err)) < 0);
+	CHECK_MSG(err, "too many virtio devices");
+}
+
 int main(void)
 {
 	sizes();
 	good();
 	memory_options();
+	device_options();
 	bad();
 	return check_result("cli");
 }
