@@ -197,6 +197,33 @@ static void hostile_indirect(void)
 	expect_refused("longer than the device accepts");
 }
 
+static bool vmm_dirty(uint64_t gpa)
+{
+	const struct memslot *sl = memslot_find(&mem.slots, gpa);
+	uint64_t p = (gpa - sl->gpa) / 4096;
+	return (sl->vmm_dirty[p / 64] >> (p % 64)) & 1;
+}
+
+/* What a device writes into guest memory must reach dirty tracking: KVM never sees it. */
+static void device_writes_are_dirty(void)
+{
+	fresh_queue(false);
+	const struct memslot *sl = memslot_find(&mem.slots, 0);
+	memset(sl->vmm_dirty, 0, (sl->size / 4096 + 63) / 64 * 8);
+	mem.vmm_dirty_on = true;
+	set_desc(0, BUF + 0x5000, 16, VRING_DESC_F_NEXT, 1);
+	set_desc(1, BUF + 0x7000, 0x2000, VRING_DESC_F_WRITE, 0);
+	make_avail(0);
+	const char *why;
+	CHECK_EQ(virtq_pop(&vq, &chain, &why), 1);
+	memset(sl->vmm_dirty, 0, (sl->size / 4096 + 63) / 64 * 8); /* as if harvested meanwhile */
+	virtq_push(&vq, &chain, 0x2000);
+	CHECK(vmm_dirty(BUF + 0x7000) && vmm_dirty(BUF + 0x8000)); /* the data, written late */
+	CHECK(vmm_dirty(USED));                                     /* the used ring */
+	CHECK(!vmm_dirty(BUF + 0x5000) && !vmm_dirty(BUF + 0x9000)); /* read-only, untouched */
+	mem.vmm_dirty_on = false;
+}
+
 static void enable_checks(void)
 {
 	const char *why = "";
@@ -370,6 +397,7 @@ int main(void)
 	hostile_indirect();
 	enable_checks();
 	event_idx();
+	device_writes_are_dirty();
 	transport();
 	guest_mem_destroy(&mem);
 	return check_result("virtq");
