@@ -105,3 +105,25 @@ void mem_stats_print(const struct guest_mem *m, int vm_fd, FILE *out)
 	if (vm_fd >= 0)
 		print_kvm_pages(vm_fd, out);
 }
+
+void mem_stats_collect(const struct guest_mem *m, int vm_fd, struct mem_usage *u)
+{
+	*u = (struct mem_usage){ 0 };
+	char *smaps = read_smaps();
+	for (unsigned int i = 0; smaps && i < m->layout.nr_ram; i++) {
+		const struct mem_range *r = &m->layout.ram[i];
+		uint64_t hva = (uint64_t)(uintptr_t)(m->base + r->gpa);
+		struct region_usage ru = { 0 };
+		smaps_usage(smaps, hva, hva + r->size, &ru);
+		u->rss += ru.rss;
+		u->huge += ru.huge;
+	}
+	free(smaps);
+	struct kvm_stats ks;
+	if (vm_fd >= 0 && kvm_stats_open(&ks, vm_fd) == 0) {
+		kvm_stats_get(&ks, "pages_4k", &u->pages_4k);
+		kvm_stats_get(&ks, "pages_2m", &u->pages_2m);
+		kvm_stats_get(&ks, "pages_1g", &u->pages_1g);
+		kvm_stats_close(&ks);
+	}
+}

@@ -16,6 +16,13 @@ struct region_usage {
 
 /* Sums the smaps entries (text: the file's contents) of the mappings inside [start, end). */
 void smaps_usage(const char *text, uint64_t start, uint64_t end, struct region_usage *u);
+/* All of guest RAM at once (for the control socket's stats). */
+struct mem_usage {
+	uint64_t rss, huge;
+	uint64_t pages_4k, pages_2m, pages_1g; /* KVM's mappings; 0 without binary stats */
+};
+void mem_stats_collect(const struct guest_mem *m, int vm_fd, struct mem_usage *u);
+
 /* Prints the statistics lines for m (and KVM's page counters when vm_fd >= 0). */
 void mem_stats_print(const struct guest_mem *m, int vm_fd, FILE *out);
 

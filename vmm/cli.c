@@ -54,6 +54,16 @@ const char cli_run_usage[] =
 	"                        report: free page reporting, the guest's free memory goes back\n"
 	"                        to the host too\n"
 	"                        At most 8 virtio devices; Linux finds them on its command line.\n"
+	"      --api-sock PATH   a control socket (mode 0600): one JSON object per line;\n"
+	"                        pagoda ctl PATH COMMAND [ARG] is its client\n"
+	"      --incoming unix:PATH|tcp:HOST:PORT\n"
+	"                        wait for a live migration there instead of booting\n"
+	"      --downtime-limit MS   migration: stop and copy once the estimated downtime\n"
+	"                        is under MS milliseconds (default 50)\n"
+	"      --max-passes N[,cancel]  migration: after N passes stop and copy anyway\n"
+	"                        (default 30), or give up with cancel\n"
+	"      --restore-memory copy|map  pagoda restore: copy the snapshot's memory in, or\n"
+	"                        map it privately and page it in lazily (default copy)\n"
 	"      --cpu MODEL       host | baseline (default: baseline on a PVM host, else host)\n"
 	"      --timeout SECONDS end the VM after this long, exit code 124\n"
 	"      --name NAME       a name for messages\n"
@@ -115,7 +125,8 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
-       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON };
+       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES,
+       OPT_RESTORE_MEM };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -140,6 +151,11 @@ static const struct option run_options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
+	{ "api-sock", required_argument, NULL, OPT_API },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
+	{ "max-passes", required_argument, NULL, OPT_PASSES },
+	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEM },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -353,6 +369,42 @@ static int apply_device_option(int c, char *arg, struct run_config *cfg, char *e
 	return parse_balloon(arg, cfg, err, errlen);
 }
 
+static int apply_migration_option(int c, const char *arg, struct run_config *cfg, char *err,
+				  size_t errlen)
+{
+	unsigned long n;
+	switch (c) {
+	case OPT_API:
+		cfg->api_sock = arg;
+		return 0;
+	case OPT_INCOMING:
+		if (strncmp(arg, "unix:", 5) && strncmp(arg, "tcp:", 4))
+			return fail(err, errlen, "--incoming '%s' is not an address: use unix:PATH or tcp:HOST:PORT", arg);
+		cfg->incoming = arg;
+		return 0;
+	case OPT_DOWNTIME:
+		if (parse_timeout(arg, &cfg->downtime_limit_ms))
+			return fail(err, errlen, "--downtime-limit '%s' is not a duration: give milliseconds greater than 0, e.g. 50", arg);
+		return 0;
+	case OPT_PASSES: {
+		const char *comma = strchr(arg, ',');
+		char num[16];
+		snprintf(num, sizeof(num), "%.*s", comma ? (int)(comma - arg) : (int)strlen(arg), arg);
+		if (parse_uint(num, 10000, &n) || n == 0 || (comma && strcmp(comma, ",cancel") && strcmp(comma, ",force")))
+			return fail(err, errlen, "--max-passes '%s': give a pass count, optionally ,cancel or ,force, e.g. 30,cancel", arg);
+		cfg->max_passes = (unsigned int)n;
+		cfg->cancel_at_max_passes = comma && !strcmp(comma, ",cancel");
+		return 0;
+	}
+	case OPT_RESTORE_MEM:
+		if (strcmp(arg, "copy") && strcmp(arg, "map"))
+			return fail(err, errlen, "--restore-memory '%s': use copy or map", arg);
+		cfg->restore_map = !strcmp(arg, "map");
+		return 0;
+	}
+	return 1;
+}
+
 static int apply_option(int c, const char *arg, const char *optname, struct run_config *cfg,
 			char *err, size_t errlen)
 {
@@ -363,6 +415,9 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 	if (m <= 0)
 		return m;
 	m = apply_device_option(c, (char *)arg, cfg, err, errlen);
+	if (m <= 0)
+		return m;
+	m = apply_migration_option(c, arg, cfg, err, errlen);
 	if (m <= 0)
 		return m;
 	unsigned long n;
@@ -403,7 +458,8 @@ int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size
 {
 	*cfg = (struct run_config){ .mem_size = RUN_DEFAULT_MEM, .cpus = 1,
 				    .backend = { .kind = MEM_THP },
-				    .dirty_ring_entries = 4096, .dirty_clear_chunk = 1ULL << 30 };
+				    .dirty_ring_entries = 4096, .dirty_clear_chunk = 1ULL << 30,
+				    .downtime_limit_ms = 50, .max_passes = 30 };
 	opterr = 0;
 	optind = 0; /* GNU: full re-initialisation, so the parser can run more than once */
 	for (;;) {
@@ -421,6 +477,12 @@ int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size
 	}
 	if (optind < argc)
 		return fail(err, errlen, "unexpected argument '%s': kernel parameters go in -p \"...\"", argv[optind]);
+	if (cfg->incoming && cfg->kernel)
+		return fail(err, errlen, "--incoming takes the guest from the migration: drop -k");
+	/* The control socket's dirty-rate and migrate need dirty tracking ready (a dirty
+	 * ring must exist before the vCPUs); logging itself starts only when asked. */
+	if (cfg->api_sock && !cfg->dirty_wanted)
+		cfg->dirty_wanted = cfg->dirty_implicit = true;
 	if (cfg->initrd && !cfg->kernel)
 		return fail(err, errlen, "--initrd needs --kernel: the built-in demo guest takes no initrd");
 	if (cfg->backend.hugepage_size && cfg->backend.kind != MEM_HUGETLB && cfg->backend.kind != MEM_FILE)

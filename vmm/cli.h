@@ -32,7 +32,8 @@ struct run_config {
 	enum cpu_model cpu;
 	struct mem_backend_config backend;
 	unsigned int prefault_threads; /* 0: no prefault */
-	bool dirty_wanted;             /* --dirty-log or --dirty-rate given */
+	bool dirty_wanted;             /* --dirty-log, --dirty-rate or --api-sock given */
+	bool dirty_implicit;           /* only for --api-sock: choose quietly */
 	enum dirty_mode dirty_mode;
 	uint32_t dirty_ring_entries;
 	uint64_t dirty_clear_chunk;
@@ -52,6 +53,14 @@ struct run_config {
 	uint64_t balloon_size;         /* bytes the balloon inflates to at start */
 	double balloon_stats_s;        /* 0: no periodic statistics request */
 	bool balloon_report;           /* offer free page reporting */
+	/* control, snapshot, migration */
+	const char *api_sock;
+	const char *incoming;          /* unix:PATH or tcp:HOST:PORT */
+	const char *restore_dir;       /* set by `pagoda restore DIR` */
+	bool restore_map;              /* --restore-memory map */
+	double downtime_limit_ms;
+	unsigned int max_passes;
+	bool cancel_at_max_passes;
 };
 
 #define RUN_DEFAULT_MEM (256ULL << 20)

@@ -212,8 +212,9 @@ static int setup_dirty_log(struct machine *m)
 		 * full (see mem/dirty.c): auto must not walk into that. */
 		bool skip_ring = m->vm.pvm_fixups && (offered & ~(1u << DIRTY_RING));
 		mode = dirty_log_choose(skip_ring ? offered & ~(1u << DIRTY_RING) : offered);
-		fprintf(stderr, "pagoda: dirty logging: %s (auto; this KVM offers %s%s)\n", dirty_mode_name(mode),
-			names, skip_ring ? "; not ring: a PVM host cannot drain a full ring" : "");
+		if (!m->cfg.dirty_implicit)
+			fprintf(stderr, "pagoda: dirty logging: %s (auto; this KVM offers %s%s)\n", dirty_mode_name(mode),
+				names, skip_ring ? "; not ring: a PVM host cannot drain a full ring" : "");
 	} else if (!(offered & (1u << mode))) {
 		snprintf(m->err, sizeof(m->err), "--dirty-log %s: this KVM does not offer it (it offers %s)",
 			 dirty_mode_name(mode), names);
@@ -278,7 +279,8 @@ int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 	}
 	if (!e)
 		e = build_cmdline(m);
-	if (!e)
+	/* A restored or incoming VM gets its memory and registers from the state instead. */
+	if (!e && !m->cfg.incoming && !m->cfg.restore_dir)
 		e = load_guest(m);
 	if (!e)
 		e = setup_devices(m);

@@ -1,6 +1,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "ctl.h"
 #include "run.h"
 #include "vm.h"
 
@@ -9,6 +10,8 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  run       boot a VM (pagoda run --help)\n"
+	"  restore   resume a snapshot: pagoda restore DIR [run options]\n"
+	"  ctl       talk to a running VM's control socket (pagoda ctl --help)\n"
 	"  version   print the version\n"
 	"  help      this text\n";
 
@@ -20,6 +23,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return run_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "restore"))
+		return restore_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ctl"))
+		return ctl_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "version") || !strcmp(argv[1], "--version")) {
 		printf("pagoda %s\n", PAGODA_VERSION);
 		return 0;

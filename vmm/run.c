@@ -16,7 +16,10 @@
 #include "cli.h"
 #include "console.h"
 #include "event_loop.h"
+#include "controller.h"
 #include "machine.h"
+#include "migration.h"
+#include "snapshot.h"
 
 struct run {
 	struct run_config cfg;
@@ -27,6 +30,8 @@ struct run {
 	int rate_fd;                 /* --dirty-rate window timer */
 	uint64_t rate_last_ns;
 	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
+	struct controller ctl;
+	bool ctl_open;
 	char err[256];
 };
 
@@ -193,6 +198,26 @@ static int setup_console(struct run *r)
 	return e;
 }
 
+/* The guest comes from a snapshot or a migration rather than a kernel. */
+static int bring_in_guest(struct run *r)
+{
+	struct machine *m = &r->m;
+	if (r->cfg.incoming)
+		return migration_receive(m, r->cfg.incoming, r->cfg.timeout_s, r->err, sizeof(r->err));
+	if (!r->cfg.restore_dir)
+		return 0;
+	struct state_buf st;
+	struct state_header h;
+	int e = snapshot_read_state(r->cfg.restore_dir, &st, &h, r->err, sizeof(r->err));
+	if (!e)
+		e = snapshot_load_memory(m, r->cfg.restore_dir, r->cfg.restore_map, r->err, sizeof(r->err));
+	char why[256];
+	if (!e && (e = machine_state_restore(m, &st, why, sizeof(why))))
+		snprintf(r->err, sizeof(r->err), "snapshot %.60s: %.180s", r->cfg.restore_dir, why);
+	state_buf_free(&st);
+	return e;
+}
+
 static int setup(struct run *r)
 {
 	int e = machine_setup(&r->m, &r->cfg, STDOUT_FILENO);
@@ -200,11 +225,17 @@ static int setup(struct run *r)
 		snprintf(r->err, sizeof(r->err), "%s", r->m.err);
 		return e;
 	}
+	if ((e = bring_in_guest(r)))
+		return e;
 	e = setup_loop(r);
 	if (!e)
 		e = setup_console(r);
 	if (!e && (e = setup_dirty_rate(r)))
 		snprintf(r->err, sizeof(r->err), "--dirty-rate: starting dirty logging: %s", strerror(-e));
+	if (!e && r->cfg.api_sock) {
+		e = controller_open(&r->ctl, &r->m, &r->loop, r->cfg.api_sock, r->err, sizeof(r->err));
+		r->ctl_open = e == 0;
+	}
 	return e;
 }
 
@@ -218,6 +249,8 @@ static int start(struct run *r)
 
 static void teardown(struct run *r)
 {
+	if (r->ctl_open)
+		controller_close(&r->ctl); /* joins a migration thread before the machine goes */
 	machine_destroy(&r->m);
 	console_restore_terminal();
 	event_loop_destroy(&r->loop);
@@ -245,16 +278,38 @@ static int report_end(struct run *r)
 	return code;
 }
 
-int run_main(int argc, char **argv)
+/* `pagoda restore DIR [options]`: the snapshot decides memory size, vCPUs and CPU model. */
+static int restore_config(struct run *r, const char *dir)
 {
+	struct state_buf st;
+	struct state_header h;
+	int e = snapshot_read_state(dir, &st, &h, r->err, sizeof(r->err));
+	state_buf_free(&st);
+	if (e)
+		return e;
+	if (r->cfg.kernel || r->cfg.incoming) {
+		snprintf(r->err, sizeof(r->err), "restore takes the guest from the snapshot: drop -k and --incoming");
+		return -EINVAL;
+	}
+	r->cfg.restore_dir = dir;
+	r->cfg.mem_size = h.ram_size;
+	r->cfg.cpus = h.nr_vcpus;
+	r->cfg.cpu = h.cpu_baseline ? CPU_MODEL_BASELINE : CPU_MODEL_HOST;
+	return 0;
+}
+
+static int run_or_restore(int argc, char **argv, const char *restore_dir)
+{
+	const char *who = restore_dir ? "pagoda restore" : "pagoda run";
 	struct run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return EXIT_SETUP;
 	r->timer_fd = r->signal_fd = r->rate_fd = -1;
 	r->m.vm.kvm_fd = r->m.vm.vm_fd = r->m.vm.exit_efd = -1;
 	int code;
-	if (cli_parse_run(argc, argv, &r->cfg, r->err, sizeof(r->err))) {
-		fprintf(stderr, "pagoda run: %s\n", r->err);
+	if (cli_parse_run(argc, argv, &r->cfg, r->err, sizeof(r->err)) ||
+	    (restore_dir && !r->cfg.help && restore_config(r, restore_dir))) {
+		fprintf(stderr, "%s: %s\n", who, r->err);
 		free(r);
 		return EXIT_SETUP;
 	}
@@ -264,7 +319,7 @@ int run_main(int argc, char **argv)
 		return 0;
 	}
 	if (setup(r) || start(r)) {
-		fprintf(stderr, "pagoda run: %s\n", r->err);
+		fprintf(stderr, "%s: %s\n", who, r->err);
 		code = EXIT_SETUP;
 	} else {
 		int e = event_loop_run(&r->loop);
@@ -278,4 +333,21 @@ int run_main(int argc, char **argv)
 	teardown(r);
 	free(r);
 	return code;
+}
+
+int run_main(int argc, char **argv)
+{
+	return run_or_restore(argc, argv, NULL);
+}
+
+int restore_main(int argc, char **argv)
+{
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "pagoda restore: give the snapshot directory first: pagoda restore DIR [run options]\n");
+		return EXIT_SETUP;
+	}
+	/* argv[1] is the directory: the options parser sees "restore" then the options. */
+	const char *dir = argv[1];
+	argv[1] = argv[0];
+	return run_or_restore(argc - 1, argv + 1, dir);
 }

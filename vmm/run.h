@@ -3,5 +3,7 @@
 
 /* `pagoda run`: returns the process exit code. */
 int run_main(int argc, char **argv);
+/* `pagoda restore DIR [options]`. */
+int restore_main(int argc, char **argv);
 
 #endif

@@ -132,6 +132,17 @@ static void dispatch_exit(struct vcpu *v)
 	}
 }
 
+/* Auto-converge during a migration: the sender kicks every 10 ms; each kick costs the
+ * vCPU throttle_pct of that period. */
+static void throttle(struct vm *vm)
+{
+	unsigned int pct = atomic_load(&vm->throttle_pct);
+	if (!pct)
+		return;
+	struct timespec ts = { 0, (long)pct * 100000L };
+	nanosleep(&ts, NULL);
+}
+
 void *vcpu_loop_thread(void *arg)
 {
 	struct vcpu *v = arg;
@@ -152,6 +163,10 @@ void *vcpu_loop_thread(void *arg)
 		atomic_fetch_add(&v->run_returns, 1);
 		if (r < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
+				/* Any I/O of the last exit is complete now: a safe point to park. */
+				if (atomic_load(&v->vm->pause_requested))
+					vm_park_vcpu(v->vm);
+				throttle(v->vm);
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
@@ -163,6 +178,9 @@ void *vcpu_loop_thread(void *arg)
 		}
 		v->nr_exits++;
 		dispatch_exit(v);
+		/* A pause asked while this exit was handled: finish its I/O in KVM and stop. */
+		if (atomic_load(&v->vm->pause_requested))
+			__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
 	}
 	return NULL;
 }

@@ -51,6 +51,16 @@ struct vm {
 	struct dirty_log *dirty;   /* NULL unless dirty tracking was set up */
 	const char *name;
 
+	/* Pausing: vCPUs park between KVM_RUN calls, after KVM has completed any pending
+	 * I/O, so their state can be saved and restored (snapshot, migration). */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested;
+	unsigned int parked;
+	bool paused;
+
+	atomic_uint throttle_pct;  /* auto-converge: vCPUs sleep this share of each 10 ms */
+
 	atomic_ullong first_run_ns; /* CLOCK_MONOTONIC when vCPU 0 first entered KVM_RUN */
 	atomic_bool stopping;
 	atomic_int exit_code;      /* -1 while running */
@@ -78,6 +88,13 @@ void vm_vcpu_fds(const struct vm *vm, int *fds);
 /* Returns once every vCPU other than the caller has left guest mode at least once since
  * the call (kicking those inside KVM_RUN): what a vCPU dirtied before is then in its ring. */
 void vm_sync_vcpus(struct vm *vm);
+
+/* Stops every vCPU between two KVM_RUN calls and returns once all are parked (false if
+ * the VM ended meanwhile). */
+bool vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+/* Called by a vCPU thread whose KVM_RUN returned EINTR: parks while a pause lasts. */
+void vm_park_vcpu(struct vm *vm);
 
 /* Raise or lower an interrupt line of the in-kernel irqchip (GSI). */
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level);

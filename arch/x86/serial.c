@@ -170,3 +170,33 @@ size_t serial_rx_space(struct serial *s)
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
+
+void serial_save(struct serial *s, struct serial_state *st)
+{
+	pthread_mutex_lock(&s->lock);
+	*st = (struct serial_state){ s->ier, s->lcr, s->mcr, s->scr, s->dll, s->dlm, s->fcr, s->thr_ipending,
+				     (uint32_t)s->rx_len, { 0 } };
+	for (size_t i = 0; i < s->rx_len; i++)
+		st->rx[i] = s->rx[(s->rx_head + i) % SERIAL_RX_BUF];
+	pthread_mutex_unlock(&s->lock);
+}
+
+int serial_restore(struct serial *s, const struct serial_state *st)
+{
+	if (st->rx_len > SERIAL_RX_BUF)
+		return -EINVAL;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st->ier;
+	s->lcr = st->lcr;
+	s->mcr = st->mcr;
+	s->scr = st->scr;
+	s->dll = st->dll;
+	s->dlm = st->dlm;
+	s->fcr = st->fcr;
+	s->thr_ipending = st->thr_ipending;
+	memcpy(s->rx, st->rx, st->rx_len);
+	s->rx_head = 0;
+	s->rx_len = st->rx_len;
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}

@@ -38,4 +38,14 @@ void serial_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len);
 size_t serial_rx_space(struct serial *s);
 
+/* The registers and queued input, for snapshots and migration. */
+struct serial_state {
+	uint8_t ier, lcr, mcr, scr, dll, dlm, fcr, thr_ipending;
+	uint32_t rx_len;
+	uint8_t rx[SERIAL_RX_BUF];
+};
+void serial_save(struct serial *s, struct serial_state *st);
+/* -EINVAL when st is not a state this UART can have. */
+int serial_restore(struct serial *s, const struct serial_state *st);
+
 #endif

@@ -1,0 +1,188 @@
+#include "machine_state.h"
+
+#include <cpuid.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "../arch/x86/vstate.h"
+
+static bool guest_is_baseline(const struct machine *m)
+{
+	return m->cfg.cpu == CPU_MODEL_BASELINE || (m->cfg.cpu == CPU_MODEL_AUTO && m->vm.pvm_fixups);
+}
+
+void machine_state_header(const struct machine *m, struct state_header *h)
+{
+	*h = (struct state_header){ .version = STATE_VERSION, .arch = 1, .ram_size = m->vm.mem.layout.ram_size,
+				    .nr_vcpus = m->vm.nr_vcpus, .cpu_baseline = guest_is_baseline(m),
+				    .nr_ram = m->vm.mem.layout.nr_ram, .nr_virtio = m->virtio.nr };
+	memcpy(h->magic, STATE_MAGIC, 8);
+	for (unsigned int i = 0; i < h->nr_ram && i < 4; i++) {
+		h->ram[i].gpa = m->vm.mem.layout.ram[i].gpa;
+		h->ram[i].size = m->vm.mem.layout.ram[i].size;
+	}
+	unsigned int a, b, c, d;
+	__cpuid(0, a, b, c, d);
+	h->host_vendor[0] = b;
+	h->host_vendor[1] = d;
+	h->host_vendor[2] = c;
+	__cpuid(1, a, b, c, d);
+	h->host_family = a;
+}
+
+const char *machine_state_mismatch(const struct machine *m, const struct state_header *h,
+				   char *why, size_t len)
+{
+	struct state_header mine;
+	machine_state_header(m, &mine);
+	if (h->ram_size != mine.ram_size)
+		snprintf(why, len, "guest memory differs: the state has %lluM, this VM %lluM (use -m %lluM)",
+			 (unsigned long long)(h->ram_size >> 20), (unsigned long long)(mine.ram_size >> 20),
+			 (unsigned long long)(h->ram_size >> 20));
+	else if (h->nr_vcpus != mine.nr_vcpus)
+		snprintf(why, len, "vCPU count differs: the state has %u, this VM %u (use -c %u)", h->nr_vcpus,
+			 mine.nr_vcpus, h->nr_vcpus);
+	else if (h->cpu_baseline != mine.cpu_baseline)
+		snprintf(why, len, "CPU model differs: the state has %s, this VM %s (use --cpu %s)",
+			 h->cpu_baseline ? "baseline" : "host", mine.cpu_baseline ? "baseline" : "host",
+			 h->cpu_baseline ? "baseline" : "host");
+	else if (!h->cpu_baseline && (memcmp(h->host_vendor, mine.host_vendor, 12) || h->host_family != mine.host_family))
+		snprintf(why, len, "the state has the host CPU model of another kind of CPU (CPUID 1 eax 0x%x, here 0x%x)",
+			 h->host_family, mine.host_family);
+	else if (h->nr_ram != mine.nr_ram || memcmp(h->ram, mine.ram, sizeof(h->ram)))
+		snprintf(why, len, "the guest memory layout differs");
+	else if (h->nr_virtio != mine.nr_virtio)
+		snprintf(why, len, "virtio devices differ: the state has %u, this VM %u", h->nr_virtio, mine.nr_virtio);
+	else
+		return NULL;
+	return why;
+}
+
+void machine_state_put_header(const struct machine *m, struct state_buf *out)
+{
+	struct state_header h;
+	machine_state_header(m, &h);
+	state_put(out, REC_HEADER, &h, sizeof(h), NULL, 0);
+}
+
+int machine_state_save(struct machine *m, struct state_buf *out, char *err, size_t errlen)
+{
+	if (m->virtio.nr) {
+		snprintf(err, errlen, "the VM has virtio devices, whose state pagoda cannot save yet");
+		return -ENOTSUP;
+	}
+	machine_state_put_header(m, out);
+	int e = x86_vm_save(m->vm.vm_fd, out, err, errlen);
+	for (unsigned int i = 0; !e && i < m->vm.nr_vcpus; i++)
+		e = x86_vcpu_save(m->vm.kvm_fd, m->vm.vm_fd, m->vm.vcpus[i].fd, i, out, err, errlen);
+	if (e)
+		return e;
+	struct serial_state ss;
+	serial_save(&m->serial, &ss);
+	state_put(out, REC_SERIAL, &ss, sizeof(ss), NULL, 0);
+	pthread_mutex_lock(&m->rtc.lock);
+	state_put(out, REC_RTC, &m->rtc.index, 1, m->rtc.cmos, sizeof(m->rtc.cmos));
+	pthread_mutex_unlock(&m->rtc.lock);
+	uint32_t crc = state_crc32(out->data, out->len, 0);
+	state_put(out, REC_END, &crc, sizeof(crc), NULL, 0);
+	return out->failed ? -ENOMEM : 0;
+}
+
+int machine_state_peek_header(const struct state_buf *in, struct state_header *h, char *err, size_t errlen)
+{
+	struct state_buf b = *in;
+	struct state_rec r;
+	b.pos = 0;
+	if (state_next(&b, &r) <= 0 || r.type != REC_HEADER || r.len != sizeof(*h) ||
+	    memcmp(r.payload, STATE_MAGIC, 8)) {
+		snprintf(err, errlen, "not a pagoda VM state (no header)");
+		return -EBADMSG;
+	}
+	memcpy(h, r.payload, sizeof(*h));
+	if (h->version != STATE_VERSION || h->arch != 1) {
+		snprintf(err, errlen, "VM state version %u (arch %u): this pagoda reads version %u x86-64",
+			 h->version, h->arch, STATE_VERSION);
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* The stream must end in REC_END holding the CRC of everything before it. */
+static int check_crc(const struct state_buf *in, char *err, size_t errlen)
+{
+	const size_t end_len = 8 + 4;
+	uint32_t type, len, crc;
+	if (in->len < end_len)
+		goto bad;
+	memcpy(&type, in->data + in->len - end_len, 4);
+	memcpy(&len, in->data + in->len - end_len + 4, 4);
+	memcpy(&crc, in->data + in->len - 4, 4);
+	if (type != REC_END || len != 4 || crc != state_crc32(in->data, in->len - end_len, 0))
+		goto bad;
+	return 0;
+bad:
+	snprintf(err, errlen, "VM state is truncated or corrupted (checksum)");
+	return -EBADMSG;
+}
+
+static int restore_record(struct machine *m, const struct state_rec *r, unsigned int *vcpus,
+			  char *err, size_t errlen)
+{
+	uint32_t idx;
+	switch (r->type) {
+	case REC_HEADER:
+	case REC_END:
+		return 0;
+	case REC_X86_VM:
+		return x86_vm_restore(m->vm.vm_fd, r->payload, r->len, err, errlen);
+	case REC_X86_VCPU:
+		if (r->len < 4)
+			break;
+		memcpy(&idx, r->payload, 4);
+		if (idx >= m->vm.nr_vcpus)
+			break;
+		(*vcpus)++;
+		return x86_vcpu_restore(m->vm.vcpus[idx].fd, r->payload, r->len, err, errlen);
+	case REC_SERIAL:
+		if (r->len != sizeof(struct serial_state))
+			break;
+		struct serial_state ss;
+		memcpy(&ss, r->payload, sizeof(ss));
+		return serial_restore(&m->serial, &ss);
+	case REC_RTC:
+		if (r->len != 1 + sizeof(m->rtc.cmos))
+			break;
+		m->rtc.index = r->payload[0];
+		memcpy(m->rtc.cmos, r->payload + 1, sizeof(m->rtc.cmos));
+		return 0;
+	}
+	snprintf(err, errlen, "bad VM state record 0x%x of %u bytes", r->type, r->len);
+	return -EBADMSG;
+}
+
+int machine_state_restore(struct machine *m, struct state_buf *in, char *err, size_t errlen)
+{
+	struct state_header h;
+	char why[200];
+	int e = machine_state_peek_header(in, &h, err, errlen);
+	if (!e)
+		e = check_crc(in, err, errlen);
+	if (e)
+		return e;
+	if (machine_state_mismatch(m, &h, why, sizeof(why))) {
+		snprintf(err, errlen, "%s", why);
+		return -EINVAL;
+	}
+	struct state_rec r;
+	unsigned int vcpus = 0;
+	int got;
+	in->pos = 0;
+	while (!e && (got = state_next(in, &r)) > 0)
+		e = restore_record(m, &r, &vcpus, err, errlen);
+	if (!e && vcpus != m->vm.nr_vcpus) {
+		snprintf(err, errlen, "VM state holds %u of %u vCPUs", vcpus, m->vm.nr_vcpus);
+		e = -EBADMSG;
+	}
+	return e;
+}

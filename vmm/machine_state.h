@@ -1,0 +1,43 @@
+/* A paused machine's whole state but its memory, as one record stream: a versioned header
+ * (layout, vCPUs, CPU model, host CPU), the VM (irqchips, PIT, clock), every vCPU, the
+ * platform devices, and a CRC of it all. Snapshots write it to a file, migration sends it
+ * last. Restoring checks the header against the machine it goes into and the CRC before
+ * touching anything. */
+#ifndef PAGODA_VMM_MACHINE_STATE_H
+#define PAGODA_VMM_MACHINE_STATE_H
+
+#include "machine.h"
+#include "state_buf.h"
+
+#define STATE_MAGIC "PAGODAST"
+#define STATE_VERSION 1
+
+enum { REC_HEADER = 1, REC_SERIAL = 2, REC_RTC = 3, REC_END = 0xffff };
+
+struct state_header {
+	char magic[8];
+	uint32_t version;
+	uint32_t arch;           /* 1: x86-64 */
+	uint64_t ram_size;
+	uint32_t nr_vcpus;
+	uint32_t cpu_baseline;   /* the guest's CPU model: 1 baseline, 0 host */
+	uint32_t nr_ram;
+	uint32_t nr_virtio;
+	struct { uint64_t gpa, size; } ram[4];
+	uint32_t host_vendor[3]; /* CPUID 0 of the host the state was taken on */
+	uint32_t host_family;    /* CPUID 1 eax */
+};
+
+void machine_state_header(const struct machine *m, struct state_header *h);
+/* Why h cannot go into m (a static message with the two values), or NULL when it can. */
+const char *machine_state_mismatch(const struct machine *m, const struct state_header *h,
+				   char *why, size_t len);
+/* The header record alone: migration sends it first, before any memory. */
+void machine_state_put_header(const struct machine *m, struct state_buf *out);
+int machine_state_save(struct machine *m, struct state_buf *out, char *err, size_t errlen);
+/* The header is read from the stream and checked; then everything is set. */
+int machine_state_restore(struct machine *m, struct state_buf *in, char *err, size_t errlen);
+/* The first record's header, checked for magic, version and size only. */
+int machine_state_peek_header(const struct state_buf *in, struct state_header *h, char *err, size_t errlen);
+
+#endif

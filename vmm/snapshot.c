@@ -1,0 +1,193 @@
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define PAGE 4096ULL
+
+bool page_is_zero(const void *p)
+{
+	const uint64_t *w = p;
+	for (size_t i = 0; i < PAGE / 8; i += 8)
+		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
+			return false;
+	return true;
+}
+
+static int write_all(int fd, const void *p, size_t len, off_t off)
+{
+	while (len) {
+		ssize_t k = pwrite(fd, p, len, off);
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		p = (const uint8_t *)p + k;
+		len -= (size_t)k;
+		off += k;
+	}
+	return 0;
+}
+
+/* Runs of non-zero pages are written; zero pages stay holes of the sparse file. */
+static int write_memory(const struct guest_mem *mem, int fd)
+{
+	uint64_t off = 0;
+	for (unsigned int i = 0; i < mem->layout.nr_ram; i++) {
+		const struct mem_range *r = &mem->layout.ram[i];
+		const uint8_t *base = guest_mem_ptr(mem, r->gpa, r->size, GUEST_READ);
+		for (uint64_t p = 0; p < r->size;) {
+			if (page_is_zero(base + p)) {
+				p += PAGE;
+				continue;
+			}
+			uint64_t q = p + PAGE;
+			while (q < r->size && q - p < (64ULL << 20) && !page_is_zero(base + q))
+				q += PAGE;
+			int e = write_all(fd, base + p, q - p, (off_t)(off + p));
+			if (e)
+				return e;
+			p = q;
+		}
+		off += r->size;
+	}
+	return ftruncate(fd, (off_t)off) ? -errno : 0;
+}
+
+static int write_file(const char *dir, const char *name, const void *data, size_t len,
+		      const struct guest_mem *mem, char *err, size_t errlen)
+{
+	char tmp[4096], final[4096];
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(final, sizeof(final), "%s/%s", dir, name);
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int e = fd < 0 ? -errno : 0;
+	if (!e)
+		e = mem ? write_memory(mem, fd) : write_all(fd, data, len, 0);
+	if (!e && fsync(fd))
+		e = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (!e && rename(tmp, final))
+		e = -errno;
+	if (e) {
+		unlink(tmp);
+		snprintf(err, errlen, "snapshot: writing %s: %s", final, strerror(-e));
+	}
+	return e;
+}
+
+int snapshot_save(struct machine *m, const char *dir, char *err, size_t errlen)
+{
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "snapshot: creating %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	struct state_buf st;
+	state_buf_init(&st);
+	int e = machine_state_save(m, &st, err, errlen);
+	/* Memory first: a state file next to an older memory file would restore garbage. */
+	char state_path[4096];
+	snprintf(state_path, sizeof(state_path), "%s/state", dir);
+	unlink(state_path);
+	if (!e)
+		e = write_file(dir, "memory", NULL, 0, &m->vm.mem, err, errlen);
+	if (!e)
+		e = write_file(dir, "state", st.data, st.len, NULL, err, errlen);
+	state_buf_free(&st);
+	return e;
+}
+
+int snapshot_read_state(const char *dir, struct state_buf *in, struct state_header *h,
+			char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/state", dir);
+	state_buf_init(in);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = -errno;
+		snprintf(err, errlen, "snapshot %s: %s%s", path, strerror(errno),
+			 errno == ENOENT ? " (not a snapshot directory, or an unfinished snapshot)" : "");
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
+	in->len = in->cap = (size_t)st.st_size;
+	in->data = malloc(in->len ? in->len : 1);
+	ssize_t k = in->data ? pread(fd, in->data, in->len, 0) : -1;
+	close(fd);
+	if (k != (ssize_t)in->len) {
+		snprintf(err, errlen, "snapshot %s: could not read it", path);
+		return -EIO;
+	}
+	return machine_state_peek_header(in, h, err, errlen);
+}
+
+static int copy_extents(int fd, uint8_t *dst, uint64_t off, uint64_t size)
+{
+	for (off_t pos = (off_t)off; pos < (off_t)(off + size);) {
+		off_t data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0 || data >= (off_t)(off + size))
+			break; /* the rest is a hole: zeros, as fresh guest RAM is */
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)(off + size))
+			hole = (off_t)(off + size);
+		for (off_t p = data; p < hole;) {
+			ssize_t k = pread(fd, dst + (p - (off_t)off), (size_t)(hole - p), p);
+			if (k <= 0)
+				return k < 0 ? -errno : -EIO;
+			p += k;
+		}
+		pos = hole;
+	}
+	return 0;
+}
+
+int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/memory", dir);
+	struct guest_mem *mem = &m->vm.mem;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		snprintf(err, errlen, "snapshot %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	if ((uint64_t)st.st_size != mem->layout.ram_size) {
+		snprintf(err, errlen, "snapshot %s: %llu bytes, the guest has %llu: truncated or not this snapshot's",
+			 path, (unsigned long long)st.st_size, (unsigned long long)mem->layout.ram_size);
+		close(fd);
+		return -EBADMSG;
+	}
+	if (map && mem_backend_is_shared(&mem->backend)) {
+		snprintf(err, errlen, "--restore-memory map needs private guest RAM: use --memory-backend anon or thp, or copy");
+		close(fd);
+		return -EINVAL;
+	}
+	int e = 0;
+	uint64_t off = 0;
+	for (unsigned int i = 0; i < mem->layout.nr_ram && !e; i++) {
+		const struct mem_range *r = &mem->layout.ram[i];
+		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
+		if (map) /* KVM follows the new mapping through its MMU notifier */
+			e = mmap(hva, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, (off_t)off) == MAP_FAILED ? -errno : 0;
+		else
+			e = copy_extents(fd, hva, off, r->size);
+		off += r->size;
+	}
+	close(fd);
+	if (e)
+		snprintf(err, errlen, "snapshot %s: loading guest memory: %s", path, strerror(-e));
+	return e;
+}

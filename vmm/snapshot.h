@@ -1,0 +1,25 @@
+/* Snapshots on disk: DIR/state (the machine state stream, vmm/machine_state.h) and
+ * DIR/memory (guest RAM, regions back to back, zero pages left as holes). Both are
+ * written under temporary names and renamed, so a failed snapshot never looks whole.
+ * Restore either copies memory in, or maps the file privately (pages come in as the
+ * guest touches them: the fast start). */
+#ifndef PAGODA_VMM_SNAPSHOT_H
+#define PAGODA_VMM_SNAPSHOT_H
+
+#include <stdbool.h>
+
+#include "machine.h"
+#include "machine_state.h"
+
+/* The machine must be paused. */
+int snapshot_save(struct machine *m, const char *dir, char *err, size_t errlen);
+/* Reads DIR/state into in (for restore) and its header. */
+int snapshot_read_state(const char *dir, struct state_buf *in, struct state_header *h,
+			char *err, size_t errlen);
+/* Guest RAM from DIR/memory: copied, or mapped MAP_PRIVATE (anonymous backings only). */
+int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen);
+
+/* Whether a guest page holds only zeros (snapshots leave holes, migration sends markers). */
+bool page_is_zero(const void *p);
+
+#endif
