@@ -1,0 +1,286 @@
+#!/usr/bin/env python3
+"""Snapshot, restore and live migration as a user sees them, with the migrate test guest
+(tests/guests/migrate.c): its ticks must run on in order across the move, none lost or
+repeated, every page verified after it, and the VM must end normally where it landed.
+
+  migration_test.py PAGODA GUEST CASE
+  CASE: snapshot-copy | snapshot-map | snapshot-refused | migrate-unix | migrate-tcp-netns |
+        migrate-cut | migrate-mismatch | incoming-cut
+"""
+import os
+import re
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+
+STEPS = "steps=14000"
+
+
+class VM:
+    def __init__(self, args, prefix=()):
+        self.cmd = list(prefix) + args
+        print("$ " + " ".join(self.cmd), flush=True)
+        self.out = tempfile.TemporaryFile()
+        self.p = subprocess.Popen(self.cmd, stdout=self.out, stderr=subprocess.STDOUT)
+
+    def text(self):
+        self.out.seek(0)
+        return self.out.read().decode(errors="replace")
+
+    def wait_for(self, rx, timeout=60):
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if re.search(rx, self.text(), re.M):
+                return True
+            if self.p.poll() is not None:
+                return bool(re.search(rx, self.text(), re.M))
+            time.sleep(0.05)
+        return False
+
+    def finish(self, timeout=120):
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return None
+
+
+def ctl(pagoda, sock, *args, prefix=()):
+    cmd = list(prefix) + [pagoda, "ctl", sock] + list(args)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=300)
+    out = p.stdout.decode(errors="replace").strip()
+    print(f"$ {' '.join(cmd)}\n{out}\n[exit {p.returncode}]", flush=True)
+    return p.returncode, out
+
+
+def ticks(text):
+    return [int(t) for t in re.findall(r"^tick (\d+) verified", text, re.M)]
+
+
+def check_continuity(before, after):
+    """The ticks of the first VM then the second: 1, 2, ... with no gap, no repeat."""
+    seq = ticks(before) + ticks(after)
+    print(f"ticks: {ticks(before)[-3:]} | {ticks(after)[:3]} ... {len(seq)} in all")
+    if not ticks(after):
+        return "the guest printed no tick after the move"
+    if seq != list(range(1, len(seq) + 1)):
+        return f"ticks out of order across the move: ...{ticks(before)[-2:]} then {ticks(after)[:2]}..."
+    if "FAIL" in before + after:
+        return "the guest reported a failure"
+    if "done: 14000 steps, every page verified" not in after:
+        return "the guest did not finish where it landed"
+    return None
+
+
+def snapshot(pagoda, guest, d, map_memory):
+    sock = os.path.join(d, "api.sock")
+    snap = os.path.join(d, "snap")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
+    if not src.wait_for(r"^tick 3 verified"):
+        return "the guest never reached tick 3"
+    for c in (["pause"], ["snapshot", snap], ["stop"]):
+        rc, out = ctl(pagoda, sock, *c)
+        if rc:
+            return f"ctl {c[0]} failed: {out}"
+    src.finish()
+    args = [pagoda, "restore", snap, "--timeout", "120", "--stats"]
+    if map_memory:
+        args += ["--restore-memory", "map", "--memory-backend", "anon"]
+    dst = VM(args)
+    rc = dst.finish()
+    print(src.text() + "----\n" + dst.text())
+    if rc != 0:
+        return f"restore exited {rc}"
+    return check_continuity(src.text(), dst.text())
+
+
+def snapshot_refused(pagoda, guest, d):
+    sock = os.path.join(d, "api.sock")
+    snap = os.path.join(d, "snap")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", "steps=0"])
+    src.wait_for(r"^tick 1 verified")
+    for c in (["pause"], ["snapshot", snap], ["stop"]):
+        ctl(pagoda, sock, *c)
+    src.finish()
+    state = open(os.path.join(snap, "state"), "rb").read()
+    cases = {
+        "truncated state": (lambda: state[: len(state) // 2], "state", "truncated or corrupted"),
+        "corrupted state": (lambda: state[:600] + bytes([state[600] ^ 0xff]) + state[601:], "state", "truncated or corrupted"),
+        "other version": (lambda: state[:16] + b"\x63" + state[17:], "state", "VM state version 99"),
+        "truncated memory": (None, "memory", "truncated or not this snapshot"),
+    }
+    failures = []
+    for name, (make, fname, expect) in cases.items():
+        bad = os.path.join(d, "bad")
+        shutil.rmtree(bad, ignore_errors=True)
+        shutil.copytree(snap, bad)
+        if make:
+            open(os.path.join(bad, fname), "wb").write(make())
+        else:
+            os.truncate(os.path.join(bad, fname), 1 << 20)
+        p = subprocess.run([pagoda, "restore", bad, "--timeout", "30"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=60)
+        out = p.stdout.decode(errors="replace")
+        print(f"{name}: exit {p.returncode}: {out.strip()}")
+        if p.returncode != 2 or expect not in out or "tick" in out:
+            failures.append(f"{name}: exit {p.returncode}, expected 2 with '{expect}'")
+    return "; ".join(failures) or None
+
+
+def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=()):
+    sock = os.path.join(d, "api.sock")
+    dst = VM([pagoda, "run", "--incoming", uri, "--timeout", "120"] + list(dst_args), listen_prefix)
+    if not dst.wait_for("waiting for a migration"):
+        return "the receiver did not start: " + dst.text()
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS], send_prefix)
+    if not src.wait_for(r"^tick 3 verified"):
+        return "the guest never reached tick 3"
+    rc, out = ctl(pagoda, sock, "migrate", uri, prefix=send_prefix)
+    src_rc, dst_rc = src.finish(), dst.finish()
+    print(src.text() + "----\n" + dst.text())
+    return rc, out, src, dst, src_rc, dst_rc
+
+
+def migrate_ok(pagoda, guest, d, uri, **kw):
+    r = migrate(pagoda, guest, d, uri, **kw)
+    if isinstance(r, str):
+        return r
+    rc, out, src, dst, src_rc, dst_rc = r
+    if rc != 0 or src_rc != 0 or dst_rc != 0:
+        return f"ctl exit {rc}, source exit {src_rc}, destination exit {dst_rc}"
+    if not re.search(r"downtime_ms\": [0-9.]+", out) or "migrated to" in dst.text():
+        return "no report"
+    return check_continuity(src.text(), dst.text())
+
+
+def netns(d):
+    """Two network namespaces joined by a veth pair: 10.77.0.1 (a) and 10.77.0.2 (b)."""
+    tag = str(os.getpid())
+    a, b = f"pgm_a{tag}", f"pgm_b{tag}"
+    cmds = [f"ip netns add {a}", f"ip netns add {b}", f"ip link add va{tag} type veth peer name vb{tag}",
+            f"ip link set va{tag} netns {a}", f"ip link set vb{tag} netns {b}",
+            f"ip -n {a} addr add 10.77.0.1/24 dev va{tag}", f"ip -n {b} addr add 10.77.0.2/24 dev vb{tag}",
+            f"ip -n {a} link set va{tag} up", f"ip -n {b} link set vb{tag} up",
+            f"ip -n {a} link set lo up", f"ip -n {b} link set lo up"]
+    for c in cmds:
+        subprocess.run(c.split(), check=True)
+    return a, b
+
+
+def migrate_cut(pagoda, guest, d):
+    """A receiver that takes the header and 1 MiB, then hangs up: the source runs on."""
+    path = os.path.join(d, "fake.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(path)
+    srv.listen(1)
+    sock = os.path.join(d, "api.sock")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
+    if not src.wait_for(r"^tick 2 verified"):
+        return "the guest never reached tick 2"
+    import threading
+
+    def fake():
+        c, _ = srv.accept()
+        typ, ln = struct.unpack("<II", c.recv(8, socket.MSG_WAITALL))
+        c.recv(ln, socket.MSG_WAITALL)
+        c.sendall(struct.pack("<II", 0x1005, 256) + struct.pack("<I", 1) + bytes(252))
+        got = 0
+        while got < (1 << 20):
+            got += len(c.recv(65536))
+        c.close()
+
+    t = threading.Thread(target=fake)
+    t.start()
+    rc, out = ctl(pagoda, sock, "migrate", "unix:" + path)
+    t.join()
+    rc_src = src.finish()
+    print(src.text())
+    if rc == 0 or '"state": "failed"' not in out:
+        return f"ctl exit {rc}: the cut migration was not reported failed"
+    if rc_src != 0 or "the VM runs on here" not in src.text():
+        return f"source exit {rc_src}: it did not run on"
+    if "done: 14000 steps, every page verified" not in src.text():
+        return "the source's guest did not finish whole"
+    return None
+
+
+def migrate_mismatch(pagoda, guest, d):
+    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), dst_args=["-m", "512M"])
+    if isinstance(r, str):
+        return r
+    rc, out, src, dst, src_rc, dst_rc = r
+    if rc == 0 or "refused" not in out or "guest memory differs" not in out:
+        return f"ctl exit {rc}: a 256M guest was not refused by a 512M receiver"
+    if dst_rc == 0 or src_rc != 0 or "done: 14000 steps" not in src.text():
+        return f"destination exit {dst_rc} (must fail), source exit {src_rc} (must finish)"
+    return None
+
+
+def incoming_cut(pagoda, guest, d):
+    """A sender that goes away mid-stream: the receiver fails and starts nothing."""
+    snapd = os.path.join(d, "s")
+    sock = os.path.join(d, "api.sock")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", "steps=0"])
+    src.wait_for(r"^tick 1 verified")
+    for c in (["pause"], ["snapshot", snapd], ["stop"]):
+        ctl(pagoda, sock, *c)
+    src.finish()
+    state = open(os.path.join(snapd, "state"), "rb").read()
+    typ, ln = struct.unpack_from("<II", state, 0)
+    header = state[8:8 + ln]
+    path = os.path.join(d, "in.sock")
+    dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60"])
+    dst.wait_for("waiting for a migration")
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    c.sendall(struct.pack("<II", 0x1000, len(header)) + header)
+    c.recv(264, socket.MSG_WAITALL)
+    page = struct.pack("<QII", 0x200000, 1, 0) + bytes(4096)
+    c.sendall(struct.pack("<II", 0x1001, len(page)) + page)
+    c.close()
+    rc = dst.finish()
+    print(dst.text())
+    if rc in (0, None) or "incoming migration failed: the sender went away" not in dst.text():
+        return f"receiver exit {rc}: expected a failure naming the lost sender"
+    return None
+
+
+def main():
+    pagoda, guest, case = sys.argv[1:4]
+    d = tempfile.mkdtemp(prefix="pagoda-mig-")
+    ns = None
+    try:
+        if case in ("snapshot-copy", "snapshot-map"):
+            return snapshot(pagoda, guest, d, case == "snapshot-map")
+        if case == "snapshot-refused":
+            return snapshot_refused(pagoda, guest, d)
+        if case == "migrate-unix":
+            return migrate_ok(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"))
+        if case == "migrate-tcp-netns":
+            ns = netns(d)
+            return migrate_ok(pagoda, guest, d, "tcp:10.77.0.2:7707",
+                              listen_prefix=("ip", "netns", "exec", ns[1]), send_prefix=("ip", "netns", "exec", ns[0]))
+        if case == "migrate-cut":
+            return migrate_cut(pagoda, guest, d)
+        if case == "migrate-mismatch":
+            return migrate_mismatch(pagoda, guest, d)
+        if case == "incoming-cut":
+            return incoming_cut(pagoda, guest, d)
+        return "unknown case " + case
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+        if ns:
+            for n in ns:
+                subprocess.run(["ip", "netns", "del", n])
+
+
+if __name__ == "__main__":
+    why = main()
+    if why:
+        print("FAIL: " + why)
+    sys.exit(1 if why else 0)
