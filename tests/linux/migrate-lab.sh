@@ -1,0 +1,23 @@
+#!/bin/sh
+# Inside the x86 lab: Linux (init "hold": a tick a second) live-migrates from one pagoda
+# to another over a unix socket; the destination must carry on with the next tick.
+# (The guest's tty ends lines with \r\n: patterns stop before the line's end.)
+rm -f /tmp/m.sock /tmp/api /tmp/api2
+wait_for() { i=0; while ! grep -q "$2" "$1"; do i=$((i+1)); [ $i -gt 1200 ] && return 1; sleep 0.1; done; }
+pagoda run --incoming unix:/tmp/m.sock -m 256M -c 2 --api-sock /tmp/api2 --timeout 240 > /tmp/dst 2>&1 &
+dst=$!
+pagoda run -k /kernel -i /initramfs.cpio -m 256M -c 2 --api-sock /tmp/api --timeout 240 -p "-- hold" > /tmp/src 2>&1 &
+src=$!
+wait_for /tmp/src "^tick 3[^0-9]" || { cat /tmp/src; echo "the guest never ticked"; exit 1; }
+pagoda ctl /tmp/api migrate unix:/tmp/m.sock; mrc=$?
+wait $src; src_rc=$?
+ticks() { tr -d '\r' < "$1" | sed -n 's/^tick \([0-9]*\)$/\1/p'; }
+last=$(ticks /tmp/src | tail -1)
+next=$((last + 1))
+wait_for /tmp/dst "^tick $((last + 3))[^0-9]"; ok=$?
+pagoda ctl /tmp/api2 stop >/dev/null
+wait $dst; dst_rc=$?
+echo "== source"; cat /tmp/src; echo "== destination"; cat /tmp/dst
+first=$(ticks /tmp/dst | head -1)
+echo "migrate exit $mrc, source exit $src_rc, destination exit $dst_rc; last tick at the source $last, first at the destination $first"
+[ "$mrc" = 0 ] && [ "$src_rc" = 0 ] && [ "$dst_rc" = 0 ] && [ "$ok" = 0 ] && [ "$first" = "$next" ] && echo "LINUX-MIGRATED-OK"
