@@ -4,7 +4,7 @@
 repeated, every page verified after it, and the VM must end normally where it landed.
 
   migration_test.py PAGODA GUEST CASE
-  CASE: snapshot-copy | snapshot-map | snapshot-refused | migrate-unix | migrate-tcp-netns |
+  CASE: snapshot-copy | snapshot-map | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
         migrate-cut | migrate-mismatch | incoming-cut
 """
 import os
@@ -97,6 +97,47 @@ def snapshot(pagoda, guest, d, map_memory):
     if rc != 0:
         return f"restore exited {rc}"
     return check_continuity(src.text(), dst.text())
+
+
+def disk_kib(path):
+    return os.stat(path).st_blocks // 2
+
+
+def snapshot_diff(pagoda, guest, d):
+    """A full snapshot, the guest runs on, a diff snapshot: the diff holds only what was
+    dirtied in between, and restoring it (through its parent) continues the guest."""
+    sock = os.path.join(d, "api.sock")
+    full, diff = os.path.join(d, "full"), os.path.join(d, "diff")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
+    steps = [(r"^tick 2 verified", [["pause"], ["snapshot", full], ["resume"]]),
+             (r"^tick 4 verified", [["pause"], ["snapshot", diff, "diff"], ["stop"]])]
+    for rx, cmds in steps:
+        if not src.wait_for(rx):
+            return "the guest did not reach " + rx
+        for c in cmds:
+            rc, out = ctl(pagoda, sock, *c)
+            if rc:
+                return f"ctl {' '.join(c)} failed: {out}"
+    src.finish()
+    kf, kd = disk_kib(os.path.join(full, "memory")), disk_kib(os.path.join(diff, "memory"))
+    print(f"memory on disk: full {kf} KiB, diff {kd} KiB")
+    if kd * 4 > kf:
+        return f"the diff ({kd} KiB) is not much smaller than the full snapshot ({kf} KiB)"
+    dst = VM([pagoda, "restore", diff, "--timeout", "120"])
+    rc = dst.finish()
+    print(src.text() + "----\n" + dst.text())
+    if rc != 0:
+        return f"restore of the diff exited {rc}"
+    why = check_continuity(src.text(), dst.text())
+    if why:
+        return why
+    shutil.rmtree(full)
+    p = subprocess.run([pagoda, "restore", diff], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    out = p.stdout.decode(errors="replace")
+    print(out)
+    if p.returncode != 2 or "snapshot" not in out:
+        return f"a diff without its parent: exit {p.returncode}, expected 2 naming the snapshot"
+    return None
 
 
 def snapshot_refused(pagoda, guest, d):
@@ -257,6 +298,8 @@ def main():
     try:
         if case in ("snapshot-copy", "snapshot-map"):
             return snapshot(pagoda, guest, d, case == "snapshot-map")
+        if case == "snapshot-diff":
+            return snapshot_diff(pagoda, guest, d)
         if case == "snapshot-refused":
             return snapshot_refused(pagoda, guest, d)
         if case == "migrate-unix":

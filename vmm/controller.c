@@ -13,12 +13,12 @@
 #include "../mem/mem_stats.h"
 #include "../virtio/balloon.h"
 #include "cli.h"
+#include "controller_state.h"
 #include "migration.h"
-#include "snapshot.h"
 
 #define OK "{\"ok\": true"
 
-static int fail(char *reply, size_t len, const char *fmt, const char *arg)
+int controller_fail(char *reply, size_t len, const char *fmt, const char *arg)
 {
 	char msg[256], esc[300];
 	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
@@ -30,9 +30,9 @@ static int fail(char *reply, size_t len, const char *fmt, const char *arg)
 static int cmd_pause(struct controller *c, char *reply, size_t len)
 {
 	if (c->m->vm.paused)
-		return fail(reply, len, "already paused", NULL);
+		return controller_fail(reply, len, "already paused", NULL);
 	if (!vm_pause(&c->m->vm))
-		return fail(reply, len, "the VM is ending", NULL);
+		return controller_fail(reply, len, "the VM is ending", NULL);
 	snprintf(reply, len, OK ", \"state\": \"paused\"}");
 	return 0;
 }
@@ -40,7 +40,7 @@ static int cmd_pause(struct controller *c, char *reply, size_t len)
 static int cmd_resume(struct controller *c, char *reply, size_t len)
 {
 	if (!c->m->vm.paused)
-		return fail(reply, len, "not paused", NULL);
+		return controller_fail(reply, len, "not paused", NULL);
 	vm_resume(&c->m->vm);
 	snprintf(reply, len, OK ", \"state\": \"running\"}");
 	return 0;
@@ -86,11 +86,11 @@ static int cmd_balloon(struct controller *c, const char *arg, char *reply, size_
 {
 	struct virtio_dev *b = find_balloon(c->m);
 	if (!b)
-		return fail(reply, len, "no balloon: start the VM with --balloon", NULL);
+		return controller_fail(reply, len, "no balloon: start the VM with --balloon", NULL);
 	uint64_t size;
 	if (arg) {
 		if (cli_parse_size(arg, &size) || size % 4096 || size >= c->m->vm.mem.layout.ram_size)
-			return fail(reply, len, "balloon size '%s': give a multiple of 4K below the guest's memory, e.g. 64M", arg);
+			return controller_fail(reply, len, "balloon size '%s': give a multiple of 4K below the guest's memory, e.g. 64M", arg);
 		virtio_balloon_set_target(b, size);
 	}
 	struct balloon_stats s = virtio_balloon_stats(b);
@@ -112,7 +112,7 @@ static void on_rate_window(void *opaque, uint32_t events)
 	char reply[512];
 	double secs = (double)(machine_now_ns() - c->rate_t0_ns) / 1e9;
 	if (dirty_log_harvest(d))
-		fail(reply, sizeof(reply), "harvesting dirty pages failed", NULL);
+		controller_fail(reply, sizeof(reply), "harvesting dirty pages failed", NULL);
 	else
 		snprintf(reply, sizeof(reply), OK ", \"seconds\": %.3f, \"pages\": %" PRIu64 ", \"pages_per_s\": %.0f"
 			 ", \"mib_per_s\": %.2f, \"mode\": \"%s\"}", secs, d->st.pages, (double)d->st.pages / secs,
@@ -129,11 +129,12 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 	struct machine *m = c->m;
 	double s = arg ? strtod(arg, NULL) : 1.0;
 	if (!(s > 0 && s <= 60))
-		return fail(reply, len, "dirty-rate window '%s': give seconds from 0 to 60, e.g. 1", arg);
+		return controller_fail(reply, len, "dirty-rate window '%s': give seconds from 0 to 60, e.g. 1", arg);
 	if (!m->dirty_inited)
-		return fail(reply, len, "no dirty tracking in this VM", NULL);
+		return controller_fail(reply, len, "no dirty tracking in this VM", NULL);
+	controller_stop_tracking(c);
 	if (m->dirty.active || c->rate_fd >= 0)
-		return fail(reply, len, "dirty logging is busy (--dirty-rate, a migration or a measurement)", NULL);
+		return controller_fail(reply, len, "dirty logging is busy (--dirty-rate, a migration or a measurement)", NULL);
 	struct itimerspec its = { .it_value = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) + 1 } };
 	c->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	if (c->rate_fd < 0 || timerfd_settime(c->rate_fd, 0, &its, NULL) ||
@@ -142,7 +143,7 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 		if (c->rate_fd >= 0)
 			close(c->rate_fd);
 		c->rate_fd = -1;
-		return fail(reply, len, "could not start the measurement", NULL);
+		return controller_fail(reply, len, "could not start the measurement", NULL);
 	}
 	c->rate_client = client;
 	c->rate_t0_ns = machine_now_ns();
@@ -150,88 +151,12 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 }
 
 
-static int controller_snapshot(struct controller *c, const char *arg, char *reply, size_t len)
-{
-	if (!arg || !*arg)
-		return fail(reply, len, "snapshot needs a directory: {\"cmd\": \"snapshot\", \"arg\": \"DIR\"}", NULL);
-	if (!c->m->vm.paused)
-		return fail(reply, len, "the VM must be paused first (pause)", NULL);
-	char err[256];
-	uint64_t t0 = machine_now_ns();
-	if (snapshot_save(c->m, arg, err, sizeof(err)))
-		return fail(reply, len, "%s", err);
-	char esc[300];
-	json_escape(arg, esc, sizeof(esc));
-	snprintf(reply, len, OK ", \"dir\": \"%s\", \"ms\": %.1f}", esc, (double)(machine_now_ns() - t0) / 1e6);
-	return 0;
-}
-
-/* The deferred answer of a migrate that waits: the final status. */
-static void answer_migration(struct controller *c)
-{
-	if (c->mig_client < 0 || !c->mig)
-		return;
-	char reply[API_REPLY_MAX];
-	migration_status_json(c->mig, reply, sizeof(reply));
-	api_reply(&c->api, c->mig_client, reply);
-	c->mig_client = -1;
-}
-
-static void on_migration_end(void *opaque, uint32_t events)
-{
-	struct controller *c = opaque;
-	uint64_t n;
-	(void)events;
-	if (read(c->mig_efd, &n, sizeof(n)) != sizeof(n))
-		return;
-	migration_join(c->mig);
-	answer_migration(c);
-}
-
-static int controller_migrate(struct controller *c, int client, bool wait, const char *arg, char *reply, size_t len)
-{
-	if (!arg || !*arg)
-		return fail(reply, len, "migrate needs a destination: unix:PATH or tcp:HOST:PORT", NULL);
-	if (c->mig && c->mig->state == MIG_RUNNING)
-		return fail(reply, len, "a migration is already running", NULL);
-	if (c->m->vm.paused)
-		return fail(reply, len, "resume the VM first: migration pauses it itself at the end", NULL);
-	if (c->mig) {
-		migration_join(c->mig);
-		free(c->mig);
-	}
-	c->mig = calloc(1, sizeof(*c->mig));
-	if (!c->mig)
-		return fail(reply, len, "out of memory", NULL);
-	c->mig->downtime_limit_ms = c->m->cfg.downtime_limit_ms;
-	c->mig->max_passes = c->m->cfg.max_passes;
-	c->mig->cancel_at_max = c->m->cfg.cancel_at_max_passes;
-	c->mig->done_efd = c->mig_efd;
-	char err[256];
-	if (migration_start(c->mig, c->m, arg, err, sizeof(err)))
-		return fail(reply, len, "%s", err);
-	if (wait) {
-		c->mig_client = client;
-		return 1;
-	}
-	snprintf(reply, len, OK ", \"state\": \"running\"}");
-	return 0;
-}
-
-static int controller_migrate_status(struct controller *c, char *reply, size_t len)
-{
-	if (!c->mig)
-		return fail(reply, len, "no migration was started", NULL);
-	migration_status_json(c->mig, reply, len);
-	return 0;
-}
-
 static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *reply, size_t len)
 {
 	struct controller *c = ctx;
 	const char *cmd = json_get(kv, n, "cmd"), *arg = json_get(kv, n, "arg");
 	if (!cmd)
-		return fail(reply, len, "no \"cmd\": send {\"cmd\": \"stats\"}", NULL);
+		return controller_fail(reply, len, "no \"cmd\": send {\"cmd\": \"stats\"}", NULL);
 	if (!strcmp(cmd, "pause"))
 		return cmd_pause(c, reply, len);
 	if (!strcmp(cmd, "resume"))
@@ -245,13 +170,13 @@ static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *
 	if (!strcmp(cmd, "dirty-rate"))
 		return cmd_dirty_rate(c, client, arg, reply, len);
 	if (!strcmp(cmd, "snapshot"))
-		return controller_snapshot(c, arg, reply, len);
+		return controller_snapshot(c, arg, json_get(kv, n, "mode"), reply, len);
 	if (!strcmp(cmd, "migrate"))
 		return controller_migrate(c, client, json_get(kv, n, "wait") && !strcmp(json_get(kv, n, "wait"), "true"),
 					  arg, reply, len);
 	if (!strcmp(cmd, "migrate-status"))
 		return controller_migrate_status(c, reply, len);
-	return fail(reply, len, "unknown command '%s': pause, resume, stop, stats, balloon, dirty-rate, snapshot, migrate, migrate-status", cmd);
+	return controller_fail(reply, len, "unknown command '%s': pause, resume, stop, stats, balloon, dirty-rate, snapshot, migrate, migrate-status", cmd);
 }
 
 int controller_open(struct controller *c, struct machine *m, struct event_loop *loop,
@@ -259,7 +184,7 @@ int controller_open(struct controller *c, struct machine *m, struct event_loop *
 {
 	*c = (struct controller){ .m = m, .loop = loop, .rate_fd = -1, .mig_client = -1 };
 	c->mig_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (c->mig_efd < 0 || event_loop_add(loop, c->mig_efd, EPOLLIN, on_migration_end, c)) {
+	if (c->mig_efd < 0 || event_loop_add(loop, c->mig_efd, EPOLLIN, controller_on_migration_end, c)) {
 		snprintf(err, errlen, "control socket: eventfd: %s", strerror(errno));
 		return -EIO;
 	}
@@ -277,7 +202,7 @@ void controller_close(struct controller *c)
 	}
 	if (c->mig) {
 		migration_join(c->mig);
-		answer_migration(c); /* a migration that ended the VM still gets its answer */
+		controller_answer_migration(c); /* a migration that ended the VM still gets its answer */
 		free(c->mig);
 		c->mig = NULL;
 	}

@@ -22,6 +22,8 @@ struct controller {
 	struct migration *mig;     /* the outgoing migration, once one was asked */
 	int mig_efd;               /* the migration thread's end */
 	int mig_client;            /* waiting for the migration's end, or -1 */
+	char last_snapshot[4096];  /* the parent of the next diff snapshot */
+	bool snap_tracking;        /* dirty logging runs for diff snapshots */
 };
 
 int controller_open(struct controller *c, struct machine *m, struct event_loop *loop,

@@ -12,12 +12,13 @@
 #include "vm.h"
 
 static const char ctl_usage[] =
-	"usage: pagoda ctl SOCKET COMMAND [ARG]\n"
+	"usage: pagoda ctl SOCKET COMMAND [ARG [MODE]]\n"
 	"Sends one command to a VM started with --api-sock SOCKET and prints the JSON reply.\n"
 	"  pause | resume | stop | stats\n"
 	"  balloon [SIZE]          set the balloon's target (and show the balloon)\n"
 	"  dirty-rate [SECONDS]    measure the guest's dirty rate over a window (default 1)\n"
-	"  snapshot DIR            a paused VM into DIR (pagoda restore DIR brings it back)\n"
+	"  snapshot DIR [diff]     a paused VM into DIR (pagoda restore DIR brings it back);\n"
+	"                          diff: only the pages dirtied since this VM's last snapshot\n"
 	"  migrate unix:PATH|tcp:HOST:PORT   live-migrate; waits and prints the report\n"
 	"  migrate-status\n"
 	"Exit status: 0 when the reply says ok, 1 when it does not, 2 when nothing answered.\n";
@@ -63,22 +64,27 @@ int ctl_main(int argc, char **argv)
 		fputs(ctl_usage, stdout);
 		return 0;
 	}
-	if (argc < 3 || argc > 4) {
+	if (argc < 3 || argc > 5) {
 		fputs(ctl_usage, stderr);
 		return EXIT_SETUP;
 	}
 	const char *path = argv[1], *cmd = argv[2], *arg = argc > 3 ? argv[3] : NULL;
+	const char *mode = argc > 4 ? argv[4] : NULL;
 	int fd = connect_to(path);
 	if (fd < 0) {
 		fprintf(stderr, "pagoda ctl: %s: %s (is a VM running with --api-sock %s?)\n", path, strerror(-fd), path);
 		return EXIT_SETUP;
 	}
-	char ecmd[128], earg[512], line[1024];
+	char ecmd[128], earg[512], emode[64], line[1024];
 	json_escape(cmd, ecmd, sizeof(ecmd));
 	json_escape(arg ? arg : "", earg, sizeof(earg));
+	json_escape(mode ? mode : "", emode, sizeof(emode));
 	bool migrate = !strcmp(cmd, "migrate");
-	int n = snprintf(line, sizeof(line), "{\"cmd\": \"%s\"%s%s%s%s}\n", ecmd, arg ? ", \"arg\": \"" : "",
-			 arg ? earg : "", arg ? "\"" : "", migrate ? ", \"wait\": true" : "");
+	int n = snprintf(line, sizeof(line), "{\"cmd\": \"%s\"%s%s%s%s%s%s}\n", ecmd, arg ? ", \"arg\": \"" : "",
+			 arg ? earg : "", arg ? "\"" : "", mode ? ", \"mode\": \"" : "", mode ? emode : "",
+			 mode ? "\"" : "");
+	if (migrate)
+		n += snprintf(line + n - 2, sizeof(line) - (size_t)n + 2, ", \"wait\": true}\n") - 2;
 	char reply[16384];
 	int e = send(fd, line, (size_t)n, MSG_NOSIGNAL) == n ? 0 : -errno;
 	/* A migration takes as long as it takes; everything else answers within a minute. */

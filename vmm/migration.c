@@ -49,11 +49,18 @@ static int split_uri(const char *uri, char *host, size_t hlen, char *port, size_
 	return 0;
 }
 
-static void set_timeouts(int fd)
+/* Timeouts; buffers big enough for a few page records in flight; and on TCP no Nagle:
+ * the last small records of stop-and-copy would otherwise wait for an ACK inside the
+ * downtime (measured: 30-40 ms on loopback). */
+static void tune_socket(int fd)
 {
 	struct timeval tv = { IO_TIMEOUT_S, 0 };
+	int one = 1, buf = 4 << 20;
+	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on unix */
 }
 
 /* listen: a bound listening socket; else a connected one. -errno, message in err. */
@@ -419,7 +426,7 @@ static void *sender_thread(void *arg)
 	if (e)
 		set_error(mg, MIG_FAILED, "%s", err);
 	if (!e) {
-		set_timeouts(s.fd);
+		tune_socket(s.fd);
 		e = handshake(&s);
 	}
 	if (!e && (e = dirty_log_start(&mg->m->dirty, &mg->m->vm.mem)))
@@ -533,7 +540,7 @@ static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
 		snprintf(err, errlen, "accept: %s", strerror(errno));
 		return -errno;
 	}
-	set_timeouts(fd);
+	tune_socket(fd);
 	return fd;
 }
 

@@ -35,20 +35,27 @@ static int write_all(int fd, const void *p, size_t len, off_t off)
 	return 0;
 }
 
-/* Runs of non-zero pages are written; zero pages stay holes of the sparse file. */
-static int write_memory(const struct guest_mem *mem, int fd)
+/* Page p (counted over the regions back to back) is in a diff snapshot. */
+static bool in_diff(const uint64_t *pages, uint64_t p)
+{
+	return !pages || (pages[p / 64] >> (p % 64)) & 1;
+}
+
+/* Runs of non-zero pages are written; zero pages stay holes of the sparse file. A diff
+ * writes only the pages in its bitmap (those that became zero are holes it names). */
+static int write_memory(const struct guest_mem *mem, const uint64_t *pages, int fd)
 {
 	uint64_t off = 0;
 	for (unsigned int i = 0; i < mem->layout.nr_ram; i++) {
 		const struct mem_range *r = &mem->layout.ram[i];
 		const uint8_t *base = guest_mem_ptr(mem, r->gpa, r->size, GUEST_READ);
 		for (uint64_t p = 0; p < r->size;) {
-			if (page_is_zero(base + p)) {
+			if (!in_diff(pages, (off + p) / PAGE) || page_is_zero(base + p)) {
 				p += PAGE;
 				continue;
 			}
 			uint64_t q = p + PAGE;
-			while (q < r->size && q - p < (64ULL << 20) && !page_is_zero(base + q))
+			while (q < r->size && q - p < (64ULL << 20) && in_diff(pages, (off + q) / PAGE) && !page_is_zero(base + q))
 				q += PAGE;
 			int e = write_all(fd, base + p, q - p, (off_t)(off + p));
 			if (e)
@@ -60,8 +67,14 @@ static int write_memory(const struct guest_mem *mem, int fd)
 	return ftruncate(fd, (off_t)off) ? -errno : 0;
 }
 
-static int write_file(const char *dir, const char *name, const void *data, size_t len,
-		      const struct guest_mem *mem, char *err, size_t errlen)
+struct file_body {
+	const void *data;               /* bytes to write, or */
+	size_t len;
+	const struct guest_mem *mem;    /* guest memory (with pages: only those) */
+	const uint64_t *pages;
+};
+
+static int write_file(const char *dir, const char *name, const struct file_body *b, char *err, size_t errlen)
 {
 	char tmp[4096], final[4096];
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
@@ -69,7 +82,7 @@ static int write_file(const char *dir, const char *name, const void *data, size_
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int e = fd < 0 ? -errno : 0;
 	if (!e)
-		e = mem ? write_memory(mem, fd) : write_all(fd, data, len, 0);
+		e = b->mem ? write_memory(b->mem, b->pages, fd) : write_all(fd, b->data, b->len, 0);
 	if (!e && fsync(fd))
 		e = -errno;
 	if (fd >= 0)
@@ -83,7 +96,24 @@ static int write_file(const char *dir, const char *name, const void *data, size_
 	return e;
 }
 
-int snapshot_save(struct machine *m, const char *dir, char *err, size_t errlen)
+/* The last harvest as one bitmap over RAM pages, regions back to back (one memslot per
+ * region, in the same order). */
+static uint64_t *diff_pages(const struct machine *m)
+{
+	uint64_t total = m->vm.mem.layout.ram_size / PAGE, off = 0;
+	uint64_t *pages = calloc((total + 63) / 64, 8);
+	for (unsigned int i = 0; pages && i < m->dirty.nr_slots; i++) {
+		const struct memslot *sl;
+		const uint64_t *bits = dirty_log_bitmap(&m->dirty, i, &sl);
+		for (uint64_t p = 0; bits && p < sl->size / PAGE; p++)
+			if ((bits[p / 64] >> (p % 64)) & 1)
+				pages[(off + p) / 64] |= 1ULL << ((off + p) % 64);
+		off += sl->size / PAGE;
+	}
+	return pages;
+}
+
+int snapshot_save(struct machine *m, const char *dir, const char *parent, char *err, size_t errlen)
 {
 	if (mkdir(dir, 0700) && errno != EEXIST) {
 		snprintf(err, errlen, "snapshot: creating %s: %s", dir, strerror(errno));
@@ -92,14 +122,31 @@ int snapshot_save(struct machine *m, const char *dir, char *err, size_t errlen)
 	struct state_buf st;
 	state_buf_init(&st);
 	int e = machine_state_save(m, &st, err, errlen);
+	uint64_t *pages = NULL;
+	if (!e && parent && !(pages = diff_pages(m)))
+		e = -ENOMEM;
 	/* Memory first: a state file next to an older memory file would restore garbage. */
 	char state_path[4096];
 	snprintf(state_path, sizeof(state_path), "%s/state", dir);
 	unlink(state_path);
+	struct file_body mem = { .mem = &m->vm.mem, .pages = pages };
+	struct file_body bits = { .data = pages, .len = (m->vm.mem.layout.ram_size / PAGE + 63) / 64 * 8 };
+	struct file_body par = { .data = parent, .len = parent ? strlen(parent) : 0 };
+	struct file_body state = { .data = st.data, .len = st.len };
 	if (!e)
-		e = write_file(dir, "memory", NULL, 0, &m->vm.mem, err, errlen);
+		e = write_file(dir, "memory", &mem, err, errlen);
+	if (!e && parent)
+		e = write_file(dir, "pages", &bits, err, errlen);
+	if (!e && parent)
+		e = write_file(dir, "parent", &par, err, errlen);
+	if (!e && !parent) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/parent", dir);
+		unlink(p); /* a full snapshot over an old diff */
+	}
 	if (!e)
-		e = write_file(dir, "state", st.data, st.len, NULL, err, errlen);
+		e = write_file(dir, "state", &state, err, errlen);
+	free(pages);
 	state_buf_free(&st);
 	return e;
 }
@@ -151,7 +198,81 @@ static int copy_extents(int fd, uint8_t *dst, uint64_t off, uint64_t size)
 	return 0;
 }
 
+static int load_full(struct machine *m, const char *dir, bool map, char *err, size_t errlen);
+
+/* A file of dir as a string (parent) or bytes (pages); NULL when it does not exist. */
+static char *read_small(const char *dir, const char *name, size_t *len)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || st.st_size > (64 << 20)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	char *buf = calloc(1, (size_t)st.st_size + 1);
+	if (buf && pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		buf = NULL;
+	}
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* The pages a diff holds, read over what its parents left. */
+static int apply_diff(struct machine *m, const char *dir, char *err, size_t errlen)
+{
+	struct guest_mem *mem = &m->vm.mem;
+	size_t len = 0, want = (mem->layout.ram_size / PAGE + 63) / 64 * 8;
+	uint64_t *pages = (uint64_t *)read_small(dir, "pages", &len);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/memory", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int e = !pages || len != want || fd < 0 ? -EBADMSG : 0;
+	uint64_t off = 0;
+	for (unsigned int i = 0; !e && i < mem->layout.nr_ram; i++) {
+		const struct mem_range *r = &mem->layout.ram[i];
+		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
+		for (uint64_t p = 0; !e && p < r->size; p += PAGE)
+			if (in_diff(pages, (off + p) / PAGE) && pread(fd, hva + p, PAGE, (off_t)(off + p)) != (ssize_t)PAGE)
+				e = -EIO;
+		off += r->size;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(pages);
+	if (e)
+		snprintf(err, errlen, "diff snapshot %s: its pages or memory file are missing or truncated", dir);
+	return e;
+}
+
 int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen)
+{
+	static int depth;
+	size_t len;
+	char *parent = read_small(dir, "parent", &len);
+	if (!parent)
+		return load_full(m, dir, map, err, errlen);
+	int e = 0;
+	if (depth >= 64) {
+		snprintf(err, errlen, "snapshot %s: more than 64 diffs deep (a loop of parents?)", dir);
+		e = -ELOOP;
+	}
+	if (!e) {
+		depth++;
+		e = snapshot_load_memory(m, parent, map, err, errlen);
+		depth--;
+	}
+	if (!e)
+		e = apply_diff(m, dir, err, errlen);
+	free(parent);
+	return e;
+}
+
+static int load_full(struct machine *m, const char *dir, bool map, char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/memory", dir);

@@ -2,7 +2,8 @@
  * DIR/memory (guest RAM, regions back to back, zero pages left as holes). Both are
  * written under temporary names and renamed, so a failed snapshot never looks whole.
  * Restore either copies memory in, or maps the file privately (pages come in as the
- * guest touches them: the fast start). */
+ * guest touches them: the fast start). A diff snapshot holds only the pages dirtied
+ * since its parent. */
 #ifndef PAGODA_VMM_SNAPSHOT_H
 #define PAGODA_VMM_SNAPSHOT_H
 
@@ -11,8 +12,10 @@
 #include "machine.h"
 #include "machine_state.h"
 
-/* The machine must be paused. */
-int snapshot_save(struct machine *m, const char *dir, char *err, size_t errlen);
+/* The machine must be paused. parent NULL: a full snapshot. Else a diff: DIR/memory holds
+ * only the pages of the dirty log's last harvest (dirtied since the parent was taken),
+ * DIR/pages their bitmap and DIR/parent the parent's directory; restore loads the chain. */
+int snapshot_save(struct machine *m, const char *dir, const char *parent, char *err, size_t errlen);
 /* Reads DIR/state into in (for restore) and its header. */
 int snapshot_read_state(const char *dir, struct state_buf *in, struct state_header *h,
 			char *err, size_t errlen);
