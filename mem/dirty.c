@@ -344,3 +344,8 @@ void dirty_log_destroy(struct dirty_log *d)
 	pthread_mutex_destroy(&d->lock);
 	*d = (struct dirty_log){ 0 };
 }
+
+int dirty_log_drain(struct dirty_log *d)
+{
+	return d->mode == DIRTY_CLEAR ? dirty_log_harvest(d) : 0;
+}

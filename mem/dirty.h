@@ -73,6 +73,10 @@ int dirty_log_init(struct dirty_log *d, enum dirty_mode mode, int vm_fd, uint32_
 int dirty_log_attach_vcpus(struct dirty_log *d, const int *vcpu_fds, unsigned int nr,
 			   char *err, size_t errlen);
 int dirty_log_start(struct dirty_log *d, struct guest_mem *mem);
+/* In clear mode the first harvest after start reports every page (INITIALLY_SET: KVM
+ * write-protects lazily, chunk by chunk, as the first harvest clears): a consumer that
+ * measures a rate, or sends everything anyway, drains it with this right after start. */
+int dirty_log_drain(struct dirty_log *d);
 int dirty_log_harvest(struct dirty_log *d);
 /* The last harvest's bitmap for the i-th memslot (memslot table order), with its slot. */
 const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i, const struct memslot **slot);

@@ -138,7 +138,7 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 	struct itimerspec its = { .it_value = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) + 1 } };
 	c->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
 	if (c->rate_fd < 0 || timerfd_settime(c->rate_fd, 0, &its, NULL) ||
-	    dirty_log_start(&m->dirty, &m->vm.mem) ||
+	    dirty_log_start(&m->dirty, &m->vm.mem) || dirty_log_drain(&m->dirty) ||
 	    event_loop_add(c->loop, c->rate_fd, EPOLLIN, on_rate_window, c)) {
 		if (c->rate_fd >= 0)
 			close(c->rate_fd);

@@ -31,7 +31,7 @@ static void track_from_here(struct controller *c, const char *dir)
 		snprintf(c->last_snapshot, sizeof(c->last_snapshot), "%s", dir);
 	if (!c->snap_tracking && m->dirty_inited && !m->dirty.active && !dirty_log_start(&m->dirty, &m->vm.mem))
 		c->snap_tracking = true;
-	if (c->snap_tracking && dirty_log_harvest(&m->dirty)) /* drain: a clean slate */
+	if (c->snap_tracking && dirty_log_harvest(&m->dirty)) /* a clean slate, whatever the mode */
 		controller_stop_tracking(c);
 }
 

@@ -343,9 +343,8 @@ static int precopy(struct sender *s)
 {
 	struct migration *mg = s->mg;
 	uint64_t t0 = now_ns();
-	/* Logging starts with every page dirty (clear mode's INITIALLY_SET): pass 0 sends
-	 * them all anyway, so that first harvest is only drained. */
-	int e = dirty_log_harvest(&s->m->dirty);
+	/* Pass 0 sends everything: what clear mode reports at first is not news. */
+	int e = dirty_log_drain(&s->m->dirty);
 	if (!e)
 		e = send_all_ram(s);
 	if (!e)

@@ -130,6 +130,8 @@ static int setup_dirty_rate(struct run *r)
 	if (r->cfg.dirty_rate_s <= 0)
 		return 0;
 	int e = dirty_log_start(&r->m.dirty, &r->m.vm.mem);
+	if (!e)
+		e = dirty_log_drain(&r->m.dirty); /* the first window counts real writes only */
 	if (e)
 		return e;
 	r->rate_last_vcpu = calloc(r->m.vm.nr_vcpus, sizeof(uint64_t));
