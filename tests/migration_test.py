@@ -5,7 +5,8 @@ repeated, every page verified after it, and the VM must end normally where it la
 
   migration_test.py PAGODA GUEST CASE
   CASE: snapshot-copy | snapshot-map | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
-        migrate-cut | migrate-mismatch | incoming-cut
+        migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio
+        (the virtio cases take the virtio_blk guest)
 """
 import os
 import re
@@ -97,6 +98,47 @@ def snapshot(pagoda, guest, d, map_memory):
     if rc != 0:
         return f"restore exited {rc}"
     return check_continuity(src.text(), dst.text())
+
+
+def cycles(text):
+    return [int(t) for t in re.findall(r"^cycle (\d+) ok", text, re.M)]
+
+
+def virtio_move(pagoda, guest, d, how):
+    """The polling virtio-blk guest (write, flush, read back, verify, forever) with an rng
+    beside it moves mid-run, device and driver state included; the destination uses the
+    same image: its cycles must go on, in order, verified."""
+    img = os.path.join(d, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(4 << 20)
+    sock, snap = os.path.join(d, "api.sock"), os.path.join(d, "snap")
+    devs = ["--disk", img, "--rng"]
+    uri = "unix:" + os.path.join(d, "mig.sock")
+    if how == "migrate":
+        dst = VM([pagoda, "run", "--incoming", uri, "--timeout", "60"] + devs)
+        dst.wait_for("waiting for a migration")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", "loop=1 count=256"] + devs)
+    if not src.wait_for(r"^cycle 3 ok"):
+        return "the guest never reached cycle 3: " + src.text()
+    if how == "migrate":
+        rc, out = ctl(pagoda, sock, "migrate", uri)
+        if rc:
+            return "migration failed: " + out
+    else:
+        for c in (["pause"], ["snapshot", snap], ["stop"]):
+            rc, out = ctl(pagoda, sock, *c)
+            if rc:
+                return f"ctl {c[0]} failed: {out}"
+        dst = VM([pagoda, "restore", snap, "--timeout", "60"] + devs)
+    src.finish()
+    dst.wait_for(r"^cycle %d ok" % (cycles(src.text())[-1] + 3), 60)
+    dst.p.kill()
+    dst.finish()
+    print(src.text() + "----\n" + dst.text())
+    seq = cycles(src.text()) + cycles(dst.text())
+    if len(cycles(dst.text())) < 3 or seq != list(range(1, len(seq) + 1)) or "FAIL" in dst.text():
+        return f"cycles across the move: ...{cycles(src.text())[-2:]} then {cycles(dst.text())[:3]}"
+    return None
 
 
 def disk_kib(path):
@@ -298,6 +340,8 @@ def main():
     try:
         if case in ("snapshot-copy", "snapshot-map"):
             return snapshot(pagoda, guest, d, case == "snapshot-map")
+        if case in ("snapshot-virtio", "migrate-virtio"):
+            return virtio_move(pagoda, guest, d, case.split("-")[0])
         if case == "snapshot-diff":
             return snapshot_diff(pagoda, guest, d)
         if case == "snapshot-refused":

@@ -135,6 +135,26 @@ static void balloon_reset(struct virtio_dev *d)
 		memset(b->discard.given, 0, (b->discard.nr_pages + 63) / 64 * 8);
 }
 
+/* Before a snapshot: the stats buffer goes back (the guest refills and resends it), so
+ * the device holds nothing of the guest's. */
+static void balloon_quiesce(struct virtio_dev *d)
+{
+	struct virtio_balloon *b = (struct virtio_balloon *)d;
+	if (!b->stats_held || !virtio_dev_live(d))
+		return;
+	virtq_push(&d->vqs[Q_STATS_OR_REPORTING], &b->stats_chain, 0);
+	b->stats_held = false;
+	virtio_dev_used(d, Q_STATS_OR_REPORTING);
+}
+
+/* The target is the host's: the one this VMM was given wins over the saved config. */
+static void balloon_restored(struct virtio_dev *d)
+{
+	struct virtio_balloon *b = (struct virtio_balloon *)d;
+	b->cfg.num_pages = b->target_pages;
+	b->st.actual_bytes = (uint64_t)b->cfg.actual * PAGE;
+}
+
 static void balloon_destroy(struct virtio_dev *d)
 {
 	struct virtio_balloon *b = (struct virtio_balloon *)d;
@@ -148,7 +168,8 @@ static void balloon_destroy(struct virtio_dev *d)
 static const struct virtio_dev_ops balloon_ops = {
 	.device_id = VIRTIO_ID_BALLOON, .nr_queues = 4,
 	.queue_notify = balloon_notify, .reset = balloon_reset,
-	.config_written = balloon_config_written, .destroy = balloon_destroy,
+	.config_written = balloon_config_written, .quiesce = balloon_quiesce, .restored = balloon_restored,
+	.destroy = balloon_destroy,
 };
 
 static int start_stats_timer(struct virtio_balloon *b, double s)

@@ -276,6 +276,19 @@ static void blk_reset(struct virtio_dev *d)
 	b->dropping = false;
 }
 
+/* Before a snapshot: every request on the ring completes and goes back to the guest. */
+static void blk_quiesce(struct virtio_dev *d)
+{
+	struct virtio_blk *b = (struct virtio_blk *)d;
+	while (b->have_ring && b->inflight) {
+		struct io_uring_cqe *cqe;
+		if (io_uring_wait_cqe(&b->ring, &cqe) == 0)
+			reap(b);
+	}
+	if (virtio_dev_live(d))
+		virtio_dev_used(d, 0);
+}
+
 static void blk_destroy(struct virtio_dev *d)
 {
 	struct virtio_blk *b = (struct virtio_blk *)d;
@@ -291,7 +304,7 @@ static void blk_destroy(struct virtio_dev *d)
 
 static const struct virtio_dev_ops blk_ops = {
 	.device_id = VIRTIO_ID_BLOCK, .nr_queues = 1,
-	.queue_notify = blk_notify, .reset = blk_reset, .destroy = blk_destroy,
+	.queue_notify = blk_notify, .reset = blk_reset, .quiesce = blk_quiesce, .destroy = blk_destroy,
 };
 
 static int open_image(struct virtio_blk *b, char *err, size_t errlen)

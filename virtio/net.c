@@ -142,6 +142,12 @@ static void net_reset(struct virtio_dev *d)
 	watch_tap((struct virtio_net *)d, false);
 }
 
+/* Restored into a running driver: packets may flow at once. */
+static void net_restored(struct virtio_dev *d)
+{
+	watch_tap((struct virtio_net *)d, virtio_dev_live(d));
+}
+
 static void net_destroy(struct virtio_dev *d)
 {
 	struct virtio_net *n = (struct virtio_net *)d;
@@ -153,7 +159,7 @@ static void net_destroy(struct virtio_dev *d)
 
 static const struct virtio_dev_ops net_ops = {
 	.device_id = VIRTIO_ID_NET, .nr_queues = 2,
-	.queue_notify = net_notify, .reset = net_reset, .driver_ok = net_driver_ok,
+	.queue_notify = net_notify, .reset = net_reset, .driver_ok = net_driver_ok, .restored = net_restored,
 	.destroy = net_destroy,
 };
 

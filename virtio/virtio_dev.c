@@ -101,3 +101,51 @@ int virtio_dev_pop(struct virtio_dev *d, unsigned int q, struct virtq_chain *c)
 	}
 	return r;
 }
+
+void virtio_dev_save(struct virtio_dev *d, struct virtio_dev_state *st)
+{
+	*st = (struct virtio_dev_state){ .device_id = d->ops->device_id, .status = d->status,
+					 .isr = atomic_load(&d->isr), .config_generation = d->config_generation,
+					 .driver_features = d->driver_features, .config_len = d->config_len };
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		const struct virtq *q = &d->vqs[i];
+		st->q[i] = (struct virtq_state){ q->desc_gpa, q->avail_gpa, q->used_gpa, q->num, q->last_avail,
+						 q->used_idx, q->signalled_used, q->ready, q->event_idx,
+						 q->signalled_valid, { 0 } };
+	}
+	if (d->config_len <= VIRTIO_STATE_CONFIG_MAX)
+		memcpy(st->config, d->config, d->config_len);
+}
+
+int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_state *st, const char **why)
+{
+	if (st->device_id != d->ops->device_id || st->config_len != d->config_len ||
+	    d->config_len > VIRTIO_STATE_CONFIG_MAX) {
+		*why = "the device is of another kind than the saved one";
+		return -EINVAL;
+	}
+	d->status = (uint8_t)st->status;
+	atomic_store(&d->isr, st->isr);
+	d->config_generation = st->config_generation;
+	d->driver_features = st->driver_features;
+	memcpy(d->config, st->config, d->config_len);
+	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
+		const struct virtq_state *qs = &st->q[i];
+		struct virtq *q = &d->vqs[i];
+		virtq_reset(q, d->host->mem);
+		q->num = qs->num;
+		q->desc_gpa = qs->desc;
+		q->avail_gpa = qs->avail;
+		q->used_gpa = qs->used;
+		q->event_idx = qs->event_idx;
+		if (qs->ready && virtq_enable(q, why))
+			return -EINVAL;
+		q->last_avail = qs->last_avail;
+		q->used_idx = qs->used_idx;
+		q->signalled_used = qs->signalled_used;
+		q->signalled_valid = qs->signalled_valid;
+	}
+	if (d->ops->restored)
+		d->ops->restored(d);
+	return 0;
+}

@@ -47,6 +47,11 @@ struct virtio_dev_ops {
 	/* The driver wrote config bytes [off, off+len) (already copied, lock held); optional:
 	 * without it the config space is read-only. */
 	void (*config_written)(struct virtio_dev *d, uint32_t off, uint32_t len);
+	/* Finish what is in flight and hold nothing of the guest's (lock held; the I/O
+	 * thread is stopped): before the device's state is saved. Optional. */
+	void (*quiesce)(struct virtio_dev *d);
+	/* The state was restored into this device (lock held): pick up from it. Optional. */
+	void (*restored)(struct virtio_dev *d);
 	void (*destroy)(struct virtio_dev *d);
 };
 
@@ -68,6 +73,26 @@ struct virtio_dev {
 	unsigned int nr_broken;    /* times the driver broke it */
 	uint64_t nr_notifies, nr_interrupts;
 };
+
+/* Everything of a device the driver can see, for snapshots and migration. */
+#define VIRTIO_STATE_CONFIG_MAX 256
+struct virtio_dev_state {
+	uint32_t device_id;
+	uint32_t status, isr, config_generation;
+	uint64_t driver_features;
+	struct virtq_state {
+		uint64_t desc, avail, used;
+		uint16_t num, last_avail, used_idx, signalled_used;
+		uint8_t ready, event_idx, signalled_valid, pad[5];
+	} q[VIRTIO_MAX_QUEUES];
+	uint32_t config_len;
+	uint8_t config[VIRTIO_STATE_CONFIG_MAX];
+};
+
+/* Lock held by the caller for both; restore checks the device kind and the rings (-EINVAL
+ * with why). */
+void virtio_dev_save(struct virtio_dev *d, struct virtio_dev_state *st);
+int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_state *st, const char **why);
 
 /* Fills the shared part; features get VERSION_1, EVENT_IDX and INDIRECT_DESC added. */
 void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops,

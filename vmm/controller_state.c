@@ -50,7 +50,10 @@ int controller_snapshot(struct controller *c, const char *arg, const char *mode,
 	uint64_t t0 = machine_now_ns();
 	if (diff && dirty_log_harvest(&c->m->dirty))
 		return controller_fail(reply, len, "harvesting dirty pages failed", NULL);
-	if (snapshot_save(c->m, arg, diff ? c->last_snapshot : NULL, err, sizeof(err)))
+	virtio_devices_quiesce(&c->m->virtio);
+	int e = snapshot_save(c->m, arg, diff ? c->last_snapshot : NULL, err, sizeof(err));
+	virtio_devices_resume(&c->m->virtio);
+	if (e)
 		return controller_fail(reply, len, "%s", err);
 	track_from_here(c, arg);
 	char esc[300];

@@ -34,6 +34,7 @@ static void *run(void *arg)
 
 int io_thread_start(struct io_thread *t)
 {
+	t->loop.stop = false; /* it may have been stopped before (a snapshot's quiesce) */
 	int e = pthread_create(&t->thread, NULL, run, t);
 	if (e)
 		return -e;

@@ -68,10 +68,6 @@ void machine_state_put_header(const struct machine *m, struct state_buf *out)
 
 int machine_state_save(struct machine *m, struct state_buf *out, char *err, size_t errlen)
 {
-	if (m->virtio.nr) {
-		snprintf(err, errlen, "the VM has virtio devices, whose state pagoda cannot save yet");
-		return -ENOTSUP;
-	}
 	machine_state_put_header(m, out);
 	int e = x86_vm_save(m->vm.vm_fd, out, err, errlen);
 	for (unsigned int i = 0; !e && i < m->vm.nr_vcpus; i++)
@@ -84,6 +80,12 @@ int machine_state_save(struct machine *m, struct state_buf *out, char *err, size
 	pthread_mutex_lock(&m->rtc.lock);
 	state_put(out, REC_RTC, &m->rtc.index, 1, m->rtc.cmos, sizeof(m->rtc.cmos));
 	pthread_mutex_unlock(&m->rtc.lock);
+	for (unsigned int i = 0; i < m->virtio.nr; i++) {
+		struct virtio_dev_state vs;
+		virtio_devices_save(&m->virtio, i, &vs);
+		uint32_t idx = i;
+		state_put(out, REC_VIRTIO, &idx, sizeof(idx), &vs, sizeof(vs));
+	}
 	uint32_t crc = state_crc32(out->data, out->len, 0);
 	state_put(out, REC_END, &crc, sizeof(crc), NULL, 0);
 	return out->failed ? -ENOMEM : 0;
@@ -150,6 +152,13 @@ static int restore_record(struct machine *m, const struct state_rec *r, unsigned
 		struct serial_state ss;
 		memcpy(&ss, r->payload, sizeof(ss));
 		return serial_restore(&m->serial, &ss);
+	case REC_VIRTIO:
+		if (r->len != 4 + sizeof(struct virtio_dev_state))
+			break;
+		struct virtio_dev_state vs;
+		memcpy(&idx, r->payload, 4);
+		memcpy(&vs, r->payload + 4, sizeof(vs));
+		return virtio_devices_restore(&m->virtio, idx, &vs, err, errlen);
 	case REC_RTC:
 		if (r->len != 1 + sizeof(m->rtc.cmos))
 			break;

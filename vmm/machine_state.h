@@ -12,7 +12,7 @@
 #define STATE_MAGIC "PAGODAST"
 #define STATE_VERSION 1
 
-enum { REC_HEADER = 1, REC_SERIAL = 2, REC_RTC = 3, REC_END = 0xffff };
+enum { REC_HEADER = 1, REC_SERIAL = 2, REC_RTC = 3, REC_VIRTIO = 4, REC_END = 0xffff };
 
 struct state_header {
 	char magic[8];
@@ -34,6 +34,7 @@ const char *machine_state_mismatch(const struct machine *m, const struct state_h
 				   char *why, size_t len);
 /* The header record alone: migration sends it first, before any memory. */
 void machine_state_put_header(const struct machine *m, struct state_buf *out);
+/* The vCPUs must be paused and the virtio devices quiesced (virtio_devices_quiesce). */
 int machine_state_save(struct machine *m, struct state_buf *out, char *err, size_t errlen);
 /* The header is read from the stream and checked; then everything is set. */
 int machine_state_restore(struct machine *m, struct state_buf *in, char *err, size_t errlen);

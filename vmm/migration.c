@@ -379,7 +379,9 @@ static int stop_and_copy(struct sender *s)
 	uint64_t t0 = now_ns();
 	if (!vm_pause(&s->m->vm))
 		return -ECANCELED;
-	/* The pages of the harvest that decided to stop are sent with the last ones. */
+	/* Devices finish their I/O first: nothing may reach guest memory after the last
+	 * harvest. The pages of the harvest that decided to stop go with the last ones. */
+	virtio_devices_quiesce(&s->m->virtio);
 	int e = send_dirty(s);
 	if (!e)
 		e = dirty_log_harvest(&s->m->dirty);
@@ -450,6 +452,7 @@ static void *sender_thread(void *arg)
 		fprintf(stderr, "pagoda: migrate: %s; the VM runs on here\n", mg->error);
 		if (logging)
 			dirty_log_stop(&mg->m->dirty);
+		virtio_devices_resume(&mg->m->virtio);
 		if (mg->m->vm.paused)
 			vm_resume(&mg->m->vm);
 	}
@@ -470,10 +473,6 @@ int migration_start(struct migration *mg, struct machine *m, const char *uri, ch
 	if (m->dirty.active) {
 		snprintf(err, errlen, "dirty logging is busy (--dirty-rate or a measurement)");
 		return -EBUSY;
-	}
-	if (m->virtio.nr) {
-		snprintf(err, errlen, "the VM has virtio devices, whose state pagoda cannot migrate yet");
-		return -ENOTSUP;
 	}
 	mg->m = m;
 	snprintf(mg->uri, sizeof(mg->uri), "%s", uri);

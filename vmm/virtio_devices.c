@@ -180,3 +180,45 @@ void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
 			(s->dev->status & 0x40) ? " NEEDS_RESET" : "");
 	}
 }
+
+void virtio_devices_quiesce(struct virtio_devices *v)
+{
+	io_thread_stop(&v->io);
+	for (unsigned int i = 0; i < v->nr; i++) {
+		struct virtio_dev *d = v->slots[i].dev;
+		pthread_mutex_lock(&d->lock);
+		if (d->ops->quiesce)
+			d->ops->quiesce(d);
+		pthread_mutex_unlock(&d->lock);
+	}
+}
+
+int virtio_devices_resume(struct virtio_devices *v)
+{
+	return v->nr && !v->io.started ? io_thread_start(&v->io) : 0;
+}
+
+void virtio_devices_save(struct virtio_devices *v, unsigned int i, struct virtio_dev_state *st)
+{
+	struct virtio_dev *d = v->slots[i].dev;
+	pthread_mutex_lock(&d->lock);
+	virtio_dev_save(d, st);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_devices_restore(struct virtio_devices *v, unsigned int i, const struct virtio_dev_state *st,
+			   char *err, size_t errlen)
+{
+	if (i >= v->nr) {
+		snprintf(err, errlen, "the state has a virtio device %u this VM lacks", i);
+		return -EINVAL;
+	}
+	struct virtio_dev *d = v->slots[i].dev;
+	const char *why = "";
+	pthread_mutex_lock(&d->lock);
+	int e = virtio_dev_restore(d, st, &why);
+	pthread_mutex_unlock(&d->lock);
+	if (e)
+		snprintf(err, errlen, "%s: %s", d->name, why);
+	return e;
+}

@@ -2,6 +2,8 @@
  * pattern the host test checks in the image, flushes, reads them back and verifies, asks
  * for the serial, and checks that a read past the end fails. "ro=1": the device is
  * read-only, so a write must fail with IOERR while reads work.
+ * "loop=1": write-flush-read-verify cycles forever, "cycle N ok" after each (the
+ * snapshot and migration tests move the VM, driver state and all, between cycles).
  * "bench=read|write bs=BYTES qd=N total=BYTES": keeps N requests in flight and prints the
  * throughput (the block benchmark); the requests cycle over the disk until total is moved. */
 #include "rt/rt.h"
@@ -187,6 +189,11 @@ int main(void)
 		int rd = request(T_IN, 0, buf, SECTOR, NULL);
 		rt_printf("read-only disk: write status %d, read status %d\n", st, rd);
 		return st == S_IOERR && rd == S_OK ? 0 : 1;
+	}
+	for (uint64_t cycle = 1; rt_param_u64("loop", 0); cycle++) {
+		if (read_write(capacity, (uint64_t *)buf))
+			return 1;
+		rt_printf("cycle %lu ok\n", cycle);
 	}
 	if (read_write(capacity, (uint64_t *)buf) || discard((uint64_t *)buf))
 		return 1;
