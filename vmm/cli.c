@@ -64,6 +64,9 @@ const char cli_run_usage[] =
 	"                        (default 30), or give up with cancel\n"
 	"      --restore-memory copy|map  pagoda restore: copy the snapshot's memory in, or\n"
 	"                        map it privately and page it in lazily (default copy)\n"
+	"      --seccomp on|log|off  per-thread system call filters (default on); a call\n"
+	"                        outside them ends pagoda with exit code 12, naming it;\n"
+	"                        log lets it through and the kernel logs it\n"
 	"      --cpu MODEL       host | baseline (default: baseline on a PVM host, else host)\n"
 	"      --timeout SECONDS end the VM after this long, exit code 124\n"
 	"      --name NAME       a name for messages\n"
@@ -71,7 +74,8 @@ const char cli_run_usage[] =
 	"\n"
 	"Exit status: 0 guest powered off or rebooted; (v << 1) | 1 guest wrote v to the\n"
 	"debug-exit port 0x501; 2 bad command line or setup failure; 4 guest triple fault;\n"
-	"6 KVM internal error; 8 unhandled VM exit; 10 VMM error while running; 124 timeout;\n"
+	"6 KVM internal error; 8 unhandled VM exit; 10 VMM error while running; 12 seccomp\n"
+	"violation; 14 every vCPU halted with interrupts off; 124 timeout;\n"
 	"128+N killed by signal N.\n"
 	"Console: Ctrl-a x ends the VM when stdin is a terminal.\n";
 
@@ -126,7 +130,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
        OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES,
-       OPT_RESTORE_MEM };
+       OPT_RESTORE_MEM, OPT_SECCOMP };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -156,6 +160,7 @@ static const struct option run_options[] = {
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
 	{ "max-passes", required_argument, NULL, OPT_PASSES },
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEM },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
@@ -396,6 +401,16 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		cfg->cancel_at_max_passes = comma && !strcmp(comma, ",cancel");
 		return 0;
 	}
+	case OPT_SECCOMP:
+		if (!strcmp(arg, "on"))
+			cfg->seccomp = SANDBOX_ON;
+		else if (!strcmp(arg, "log"))
+			cfg->seccomp = SANDBOX_LOG;
+		else if (!strcmp(arg, "off"))
+			cfg->seccomp = SANDBOX_OFF;
+		else
+			return fail(err, errlen, "--seccomp '%s': use on, log or off", arg);
+		return 0;
 	case OPT_RESTORE_MEM:
 		if (strcmp(arg, "copy") && strcmp(arg, "map"))
 			return fail(err, errlen, "--restore-memory '%s': use copy or map", arg);

@@ -11,6 +11,7 @@
 #include "../mem/dirty.h"
 #include "../mem/eager_split.h"
 #include "../virtio/blk.h"
+#include "sandbox.h"
 
 enum cpu_model {
 	CPU_MODEL_AUTO,     /* baseline on a PVM host, host elsewhere */
@@ -42,6 +43,7 @@ struct run_config {
 	uint64_t eager_chunk;
 	bool stats;
 	bool help;
+	enum sandbox_mode seccomp;     /* default on */
 	/* virtio devices, at most CLI_MAX_VIRTIO of them together */
 	struct blk_options disks[CLI_MAX_VIRTIO];
 	unsigned int nr_disks;

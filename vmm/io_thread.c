@@ -3,7 +3,11 @@
 #include <errno.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <stdio.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "sandbox.h"
 
 static void on_stop(void *opaque, uint32_t events)
 {
@@ -28,7 +32,11 @@ int io_thread_init(struct io_thread *t)
 static void *run(void *arg)
 {
 	struct io_thread *t = arg;
-	event_loop_run(&t->loop);
+	int e = sandbox_enter(SANDBOX_IO);
+	if (e)
+		fprintf(stderr, "pagoda: I/O thread: installing its seccomp filter: %s: devices stop\n", strerror(-e));
+	else
+		event_loop_run(&t->loop);
 	return NULL;
 }
 

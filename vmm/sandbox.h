@@ -1,0 +1,19 @@
+/* Per-thread seccomp filters (libseccomp), like Firecracker's: each kind of pagoda
+ * thread allows only the system calls it makes, and ioctl only with the request numbers
+ * it uses. A thread installs its own filter when it starts (threads it creates later
+ * inherit it). A violation is reported with the system call's name and ends pagoda with
+ * EXIT_SANDBOX, never a silent SIGSYS death; `log` mode lets it through and the kernel
+ * logs it. */
+#ifndef PAGODA_VMM_SANDBOX_H
+#define PAGODA_VMM_SANDBOX_H
+
+enum sandbox_mode { SANDBOX_ON, SANDBOX_LOG, SANDBOX_OFF };
+enum sandbox_thread { SANDBOX_VCPU, SANDBOX_IO, SANDBOX_MAIN };
+
+/* Once, before any filter: the SIGSYS reporter and the table of syscall names it uses. */
+int sandbox_prepare(enum sandbox_mode mode);
+/* Installs the calling thread's filter. 0, or -errno. */
+int sandbox_enter(enum sandbox_thread kind);
+const char *sandbox_thread_name(enum sandbox_thread kind);
+
+#endif
