@@ -2,8 +2,9 @@
 # Runs pagoda's tests and ends with one line "N passed, N failed[, N skipped]":
 #   1. unit tests and tiny guests on this host (suites unit, guests)
 #   2. the same under ASan/UBSan (build-asan)
-#   3. each memory backend with 5 GiB guests (suite memory, about 4 minutes)
-#   4. the lab's own tests and the Linux boot suite inside the x86 lab (suites lab, linux)
+#   3. the libFuzzer targets, PAGODA_FUZZ_SECONDS each (default 30), clang build-fuzz
+#   4. each memory backend with 5 GiB guests (suite memory, about 4 minutes)
+#   5. the lab's own tests and the Linux boot suite inside the x86 lab (suites lab, linux)
 # PAGODA_TEST_FAST=1 stops after step 2. Exit status 0 only when nothing failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -27,13 +28,24 @@ run() { # dir, log name, meson test args...
 run build fast --suite unit --suite guests
 run build-asan asan --suite unit --suite guests
 if [ "${PAGODA_TEST_FAST:-0}" != 1 ]; then
+  command -v clang >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y clang >/dev/null 2>&1
+  if [ ! -f build-fuzz/build.ninja ]; then
+    CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+  fi
+  if ninja -C build-fuzz >/dev/null; then
+    run build-fuzz fuzz --suite fuzz
+  else
+    echo "the fuzz build failed (counted as one failure)" >&2; export PAGODA_FUZZ_BUILD_FAILED=1
+  fi
   run build memory --suite memory
   run build lab --suite lab --suite linux
 fi
 
 python3 - "${logs[@]}" <<'PY'
 import json, sys
+import os
 passed = failed = skipped = 0
+failed += 1 if os.environ.get("PAGODA_FUZZ_BUILD_FAILED") else 0
 for path in sys.argv[1:]:
     for line in open(path):
         r = json.loads(line)["result"]

@@ -10,6 +10,17 @@ static const char *skip_ws(const char *p)
 	return p;
 }
 
+static int hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 /* A string at p (after its opening quote) into out; returns the char after the closing
  * quote, or NULL. Escapes: \" \\ \/ \b \f \n \r \t and \u00XX. */
 static const char *parse_string(const char *p, char *out, size_t len)
@@ -31,11 +42,18 @@ static const char *parse_string(const char *p, char *out, size_t len)
 			case 'r': c = '\r'; break;
 			case 't': c = '\t'; break;
 			case 'u': {
-				unsigned int v;
-				if (sscanf(p, "%4x", &v) != 1 || v > 0x7f || !v)
+				/* Exactly four hex digits (found by fuzzing: sscanf's %4x took fewer and
+				 * the parser skipped past the end of the line). */
+				unsigned int v = 0;
+				for (int i = 0; i < 4; i++, p++) {
+					int d = hex_digit(*p);
+					if (d < 0)
+						return NULL;
+					v = v * 16 + (unsigned int)d;
+				}
+				if (v > 0x7f || !v)
 					return NULL; /* control-socket text is ASCII */
 				c = (char)v;
-				p += 4;
 				break;
 			}
 			default: return NULL;

@@ -428,6 +428,7 @@ static void *sender_thread(void *arg)
 		set_error(mg, MIG_FAILED, "%s", err);
 	if (!e) {
 		tune_socket(s.fd);
+		atomic_store(&mg->fd, s.fd);
 		e = handshake(&s);
 	}
 	if (!e && (e = dirty_log_start(&mg->m->dirty, &mg->m->vm.mem)))
@@ -456,8 +457,10 @@ static void *sender_thread(void *arg)
 		if (mg->m->vm.paused)
 			vm_resume(&mg->m->vm);
 	}
-	if (s.fd >= 0)
+	if (s.fd >= 0) {
+		atomic_store(&mg->fd, -1);
 		close(s.fd);
+	}
 	uint64_t one = 1;
 	if (mg->done_efd >= 0 && write(mg->done_efd, &one, sizeof(one)) < 0)
 		fprintf(stderr, "pagoda: migrate: cannot signal the end: %s\n", strerror(errno));
@@ -475,6 +478,7 @@ int migration_start(struct migration *mg, struct machine *m, const char *uri, ch
 		return -EBUSY;
 	}
 	mg->m = m;
+	atomic_store(&mg->fd, -1);
 	snprintf(mg->uri, sizeof(mg->uri), "%s", uri);
 	pthread_mutex_init(&mg->lock, NULL);
 	mg->state = MIG_RUNNING;
@@ -487,6 +491,13 @@ int migration_start(struct migration *mg, struct machine *m, const char *uri, ch
 	}
 	mg->thread_started = true;
 	return 0;
+}
+
+void migration_abort(struct migration *mg)
+{
+	int fd = atomic_load(&mg->fd);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
 }
 
 void migration_join(struct migration *mg)
@@ -653,4 +664,10 @@ int migration_receive(struct machine *m, const char *uri, double timeout_s, char
 	if (e)
 		snprintf(err, errlen, "incoming migration failed: %s", why);
 	return e;
+}
+
+int migration_receive_fd(struct machine *m, int fd, char *err, size_t errlen)
+{
+	err[0] = 0;
+	return receive_stream(m, fd, err, errlen);
 }

@@ -10,6 +10,7 @@
 #define PAGODA_VMM_MIGRATION_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -32,6 +33,7 @@ struct migration {
 	pthread_t thread;
 	bool thread_started;
 	int done_efd;                  /* written when the thread ends, whatever the outcome */
+	atomic_int fd;                 /* the connection while it is open, else -1 */
 	pthread_mutex_t lock;          /* the fields below, read by migrate-status */
 	enum mig_state state;
 	char error[256];
@@ -46,6 +48,9 @@ struct migration {
 
 /* Starts migrating m to uri (unix:PATH or tcp:HOST:PORT) on a thread of its own. */
 int migration_start(struct migration *mg, struct machine *m, const char *uri, char *err, size_t errlen);
+/* The VMM is ending: cut the connection so the thread stops at once (the receiver then
+ * fails and starts nothing). */
+void migration_abort(struct migration *mg);
 /* Joins the thread (after it ended, or to wait for it). */
 void migration_join(struct migration *mg);
 /* One JSON object describing the migration, for migrate-status. */
@@ -54,5 +59,7 @@ void migration_status_json(struct migration *mg, char *out, size_t len);
 /* The receiving side, before any vCPU runs: listens on uri, takes one migration into m.
  * timeout_s > 0 bounds the wait for the sender. 0, or -errno with a message. */
 int migration_receive(struct machine *m, const char *uri, double timeout_s, char *err, size_t errlen);
+/* The same from a connected socket (the stream's parser; the fuzz target feeds it). */
+int migration_receive_fd(struct machine *m, int fd, char *err, size_t errlen);
 
 #endif
