@@ -113,7 +113,7 @@ void virtio_dev_save(struct virtio_dev *d, struct virtio_dev_state *st)
 						 q->used_idx, q->signalled_used, q->ready, q->event_idx,
 						 q->signalled_valid, { 0 } };
 	}
-	if (d->config_len <= VIRTIO_STATE_CONFIG_MAX)
+	if (d->config_len && d->config_len <= VIRTIO_STATE_CONFIG_MAX) /* rng has none */
 		memcpy(st->config, d->config, d->config_len);
 }
 
@@ -128,7 +128,8 @@ int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_state *st, 
 	atomic_store(&d->isr, st->isr);
 	d->config_generation = st->config_generation;
 	d->driver_features = st->driver_features;
-	memcpy(d->config, st->config, d->config_len);
+	if (d->config_len)
+		memcpy(d->config, st->config, d->config_len);
 	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		const struct virtq_state *qs = &st->q[i];
 		struct virtq *q = &d->vqs[i];

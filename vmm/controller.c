@@ -201,6 +201,8 @@ void controller_close(struct controller *c)
 		c->rate_fd = -1;
 	}
 	if (c->mig) {
+		if (atomic_load(&c->m->vm.exit_code) != EXIT_GUEST_OFF || c->mig->state == MIG_RUNNING)
+			migration_abort(c->mig); /* a signal or an error ends the VMM mid-migration */
 		migration_join(c->mig);
 		controller_answer_migration(c); /* a migration that ended the VM still gets its answer */
 		free(c->mig);

@@ -19,6 +19,7 @@
 #include "controller.h"
 #include "machine.h"
 #include "migration.h"
+#include "sandbox.h"
 #include "snapshot.h"
 
 struct run {
@@ -28,6 +29,7 @@ struct run {
 	struct event_loop loop;
 	int timer_fd, signal_fd;
 	int rate_fd;                 /* --dirty-rate window timer */
+	int watchdog_fd;             /* once a second: can the guest still run? */
 	uint64_t rate_last_ns;
 	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
 	struct controller ctl;
@@ -144,6 +146,24 @@ static int setup_dirty_rate(struct run *r)
 	return event_loop_add(&r->loop, r->rate_fd, EPOLLIN, on_dirty_rate, r);
 }
 
+static void on_watchdog(void *opaque, uint32_t events)
+{
+	struct run *r = opaque;
+	uint64_t ticks;
+	(void)events;
+	if (read(r->watchdog_fd, &ticks, sizeof(ticks)) == sizeof(ticks))
+		vm_check_wakeable(&r->m.vm);
+}
+
+/* A guest that halts with interrupts off on every vCPU would otherwise hang pagoda. */
+static int setup_watchdog(struct run *r)
+{
+	r->watchdog_fd = timer_open(1.0, true);
+	if (r->watchdog_fd < 0)
+		return r->watchdog_fd;
+	return event_loop_add(&r->loop, r->watchdog_fd, EPOLLIN, on_watchdog, r);
+}
+
 static int setup_timeout(struct run *r)
 {
 	if (r->cfg.timeout_s <= 0)
@@ -181,6 +201,8 @@ static int setup_loop(struct run *r)
 		e = setup_signals(r);
 	if (!e)
 		e = setup_timeout(r);
+	if (!e)
+		e = setup_watchdog(r);
 	if (e)
 		snprintf(r->err, sizeof(r->err), "event loop: %s", strerror(-e));
 	return e;
@@ -241,11 +263,22 @@ static int setup(struct run *r)
 	return e;
 }
 
+/* The vCPU and I/O threads install their own filters as they start; the main thread
+ * takes its own last, so they do not inherit it (a migration thread later does). */
 static int start(struct run *r)
 {
-	int e = machine_start(&r->m);
-	if (e)
+	int e = sandbox_prepare(r->cfg.seccomp);
+	if (e) {
+		snprintf(r->err, sizeof(r->err), "--seccomp: %s", strerror(-e));
+		return e;
+	}
+	e = machine_start(&r->m);
+	if (e) {
 		snprintf(r->err, sizeof(r->err), "%s", r->m.err);
+		return e;
+	}
+	if ((e = sandbox_enter(SANDBOX_MAIN)))
+		snprintf(r->err, sizeof(r->err), "--seccomp: installing the main thread's filter: %s", strerror(-e));
 	return e;
 }
 
@@ -262,6 +295,8 @@ static void teardown(struct run *r)
 		close(r->signal_fd);
 	if (r->rate_fd >= 0)
 		close(r->rate_fd);
+	if (r->watchdog_fd >= 0)
+		close(r->watchdog_fd);
 	free(r->rate_last_vcpu);
 }
 
@@ -306,7 +341,7 @@ static int run_or_restore(int argc, char **argv, const char *restore_dir)
 	struct run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return EXIT_SETUP;
-	r->timer_fd = r->signal_fd = r->rate_fd = -1;
+	r->timer_fd = r->signal_fd = r->rate_fd = r->watchdog_fd = -1;
 	r->m.vm.kvm_fd = r->m.vm.vm_fd = r->m.vm.exit_efd = -1;
 	int code;
 	if (cli_parse_run(argc, argv, &r->cfg, r->err, sizeof(r->err)) ||

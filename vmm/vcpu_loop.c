@@ -8,6 +8,7 @@
 #include <time.h>
 
 #include "../arch/x86/vcpu_state.h"
+#include "sandbox.h"
 
 #define KICK_SIGNAL SIGUSR1
 
@@ -151,6 +152,11 @@ void *vcpu_loop_thread(void *arg)
 	sigaddset(&set, KICK_SIGNAL);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 
+	int e = sandbox_enter(SANDBOX_VCPU);
+	if (e) {
+		vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: installing its seccomp filter: %s", v->index, strerror(-e));
+		return NULL;
+	}
 	if (v->index == 0) {
 		struct timespec ts;
 		clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -166,6 +172,8 @@ void *vcpu_loop_thread(void *arg)
 				/* Any I/O of the last exit is complete now: a safe point to park. */
 				if (atomic_load(&v->vm->pause_requested))
 					vm_park_vcpu(v->vm);
+				if (atomic_load(&v->vm->wake_check))
+					vm_report_wake_state(v);
 				throttle(v->vm);
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;

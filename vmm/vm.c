@@ -251,3 +251,50 @@ void vm_park_vcpu(struct vm *vm)
 	vm->parked--;
 	pthread_mutex_unlock(&vm->pause_lock);
 }
+
+void vm_report_wake_state(struct vcpu *v)
+{
+	struct kvm_mp_state mp;
+	struct kvm_regs regs;
+	unsigned int st = WAKE_RUNNABLE;
+	if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) == 0) {
+		if (mp.mp_state == KVM_MP_STATE_INIT_RECEIVED || mp.mp_state == KVM_MP_STATE_UNINITIALIZED)
+			st = WAKE_WAITING_SIPI;
+		else if (mp.mp_state == KVM_MP_STATE_HALTED && ioctl(v->fd, KVM_GET_REGS, &regs) == 0 &&
+			 !(regs.rflags & (1u << 9)))
+			st = WAKE_HALTED_IF_OFF;
+	}
+	atomic_store(&v->wake_state, st);
+}
+
+void vm_check_wakeable(struct vm *vm)
+{
+	if (vm->paused || atomic_load(&vm->stopping))
+		return;
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		atomic_store(&vm->vcpus[i].wake_state, WAKE_UNKNOWN);
+	atomic_store(&vm->wake_check, true);
+	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].thread_started)
+			vcpu_loop_kick(&vm->vcpus[i]);
+	bool halted = false;
+	for (int tries = 0; tries < 50; tries++) { /* up to 50 ms for every answer */
+		unsigned int answered = 0, stuck = 0;
+		halted = false;
+		for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
+			unsigned int st = atomic_load(&vm->vcpus[i].wake_state);
+			answered += st != WAKE_UNKNOWN;
+			stuck += st == WAKE_HALTED_IF_OFF || st == WAKE_WAITING_SIPI;
+			halted |= st == WAKE_HALTED_IF_OFF;
+		}
+		if (answered == vm->nr_vcpus) {
+			atomic_store(&vm->wake_check, false);
+			if (stuck == vm->nr_vcpus && halted)
+				vm_request_exit(vm, EXIT_GUEST_HUNG, "every vCPU is halted with interrupts off (cli; hlt): nothing can wake the guest");
+			return;
+		}
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	atomic_store(&vm->wake_check, false); /* someone was busy: it runs, all is well */
+}

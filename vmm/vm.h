@@ -20,6 +20,8 @@ enum {
 	EXIT_INTERNAL_ERROR = 6,   /* KVM_EXIT_INTERNAL_ERROR (emulation failure, ...) */
 	EXIT_UNHANDLED = 8,        /* an exit reason pagoda does not handle, failed entry */
 	EXIT_VMM_ERROR = 10,       /* an ioctl or syscall failed while running */
+	EXIT_SANDBOX = 12,         /* a thread made a system call its seccomp filter forbids */
+	EXIT_GUEST_HUNG = 14,      /* every vCPU halted with interrupts off: nothing can wake it */
 	EXIT_TIMEOUT = 124,
 	EXIT_SIGNAL_BASE = 128,
 };
@@ -36,7 +38,11 @@ struct vcpu {
 	uint64_t nr_exits;
 	atomic_bool in_guest;          /* inside KVM_RUN (or about to enter it) */
 	atomic_ullong run_returns;     /* KVM_RUN calls that returned */
+	atomic_uint wake_state;        /* the last liveness check: enum vcpu_wake */
 };
+
+/* What a vCPU said at the last liveness check (vm_check_wakeable). */
+enum vcpu_wake { WAKE_UNKNOWN, WAKE_RUNNABLE, WAKE_HALTED_IF_OFF, WAKE_WAITING_SIPI };
 
 struct vm {
 	int kvm_fd;
@@ -59,7 +65,8 @@ struct vm {
 	unsigned int parked;
 	bool paused;
 
-	atomic_uint throttle_pct;  /* auto-converge: vCPUs sleep this share of each 10 ms */
+	atomic_uint throttle_pct;
+	atomic_bool wake_check;    /* vCPUs report enum vcpu_wake at their next EINTR */  /* auto-converge: vCPUs sleep this share of each 10 ms */
 
 	atomic_ullong first_run_ns; /* CLOCK_MONOTONIC when vCPU 0 first entered KVM_RUN */
 	atomic_bool stopping;
@@ -95,6 +102,13 @@ bool vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
 /* Called by a vCPU thread whose KVM_RUN returned EINTR: parks while a pause lasts. */
 void vm_park_vcpu(struct vm *vm);
+
+/* Asks every vCPU whether it could ever run again; ends the VM with EXIT_GUEST_HUNG
+ * when none can (every one halted with interrupts off, or waiting for a SIPI nobody can
+ * send). Called now and then from the main loop. */
+void vm_check_wakeable(struct vm *vm);
+/* A vCPU's answer, on its own thread (it may not call KVM ioctls on another's). */
+void vm_report_wake_state(struct vcpu *v);
 
 /* Raise or lower an interrupt line of the in-kernel irqchip (GSI). */
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level);

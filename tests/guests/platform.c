@@ -4,7 +4,8 @@
  *   reset         i8042 reset line              -> 0
  *   poweroff      ACPI S5                       -> 0
  *   triple-fault  an exception with no IDT      -> 4
- *   hang          cli; hlt forever              -> 124 with --timeout
+ *   hang          spin forever                  -> 124 with --timeout
+ *   halt-cli      cli; hlt: nothing can wake it -> 14 (pagoda's watchdog)
  *   echo          prints what arrives on the serial port until a '.'  */
 #include "rt/rt.h"
 
@@ -45,6 +46,9 @@ int main(void)
 		__asm__ volatile("lidt %0; ud2" ::"m"(none));
 	}
 	if (str_eq(a, "hang"))
+		for (;;)
+			cpu_relax();
+	if (str_eq(a, "halt-cli"))
 		for (;;)
 			__asm__ volatile("cli; hlt");
 	if (str_eq(a, "echo")) {
