@@ -16,21 +16,24 @@
 struct elf_image {
 	const uint8_t *data;
 	size_t len;
+	Elf64_Ehdr ehdr;   /* copies: the file's headers may sit at any alignment */
 	const Elf64_Ehdr *eh;
 	uint64_t load_end; /* highest byte loaded + 1 */
 };
 
-static const Elf64_Phdr *phdr(const struct elf_image *img, unsigned int i)
+static Elf64_Phdr phdr(const struct elf_image *img, unsigned int i)
 {
-	return (const Elf64_Phdr *)(img->data + img->eh->e_phoff + (size_t)i * sizeof(Elf64_Phdr));
+	Elf64_Phdr ph;
+	memcpy(&ph, img->data + img->eh->e_phoff + (size_t)i * sizeof(Elf64_Phdr), sizeof(ph));
+	return ph;
 }
 
 static int check_ehdr(struct elf_image *img, char *err, size_t errlen)
 {
 	if (img->len < sizeof(Elf64_Ehdr))
 		return boot_err(err, errlen, -ENOEXEC, "ELF kernel is truncated: %zu bytes", img->len);
-	const Elf64_Ehdr *eh = (const Elf64_Ehdr *)img->data;
-	img->eh = eh;
+	memcpy(&img->ehdr, img->data, sizeof(img->ehdr));
+	const Elf64_Ehdr *eh = img->eh = &img->ehdr;
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64)
 		return boot_err(err, errlen, -ENOEXEC, "ELF kernel is not x86-64 (class %u, machine %u)",
@@ -47,7 +50,7 @@ static int check_ehdr(struct elf_image *img, char *err, size_t errlen)
 static int load_segments(struct guest_mem *m, struct elf_image *img, char *err, size_t errlen)
 {
 	for (unsigned int i = 0; i < img->eh->e_phnum; i++) {
-		const Elf64_Phdr *p = phdr(img, i);
+		const Elf64_Phdr ph = phdr(img, i), *p = &ph;
 		if (p->p_type != PT_LOAD)
 			continue;
 		if (p->p_offset > img->len || p->p_filesz > img->len - p->p_offset)
@@ -76,7 +79,9 @@ static uint64_t note_pvh_entry(const struct elf_image *img, const Elf64_Phdr *p)
 		return 0;
 	const uint8_t *n = img->data + p->p_offset, *end = n + p->p_filesz;
 	while ((size_t)(end - n) >= sizeof(Elf64_Nhdr)) {
-		const Elf64_Nhdr *nh = (const Elf64_Nhdr *)n;
+		Elf64_Nhdr note;
+		memcpy(&note, n, sizeof(note));
+		const Elf64_Nhdr *nh = &note;
 		size_t name = (nh->n_namesz + 3) & ~3u, desc = (nh->n_descsz + 3) & ~3u;
 		const uint8_t *d = n + sizeof(*nh) + name;
 		if (name > (size_t)(end - n) - sizeof(*nh) || desc > (size_t)(end - d))
@@ -95,8 +100,8 @@ static uint64_t note_pvh_entry(const struct elf_image *img, const Elf64_Phdr *p)
 static uint64_t find_pvh_entry(const struct elf_image *img)
 {
 	for (unsigned int i = 0; i < img->eh->e_phnum; i++) {
-		const Elf64_Phdr *p = phdr(img, i);
-		uint64_t entry = p->p_type == PT_NOTE ? note_pvh_entry(img, p) : 0;
+		const Elf64_Phdr p = phdr(img, i);
+		uint64_t entry = p.p_type == PT_NOTE ? note_pvh_entry(img, &p) : 0;
 		if (entry)
 			return entry;
 	}
