@@ -4,7 +4,7 @@
  * checks every page against the versions and prints "tick N verified". A VM that was
  * snapshotted or migrated in between must print the ticks in order, none lost or
  * repeated, and never a failure. After "steps" steps (default 10000) it powers off;
- * steps=0 runs until stopped. "idle=1": fill the pages, say so, then only wait (the
+ * steps=0 runs until stopped. "idle=1": fill the pages, say so, then halt with interrupts on (the
  * benchmark's idle guest with its memory full). */
 #include "rt/rt.h"
 
@@ -51,9 +51,13 @@ int main(void)
 	for (uint64_t p = 0; p < n; p++)
 		write_page(lo, p);
 	rt_printf("migrate guest: %lu pages, tick every %lu steps\n", n, tick);
-	if (rt_param_u64("idle", 0))
+	if (rt_param_u64("idle", 0)) {
+		/* Halted with interrupts on, as an idle OS is: no interrupt source is set up, so
+		 * it sleeps for good without a spinning vCPU (cli; hlt would be a dead guest). */
+		rt_idt_init();
 		for (;;)
-			__asm__ volatile("hlt");
+			__asm__ volatile("sti; hlt");
+	}
 	for (uint64_t s = 1; !steps || s <= steps; s++) {
 		uint64_t p = (s * 7919) % n;
 		version[p]++;
