@@ -29,8 +29,10 @@ class VM:
         self.p = subprocess.Popen(self.cmd, stdout=self.out, stderr=subprocess.STDOUT)
 
     def text(self):
-        self.out.seek(0)
-        return self.out.read().decode(errors="replace")
+        # pread: the child shares this file's offset, a seek here would move its writes
+        # (seen: a console byte landing at offset 0).
+        fd = self.out.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode(errors="replace")
 
     def wait_for(self, rx, timeout=60):
         t0 = time.monotonic()
