@@ -71,19 +71,29 @@ static char *read_smaps(void)
 	return buf;
 }
 
-static void print_kvm_pages(int vm_fd, FILE *out)
+/* KVM's page counters into u; -errno when KVM has no binary stats. */
+static int read_kvm_pages(int vm_fd, struct mem_usage *u)
 {
 	struct kvm_stats ks;
-	if (kvm_stats_open(&ks, vm_fd)) {
-		fprintf(out, "stats: kvm binary stats unavailable\n");
-		return;
-	}
-	uint64_t p4 = 0, p2 = 0, p1 = 0;
-	kvm_stats_get(&ks, "pages_4k", &p4);
-	kvm_stats_get(&ks, "pages_2m", &p2);
-	kvm_stats_get(&ks, "pages_1g", &p1);
-	fprintf(out, "stats: kvm pages_4k=%" PRIu64 " pages_2m=%" PRIu64 " pages_1g=%" PRIu64 "\n", p4, p2, p1);
+	int e = kvm_stats_open(&ks, vm_fd);
+	if (e)
+		return e;
+	kvm_stats_get(&ks, "pages_4k", &u->pages_4k);
+	kvm_stats_get(&ks, "pages_2m", &u->pages_2m);
+	kvm_stats_get(&ks, "pages_1g", &u->pages_1g);
 	kvm_stats_close(&ks);
+	return 0;
+}
+
+/* Region i of m in smaps (all zeros without smaps). */
+static struct region_usage region_usage(const struct guest_mem *m, const char *smaps, unsigned int i)
+{
+	const struct mem_range *r = &m->layout.ram[i];
+	uint64_t hva = (uint64_t)(uintptr_t)(m->base + r->gpa);
+	struct region_usage u = { 0 };
+	if (smaps)
+		smaps_usage(smaps, hva, hva + r->size, &u);
+	return u;
 }
 
 void mem_stats_print(const struct guest_mem *m, int vm_fd, FILE *out)
@@ -93,17 +103,21 @@ void mem_stats_print(const struct guest_mem *m, int vm_fd, FILE *out)
 	char *smaps = read_smaps();
 	for (unsigned int i = 0; i < m->layout.nr_ram; i++) {
 		const struct mem_range *r = &m->layout.ram[i];
-		uint64_t hva = (uint64_t)(uintptr_t)(m->base + r->gpa);
-		struct region_usage u = { 0 };
-		if (smaps)
-			smaps_usage(smaps, hva, hva + r->size, &u);
+		struct region_usage u = region_usage(m, smaps, i);
 		fprintf(out, "stats: region gpa=0x%" PRIx64 " size=%" PRIu64 "M hva=0x%" PRIx64
 			" resident=%" PRIu64 "M huge=%" PRIu64 "M kernel_page=%" PRIu64 "kB\n",
-			r->gpa, r->size >> 20, hva, u.rss >> 20, u.huge >> 20, u.kernel_page >> 10);
+			r->gpa, r->size >> 20, (uint64_t)(uintptr_t)(m->base + r->gpa), u.rss >> 20, u.huge >> 20,
+			u.kernel_page >> 10);
 	}
 	free(smaps);
-	if (vm_fd >= 0)
-		print_kvm_pages(vm_fd, out);
+	struct mem_usage k = { 0 };
+	if (vm_fd < 0)
+		return;
+	if (read_kvm_pages(vm_fd, &k))
+		fprintf(out, "stats: kvm binary stats unavailable\n");
+	else
+		fprintf(out, "stats: kvm pages_4k=%" PRIu64 " pages_2m=%" PRIu64 " pages_1g=%" PRIu64 "\n",
+			k.pages_4k, k.pages_2m, k.pages_1g);
 }
 
 void mem_stats_collect(const struct guest_mem *m, int vm_fd, struct mem_usage *u)
@@ -111,19 +125,11 @@ void mem_stats_collect(const struct guest_mem *m, int vm_fd, struct mem_usage *u
 	*u = (struct mem_usage){ 0 };
 	char *smaps = read_smaps();
 	for (unsigned int i = 0; smaps && i < m->layout.nr_ram; i++) {
-		const struct mem_range *r = &m->layout.ram[i];
-		uint64_t hva = (uint64_t)(uintptr_t)(m->base + r->gpa);
-		struct region_usage ru = { 0 };
-		smaps_usage(smaps, hva, hva + r->size, &ru);
+		struct region_usage ru = region_usage(m, smaps, i);
 		u->rss += ru.rss;
 		u->huge += ru.huge;
 	}
 	free(smaps);
-	struct kvm_stats ks;
-	if (vm_fd >= 0 && kvm_stats_open(&ks, vm_fd) == 0) {
-		kvm_stats_get(&ks, "pages_4k", &u->pages_4k);
-		kvm_stats_get(&ks, "pages_2m", &u->pages_2m);
-		kvm_stats_get(&ks, "pages_1g", &u->pages_1g);
-		kvm_stats_close(&ks);
-	}
+	if (vm_fd >= 0)
+		read_kvm_pages(vm_fd, u);
 }

@@ -58,26 +58,6 @@ static void finish(struct virtio_blk *b, struct blk_req *r, uint8_t status)
 	free(r);
 }
 
-/* [skip, skip+len) of src as iovecs in dst; returns how many. */
-static unsigned int iov_slice(const struct iovec *src, unsigned int n, size_t skip, size_t len,
-			      struct iovec *dst)
-{
-	unsigned int k = 0;
-	for (unsigned int i = 0; i < n && len; i++) {
-		if (skip >= src[i].iov_len) {
-			skip -= src[i].iov_len;
-			continue;
-		}
-		size_t take = src[i].iov_len - skip;
-		if (take > len)
-			take = len;
-		dst[k++] = (struct iovec){ (uint8_t *)src[i].iov_base + skip, take };
-		len -= take;
-		skip = 0;
-	}
-	return k;
-}
-
 static bool in_range(const struct virtio_blk *b, uint64_t offset, uint64_t len)
 {
 	return offset <= b->size && len <= b->size - offset;
@@ -264,27 +244,27 @@ static void on_completion(void *opaque, uint32_t events)
 }
 
 /* The driver reset the device: wait for what is on the ring, hand nothing back. */
-static void blk_reset(struct virtio_dev *d)
+static void wait_inflight(struct virtio_blk *b)
 {
-	struct virtio_blk *b = (struct virtio_blk *)d;
-	b->dropping = true;
 	while (b->have_ring && b->inflight) {
 		struct io_uring_cqe *cqe;
 		if (io_uring_wait_cqe(&b->ring, &cqe) == 0)
 			reap(b);
 	}
+}
+
+static void blk_reset(struct virtio_dev *d)
+{
+	struct virtio_blk *b = (struct virtio_blk *)d;
+	b->dropping = true;
+	wait_inflight(b);
 	b->dropping = false;
 }
 
 /* Before a snapshot: every request on the ring completes and goes back to the guest. */
 static void blk_quiesce(struct virtio_dev *d)
 {
-	struct virtio_blk *b = (struct virtio_blk *)d;
-	while (b->have_ring && b->inflight) {
-		struct io_uring_cqe *cqe;
-		if (io_uring_wait_cqe(&b->ring, &cqe) == 0)
-			reap(b);
-	}
+	wait_inflight((struct virtio_blk *)d);
 	if (virtio_dev_live(d))
 		virtio_dev_used(d, 0);
 }

@@ -6,6 +6,7 @@
 #include <linux/if_tun.h>
 #include <linux/virtio_ids.h>
 #include <linux/virtio_net.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -73,21 +74,6 @@ static void receive(struct virtio_net *n)
 		virtio_dev_used(d, RX_Q);
 }
 
-/* [skip, end) of src into dst after dst[0]; returns how many entries dst holds. */
-static int slice_after(const struct iovec *src, unsigned int n, size_t skip, struct iovec *dst)
-{
-	int k = 1;
-	for (unsigned int i = 0; i < n; i++) {
-		if (skip >= src[i].iov_len) {
-			skip -= src[i].iov_len;
-			continue;
-		}
-		dst[k++] = (struct iovec){ (uint8_t *)src[i].iov_base + skip, src[i].iov_len - skip };
-		skip = 0;
-	}
-	return k;
-}
-
 static void transmit(struct virtio_net *n)
 {
 	struct virtio_dev *d = &n->dev;
@@ -98,7 +84,7 @@ static void transmit(struct virtio_net *n)
 			n->st.tx_dropped++;
 		} else {
 			n->iov[0] = (struct iovec){ &hdr, HDR_LEN };
-			int cnt = slice_after(n->chain.out, n->chain.nr_out, HDR_LEN, n->iov);
+			int cnt = 1 + (int)iov_slice(n->chain.out, n->chain.nr_out, HDR_LEN, SIZE_MAX, n->iov + 1);
 			if (writev(n->tap_fd, n->iov, cnt) < 0) {
 				n->st.tx_dropped++; /* the tap is down or full: a lost packet, as on a wire */
 			} else {

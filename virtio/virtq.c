@@ -200,7 +200,9 @@ bool virtq_should_notify(struct virtq *vq)
 	return vring_need_event(used_event, now, old);
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)
+/* Copies between a buffer and [off, off+len) of an iovec array; the bytes copied. */
+static size_t iov_copy(const struct iovec *iov, unsigned int n, size_t off, uint8_t *buf, size_t len,
+		       bool into_iov)
 {
 	size_t done = 0;
 	for (unsigned int i = 0; i < n && done < len; i++) {
@@ -211,27 +213,38 @@ size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf
 		size_t k = iov[i].iov_len - off;
 		if (k > len - done)
 			k = len - done;
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + off, k);
+		uint8_t *at = (uint8_t *)iov[i].iov_base + off;
+		memcpy(into_iov ? at : buf + done, into_iov ? buf + done : at, k);
 		done += k;
 		off = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len)
+{
+	return iov_copy(iov, n, off, buf, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t off, const void *buf, size_t len)
 {
-	size_t done = 0;
-	for (unsigned int i = 0; i < n && done < len; i++) {
-		if (off >= iov[i].iov_len) {
-			off -= iov[i].iov_len;
+	return iov_copy(iov, n, off, (uint8_t *)buf, len, true);
+}
+
+unsigned int iov_slice(const struct iovec *src, unsigned int n, size_t skip, size_t len, struct iovec *dst)
+{
+	unsigned int k = 0;
+	for (unsigned int i = 0; i < n && len; i++) {
+		if (skip >= src[i].iov_len) {
+			skip -= src[i].iov_len;
 			continue;
 		}
-		size_t k = iov[i].iov_len - off;
-		if (k > len - done)
-			k = len - done;
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, k);
-		done += k;
-		off = 0;
+		size_t take = src[i].iov_len - skip;
+		if (take > len)
+			take = len;
+		dst[k++] = (struct iovec){ (uint8_t *)src[i].iov_base + skip, take };
+		len -= take;
+		skip = 0;
 	}
-	return done;
+	return k;
 }

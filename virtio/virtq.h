@@ -63,5 +63,7 @@ bool virtq_should_notify(struct virtq *vq);
 /* Copies up to len bytes at offset off of an iovec array; returns bytes copied. */
 size_t iov_to_buf(const struct iovec *iov, unsigned int n, size_t off, void *buf, size_t len);
 size_t iov_from_buf(const struct iovec *iov, unsigned int n, size_t off, const void *buf, size_t len);
+/* [skip, skip+len) of src as iovecs in dst (at most n entries); returns how many. */
+unsigned int iov_slice(const struct iovec *src, unsigned int n, size_t skip, size_t len, struct iovec *dst);
 
 #endif
