@@ -4,7 +4,11 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
+
+#include "kvm_compat.h"
+#include "layout.h"
 
 int eager_split_host_state(const char *path)
 {
@@ -27,11 +31,42 @@ static int write_param(const char *path, char v)
 	return r;
 }
 
-int eager_split_apply(enum eager_split policy, uint64_t chunk, struct eager_split_state *st,
+/* arm64: a chunk size per VM, one of the block sizes stage 2 can map (0 = off, KVM's
+ * default); KVM takes it only before the first memslot. "on" is 2M, the smallest block. */
+static int apply_arm64(int vm_fd, enum eager_split policy, uint64_t chunk, char *note, size_t notelen)
+{
+	if (policy == EAGER_SPLIT_HOST)
+		return 0;
+	uint64_t want = policy == EAGER_SPLIT_OFF ? 0 : policy == EAGER_SPLIT_ON ? SZ_2M : chunk;
+	int sizes = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES);
+	char c[16];
+	if (want && (sizes <= 0 || !((uint64_t)(unsigned int)sizes & want))) {
+		snprintf(note, notelen, "--eager-split chunk=%s: not a block size of this KVM's stage 2 (bitmap 0x%x): use 4K, 2M or 1G",
+			 layout_size_str(want, c, sizeof(c)), sizes);
+		return -EINVAL;
+	}
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE, .args = { want } };
+	if (ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0) {
+		int e = -errno;
+		snprintf(note, notelen, "--eager-split: KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE %s: %s",
+			 layout_size_str(want, c, sizeof(c)), strerror(-e));
+		return e;
+	}
+	if (want)
+		snprintf(note, notelen, "eager split: on, in chunks of %s (KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE)",
+			 layout_size_str(want, c, sizeof(c)));
+	else
+		snprintf(note, notelen, "eager split: off (chunk size 0: huge mappings split as the guest writes)");
+	return 0;
+}
+
+int eager_split_apply(int vm_fd, enum eager_split policy, uint64_t chunk, struct eager_split_state *st,
 		      char *note, size_t notelen)
 {
 	*st = (struct eager_split_state){ .path = EAGER_SPLIT_X86_PARAM };
 	note[0] = 0;
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE) > 0)
+		return apply_arm64(vm_fd, policy, chunk, note, notelen);
 	int now = eager_split_host_state(st->path);
 	if (policy == EAGER_SPLIT_HOST)
 		return 0;

@@ -22,10 +22,11 @@ struct eager_split_state {
 	const char *path;
 };
 
-/* Applies the policy; writes one line for the user into note (what is in effect, and
- * anything that could not be done). Returns 0, or -errno when the policy cannot be met
- * at all (the host has no such switch). */
-int eager_split_apply(enum eager_split policy, uint64_t chunk, struct eager_split_state *st,
+/* Applies the policy to the VM (arm64: before its first memslot) or the host (x86); writes
+ * one line for the user into note (what is in effect, and anything that could not be
+ * done). Returns 0, or -errno when the policy cannot be met at all (the host has no such
+ * switch, or not that chunk size). */
+int eager_split_apply(int vm_fd, enum eager_split policy, uint64_t chunk, struct eager_split_state *st,
 		      char *note, size_t notelen);
 /* Puts the host parameter back as it was. */
 void eager_split_restore(struct eager_split_state *st);

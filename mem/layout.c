@@ -27,6 +27,21 @@ int layout_x86(uint64_t ram_size, uint64_t page_size, struct mem_layout *out)
 	return 0;
 }
 
+int layout_arm64(uint64_t ram_size, uint64_t page_size, struct mem_layout *out)
+{
+	if (!is_pow2(page_size) || page_size < SZ_4K)
+		return -EINVAL;
+	if (ram_size == 0 || ram_size % page_size || ram_size > LAYOUT_ARM64_RAM_MAX)
+		return -EINVAL;
+	*out = (struct mem_layout){
+		.mmio_hole = { 0, LAYOUT_ARM64_RAM_START },
+		.ram_size = ram_size,
+		.page_size = page_size,
+	};
+	out->ram[out->nr_ram++] = (struct mem_range){ LAYOUT_ARM64_RAM_START, ram_size };
+	return 0;
+}
+
 const char *layout_size_str(uint64_t v, char *buf, size_t len)
 {
 	if (v % SZ_1G == 0)

@@ -16,6 +16,10 @@
 #define LAYOUT_X86_HOLE_START (3 * SZ_1G)
 #define LAYOUT_X86_HOLE_END   (4 * SZ_1G)
 
+/* arm64: MMIO below 1 GiB, RAM in one piece from 1 GiB (a 1 GiB block from its start). */
+#define LAYOUT_ARM64_RAM_START SZ_1G
+#define LAYOUT_ARM64_RAM_MAX   (1ULL << 47)
+
 #define LAYOUT_MAX_REGIONS 4
 
 struct mem_range {
@@ -35,6 +39,9 @@ struct mem_layout {
  * -EINVAL when ram_size is 0 or not a multiple of page_size, or page_size is not a
  * power of two of at least 4 KiB. */
 int layout_x86(uint64_t ram_size, uint64_t page_size, struct mem_layout *out);
+
+/* The same for pagoda's arm64 platform. */
+int layout_arm64(uint64_t ram_size, uint64_t page_size, struct mem_layout *out);
 
 /* v as people write sizes: "1G", "2M", "4K" (the largest unit that divides it). */
 const char *layout_size_str(uint64_t v, char *buf, size_t len);

@@ -18,7 +18,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../arch/x86/boot_layout.h"
 #include "../vmm/machine.h"
 #include "guests/dirty_sync.h"
 
@@ -198,7 +197,7 @@ int main(int argc, char **argv)
 	struct test *t = calloc(1, sizeof(*t));
 	int code = 1;
 	if (machine_setup(&t->m, &cfg, STDOUT_FILENO) ||
-	    bus_register(&t->m.vm.pio, PORT_TEST_SYNC, 4, on_sync, t, "test-sync") ||
+	    machine_arch_add_test_sync(&t->m, on_sync, t) ||
 	    (!live && dirty_log_start(&t->m.dirty, &t->m.vm.mem)) || machine_start(&t->m)) {
 		fprintf(stderr, "dirty_test: setup: %s\n", t->m.err);
 		goto out;

@@ -13,7 +13,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../arch/x86/boot_layout.h"
 #include "../mem/kvm_stats.h"
 #include "../vmm/machine.h"
 
@@ -136,7 +135,7 @@ int main(int argc, char **argv)
 	p->ks.fd = -1;
 	int code = 1;
 	if (machine_setup(&p->m, &cfg, STDOUT_FILENO) || kvm_stats_open(&p->ks, p->m.vm.vm_fd) ||
-	    bus_register(&p->m.vm.pio, PORT_TEST_SYNC, 4, on_sync, p, "perf-sync") || machine_start(&p->m)) {
+	    machine_arch_add_test_sync(&p->m, on_sync, p) || machine_start(&p->m)) {
 		fprintf(stderr, "dirty-perf: setup: %s\n", p->m.err);
 		goto out;
 	}

@@ -8,31 +8,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "../arch/x86/acpi_pm.h"
-#include "../arch/x86/boot.h"
-#include "../arch/x86/boot_layout.h"
-#include "../arch/x86/debug_exit.h"
-#include "../arch/x86/i8042.h"
-#include "../arch/x86/kvm_x86.h"
-#include "../arch/x86/vcpu_state.h"
 #include "../mem/kvm_compat.h"
 #include "../mem/mem_stats.h"
 #include "../mem/prefault.h"
 #include "demo_guest.h"
 #include "sigbus.h"
 
-#define DEFAULT_PARAMS "console=ttyS0 reboot=k"
-#define COM1_PORT 0x3f8
-#define COM1_IRQ 4
-
 static void power_end(void *ctx, int code, const char *why)
 {
 	vm_request_exit(ctx, code, "%s", why);
-}
-
-static int irq_set(void *ctx, uint32_t gsi, int level)
-{
-	return vm_irq_line(ctx, gsi, level);
 }
 
 uint64_t machine_now_ns(void)
@@ -87,7 +71,7 @@ static int setup_memory(struct machine *m)
 		return -EINVAL;
 	int e = check_mem_size(m, page_size);
 	struct mem_layout l;
-	if (!e && layout_x86(m->cfg.mem_size, page_size, &l))
+	if (!e && machine_arch_layout(m->cfg.mem_size, page_size, &l))
 		e = -EINVAL;
 	if (e)
 		return e;
@@ -115,79 +99,54 @@ static int build_cmdline(struct machine *m)
 {
 	const char *user = m->cfg.params ? m->cfg.params : "";
 	const char *devices = m->virtio.cmdline;
-	size_t n = strlen(DEFAULT_PARAMS) + 1 + strlen(devices) + 1 + strlen(user) + 1;
+	size_t n = strlen(machine_arch_default_params) + 1 + strlen(devices) + 1 + strlen(user) + 1;
 	m->cmdline = malloc(n);
 	if (!m->cmdline)
 		return -ENOMEM;
 	/* The devices go before the user's part, which may end in "-- init arguments". */
-	snprintf(m->cmdline, n, "%s%s%s%s%s", DEFAULT_PARAMS, *devices ? " " : "", devices,
+	snprintf(m->cmdline, n, "%s%s%s%s%s", machine_arch_default_params, *devices ? " " : "", devices,
 		 *user ? " " : "", user);
 	return 0;
 }
 
 static int load_guest(struct machine *m)
 {
-	struct x86_boot_config bc = { .cmdline = m->cmdline, .nr_cpus = m->cfg.cpus };
+	const void *kernel = demo_guest_image, *initrd = NULL;
+	size_t kernel_len = demo_guest_image_size, initrd_len = 0;
 	if (m->cfg.kernel) {
 		int e = image_open(&m->kernel, m->cfg.kernel, "kernel", m->err, sizeof(m->err));
 		if (e)
 			return e;
-		bc.kernel = m->kernel.data;
-		bc.kernel_len = m->kernel.len;
-	} else {
-		bc.kernel = demo_guest_image;
-		bc.kernel_len = demo_guest_image_size;
+		kernel = m->kernel.data;
+		kernel_len = m->kernel.len;
 	}
 	if (m->cfg.initrd) {
 		int e = image_open(&m->initrd, m->cfg.initrd, "initrd", m->err, sizeof(m->err));
 		if (e)
 			return e;
-		bc.initrd = m->initrd.data;
-		bc.initrd_len = m->initrd.len;
+		initrd = m->initrd.data;
+		initrd_len = m->initrd.len;
 	}
-	struct x86_boot_entry entry;
-	int e = x86_boot_setup(&m->vm.mem, &bc, &entry, m->err, sizeof(m->err));
-	if (e)
-		return e;
-	int fd = m->vm.vcpus[0].fd;
-	e = entry.mode == X86_ENTRY_LONG64 ? x86_vcpu_enter_long_mode(fd, entry.entry, entry.arg)
-					   : x86_vcpu_enter_pvh(fd, entry.entry, entry.arg);
-	if (e)
-		snprintf(m->err, sizeof(m->err), "setting the boot vCPU's registers: %s", strerror(-e));
-	return e;
+	return machine_arch_load_guest(m, kernel, kernel_len, initrd, initrd_len);
 }
 
 static int setup_vcpus(struct machine *m)
 {
 	int e = vm_create_vcpus(&m->vm, m->cfg.cpus, m->err, sizeof(m->err));
-	if (e)
-		return e;
-	bool baseline = m->cfg.cpu == CPU_MODEL_BASELINE ||
-			(m->cfg.cpu == CPU_MODEL_AUTO && m->vm.pvm_fixups);
-	int fds[m->vm.nr_vcpus];
-	vm_vcpu_fds(&m->vm, fds);
-	return x86_vcpus_set_cpuid(m->vm.kvm_fd, fds, m->vm.nr_vcpus, baseline, m->err, sizeof(m->err));
+	return e ? e : machine_arch_setup_vcpus(m);
+}
+
+static int irq_set(void *ctx, uint32_t gsi, int level)
+{
+	return vm_irq_line(ctx, gsi, level);
 }
 
 static int setup_devices(struct machine *m)
 {
-	struct vm *vm = &m->vm;
-	m->power = (struct power_sink){ power_end, vm };
-	serial_init(&m->serial, m->out_fd, (struct irq_line){ irq_set, vm, COM1_IRQ });
-	rtc_init(&m->rtc);
+	m->power = (struct power_sink){ power_end, &m->vm };
+	serial_init(&m->serial, m->out_fd, (struct irq_line){ irq_set, &m->vm, MACHINE_ARCH_CONSOLE_IRQ });
 	m->devices_inited = true;
-	int e = bus_register(&vm->pio, COM1_PORT, 8, serial_io, &m->serial, "serial");
-	if (!e)
-		e = bus_register(&vm->pio, 0x70, 2, rtc_io, &m->rtc, "cmos-rtc");
-	if (!e)
-		e = bus_register(&vm->pio, I8042_DATA_PORT, 5, i8042_io, &m->power, "i8042");
-	if (!e)
-		e = bus_register(&vm->pio, PORT_DEBUG_EXIT, 4, debug_exit_io, &m->power, "debug-exit");
-	if (!e)
-		e = bus_register(&vm->pio, PORT_ACPI_PM1_EVT, ACPI_PM_PORTS, acpi_pm_io, &m->power, "acpi-pm");
-	if (e)
-		snprintf(m->err, sizeof(m->err), "registering platform devices: %s", strerror(-e));
-	return e;
+	return machine_arch_setup_devices(m);
 }
 
 static void sync_vcpus(void *vm)
@@ -241,7 +200,7 @@ static int attach_dirty_log(struct machine *m)
 static int setup_eager_split(struct machine *m)
 {
 	char note[sizeof(m->err)];
-	int e = eager_split_apply(m->cfg.eager_split, m->cfg.eager_chunk, &m->eager, note, sizeof(note));
+	int e = eager_split_apply(m->vm.vm_fd, m->cfg.eager_split, m->cfg.eager_chunk, &m->eager, note, sizeof(note));
 	if (e)
 		snprintf(m->err, sizeof(m->err), "%s", note);
 	else if (note[0])
@@ -249,19 +208,21 @@ static int setup_eager_split(struct machine *m)
 	return e;
 }
 
+static int vm_type(int kvm_fd, void *ctx, char *err, size_t errlen)
+{
+	const struct machine *m = ctx;
+	return machine_arch_vm_type(kvm_fd, m->cfg.mem_size, err, errlen);
+}
+
 int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 {
 	*m = (struct machine){ .cfg = *cfg, .out_fd = out_fd };
 	m->t_start_ns = machine_now_ns();
-	int e = vm_create(&m->vm, m->err, sizeof(m->err));
+	int e = vm_create(&m->vm, vm_type, m, m->err, sizeof(m->err));
 	if (e)
 		return e;
 	m->vm.name = m->cfg.name;
-	m->vm.pvm_fixups = x86_host_is_pvm();
-	if (m->vm.pvm_fixups)
-		fprintf(stderr, "pagoda: PVM host: %s CPU model, emulation-failure fix-ups on\n",
-			m->cfg.cpu == CPU_MODEL_HOST ? "host" : "baseline");
-	e = x86_vm_init(m->vm.vm_fd, m->err, sizeof(m->err));
+	e = machine_arch_init(m);
 	if (!e)
 		e = setup_eager_split(m);
 	if (!e)
@@ -326,9 +287,9 @@ void machine_destroy(struct machine *m)
 	m->vm.dirty = NULL;
 	eager_split_restore(&m->eager);
 	vm_destroy(&m->vm);
+	machine_arch_destroy(m);
 	if (m->devices_inited) {
 		serial_destroy(&m->serial);
-		rtc_destroy(&m->rtc);
 		m->devices_inited = false;
 	}
 	image_close(&m->kernel);

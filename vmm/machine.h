@@ -9,11 +9,11 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../arch/x86/power.h"
-#include "../arch/x86/rtc.h"
-#include "../arch/x86/serial.h"
+#include "../devices/power.h"
+#include "../devices/serial.h"
 #include "cli.h"
 #include "image.h"
+#include "machine_arch.h"
 #include "virtio_devices.h"
 #include "vm.h"
 
@@ -22,8 +22,8 @@ struct machine {
 	struct vm vm;
 	struct image kernel, initrd;
 	struct serial serial;
-	struct rtc rtc;
 	struct power_sink power;
+	struct machine_arch arch;
 	bool devices_inited;
 	struct virtio_devices virtio;
 	bool virtio_inited;

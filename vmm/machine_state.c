@@ -1,34 +1,19 @@
 #include "machine_state.h"
 
-#include <cpuid.h>
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
-#include "../arch/x86/vstate.h"
-
-static bool guest_is_baseline(const struct machine *m)
-{
-	return m->cfg.cpu == CPU_MODEL_BASELINE || (m->cfg.cpu == CPU_MODEL_AUTO && m->vm.pvm_fixups);
-}
-
 void machine_state_header(const struct machine *m, struct state_header *h)
 {
-	*h = (struct state_header){ .version = STATE_VERSION, .arch = 1, .ram_size = m->vm.mem.layout.ram_size,
-				    .nr_vcpus = m->vm.nr_vcpus, .cpu_baseline = guest_is_baseline(m),
-				    .nr_ram = m->vm.mem.layout.nr_ram, .nr_virtio = m->virtio.nr };
+	*h = (struct state_header){ .version = STATE_VERSION, .arch = MACHINE_ARCH_ID, .ram_size = m->vm.mem.layout.ram_size,
+				    .nr_vcpus = m->vm.nr_vcpus, .nr_ram = m->vm.mem.layout.nr_ram, .nr_virtio = m->virtio.nr };
 	memcpy(h->magic, STATE_MAGIC, 8);
 	for (unsigned int i = 0; i < h->nr_ram && i < 4; i++) {
 		h->ram[i].gpa = m->vm.mem.layout.ram[i].gpa;
 		h->ram[i].size = m->vm.mem.layout.ram[i].size;
 	}
-	unsigned int a, b, c, d;
-	__cpuid(0, a, b, c, d);
-	h->host_vendor[0] = b;
-	h->host_vendor[1] = d;
-	h->host_vendor[2] = c;
-	__cpuid(1, a, b, c, d);
-	h->host_family = a;
+	machine_arch_state_header(m, h);
 }
 
 const char *machine_state_mismatch(const struct machine *m, const struct state_header *h,
@@ -69,17 +54,12 @@ void machine_state_put_header(const struct machine *m, struct state_buf *out)
 int machine_state_save(struct machine *m, struct state_buf *out, char *err, size_t errlen)
 {
 	machine_state_put_header(m, out);
-	int e = x86_vm_save(m->vm.vm_fd, out, err, errlen);
-	for (unsigned int i = 0; !e && i < m->vm.nr_vcpus; i++)
-		e = x86_vcpu_save(m->vm.kvm_fd, m->vm.vm_fd, m->vm.vcpus[i].fd, i, out, err, errlen);
+	int e = machine_arch_save(m, out, err, errlen);
 	if (e)
 		return e;
 	struct serial_state ss;
 	serial_save(&m->serial, &ss);
 	state_put(out, REC_SERIAL, &ss, sizeof(ss), NULL, 0);
-	pthread_mutex_lock(&m->rtc.lock);
-	state_put(out, REC_RTC, &m->rtc.index, 1, m->rtc.cmos, sizeof(m->rtc.cmos));
-	pthread_mutex_unlock(&m->rtc.lock);
 	for (unsigned int i = 0; i < m->virtio.nr; i++) {
 		struct virtio_dev_state vs;
 		virtio_devices_save(&m->virtio, i, &vs);
@@ -102,8 +82,8 @@ int machine_state_peek_header(const struct state_buf *in, struct state_header *h
 		return -EBADMSG;
 	}
 	memcpy(h, r.payload, sizeof(*h));
-	if (h->version != STATE_VERSION || h->arch != 1) {
-		snprintf(err, errlen, "VM state version %u (arch %u): this pagoda reads version %u x86-64",
+	if (h->version != STATE_VERSION || h->arch != MACHINE_ARCH_ID) {
+		snprintf(err, errlen, "VM state version %u (arch %u): this pagoda reads version %u " MACHINE_ARCH_NAME,
 			 h->version, h->arch, STATE_VERSION);
 		return -EPROTO;
 	}
@@ -136,16 +116,6 @@ static int restore_record(struct machine *m, const struct state_rec *r, unsigned
 	case REC_HEADER:
 	case REC_END:
 		return 0;
-	case REC_X86_VM:
-		return x86_vm_restore(m->vm.vm_fd, r->payload, r->len, err, errlen);
-	case REC_X86_VCPU:
-		if (r->len < 4)
-			break;
-		memcpy(&idx, r->payload, 4);
-		if (idx >= m->vm.nr_vcpus)
-			break;
-		(*vcpus)++;
-		return x86_vcpu_restore(m->vm.vcpus[idx].fd, r->payload, r->len, err, errlen);
 	case REC_SERIAL:
 		if (r->len != sizeof(struct serial_state))
 			break;
@@ -159,12 +129,11 @@ static int restore_record(struct machine *m, const struct state_rec *r, unsigned
 		memcpy(&idx, r->payload, 4);
 		memcpy(&vs, r->payload + 4, sizeof(vs));
 		return virtio_devices_restore(&m->virtio, idx, &vs, err, errlen);
-	case REC_RTC:
-		if (r->len != 1 + sizeof(m->rtc.cmos))
-			break;
-		m->rtc.index = r->payload[0];
-		memcpy(m->rtc.cmos, r->payload + 1, sizeof(m->rtc.cmos));
-		return 0;
+	default: {
+		int e = machine_arch_restore_record(m, r, vcpus, err, errlen);
+		if (e <= 0)
+			return e;
+	}
 	}
 	snprintf(err, errlen, "bad VM state record 0x%x of %u bytes", r->type, r->len);
 	return -EBADMSG;

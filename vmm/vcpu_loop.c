@@ -7,7 +7,7 @@
 #include <sys/ioctl.h>
 #include <time.h>
 
-#include "../arch/x86/vcpu_state.h"
+#include "machine_arch.h"
 #include "sandbox.h"
 
 #define KICK_SIGNAL SIGUSR1
@@ -59,14 +59,14 @@ static void handle_mmio(struct vcpu *v)
 static void end_with_dump(struct vcpu *v, int code, const char *what)
 {
 	fprintf(stderr, "pagoda: vCPU %u registers at exit:\n", v->index);
-	x86_vcpu_dump(v->fd, v->run, stderr);
+	machine_arch_vcpu_dump(v->fd, v->run, stderr);
 	vm_request_exit(v->vm, code, "vCPU %u: %s", v->index, what);
 }
 
 static void handle_internal_error(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
-	if (v->vm->pvm_fixups && x86_fixup_emulation_failure(v->fd, run) == 0)
+	if (v->vm->pvm_fixups && machine_arch_fixup_internal_error(v->fd, run) == 0)
 		return;
 	char what[96];
 	snprintf(what, sizeof(what), "KVM internal error, suberror %u", run->internal.suberror);

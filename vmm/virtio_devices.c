@@ -3,16 +3,12 @@
 #include <errno.h>
 #include <string.h>
 
-#include "../arch/x86/boot_layout.h"
 #include "../virtio/balloon.h"
 #include "../virtio/blk.h"
 #include "../virtio/net.h"
 #include "../virtio/rng.h"
 
-/* ISA lines nothing else on pagoda's platform uses (0 PIT, 1 i8042, 2 cascade, 3-4 COM,
- * 8 RTC, 9 SCI, 13 FPU): below 16 Linux treats them as edge-triggered ISA interrupts,
- * which is what an irqfd gives. */
-static const uint32_t virtio_irqs[CLI_MAX_VIRTIO] = { 5, 6, 7, 10, 11, 12, 14, 15 };
+static const uint32_t virtio_irqs[CLI_MAX_VIRTIO] = MACHINE_ARCH_VIRTIO_IRQS;
 
 static int irq_pulse(void *ctx, uint32_t gsi)
 {
@@ -39,7 +35,7 @@ static int attach(struct virtio_devices *v, struct vm *vm, enum virtio_kind kind
 	unsigned int i = v->nr++;
 	struct virtio_slot *s = &v->slots[i];
 	*s = (struct virtio_slot){ .kind = kind, .impl = impl, .dev = dev };
-	uint64_t base = VIRTIO_MMIO_GPA + i * VIRTIO_MMIO_STRIDE;
+	uint64_t base = MACHINE_ARCH_VIRTIO_GPA + i * MACHINE_ARCH_VIRTIO_STRIDE;
 	int e = virtio_mmio_init(&s->mmio, dev, base, virtio_irqs[i]);
 	s->mmio_inited = true;
 	if (!e)
@@ -48,6 +44,8 @@ static int attach(struct virtio_devices *v, struct vm *vm, enum virtio_kind kind
 		snprintf(err, errlen, "%s: setting up its virtio-mmio transport: %s", dev->name, strerror(-e));
 		return e;
 	}
+	if (!MACHINE_ARCH_VIRTIO_ON_CMDLINE)
+		return 0; /* the device tree names them */
 	size_t n = strlen(v->cmdline);
 	snprintf(v->cmdline + n, sizeof(v->cmdline) - n, "%svirtio_mmio.device=%u@0x%llx:%u", n ? " " : "",
 		 (unsigned int)VIRTIO_MMIO_WINDOW, (unsigned long long)base, virtio_irqs[i]);

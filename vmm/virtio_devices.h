@@ -1,6 +1,7 @@
 /* The VM's virtio devices, built from the run configuration: each gets a virtio-mmio
- * window in the MMIO hole and an edge-triggered ISA interrupt line, is put on the MMIO bus
- * and named on the kernel command line; all of them are served by one I/O thread. */
+ * window in the MMIO hole and an edge-triggered interrupt line (x86: ISA, arm64: SPI), is
+ * put on the MMIO bus and named to the guest (x86: on the kernel command line, arm64: in
+ * the device tree); all of them are served by one I/O thread. */
 #ifndef PAGODA_VMM_VIRTIO_DEVICES_H
 #define PAGODA_VMM_VIRTIO_DEVICES_H
 
@@ -8,6 +9,7 @@
 
 #include "../virtio/mmio.h"
 #include "cli.h"
+#include "machine_arch.h"
 #include "io_thread.h"
 #include "vm.h"
 

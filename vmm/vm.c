@@ -47,7 +47,7 @@ static int open_kvm(char *err, size_t errlen)
 	return fd;
 }
 
-int vm_create(struct vm *vm, char *err, size_t errlen)
+int vm_create(struct vm *vm, vm_type_fn type, void *type_ctx, char *err, size_t errlen)
 {
 	*vm = (struct vm){ .kvm_fd = -1, .vm_fd = -1, .exit_efd = -1 };
 	atomic_init(&vm->exit_code, -1);
@@ -59,7 +59,10 @@ int vm_create(struct vm *vm, char *err, size_t errlen)
 		return vm->kvm_fd;
 	pthread_mutex_init(&vm->pause_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
-	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
+	int t = type ? type(vm->kvm_fd, type_ctx, err, errlen) : 0;
+	if (t < 0)
+		return t;
+	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, (unsigned long)t);
 	if (vm->vm_fd < 0)
 		return set_err(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
 	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
@@ -198,6 +201,9 @@ void vm_sync_vcpus(struct vm *vm)
 
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level)
 {
+#if defined(__aarch64__)
+	gsi = (KVM_ARM_IRQ_TYPE_SPI << KVM_ARM_IRQ_TYPE_SHIFT) | (gsi + 32);
+#endif
 	struct kvm_irq_level l = { .irq = gsi, .level = (uint32_t)level };
 	return ioctl(vm->vm_fd, KVM_IRQ_LINE, &l) < 0 ? -errno : 0;
 }
@@ -254,9 +260,10 @@ void vm_park_vcpu(struct vm *vm)
 
 void vm_report_wake_state(struct vcpu *v)
 {
+	unsigned int st = WAKE_RUNNABLE;
+#if defined(__x86_64__)
 	struct kvm_mp_state mp;
 	struct kvm_regs regs;
-	unsigned int st = WAKE_RUNNABLE;
 	if (ioctl(v->fd, KVM_GET_MP_STATE, &mp) == 0) {
 		if (mp.mp_state == KVM_MP_STATE_INIT_RECEIVED || mp.mp_state == KVM_MP_STATE_UNINITIALIZED)
 			st = WAKE_WAITING_SIPI;
@@ -264,6 +271,8 @@ void vm_report_wake_state(struct vcpu *v)
 			 !(regs.rflags & (1u << 9)))
 			st = WAKE_HALTED_IF_OFF;
 	}
+#endif
+	/* arm64: WFI wakes on a pending interrupt whatever PSTATE masks, so no state is stuck. */
 	atomic_store(&v->wake_state, st);
 }
 

@@ -77,7 +77,9 @@ struct vm {
 
 /* Opens /dev/kvm, checks the API version (the only test of the host) and creates the VM.
  * err gets a one-line message for the user on failure. */
-int vm_create(struct vm *vm, char *err, size_t errlen);
+/* KVM_CREATE_VM's machine type (arm64: the IPA size), or -errno with a message in err. */
+typedef int (*vm_type_fn)(int kvm_fd, void *ctx, char *err, size_t errlen);
+int vm_create(struct vm *vm, vm_type_fn type, void *type_ctx, char *err, size_t errlen);
 /* Creates nr vCPUs (fds and run areas; threads start in vm_start). */
 int vm_create_vcpus(struct vm *vm, unsigned int nr, char *err, size_t errlen);
 /* Starts one thread per vCPU. */
@@ -110,7 +112,8 @@ void vm_check_wakeable(struct vm *vm);
 /* A vCPU's answer, on its own thread (it may not call KVM ioctls on another's). */
 void vm_report_wake_state(struct vcpu *v);
 
-/* Raise or lower an interrupt line of the in-kernel irqchip (GSI). */
+/* Raise or lower an interrupt line of the in-kernel irqchip: x86 a GSI, arm64 an SPI
+ * counted from 0 (INTID 32), as an irqfd's gsi is on each. */
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
 
 

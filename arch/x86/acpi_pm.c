@@ -3,7 +3,7 @@
 #include <string.h>
 
 #include "boot_layout.h"
-#include "power.h"
+#include "../../devices/power.h"
 
 #define CNT_OFFSET (PORT_ACPI_PM1_CNT - PORT_ACPI_PM1_EVT)
 

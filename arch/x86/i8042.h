@@ -6,7 +6,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "power.h"
+#include "../../devices/power.h"
 
 #define I8042_DATA_PORT 0x60
 #define I8042_CMD_PORT  0x64

@@ -46,7 +46,7 @@ static struct machine *fake_machine(void)
 		m.vm.vm_fd = m.vm.kvm_fd = -1;
 		m.cfg.cpu = CPU_MODEL_BASELINE;
 		serial_init(&m.serial, -1, (struct irq_line){ 0 });
-		rtc_init(&m.rtc);
+		rtc_init(&m.arch.rtc);
 		made = 1;
 	}
 	return &m;

@@ -2,11 +2,11 @@
  * host harvests and checks (tests/dirty_test.c). Parameters: pages=N per round, stride=S
  * pages apart, rounds=R. "live=P": instead, write the same N pages in P passes with no
  * sync between them (the host turns logging on and off meanwhile), then sync once. */
-#include "rt/rt.h"
+#include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 #include "dirty_sync.h"
 
 #define PAGE 4096UL
-#define BASE (64UL << 20) /* above this guest's image, below 256 MiB */
+#define BASE (RT_RAM_BASE + (64UL << 20)) /* above this guest's image, below 256 MiB of RAM */
 
 extern char _data_start[];
 static struct dirty_sync sync_rec __attribute__((aligned(4096)));
@@ -14,7 +14,7 @@ static struct dirty_sync sync_rec __attribute__((aligned(4096)));
 static void sync_point(uint32_t round)
 {
 	sync_rec.round = round;
-	outl(PORT_TEST_SYNC, (uint32_t)(uintptr_t)&sync_rec);
+	rt_test_sync(&sync_rec);
 }
 
 static void write_round(uint64_t r)
@@ -45,7 +45,7 @@ int main(void)
 		.rw_hi = (uint64_t)(uintptr_t)_end, .vmm_page = BASE - PAGE,
 	};
 	if (!sync_rec.count || !sync_rec.stride ||
-	    BASE + (live ? 1 : rounds) * sync_rec.count * sync_rec.stride * PAGE > (256UL << 20))
+	    BASE + (live ? 1 : rounds) * sync_rec.count * sync_rec.stride * PAGE > RT_RAM_BASE + (256UL << 20))
 		return 2;
 	sync_point(DIRTY_ROUND_BASELINE);
 	if (live) {

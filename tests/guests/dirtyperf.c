@@ -1,8 +1,8 @@
 /* The guest side of tools/dirty-perf: touches all of its RAM once (so KVM maps it), syncs,
  * then writes "pages=N" pages (spread over all of RAM) per pass for "passes=P" passes,
- * timing each pass with the LAPIC stopwatch and syncing after each, so the host can
+ * timing each pass with the stopwatch and syncing after each, so the host can
  * enable logging, harvest and time between passes. */
-#include "rt/rt.h"
+#include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 
 #define PERF_SYNC_MAGIC 0x46524550u /* "PERF" */
 
@@ -29,7 +29,7 @@ static uint64_t write_pages(uint64_t stride, uint64_t value)
 static void sync_point(uint32_t pass, uint64_t us, uint64_t pages)
 {
 	rec = (struct perf_sync){ PERF_SYNC_MAGIC, pass, us, pages };
-	outl(PORT_TEST_SYNC, (uint32_t)(uintptr_t)&rec);
+	rt_test_sync(&rec);
 }
 
 int main(void)

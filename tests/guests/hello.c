@@ -1,5 +1,5 @@
 /* The smallest check: the guest runs, prints and powers off. */
-#include "rt/rt.h"
+#include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 
 int main(void)
 {

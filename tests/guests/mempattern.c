@@ -1,10 +1,9 @@
-/* A memory pattern over all of RAM the guest owns (every usable e820 range above its own
- * image): a two-word signature per 4 KiB page, written in one pass and verified in a
+/* A memory pattern over all of RAM the guest owns (every RAM range above its own image): a two-word signature per 4 KiB page, written in one pass and verified in a
  * second, so every page of every region (including above 4 GiB) is touched and must hold
  * its own data. "stride=N" writes every Nth page instead, "count=N" stops after N pages;
  * "hold=1" then waits for a byte on the serial port before powering off (so a test can
- * inspect the host side). Each pass is timed with the LAPIC timer as a stopwatch. */
-#include "rt/rt.h"
+ * inspect the host side). Each pass is timed with the stopwatch. */
+#include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 
 #define PAGE 4096UL
 #define SEED 0x9e3779b97f4a7c15ULL
@@ -53,7 +52,7 @@ int main(void)
 	rt_printf("write pass: %lu us, verify pass: %lu us\n", t_write, t_verify);
 	if (rt_param_u64("hold", 0)) {
 		rt_printf("holding\n");
-		while (!(inb(0x3f8 + 5) & 1))
+		while (!rt_input_ready())
 			cpu_relax();
 	}
 	return 0;

@@ -9,32 +9,22 @@
 #include <stdint.h>
 
 #include "../../../arch/x86/boot_layout.h"
+#include "common.h"
 
 static inline void outb(uint16_t port, uint8_t v) { __asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port)); }
 static inline void outw(uint16_t port, uint16_t v) { __asm__ volatile("outw %0, %1" ::"a"(v), "Nd"(port)); }
 static inline void outl(uint16_t port, uint32_t v) { __asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port)); }
 static inline uint8_t inb(uint16_t port) { uint8_t v; __asm__ volatile("inb %1, %0" : "=a"(v) : "Nd"(port)); return v; }
 static inline uint32_t inl(uint16_t port) { uint32_t v; __asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port)); return v; }
-static inline void cpu_relax(void) { __asm__ volatile("pause" ::: "memory"); }
 static inline uint64_t read_cr2(void) { uint64_t v; __asm__ volatile("mov %%cr2, %0" : "=r"(v)); return v; }
 static inline uint64_t read_cr3(void) { uint64_t v; __asm__ volatile("mov %%cr3, %0" : "=r"(v)); return v; }
 
-/* Guest entry: the test's main; its return value becomes the debug-exit value. */
-int main(void);
+#define RT_RAM_BASE 0ULL
 
-void rt_putc(char c);
-void rt_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Ends the VM: pagoda exits with (code << 1) | 1. */
-__attribute__((noreturn)) void rt_exit(unsigned int code);
-/* Ends the VM with exit code 0 through ACPI S5, like Linux's poweroff. */
-__attribute__((noreturn)) void rt_poweroff(void);
-/* Test guests end this way: 0 powers off (exit 0), anything else is a failure code. */
-__attribute__((noreturn)) void rt_finish(int status);
-
-/* The kernel command line; rt_param("n") finds "n=VALUE" and returns VALUE (or NULL). */
-const char *rt_cmdline(void);
-const char *rt_param(const char *name);
-uint64_t rt_param_u64(const char *name, uint64_t fallback);
+/* The harness's sync port: the guest stops there while the host looks at its record. */
+static inline void rt_test_sync(const void *record) { outl(PORT_TEST_SYNC, (uint32_t)(uintptr_t)record); }
+/* A byte waits on the serial port. */
+static inline bool rt_input_ready(void) { return inb(0x3f8 + 5) & 1; }
 
 struct rt_e820 {
 	uint64_t addr, size;
@@ -68,9 +58,5 @@ uint32_t lapic_read(uint32_t reg);
 void lapic_write(uint32_t reg, uint32_t v);
 void lapic_enable(void);
 void lapic_eoi(void);
-
-struct rt_lock { volatile int v; };
-void rt_lock(struct rt_lock *l);
-void rt_unlock(struct rt_lock *l);
 
 #endif

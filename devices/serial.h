@@ -1,7 +1,7 @@
 /* An 8250/16550A UART: the boot console. Output goes to a file descriptor, input arrives
  * through serial_receive() from whoever owns the terminal; interrupts through irq_set. */
-#ifndef PAGODA_X86_SERIAL_H
-#define PAGODA_X86_SERIAL_H
+#ifndef PAGODA_DEVICES_SERIAL_H
+#define PAGODA_DEVICES_SERIAL_H
 
 #include <pthread.h>
 #include <stdbool.h>

@@ -1,0 +1,21 @@
+/* The in-kernel GICv3 (KVM_DEV_TYPE_ARM_VGIC_V3): a distributor and one redistributor per
+ * vCPU at pagoda's platform addresses. Created after the vCPUs, initialised once they are
+ * all set up (KVM refuses vCPUs after the GIC's init). */
+#ifndef PAGODA_ARM64_GIC_H
+#define PAGODA_ARM64_GIC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ARM64_GIC_NR_IRQS 128 /* 32 private + 96 SPIs */
+
+struct arm64_gic {
+	int fd; /* the KVM device, or -1 */
+};
+
+/* Creates, places and initialises the GIC for nr_cpus vCPUs. 0, or -errno with a one-line
+ * message in err. */
+int arm64_gic_create(struct arm64_gic *g, int vm_fd, unsigned int nr_cpus, char *err, size_t errlen);
+void arm64_gic_destroy(struct arm64_gic *g);
+
+#endif
