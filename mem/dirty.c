@@ -81,6 +81,15 @@ int dirty_log_init(struct dirty_log *d, enum dirty_mode mode, int vm_fd, uint32_
 		if (r)
 			snprintf(err, errlen, "--dirty-log ring with %u entries: KVM refused (%s): the size must be a power of two of at least 256 entries and at most what KVM_CAP_DIRTY_LOG_RING reports",
 				 ring_entries, strerror(-r));
+		/* arm64 KVM logs a memslot (4K mappings, write protection) only when the slot
+		 * has a bitmap: without this, writes inside a huge block after its first go
+		 * unrecorded. The bitmap then also holds pages dirtied outside any vCPU. */
+		if (!r && ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP) > 0) {
+			r = enable_cap(vm_fd, KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP, 0);
+			d->ring_with_bitmap = r == 0;
+			if (r)
+				snprintf(err, errlen, "--dirty-log ring: KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP: %s", strerror(-r));
+		}
 	}
 	return r;
 }
@@ -97,7 +106,7 @@ int dirty_log_attach_vcpus(struct dirty_log *d, const int *vcpu_fds, unsigned in
 	long page = sysconf(_SC_PAGESIZE);
 	for (unsigned int i = 0; i < nr; i++) {
 		void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, vcpu_fds[i],
-			       (off_t)KVM_DIRTY_LOG_PAGE_OFFSET * page);
+			       (off_t)DIRTY_RING_PAGE_OFFSET * page);
 		if (p == MAP_FAILED) {
 			int e = errno;
 			snprintf(err, errlen, "mapping vCPU %u's dirty ring: %s", i, strerror(e));
@@ -219,6 +228,15 @@ int dirty_log_ring_full(struct dirty_log *d, unsigned int vcpu)
 	return r;
 }
 
+static int get_log(struct dirty_log *d, const struct memslot *s, uint64_t *bits, uint64_t *kvm_ns)
+{
+	struct kvm_dirty_log log = { .slot = s->id, .dirty_bitmap = bits };
+	uint64_t t0 = now_ns();
+	int r = ioctl(d->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
+	*kvm_ns += now_ns() - t0;
+	return r;
+}
+
 static int harvest_ring(struct dirty_log *d, uint64_t *kvm_ns)
 {
 	if (d->sync_vcpus)
@@ -228,22 +246,19 @@ static int harvest_ring(struct dirty_log *d, uint64_t *kvm_ns)
 		collect_ring(d, &d->rings[v]);
 	int r = reset_rings(d, kvm_ns);
 	for (unsigned int i = 0; i < d->nr_slots; i++) {
-		size_t bytes = slot_words(&d->mem->slots.slots[i]) * 8;
-		memcpy(d->out[i], d->pending[i], bytes);
-		memset(d->pending[i], 0, bytes);
+		const struct memslot *s = &d->mem->slots.slots[i];
+		size_t words = slot_words(s);
+		memcpy(d->out[i], d->pending[i], words * 8);
+		/* After the rings, as KVM asks: the bitmap's pages (pending is scratch now). */
+		if (d->ring_with_bitmap && !r && !(r = get_log(d, s, d->pending[i], kvm_ns)))
+			for (size_t w = 0; w < words; w++)
+				d->out[i][w] |= d->pending[i][w];
+		memset(d->pending[i], 0, words * 8);
 	}
 	pthread_mutex_unlock(&d->lock);
 	return r;
 }
 
-static int get_log(struct dirty_log *d, const struct memslot *s, uint64_t *bits, uint64_t *kvm_ns)
-{
-	struct kvm_dirty_log log = { .slot = s->id, .dirty_bitmap = bits };
-	uint64_t t0 = now_ns();
-	int r = ioctl(d->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0 ? -errno : 0;
-	*kvm_ns += now_ns() - t0;
-	return r;
-}
 
 /* Re-protects every chunk that had dirty pages, before the consumer reads them: a write
  * that lands after this is in the next harvest. */

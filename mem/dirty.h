@@ -47,6 +47,7 @@ struct dirty_log {
 	bool active;
 	uint64_t clear_chunk_pages;   /* clear mode: pages per KVM_CLEAR_DIRTY_LOG, multiple of 64 */
 	uint32_t ring_entries;
+	bool ring_with_bitmap;     /* arm64: KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP is on */
 	unsigned int nr_rings;
 	struct dirty_ring *rings;     /* one per vCPU, index = vCPU index */
 	pthread_mutex_t lock;         /* rings and pending bits: harvest vs ring-full exits */

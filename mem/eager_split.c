@@ -40,7 +40,7 @@ static int apply_arm64(int vm_fd, enum eager_split policy, uint64_t chunk, char 
 	uint64_t want = policy == EAGER_SPLIT_OFF ? 0 : policy == EAGER_SPLIT_ON ? SZ_2M : chunk;
 	int sizes = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES);
 	char c[16];
-	if (want && (sizes <= 0 || !((uint64_t)(unsigned int)sizes & want))) {
+	if (want && !((uint64_t)(unsigned int)sizes & want)) {
 		snprintf(note, notelen, "--eager-split chunk=%s: not a block size of this KVM's stage 2 (bitmap 0x%x): use 4K, 2M or 1G",
 			 layout_size_str(want, c, sizeof(c)), sizes);
 		return -EINVAL;
@@ -65,7 +65,9 @@ int eager_split_apply(int vm_fd, enum eager_split policy, uint64_t chunk, struct
 {
 	*st = (struct eager_split_state){ .path = EAGER_SPLIT_X86_PARAM };
 	note[0] = 0;
-	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE) > 0)
+	/* Asked of a VM, the chunk-size capability answers the current size (0 until set):
+	 * the block-size bitmap, which only arm64 KVM with eager splitting has, tells. */
+	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES) > 0)
 		return apply_arm64(vm_fd, policy, chunk, note, notelen);
 	int now = eager_split_host_state(st->path);
 	if (policy == EAGER_SPLIT_HOST)

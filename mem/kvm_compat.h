@@ -24,6 +24,19 @@ struct kvm_userspace_memory_region2 {
 	_IOW(KVMIO, 0x49, struct kvm_userspace_memory_region2)
 #endif
 
+/* Where a vCPU's dirty ring sits in its mmap, in pages: 64 on x86 and arm64. arm64's
+ * asm/kvm.h gained the define in 6.2; with the 6.1 headers linux/kvm.h falls back to 0,
+ * which is the kvm_run page (found by the arm64 lab's dirty-ring test: nothing harvested). */
+#if defined(__aarch64__) && KVM_DIRTY_LOG_PAGE_OFFSET == 0
+#define DIRTY_RING_PAGE_OFFSET 64
+#else
+#define DIRTY_RING_PAGE_OFFSET KVM_DIRTY_LOG_PAGE_OFFSET
+#endif
+
+#ifndef KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP
+#define KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP 225
+#endif
+
 #ifndef KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE
 #define KVM_CAP_ARM_EAGER_SPLIT_CHUNK_SIZE 228
 #endif

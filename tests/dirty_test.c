@@ -18,6 +18,9 @@
 #include <time.h>
 #include <unistd.h>
 
+#if defined(__x86_64__)
+#include "../arch/x86/boot_layout.h"
+#endif
 #include "../vmm/machine.h"
 #include "guests/dirty_sync.h"
 
@@ -35,9 +38,13 @@ static bool allowed(const struct dirty_sync *s, uint64_t gpa)
 {
 	if (gpa >= s->rw_lo && gpa < s->rw_hi)
 		return true;
+#if defined(__x86_64__)
 	if (gpa == BOOT_PML4_GPA || gpa == BOOT_PDPT_GPA)
 		return true;
 	return gpa >= BOOT_PD_GPA && gpa < BOOT_PD_GPA + BOOT_PD_PAGES * PAGE;
+#else
+	return false; /* the arm64 guest's page table is in its bss, and no hardware A/D updates */
+#endif
 }
 
 static bool written(const struct dirty_sync *s, uint64_t gpa)

@@ -39,11 +39,20 @@ struct perf {
 	int failed;
 };
 
+#define NO_STAT UINT64_MAX /* arm64 KVM counts no mappings by size */
+
 static uint64_t pages_2m(struct perf *p)
 {
 	uint64_t v = 0;
-	kvm_stats_get(&p->ks, "pages_2m", &v);
-	return v;
+	return kvm_stats_get(&p->ks, "pages_2m", &v) ? NO_STAT : v;
+}
+
+static const char *stat_str(uint64_t v, char *buf, size_t len)
+{
+	if (v == NO_STAT)
+		return "n/a";
+	snprintf(buf, len, "%llu", (unsigned long long)v);
+	return buf;
 }
 
 /* The guest is stopped in this port write while we enable, harvest or disable. */
@@ -90,10 +99,11 @@ static void report(struct perf *p)
 	const struct run_config *c = &p->m.cfg;
 	printf("dirty-perf: %llu MiB %s, mode %s, 1 vCPU\n", (unsigned long long)(c->mem_size >> 20),
 	       p->m.vm.mem.backend.desc, dirty_mode_name(p->m.dirty.mode));
-	printf("first touch of all RAM by the guest: %.1f ms; KVM pages_2m then %llu\n", p->touch_us / 1e3,
-	       (unsigned long long)p->p2m_before);
-	printf("enable logging: %.3f ms; pages_2m after: %llu\n", p->enable_ns / 1e6,
-	       (unsigned long long)p->p2m_after_enable);
+	char b[24];
+	printf("first touch of all RAM by the guest: %.1f ms; KVM pages_2m then %s\n", p->touch_us / 1e3,
+	       stat_str(p->p2m_before, b, sizeof(b)));
+	printf("enable logging: %.3f ms; pages_2m after: %s\n", p->enable_ns / 1e6,
+	       stat_str(p->p2m_after_enable, b, sizeof(b)));
 	printf("%4s %14s %12s %10s %12s %12s %12s\n", "iter", "guest pass ms", "guest pages", "found",
 	       "harvest ms", "kvm ioctl ms", "pagoda ms");
 	double ratio[MAX_PASSES];
@@ -107,8 +117,8 @@ static void report(struct perf *p)
 		if (it->kvm_ns)
 			ratio[n++] = own / (double)it->kvm_ns;
 	}
-	printf("disable logging: %.3f ms; pages_2m at the end: %llu\n", p->disable_ns / 1e6,
-	       (unsigned long long)p->p2m_end);
+	printf("disable logging: %.3f ms; pages_2m at the end: %s\n", p->disable_ns / 1e6,
+	       stat_str(p->p2m_end, b, sizeof(b)));
 	if (n) {
 		qsort(ratio, n, sizeof(double), cmp);
 		printf("pagoda's own harvest time / KVM ioctl time: median %.1f%%\n", ratio[n / 2] * 100);

@@ -12,11 +12,11 @@ const char cli_run_usage[] =
 	"usage: pagoda run [options]\n"
 	"Boots a VM and exits with the guest's status. Without -k, boots a built-in demo guest.\n"
 	"\n"
-	"  -k, --kernel FILE     bzImage (64-bit boot protocol), ELF vmlinux with a PVH note,\n"
-	"                        or a 64-bit ELF test guest\n"
+	"  -k, --kernel FILE     x86: bzImage (64-bit boot protocol), ELF vmlinux with a PVH\n"
+	"                        note, or a 64-bit ELF test guest; arm64: an Image\n"
 	"  -i, --initrd FILE     initial ramdisk\n"
 	"  -p, --params STRING   kernel command line, appended after pagoda's defaults\n"
-	"                        (console=ttyS0 reboot=k)\n"
+	"                        (x86: console=ttyS0 reboot=k, arm64: console=ttyS0)\n"
 	"  -m, --memory SIZE     guest RAM, with a K, M or G suffix (default 256M)\n"
 	"  -c, --cpus N          number of vCPUs (default 1)\n"
 	"      --memory-backend anon|thp|hugetlb|memfd|file=PATH\n"
@@ -68,7 +68,8 @@ const char cli_run_usage[] =
 	"      --seccomp on|log|off  per-thread system call filters (default on); a call\n"
 	"                        outside them ends pagoda with exit code 12, naming it;\n"
 	"                        log lets it through and the kernel logs it\n"
-	"      --cpu MODEL       host | baseline (default: baseline on a PVM host, else host)\n"
+	"      --cpu MODEL       x86: host | baseline (default: baseline on a PVM host, else host)\n"
+	"      --dump-dtb FILE   arm64: also write the device tree given to the guest to FILE\n"
 	"      --timeout SECONDS end the VM after this long, exit code 124\n"
 	"      --name NAME       a name for messages\n"
 	"  -h, --help            this text\n"
@@ -131,7 +132,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
        OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES,
-       OPT_RESTORE_MEM, OPT_SECCOMP };
+       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -152,6 +153,7 @@ static const struct option run_options[] = {
 	{ "dirty-clear-chunk", required_argument, NULL, OPT_CLEAR_CHUNK },
 	{ "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
 	{ "eager-split", required_argument, NULL, OPT_EAGER },
+	{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
@@ -442,6 +444,7 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 	case 'i': cfg->initrd = arg; return 0;
 	case 'p': cfg->params = arg; return 0;
 	case OPT_NAME: cfg->name = arg; return 0;
+	case OPT_DUMP_DTB: cfg->dump_dtb = arg; return 0;
 	case 'h': cfg->help = true; return 0;
 	case 'm':
 		if (cli_parse_size(arg, &cfg->mem_size) || cfg->mem_size == 0)

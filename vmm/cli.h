@@ -27,6 +27,7 @@ struct run_config {
 	const char *initrd;
 	const char *params;   /* appended after pagoda's defaults */
 	const char *name;
+	const char *dump_dtb;  /* arm64: write the guest's device tree here too */
 	uint64_t mem_size;
 	unsigned int cpus;
 	double timeout_s;     /* 0: none */

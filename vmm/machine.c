@@ -154,7 +154,7 @@ static void sync_vcpus(void *vm)
 	vm_sync_vcpus(vm);
 }
 
-/* Before the vCPUs exist: a dirty ring must be enabled first. */
+/* Before the vCPUs and the memslots exist: a dirty ring must be enabled first. */
 static int setup_dirty_log(struct machine *m)
 {
 	if (!m->cfg.dirty_wanted)
@@ -225,11 +225,12 @@ int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 	e = machine_arch_init(m);
 	if (!e)
 		e = setup_eager_split(m);
+	/* Before the memslots: arm64's ring-with-bitmap is refused once one exists. */
+	if (!e)
+		e = setup_dirty_log(m);
 	if (!e)
 		e = setup_memory(m);
 	m->t_memory_ns = machine_now_ns();
-	if (!e)
-		e = setup_dirty_log(m);
 	if (!e)
 		e = setup_vcpus(m);
 	if (!e)

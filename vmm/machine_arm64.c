@@ -5,9 +5,11 @@
 #include "machine.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "../arch/arm64/fdt.h"
 #include "../arch/arm64/image.h"
@@ -97,6 +99,17 @@ static int copy_in(struct machine *m, uint64_t gpa, const void *src, size_t len,
 	return 0;
 }
 
+static int write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = write(fd, data, len);
+	int e = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+	close(fd);
+	return e;
+}
+
 int machine_arch_load_guest(struct machine *m, const void *kernel, size_t kernel_len,
 			    const void *initrd, size_t initrd_len)
 {
@@ -113,6 +126,10 @@ int machine_arch_load_guest(struct machine *m, const void *kernel, size_t kernel
 		e = copy_in(m, p.dtb_gpa, m->arch.dtb, m->arch.dtb_len, "device tree");
 	if (e)
 		return e;
+	if (m->cfg.dump_dtb && (e = write_file(m->cfg.dump_dtb, m->arch.dtb, m->arch.dtb_len))) {
+		snprintf(m->err, sizeof(m->err), "--dump-dtb %s: %s", m->cfg.dump_dtb, strerror(-e));
+		return e;
+	}
 	m->arch.dtb_gpa = p.dtb_gpa;
 	e = arm64_vcpu_set_entry(m->vm.vcpus[0].fd, p.entry, p.dtb_gpa);
 	if (e)

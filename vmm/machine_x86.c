@@ -28,6 +28,10 @@ int machine_arch_vm_type(int kvm_fd, uint64_t ram_size, char *err, size_t errlen
 
 int machine_arch_init(struct machine *m)
 {
+	if (m->cfg.dump_dtb) {
+		snprintf(m->err, sizeof(m->err), "--dump-dtb: x86 guests get no device tree (ACPI and the MP table describe them)");
+		return -EINVAL;
+	}
 	m->vm.pvm_fixups = x86_host_is_pvm();
 	if (m->vm.pvm_fixups)
 		fprintf(stderr, "pagoda: PVM host: %s CPU model, emulation-failure fix-ups on\n",

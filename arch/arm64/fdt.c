@@ -105,6 +105,7 @@ static void add_gic(struct writer *w, unsigned int nr_cpus)
 	begin(w, "intc@%llx", ARM64_GIC_DIST_GPA);
 	prop_str(w, "compatible", "arm,gic-v3");
 	prop_u32(w, "#interrupt-cells", 3);
+	prop_u32(w, "#address-cells", 0); /* no ITS below it */
 	check(w, fdt_property(w->fdt, "interrupt-controller", NULL, 0));
 	uint64_t reg[4] = { ARM64_GIC_DIST_GPA, ARM64_GIC_DIST_SIZE, ARM64_GIC_REDIST_GPA,
 			    ARM64_GIC_REDIST_STRIDE * nr_cpus };

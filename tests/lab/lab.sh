@@ -5,6 +5,8 @@
 # COMMAND's status; its output is printed as it runs.
 #
 #   lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout SECONDS] [--mem MB] -- COMMAND...
+#   lab.sh x86|arm64 --kernel-path   (fetches the lab kernel, prints its path: the arm64
+#                                     tests boot the same Debian kernel as a guest)
 #
 # Executables keep their shared libraries (copied with ldd) and land in /bin unless DEST
 # says otherwise; other files land in /. Exit status: COMMAND's, or 124 when the lab timed
@@ -16,17 +18,18 @@ die() { echo "lab: $*" >&2; exit 125; }
 [ $# -ge 1 ] || die "usage: lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout S] [--mem MB] -- COMMAND..."
 arch=$1; shift
 case "$arch" in x86|arm64) ;; *) die "unknown lab '$arch': use x86 or arm64";; esac
-adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}
+adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   case "$1" in
     --add) adds+=("$2"); shift 2;;
     --timeout) timeout_s=$2; shift 2;;
     --mem) mem=$2; shift 2;;
+    --kernel-path) kernel_path_only=1; shift;;
     *) die "unknown option $1";;
   esac
 done
 [ "${1:-}" = "--" ] && shift
-[ $# -gt 0 ] || die "no command given: lab.sh $arch ... -- COMMAND"
+[ $# -gt 0 ] || [ $kernel_path_only = 1 ] || die "no command given: lab.sh $arch ... -- COMMAND"
 cache=${PAGODA_LAB_CACHE:-/var/cache/pagoda/lab}/$arch
 mkdir -p "$cache"
 
@@ -82,6 +85,7 @@ else
 fi
 kernel=$(ls "$cache"/k/boot/vmlinuz-* 2>/dev/null | head -1)
 [ -n "$kernel" ] || die "lab kernel missing in $cache/k/boot (remove $cache and retry)"
+[ $kernel_path_only = 1 ] && { echo "$kernel"; exit 0; }
 command -v "${qemu[0]}" >/dev/null || die "${qemu[0]} not found"
 
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
