@@ -5,6 +5,8 @@
 #   3. the libFuzzer targets, PAGODA_FUZZ_SECONDS each (default 30), clang build-fuzz
 #   4. each memory backend with 5 GiB guests (suite memory, about 4 minutes)
 #   5. the lab's own tests and the Linux boot suite inside the x86 lab (suites lab, linux)
+#   6. the arm64 cross build (build-arm64, cross/setup-arm64.sh) and its tests in the arm64
+#      lab (suite arm64): tiny guests, the Debian arm64 kernel, dirty tracking, eager split
 # PAGODA_TEST_FAST=1 stops after step 2. Exit status 0 only when nothing failed.
 set -uo pipefail
 cd "$(dirname "$0")"
@@ -39,6 +41,11 @@ if [ "${PAGODA_TEST_FAST:-0}" != 1 ]; then
   fi
   run build memory --suite memory
   run build lab --suite lab --suite linux
+  if cross/setup-arm64.sh; then
+    run build-arm64 arm64 --suite arm64
+  else
+    echo "the arm64 cross build failed (counted as one failure)" >&2; export PAGODA_ARM64_BUILD_FAILED=1
+  fi
 fi
 
 python3 - "${logs[@]}" <<'PY'
@@ -46,6 +53,7 @@ import json, sys
 import os
 passed = failed = skipped = 0
 failed += 1 if os.environ.get("PAGODA_FUZZ_BUILD_FAILED") else 0
+failed += 1 if os.environ.get("PAGODA_ARM64_BUILD_FAILED") else 0
 for path in sys.argv[1:]:
     for line in open(path):
         r = json.loads(line)["result"]

@@ -81,7 +81,7 @@ else
   busybox=$cache/k/bin/busybox
   qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max)
   console="ttyAMA0 kvm-arm.mode=nvhe"
-  modules=()
+  modules=(drivers/net/tun drivers/net/veth)
 fi
 kernel=$(ls "$cache"/k/boot/vmlinuz-* 2>/dev/null | head -1)
 [ -n "$kernel" ] || die "lab kernel missing in $cache/k/boot (remove $cache and retry)"

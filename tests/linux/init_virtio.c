@@ -247,11 +247,15 @@ static int check_balloon(void)
 		printf("balloon: FAIL bind %s: %s\n", dev, strerror(errno));
 		return 1;
 	}
-	long before = meminfo_kb("MemFree:");
-	for (int i = 0; i < 50; i++) { /* the driver inflates from a workqueue */
+	/* The driver inflates from a workqueue, 1 MiB per round trip, slowly where the CPU is
+	 * emulated (the arm64 lab): wait until MemFree has dropped by 4 MiB or more and then
+	 * held for 2 s, 60 s at most. */
+	long before = meminfo_kb("MemFree:"), last = before;
+	for (int i = 0, still = 0; i < 300 && still < 10; i++) {
 		usleep(200000);
-		if (before - meminfo_kb("MemFree:") > 0 && i > 10)
-			break;
+		long now = meminfo_kb("MemFree:");
+		still = now < before - 4096 && now >= last ? still + 1 : 0;
+		last = now;
 	}
 	printf("BALLOON-INFLATED guest MemFree went from %ld to %ld kB\n", before, meminfo_kb("MemFree:"));
 	fflush(stdout);

@@ -4,12 +4,29 @@
 # checks what it sees: the image holds the guest's records and the discarded range reads
 # as zeros, and the VM's RSS drops by about the balloon's size when the guest inflates it
 # (mode inflate), or by about what the guest freed with free page reporting (mode report).
-#   virtio-test.sh PAGODA INITRAMFS GUEST_TEST inflate|report
+# With arm64, the same in the arm64 lab with the Debian arm64 kernel (the lab's own), whose
+# virtio-mmio and virtio drivers are modules: they go into the initramfs for init to load.
+#   virtio-test.sh PAGODA INITRAMFS GUEST_TEST inflate|report [x86|arm64]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-pagoda=$1 initramfs=$2 guest_test=$3 mode=$4
-kdir=$("$here/build-kernel.sh")
-lab=(x86 --timeout 900 --add "$pagoda" --add "$kdir/bzImage:/kernel" --add "$initramfs:/initramfs.cpio"
+pagoda=$1 initramfs=$2 guest_test=$3 mode=$4 arch=${5:-x86}
+w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
+if [ "$arch" = arm64 ]; then
+  kernel=$("$here/../lab/lab.sh" arm64 --kernel-path)
+  mods=$(ls -d "$(dirname "$kernel")"/../lib/modules/*/kernel)
+  mkdir -p "$w/m/modules"
+  for m in drivers/virtio/virtio_mmio drivers/block/virtio_blk drivers/char/hw_random/virtio-rng \
+           drivers/virtio/virtio_balloon net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
+    xz -dc "$mods/$m.ko.xz" > "$w/m/modules/$(basename "$m").ko"
+    basename "$m.ko" >> "$w/m/modules/order"
+  done
+  # Linux unpacks concatenated cpio archives one after the other.
+  (cd "$w/m" && find . | cpio -o -H newc 2>/dev/null) | cat "$initramfs" - > "$w/initramfs.cpio"
+  initramfs=$w/initramfs.cpio
+else
+  kernel=$("$here/build-kernel.sh")/bzImage
+fi
+lab=("$arch" --timeout 900 --add "$pagoda" --add "$kernel:/kernel" --add "$initramfs:/initramfs.cpio"
      --add "$here/virtio-lab.sh:/bin/virtio-lab.sh")
 # A drop within 25% of what was asked: the guest's own allocations move a few MiB.
 drop='drop ([0-9]+) MiB'
@@ -17,16 +34,22 @@ if [ "$mode" = inflate ]; then
   mb=64
   records=$(python3 -c 'import hashlib; print(hashlib.sha256(b"".join(b"pagodablk %05x\n" % i for i in range(65536))).hexdigest())')
   zeros=$(head -c 1048576 /dev/zero | sha256sum | cut -d' ' -f1)
-  exec python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
+  # Inflated to the target, deflated at the unbind, inflated again at the rebind. The
+  # arm64 driver is a module loaded just before the checks: its first inflation is only
+  # partly done at the unbind, so there the totals say at least the target was inflated.
+  balloon="virtio-balloon target=${mb}M .* inflated=$((2 * mb))M deflated=${mb}M reported=0M"
+  [ "$arch" = arm64 ] && balloon="virtio-balloon target=${mb}M .* inflated=(6[4-9]|[7-9][0-9]|1[0-2][0-9])M deflated=[0-9]+M reported=0M"
+  python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
     --expect='^PAGODA-INIT-OK' --expect='virtio checks: all passed' \
     --expect='blk serial: pagoda-vda' --expect='rng current: virtio_rng' \
     --expect='net: eth0 10.0.2.15 ping 10.0.2.1: reply' --expect='virtio-net tap0 .* rx_packets=[1-9]' \
     --expect="image records: $records" --expect="image discarded: $zeros" \
-    --expect="virtio-balloon target=${mb}M .* inflated=$((2 * mb))M deflated=${mb}M reported=0M" \
+    --expect="$balloon" \
     --expect="drop (4[89]|5[0-9]|6[0-9]|7[0-9]|80) MiB" -- \
     "${lab[@]}" -- unshare -n sh /bin/virtio-lab.sh inflate $mb
+  exit
 fi
-exec python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
+python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
   --expect='^PAGODA-INIT-OK' --expect='REPORT-FREED' --expect='virtio-balloon .* reported=[1-9][0-9]+M' \
   --expect="drop (1[0-9][0-9]) MiB" -- \
   "${lab[@]}" -- sh /bin/virtio-lab.sh report 0
