@@ -41,7 +41,7 @@ int arm64_image_plan(const void *image, size_t len, size_t initrd_len, uint64_t 
 	/* image_size 0: a kernel older than 3.17, whose text offset is 0x80000 whatever the field says. */
 	uint64_t text_offset = h.image_size ? h.text_offset : LEGACY_TEXT_OFFSET;
 	uint64_t size = h.image_size ? h.image_size : len;
-	if (size < len || text_offset >= SZ_2M * 16 || size > ram_size) {
+	if (size < len || text_offset >= SZ_2M * 16 || text_offset % 0x1000 || size > ram_size) {
 		snprintf(err, errlen, "kernel: Image header says text offset 0x%llx, size %llu bytes (file %zu): not a kernel this RAM can hold",
 			 (unsigned long long)text_offset, (unsigned long long)size, len);
 		return -EINVAL;

@@ -257,6 +257,8 @@ static void test_image_plan(void)
 	header(img, 0, 0x100000, 0xa);
 	CHECK(arm64_image_plan(img, sizeof(img), size - 0x200000, ram, size, &p, err, sizeof(err)) == -ENOMEM);
 	CHECK_MSG(err, "-m");
+	header(img, 0x123, 0x100000, 0xa); /* a text offset off a page boundary (found by fuzzing) */
+	CHECK(arm64_image_plan(img, sizeof(img), 0, ram, size, &p, err, sizeof(err)) == -EINVAL);
 	header(img, 0, 1ULL << 62, 0xa);
 	CHECK(arm64_image_plan(img, sizeof(img), 0, ram, size, &p, err, sizeof(err)) == -EINVAL);
 }
