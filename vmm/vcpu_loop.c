@@ -178,6 +178,10 @@ void *vcpu_loop_thread(void *arg)
 				__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 				continue;
 			}
+			if (errno == ENOSYS) { /* arm64 without KVM_CAP_ARM_NISV_TO_USER */
+				end_with_dump(v, EXIT_UNHANDLED, "the guest accessed MMIO with an instruction KVM cannot decode (arm64: a load/store pair, or one with writeback, on device memory)");
+				break;
+			}
 			if (errno == EFAULT)
 				vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN: Bad address: KVM could not get a page of guest RAM from its backing (a full tmpfs, a truncated file, an exhausted hugetlb pool?)", v->index);
 			else

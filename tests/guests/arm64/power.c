@@ -1,6 +1,7 @@
 /* The ways an arm64 guest ends its VM, chosen by "action=": off (PSCI SYSTEM_OFF), reset
  * (PSCI SYSTEM_RESET), exit (the debug-exit register with "code=N"), cpu-off (every CPU
- * calls PSCI CPU_OFF: nothing is left to run, only --timeout ends the VM). */
+ * calls PSCI CPU_OFF: nothing is left to run, only --timeout ends the VM), bad-mmio (a
+ * store pair to the UART, which KVM cannot hand to the VMM as one access). */
 #include "rt.h"
 
 #define PSCI_CPU_OFF   0x84000002ULL
@@ -32,6 +33,8 @@ int main(void)
 		psci(PSCI_SYS_RESET);
 	if (is(a, "exit"))
 		rt_exit((unsigned int)rt_param_u64("code", 1));
+	if (is(a, "bad-mmio"))
+		__asm__ volatile("stp xzr, xzr, [%0]" ::"r"(ARM64_UART_GPA) : "memory");
 	if (is(a, "cpu-off"))
 		rt_printf("CPU_OFF returned %ld\n", psci(PSCI_CPU_OFF));
 	return 3;
