@@ -141,19 +141,28 @@ chmod +x "$r/init"
 (cd "$r" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$w/initrd.gz"
 
 log=$w/console.log
-set +e
 # Two vCPUs, multi-threaded TCG: the one setup under which every lab and Linux test has
-# passed. Known: after about 15-25 VM creations in one lab boot the lab kernel twice oopsed
-# on a stray int3 in KVM's apic_has_pending_timer (live code patching racing the other
-# vCPU under multi-threaded TCG); single-threaded TCG left 512 MiB Linux guests spinning
-# after ACPI init, and one vCPU (LAB_SMP=1) hung pagoda with its output in a file.
-timeout --foreground "$timeout_s" "${qemu[@]}" -smp "${LAB_SMP:-2}" -m "$mem" -nographic -no-reboot \
-  -kernel "$kernel" -initrd "$w/initrd.gz" \
-  -append "console=$console panic=-1 quiet loglevel=3" 2>"$w/qemu.err" |
-  tr -d '\r' | tee "$log" | sed -n "/@@PAGODA-LAB-BEGIN $nonce/,/@@PAGODA-LAB-EXIT $nonce/p" | grep -v "@@PAGODA-LAB-"
-qstatus=${PIPESTATUS[0]}
-set -e
-status=$(sed -n "s/^@@PAGODA-LAB-EXIT $nonce \([0-9]\{1,3\}\)\$/\1/p" "$log" | tail -1)
+# passed. Known: the x86 lab kernel now and then oopses on a stray int3 inside KVM
+# (apic_has_pending_timer, kvm_arch_vcpu_ioctl_run): live code patching racing the other
+# vCPU under multi-threaded TCG, seen after 1 to 25 VM creations in one lab boot. That
+# crash is the lab's own kernel, not the command: the lab is booted once more. Single-
+# threaded TCG left 512 MiB Linux guests spinning after ACPI init, and one vCPU
+# (LAB_SMP=1) hung pagoda with its output in a file.
+boot_lab() {
+  set +e
+  timeout --foreground "$timeout_s" "${qemu[@]}" -smp "${LAB_SMP:-2}" -m "$mem" -nographic -no-reboot \
+    -kernel "$kernel" -initrd "$w/initrd.gz" \
+    -append "console=$console panic=-1 quiet loglevel=3" 2>"$w/qemu.err" |
+    tr -d '\r' | tee "$log" | sed -n "/@@PAGODA-LAB-BEGIN $nonce/,/@@PAGODA-LAB-EXIT $nonce/p" | grep -v "@@PAGODA-LAB-"
+  qstatus=${PIPESTATUS[0]}
+  set -e
+  status=$(sed -n "s/^@@PAGODA-LAB-EXIT $nonce \([0-9]\{1,3\}\)\$/\1/p" "$log" | tail -1)
+}
+boot_lab
+if [ -z "$status" ] && [ "$qstatus" != 124 ] && grep -q '^\[ *[0-9.]*\] Oops: int3' "$log"; then
+  echo "lab: the lab kernel oopsed on a stray int3 (TCG's code-patching race, not the command): booting the lab again" >&2
+  boot_lab
+fi
 if [ -n "$status" ]; then
   exit "$status"
 fi
