@@ -55,10 +55,29 @@ static void is_ram(void)
 	CHECK(!layout_is_ram(&l, 4 * SZ_1G, UINT64_MAX));   /* no overflow */
 }
 
+/* arm64: one RAM region from 1 GiB, whatever the size; MMIO below it. */
+static void arm64(void)
+{
+	struct mem_layout l;
+	CHECK_EQ(layout_arm64(5 * SZ_1G, SZ_1G, &l), 0);
+	CHECK_EQ(l.nr_ram, 1);
+	CHECK_EQ(l.ram[0].gpa, SZ_1G);
+	CHECK_EQ(l.ram[0].size, 5 * SZ_1G);
+	CHECK_EQ(l.mmio_hole.gpa, 0);
+	CHECK_EQ(l.mmio_hole.size, SZ_1G);
+	CHECK_EQ(layout_ram_end(&l), 6 * SZ_1G);
+	CHECK(!layout_is_ram(&l, SZ_1G - 8, 8));
+	CHECK(layout_is_ram(&l, SZ_1G, 8));
+	CHECK(layout_arm64(SZ_2M + SZ_4K, SZ_2M, &l) < 0);  /* not whole pages */
+	CHECK(layout_arm64(0, SZ_4K, &l) < 0);
+	CHECK(layout_arm64(1ULL << 48, SZ_1G, &l) < 0);     /* past what pagoda maps */
+}
+
 int main(void)
 {
 	sizes_around_the_hole();
 	page_sizes();
 	is_ram();
+	arm64();
 	return check_result("layout");
 }
