@@ -97,8 +97,9 @@ static int cmp(const void *a, const void *b)
 static void report(struct perf *p)
 {
 	const struct run_config *c = &p->m.cfg;
-	printf("dirty-perf: %llu MiB %s, mode %s, 1 vCPU\n", (unsigned long long)(c->mem_size >> 20),
-	       p->m.vm.mem.backend.desc, dirty_mode_name(p->m.dirty.mode));
+	printf("dirty-perf: %llu MiB %s, mode %s, %u vCPU%s\n", (unsigned long long)(c->mem_size >> 20),
+	       p->m.vm.mem.backend.desc, dirty_mode_name(p->m.dirty.mode), p->m.vm.nr_vcpus,
+	       p->m.vm.nr_vcpus == 1 ? "" : "s (arm64: -p vcpus=N makes them all write)");
 	char b[24];
 	printf("first touch of all RAM by the guest: %.1f ms; KVM pages_2m then %s\n", p->touch_us / 1e3,
 	       stat_str(p->p2m_before, b, sizeof(b)));

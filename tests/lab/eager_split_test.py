@@ -15,7 +15,9 @@ is what splitting costs where it happens: in bitmap mode enabling logging splits
 block with chunk=2M (much slower than off), and the guest's first pass then takes no
 split faults.
 
-  eager_split_test.py [--arm64] [--bench N] LAB_SH DIRTY_PERF DIRTYPERF_GUEST"""
+With --vcpus N (arm64), N vCPUs write each pass together.
+
+  eager_split_test.py [--arm64] [--vcpus N] [--bench N] LAB_SH DIRTY_PERF DIRTYPERF_GUEST"""
 import re
 import statistics
 import subprocess
@@ -35,9 +37,11 @@ def fmt(v):
 
 def main():
     argv = sys.argv[1:]
-    rounds, bench, arch = 1, False, "x86"
+    rounds, bench, arch, vcpus = 1, False, "x86", 1
     if argv[0] == "--arm64":
         arch, argv = "arm64", argv[1:]
+    if argv[0] == "--vcpus":
+        vcpus, argv = int(argv[1]), argv[2:]
     if argv[0] == "--bench":
         rounds, bench, argv = int(argv[1]), True, argv[2:]
     cases = ARM64_CASES if arch == "arm64" else X86_CASES
@@ -45,8 +49,9 @@ def main():
     script = []
     for r in range(rounds):
         for mode, eager in cases:
-            script.append(f"echo '== {mode} {eager} {r}'; dirty-perf /dirtyperf.guest -m 1G --memory-backend thp "
-                          f"--dirty-log {mode} --eager-split {eager} -p 'passes=3 pages=20000' 2>&1")
+            script.append(f"echo '== {mode} {eager} {r}'; dirty-perf /dirtyperf.guest -m 1G -c {vcpus} "
+                          f"--memory-backend thp --dirty-log {mode} --eager-split {eager} "
+                          f"-p 'passes=3 pages=20000 vcpus={vcpus}' 2>&1")
     cmd = [lab, arch, "--timeout", "1500", "--mem", "4096", "--add", perf, "--add", f"{guest}:/dirtyperf.guest",
            "--", "sh", "-c", "; ".join(script)]
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
@@ -71,7 +76,8 @@ def main():
         for f in failures:
             print("FAIL: " + f)
         return 1
-    print(f"\n{arch} lab, 1 GiB THP guest, 20000 pages per pass" + (f", medians of {rounds}" if rounds > 1 else ""))
+    print(f"\n{arch} lab, 1 GiB THP guest, {vcpus} vCPU(s) writing, 20000 pages per pass" +
+          (f", medians of {rounds}" if rounds > 1 else ""))
     print("mode    eager     pages_2m before  after enable  enable ms  1st pass after start ms  2nd pass ms")
     for c in cases:
         rs = res[c]
