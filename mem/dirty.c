@@ -259,7 +259,6 @@ static int harvest_ring(struct dirty_log *d, uint64_t *kvm_ns)
 	return r;
 }
 
-
 /* Re-protects every chunk that had dirty pages, before the consumer reads them: a write
  * that lands after this is in the next harvest. */
 static int clear_log(struct dirty_log *d, const struct memslot *s, uint64_t *bits, uint64_t *kvm_ns)

@@ -31,14 +31,14 @@ static int write_param(const char *path, char v)
 	return r;
 }
 
-/* arm64: a chunk size per VM, one of the block sizes stage 2 can map (0 = off, KVM's
- * default); KVM takes it only before the first memslot. "on" is 2M, the smallest block. */
-static int apply_arm64(int vm_fd, enum eager_split policy, uint64_t chunk, char *note, size_t notelen)
+/* arm64: a chunk size per VM, one of the block sizes stage 2 can map (sizes: KVM's bitmap
+ * of them; 0 = off, KVM's default); KVM takes it only before the first memslot. "on" is
+ * 2M, the smallest block. */
+static int apply_arm64(int vm_fd, int sizes, enum eager_split policy, uint64_t chunk, char *note, size_t notelen)
 {
 	if (policy == EAGER_SPLIT_HOST)
 		return 0;
 	uint64_t want = policy == EAGER_SPLIT_OFF ? 0 : policy == EAGER_SPLIT_ON ? SZ_2M : chunk;
-	int sizes = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES);
 	char c[16];
 	if (want && !((uint64_t)(unsigned int)sizes & want)) {
 		snprintf(note, notelen, "--eager-split chunk=%s: not a block size of this KVM's stage 2 (bitmap 0x%x): use 4K, 2M or 1G",
@@ -67,8 +67,9 @@ int eager_split_apply(int vm_fd, enum eager_split policy, uint64_t chunk, struct
 	note[0] = 0;
 	/* Asked of a VM, the chunk-size capability answers the current size (0 until set):
 	 * the block-size bitmap, which only arm64 KVM with eager splitting has, tells. */
-	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES) > 0)
-		return apply_arm64(vm_fd, policy, chunk, note, notelen);
+	int block_sizes = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_ARM_SUPPORTED_BLOCK_SIZES);
+	if (block_sizes > 0)
+		return apply_arm64(vm_fd, block_sizes, policy, chunk, note, notelen);
 	int now = eager_split_host_state(st->path);
 	if (policy == EAGER_SPLIT_HOST)
 		return 0;

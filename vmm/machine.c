@@ -146,7 +146,10 @@ static int setup_devices(struct machine *m)
 	m->power = (struct power_sink){ power_end, &m->vm };
 	serial_init(&m->serial, m->out_fd, (struct irq_line){ irq_set, &m->vm, MACHINE_ARCH_CONSOLE_IRQ });
 	m->devices_inited = true;
-	return machine_arch_setup_devices(m);
+	int e = machine_arch_setup_devices(m);
+	if (e)
+		snprintf(m->err, sizeof(m->err), "registering platform devices: %s", strerror(-e));
+	return e;
 }
 
 static void sync_vcpus(void *vm)

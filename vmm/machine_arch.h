@@ -70,7 +70,8 @@ int machine_arch_setup_vcpus(struct machine *m);
 int machine_arch_load_guest(struct machine *m, const void *kernel, size_t kernel_len,
 			    const void *initrd, size_t initrd_len);
 /* The platform devices on their buses: the console UART (m->serial, set up already), the
- * debug-exit register of the test guests, power and clock devices. */
+ * debug-exit register of the test guests, power and clock devices. -errno (machine.c
+ * words the message). */
 int machine_arch_setup_devices(struct machine *m);
 /* Tests and tools: puts fn on the register where test guests sync with their harness
  * (x86: port 0x520, arm64: ARM64_TEST_SYNC_GPA on MMIO), 4 bytes wide. */

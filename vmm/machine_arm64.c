@@ -16,6 +16,7 @@
 #include "../arch/arm64/vcpu.h"
 #include "../devices/debug_exit.h"
 #include "machine_state.h"
+#include "snapshot.h"
 
 const char machine_arch_default_params[] = "console=ttyS0";
 
@@ -104,8 +105,7 @@ static int write_file(const char *path, const void *data, size_t len)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	ssize_t n = write(fd, data, len);
-	int e = n < 0 ? -errno : (size_t)n != len ? -EIO : 0;
+	int e = snapshot_write_all(fd, data, len, 0);
 	close(fd);
 	return e;
 }
@@ -143,8 +143,6 @@ int machine_arch_setup_devices(struct machine *m)
 	int e = bus_register(&vm->mmio, ARM64_UART_GPA, 8, serial_io, &m->serial, "serial");
 	if (!e)
 		e = bus_register(&vm->mmio, ARM64_DEBUG_EXIT_GPA, 4, debug_exit_io, &m->power, "debug-exit");
-	if (e)
-		snprintf(m->err, sizeof(m->err), "registering platform devices: %s", strerror(-e));
 	return e;
 }
 

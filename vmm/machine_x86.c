@@ -87,8 +87,6 @@ int machine_arch_setup_devices(struct machine *m)
 		e = bus_register(&vm->pio, PORT_DEBUG_EXIT, 4, debug_exit_io, &m->power, "debug-exit");
 	if (!e)
 		e = bus_register(&vm->pio, PORT_ACPI_PM1_EVT, ACPI_PM_PORTS, acpi_pm_io, &m->power, "acpi-pm");
-	if (e)
-		snprintf(m->err, sizeof(m->err), "registering platform devices: %s", strerror(-e));
 	return e;
 }
 

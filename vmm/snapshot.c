@@ -20,7 +20,7 @@ bool page_is_zero(const void *p)
 	return true;
 }
 
-static int write_all(int fd, const void *p, size_t len, off_t off)
+int snapshot_write_all(int fd, const void *p, size_t len, off_t off)
 {
 	while (len) {
 		ssize_t k = pwrite(fd, p, len, off);
@@ -57,7 +57,7 @@ static int write_memory(const struct guest_mem *mem, const uint64_t *pages, int 
 			uint64_t q = p + PAGE;
 			while (q < r->size && q - p < (64ULL << 20) && in_diff(pages, (off + q) / PAGE) && !page_is_zero(base + q))
 				q += PAGE;
-			int e = write_all(fd, base + p, q - p, (off_t)(off + p));
+			int e = snapshot_write_all(fd, base + p, q - p, (off_t)(off + p));
 			if (e)
 				return e;
 			p = q;
@@ -82,7 +82,7 @@ static int write_file(const char *dir, const char *name, const struct file_body 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	int e = fd < 0 ? -errno : 0;
 	if (!e)
-		e = b->mem ? write_memory(b->mem, b->pages, fd) : write_all(fd, b->data, b->len, 0);
+		e = b->mem ? write_memory(b->mem, b->pages, fd) : snapshot_write_all(fd, b->data, b->len, 0);
 	if (!e && fsync(fd))
 		e = -errno;
 	if (fd >= 0)

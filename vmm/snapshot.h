@@ -8,6 +8,7 @@
 #define PAGODA_VMM_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "machine.h"
 #include "machine_state.h"
@@ -21,6 +22,9 @@ int snapshot_read_state(const char *dir, struct state_buf *in, struct state_head
 			char *err, size_t errlen);
 /* Guest RAM from DIR/memory: copied, or mapped MAP_PRIVATE (anonymous backings only). */
 int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen);
+
+/* pwrite until all len bytes are at off (EINTR and short writes retried): 0 or -errno. */
+int snapshot_write_all(int fd, const void *p, size_t len, off_t off);
 
 /* Whether a guest page holds only zeros (snapshots leave holes, migration sends markers). */
 bool page_is_zero(const void *p);
