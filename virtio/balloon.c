@@ -81,6 +81,8 @@ static void balloon_notify(struct virtio_dev *d, unsigned int q)
 	struct virtio_balloon *b = (struct virtio_balloon *)d;
 	bool has_stats = virtio_dev_has(d, VIRTIO_BALLOON_F_STATS_VQ);
 	if (q == Q_STATS_OR_REPORTING && has_stats) {
+		if (b->stats_held && !virtq_chain_live(&d->vqs[q], &b->stats_chain))
+			b->stats_held = false; /* the driver reset the queue: that buffer is gone */
 		if (!b->stats_held && virtio_dev_pop(d, q, &b->stats_chain) > 0) {
 			b->stats_held = true;
 			take_stats(b);

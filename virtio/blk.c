@@ -202,7 +202,10 @@ static void handle(struct virtio_blk *b, struct blk_req *r)
 static void blk_notify(struct virtio_dev *d, unsigned int q)
 {
 	struct virtio_blk *b = (struct virtio_blk *)d;
-	for (;;) {
+	/* A driver may post a chain again while it is in flight (or reset the queue and
+	 * refill it): no more than the queue holds is on the host at once (never more than
+	 * the ring takes); the rest waits for completions, which pick it up. */
+	while (b->inflight < d->vqs[q].num) {
 		struct blk_req *r = malloc(sizeof(*r));
 		if (!r)
 			break; /* the driver will ring again */
@@ -238,8 +241,8 @@ static void on_completion(void *opaque, uint32_t events)
 		return;
 	pthread_mutex_lock(&b->dev.lock);
 	reap(b);
-	if (virtio_dev_live(&b->dev))
-		virtio_dev_used(&b->dev, 0);
+	if (virtio_dev_live(&b->dev) && b->dev.vqs[0].ready)
+		blk_notify(&b->dev, 0); /* what waited for room on the ring; interrupts */
 	pthread_mutex_unlock(&b->dev.lock);
 }
 

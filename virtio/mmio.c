@@ -174,7 +174,7 @@ static void write_queue_ready(struct virtio_mmio *t, struct virtq *vq, uint32_t 
 {
 	struct virtio_dev *d = t->dev;
 	if (!val) {
-		vq->ready = false;
+		virtq_disable(vq); /* what the device still holds of it is never pushed */
 		return;
 	}
 	if (vq->ready)

@@ -10,7 +10,18 @@ static uint64_t used_size(uint16_t num) { return 6 + 8ULL * num; }
 
 void virtq_reset(struct virtq *vq, const struct guest_mem *mem)
 {
-	*vq = (struct virtq){ .mem = mem, .num = VIRTQ_MAX_SIZE };
+	*vq = (struct virtq){ .mem = mem, .num = VIRTQ_MAX_SIZE, .epoch = vq->epoch + 1 };
+}
+
+void virtq_disable(struct virtq *vq)
+{
+	vq->ready = false;
+	vq->epoch++;
+}
+
+bool virtq_chain_live(const struct virtq *vq, const struct virtq_chain *c)
+{
+	return vq->ready && c->epoch == vq->epoch;
 }
 
 int virtq_enable(struct virtq *vq, const char **why)
@@ -34,6 +45,7 @@ int virtq_enable(struct virtq *vq, const char **why)
 	vq->last_avail = vq->used_idx = 0; /* a fresh queue, as the spec starts it */
 	vq->signalled_valid = false;
 	vq->ready = true;
+	vq->epoch++;
 	return 0;
 }
 
@@ -153,6 +165,7 @@ int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why)
 		return -EINVAL;
 	}
 	c->head = head;
+	c->epoch = vq->epoch;
 	c->nr_out = c->nr_in = 0;
 	c->out_len = c->in_len = 0;
 	int r = walk_chain(vq, c, head, why);
@@ -169,23 +182,32 @@ void virtq_unpop(struct virtq *vq)
 	vq->last_avail--;
 }
 
-void virtq_push(struct virtq *vq, const struct virtq_chain *c, uint32_t len)
+bool virtq_push(struct virtq *vq, const struct virtq_chain *c, uint32_t len)
 {
-	for (unsigned int i = 0; i < c->nr_in; i++)
+	for (unsigned int i = 0; i < c->nr_in; i++) /* written even when the queue moved on */
 		guest_mem_ptr(vq->mem, c->in_gpa[i], c->in[i].iov_len, GUEST_WRITE);
+	if (!virtq_chain_live(vq, c))
+		return false;
+	/* The used ring was checked at enable and the epoch says it has not moved since, so
+	 * these lie in RAM; they are re-resolved only to mark the pages dirty. */
 	uint16_t slot = vq->used_idx % vq->num;
 	struct vring_used_elem *e = guest_mem_ptr(vq->mem, vq->used_gpa + 4 + 8ULL * slot, 8, GUEST_WRITE);
-	e->id = c->head;
-	e->len = len;
-	vq->used_idx++;
 	uint16_t *idx = guest_mem_ptr(vq->mem, vq->used_gpa + 2, 2, GUEST_WRITE);
+	if (!e || !idx)
+		return false;
+	e->id = c->head;
+	e->len = len < c->in_len ? len : (uint32_t)c->in_len;
+	vq->used_idx++;
 	__atomic_store_n(idx, vq->used_idx, __ATOMIC_RELEASE);
+	return true;
 }
 
 bool virtq_should_notify(struct virtq *vq)
 {
 	/* The used index must be visible before the driver's flags or used_event are read. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (!vq->ready)
+		return false; /* disabled: its rings may be gone */
 	uint16_t old = vq->signalled_used, now = vq->used_idx;
 	bool valid = vq->signalled_valid;
 	if (valid && old == now)

@@ -29,6 +29,9 @@ struct virtq {
 	uint16_t used_idx;         /* the device's copy of used->idx */
 	uint16_t signalled_used;   /* used_idx at the last notification (EVENT_IDX) */
 	bool signalled_valid;
+	/* Bumped whenever the driver resets, disables or re-enables the queue: a chain popped
+	 * before belongs to rings that may have moved, so it can never be pushed. */
+	uint32_t epoch;
 };
 
 /* One descriptor chain: the buffers the device reads (out) and those it writes (in), in
@@ -40,10 +43,17 @@ struct virtq_chain {
 	struct iovec in[VIRTQ_MAX_SEGS];
 	uint64_t in_gpa[VIRTQ_MAX_SEGS];
 	uint64_t out_len, in_len;  /* total bytes of each direction */
+	uint32_t epoch;            /* the queue's epoch when it was popped */
 };
 
-/* Resets everything the driver set; the queue is then disabled. */
+/* Resets everything the driver set; the queue is then disabled. Chains popped before are
+ * dead (virtq_push drops them). */
 void virtq_reset(struct virtq *vq, const struct guest_mem *mem);
+/* The driver wrote 0 to QueueReady: the queue stops, its chains in flight are dead, and
+ * the driver may now move its rings. */
+void virtq_disable(struct virtq *vq);
+/* Whether c was popped from the queue as it is now (enabled, same rings). */
+bool virtq_chain_live(const struct virtq *vq, const struct virtq_chain *c);
 /* Checks and maps the rings at the addresses and size the driver gave. 0, or -EINVAL with
  * why in *why (a static string). */
 int virtq_enable(struct virtq *vq, const char **why);
@@ -53,9 +63,11 @@ int virtq_enable(struct virtq *vq, const char **why);
 int virtq_pop(struct virtq *vq, struct virtq_chain *c, const char **why);
 /* Gives back the last chain popped (a device that found no room for it yet). */
 void virtq_unpop(struct virtq *vq);
-/* Returns a chain to the driver with len bytes written into its in buffers; re-marks
- * those buffers dirty (a device may have written them long after virtq_pop). */
-void virtq_push(struct virtq *vq, const struct virtq_chain *c, uint32_t len);
+/* Returns a chain to the driver with len bytes written into its in buffers (len is
+ * capped at what those buffers hold); re-marks them dirty (a device may have written them
+ * long after virtq_pop). A dead chain (the queue was reset or disabled since its pop) is
+ * dropped: false. */
+bool virtq_push(struct virtq *vq, const struct virtq_chain *c, uint32_t len);
 /* Whether the driver wants an interrupt for what was pushed since the last time this
  * said yes (EVENT_IDX's used_event, or VRING_AVAIL_F_NO_INTERRUPT). */
 bool virtq_should_notify(struct virtq *vq);

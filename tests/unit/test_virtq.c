@@ -5,6 +5,12 @@
 #include <linux/virtio_ring.h>
 #include <stdlib.h>
 
+#include <linux/virtio_balloon.h>
+#include <linux/virtio_blk.h>
+#include <unistd.h>
+
+#include "../../virtio/balloon.h"
+#include "../../virtio/blk.h"
 #include "../../virtio/mmio.h"
 #include "../../virtio/rng.h"
 #include "check.h"
@@ -383,6 +389,162 @@ static void transport(void)
 	d->ops->destroy(d);
 }
 
+/* A chain popped before the driver reset or disabled its queue is never pushed: the
+ * rings may have moved (a new size, an address outside RAM) since. */
+static void dead_chains_are_dropped(void)
+{
+	const char *why;
+	fresh_queue(false);
+	set_desc(0, BUF, 64, VRING_DESC_F_WRITE, 0);
+	make_avail(0);
+	CHECK_EQ(virtq_pop(&vq, &chain, &why), 1);
+	virtq_disable(&vq);
+	vq.num = 0;                /* what the driver may now write */
+	vq.used_gpa = 1ULL << 40;
+	CHECK(!virtq_push(&vq, &chain, 64));
+	CHECK(!virtq_should_notify(&vq));
+	CHECK_EQ(used()->idx, 0);
+
+	fresh_queue(false);
+	make_avail(0);
+	CHECK_EQ(virtq_pop(&vq, &chain, &why), 1);
+	struct virtq_chain old = chain;
+	virtq_reset(&vq, &mem);    /* the device was reset */
+	CHECK(!virtq_push(&vq, &old, 64));
+	vq.num = QN;
+	vq.desc_gpa = DESC;
+	vq.avail_gpa = AVAIL;
+	vq.used_gpa = USED;
+	CHECK_EQ(virtq_enable(&vq, &why), 0);
+	CHECK(!virtq_push(&vq, &old, 64)); /* re-enabled: still another queue */
+	CHECK_EQ(used()->idx, 0);
+
+	/* A device that claims more than the buffers hold is capped at their size. */
+	fresh_queue(false);
+	set_desc(0, BUF, 64, VRING_DESC_F_WRITE, 0);
+	make_avail(0);
+	CHECK_EQ(virtq_pop(&vq, &chain, &why), 1);
+	CHECK(virtq_push(&vq, &chain, 100000));
+	CHECK(used()->idx == 1 && used()->ring[0].len == 64);
+}
+
+static void driver_setup(struct virtio_mmio *t, uint32_t features_lo)
+{
+	memset(gp(0), 0, 0x20000);
+	setup_queue(t, 1);
+	wreg(t, 0x70, 0);
+	wreg(t, 0x70, 3);
+	wreg(t, 0x24, 0);
+	wreg(t, 0x20, features_lo);
+	wreg(t, 0x24, 1);
+	wreg(t, 0x20, 1);
+	wreg(t, 0x70, 3 | VIRTIO_CONFIG_S_FEATURES_OK);
+}
+
+static void queue_at(struct virtio_mmio *t, unsigned int q, uint64_t off)
+{
+	wreg(t, 0x30, q);
+	wreg(t, 0x38, QN);
+	wreg(t, 0x80, (uint32_t)(DESC + off));
+	wreg(t, 0x90, (uint32_t)(AVAIL + off));
+	wreg(t, 0xa0, (uint32_t)(USED + off));
+	wreg(t, 0x44, 1);
+}
+
+/* The driver disables the queue and shrinks it to 0 while the device holds its buffer;
+ * then a snapshot quiesces the device (which hands held buffers back). */
+static void shrink_queue(struct virtio_mmio *t, unsigned int q)
+{
+	wreg(t, 0x30, q);
+	wreg(t, 0x44, 0);
+	wreg(t, 0x38, 0);
+	wreg(t, 0xa0, 0xfffff000u);
+}
+
+static void balloon_stats_queue_reset(void)
+{
+	struct virtio_host h = { .mem = &mem, .vm_fd = -1, .irq_pulse = count_pulse };
+	struct virtio_dev *d = virtio_balloon_create(&h, 0, 0, false);
+	struct virtio_mmio t;
+	CHECK_EQ(virtio_mmio_init(&t, d, 0xc0000000ULL, 5), 0);
+	driver_setup(&t, 1u << VIRTIO_BALLOON_F_STATS_VQ);
+	queue_at(&t, 2, 0);
+	wreg(&t, 0x70, 3 | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	set_desc(0, BUF, 10, 0, 0);
+	make_avail(0);
+	wreg(&t, 0x50, 2);
+	CHECK_EQ(d->vqs[2].last_avail, 1); /* held until the host wants fresh statistics */
+	shrink_queue(&t, 2);
+	d->ops->quiesce(d);
+	CHECK_EQ(used()->idx, 0);
+	CHECK(!(reg(&t, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET));
+	/* The driver sets the queue up again: a new stats buffer is taken. */
+	queue_at(&t, 2, 0);
+	make_avail(0);
+	wreg(&t, 0x50, 2);
+	CHECK_EQ(d->vqs[2].last_avail, 1);
+	virtio_mmio_destroy(&t);
+	d->ops->destroy(d);
+}
+
+/* Reads of a 1 MiB image; nothing reaps completions here (no I/O thread) until the
+ * device is quiesced, so what is in flight stays in flight. */
+static void blk_inflight_and_queue_reset(void)
+{
+	char path[] = "/tmp/pagoda-test-blk-XXXXXX";
+	int fd = mkstemp(path);
+	CHECK(fd >= 0 && ftruncate(fd, 1 << 20) == 0);
+	close(fd);
+	struct virtio_host h = { .mem = &mem, .vm_fd = -1, .irq_pulse = count_pulse };
+	struct blk_options o = { .path = path };
+	char err[256] = "";
+	struct virtio_blk *b = virtio_blk_create(&h, &o, "vda", err, sizeof(err));
+	unlink(path);
+	CHECK(b != NULL);
+	if (!b)
+		return;
+	struct virtio_dev *d = virtio_blk_dev(b);
+	struct virtio_mmio t;
+	CHECK_EQ(virtio_mmio_init(&t, d, 0xc0000000ULL, 5), 0);
+	driver_setup(&t, 0);
+	queue_at(&t, 0, 0);
+	wreg(&t, 0x70, 3 | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	struct virtio_blk_outhdr *hdr = gp(BUF);
+	*hdr = (struct virtio_blk_outhdr){ .type = VIRTIO_BLK_T_IN, .sector = 0 };
+	set_desc(0, BUF, sizeof(*hdr), VRING_DESC_F_NEXT, 1);
+	set_desc(1, BUF + 0x1000, 4096, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	set_desc(2, BUF + 0x3000, 1, VRING_DESC_F_WRITE, 0);
+	/* The same chain posted a queue's worth of times, then again: the device takes no
+	 * more than the queue holds until something completes. */
+	for (int i = 0; i < QN; i++)
+		make_avail(0);
+	wreg(&t, 0x50, 0);
+	CHECK_EQ(d->vqs[0].last_avail, QN);
+	for (int i = 0; i < QN; i++)
+		make_avail(0);
+	wreg(&t, 0x50, 0);
+	CHECK_EQ(d->vqs[0].last_avail, QN);
+	d->ops->quiesce(d);        /* completes the first QN */
+	CHECK_EQ(used()->idx, QN);
+	CHECK(!(reg(&t, 0x70) & VIRTIO_CONFIG_S_NEEDS_RESET));
+
+	/* A request in flight when the driver shrinks its queue: completed, dropped. */
+	driver_setup(&t, 0);
+	queue_at(&t, 0, 0);
+	wreg(&t, 0x70, 3 | VIRTIO_CONFIG_S_FEATURES_OK | VIRTIO_CONFIG_S_DRIVER_OK);
+	set_desc(0, BUF, sizeof(*hdr), VRING_DESC_F_NEXT, 1);
+	set_desc(1, BUF + 0x1000, 4096, VRING_DESC_F_WRITE | VRING_DESC_F_NEXT, 2);
+	set_desc(2, BUF + 0x3000, 1, VRING_DESC_F_WRITE, 0);
+	make_avail(0);
+	wreg(&t, 0x50, 0);
+	CHECK_EQ(d->vqs[0].last_avail, 1);
+	shrink_queue(&t, 0);
+	d->ops->quiesce(d);
+	CHECK_EQ(used()->idx, 0);
+	virtio_mmio_destroy(&t);
+	d->ops->destroy(d);
+}
+
 int main(void)
 {
 	struct mem_layout l;
@@ -399,6 +561,9 @@ int main(void)
 	event_idx();
 	device_writes_are_dirty();
 	transport();
+	dead_chains_are_dropped();
+	balloon_stats_queue_reset();
+	blk_inflight_and_queue_reset();
 	guest_mem_destroy(&mem);
 	return check_result("virtq");
 }
