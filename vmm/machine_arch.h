@@ -88,7 +88,7 @@ int machine_arch_fixup_internal_error(int vcpu_fd, struct kvm_run *run);
  * vCPUs and platform devices), and taking one back (1: not an arch record). */
 void machine_arch_state_header(const struct machine *m, struct state_header *h);
 int machine_arch_save(struct machine *m, struct state_buf *out, char *err, size_t errlen);
-int machine_arch_restore_record(struct machine *m, const struct state_rec *r, unsigned int *vcpus,
+int machine_arch_restore_record(struct machine *m, const struct state_rec *r, bool *vcpu_seen,
 				char *err, size_t errlen);
 
 #endif

@@ -184,9 +184,9 @@ int machine_arch_save(struct machine *m, struct state_buf *out, char *err, size_
 	return -ENOTSUP;
 }
 
-int machine_arch_restore_record(struct machine *m, const struct state_rec *r, unsigned int *vcpus,
+int machine_arch_restore_record(struct machine *m, const struct state_rec *r, bool *vcpu_seen,
 				char *err, size_t errlen)
 {
-	(void)m, (void)r, (void)vcpus, (void)err, (void)errlen;
+	(void)m, (void)r, (void)vcpu_seen, (void)err, (void)errlen;
 	return 1;
 }

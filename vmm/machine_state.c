@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void machine_state_header(const struct machine *m, struct state_header *h)
@@ -71,6 +72,15 @@ int machine_state_save(struct machine *m, struct state_buf *out, char *err, size
 	return out->failed ? -ENOMEM : 0;
 }
 
+/* Per vCPU: registers, special registers, an xsave area (11 KiB with AMX), up to 512
+ * MSRs, the LAPIC and the rest come to about 22 KiB. */
+size_t machine_state_max_len(unsigned int nr_vcpus)
+{
+	return (1u << 20) + (size_t)nr_vcpus * (64u << 10);
+}
+
+#define STATE_MAX_VCPUS 4096 /* what --cpus takes */
+
 int machine_state_peek_header(const struct state_buf *in, struct state_header *h, char *err, size_t errlen)
 {
 	struct state_buf b = *in;
@@ -86,6 +96,12 @@ int machine_state_peek_header(const struct state_buf *in, struct state_header *h
 		snprintf(err, errlen, "VM state version %u (arch %u): this pagoda reads version %u " MACHINE_ARCH_NAME,
 			 h->version, h->arch, STATE_VERSION);
 		return -EPROTO;
+	}
+	if (!h->nr_vcpus || h->nr_vcpus > STATE_MAX_VCPUS || h->ram_size < (2ULL << 20) || h->ram_size % 4096 ||
+	    !h->nr_ram || h->nr_ram > 4 || h->nr_virtio > CLI_MAX_VIRTIO) {
+		snprintf(err, errlen, "VM state header is corrupted (%u vCPUs, %llu bytes of RAM in %u regions, %u devices)",
+			 h->nr_vcpus, (unsigned long long)h->ram_size, h->nr_ram, h->nr_virtio);
+		return -EBADMSG;
 	}
 	return 0;
 }
@@ -108,7 +124,13 @@ bad:
 	return -EBADMSG;
 }
 
-static int restore_record(struct machine *m, const struct state_rec *r, unsigned int *vcpus,
+/* What a stream has restored so far: each vCPU and each virtio device exactly once. */
+struct restore_seen {
+	bool *vcpu;
+	bool virtio[CLI_MAX_VIRTIO];
+};
+
+static int restore_record(struct machine *m, const struct state_rec *r, struct restore_seen *seen,
 			  char *err, size_t errlen)
 {
 	uint32_t idx;
@@ -128,9 +150,13 @@ static int restore_record(struct machine *m, const struct state_rec *r, unsigned
 		struct virtio_dev_state vs;
 		memcpy(&idx, r->payload, 4);
 		memcpy(&vs, r->payload + 4, sizeof(vs));
+		if (idx < CLI_MAX_VIRTIO && seen->virtio[idx])
+			break;
+		if (idx < CLI_MAX_VIRTIO)
+			seen->virtio[idx] = true;
 		return virtio_devices_restore(&m->virtio, idx, &vs, err, errlen);
 	default: {
-		int e = machine_arch_restore_record(m, r, vcpus, err, errlen);
+		int e = machine_arch_restore_record(m, r, seen->vcpu, err, errlen);
 		if (e <= 0)
 			return e;
 	}
@@ -153,13 +179,22 @@ int machine_state_restore(struct machine *m, struct state_buf *in, char *err, si
 		return -EINVAL;
 	}
 	struct state_rec r;
-	unsigned int vcpus = 0;
+	struct restore_seen seen = { .vcpu = calloc(m->vm.nr_vcpus, sizeof(bool)) };
+	if (!seen.vcpu)
+		return -ENOMEM;
 	int got;
 	in->pos = 0;
 	while (!e && (got = state_next(in, &r)) > 0)
-		e = restore_record(m, &r, &vcpus, err, errlen);
-	if (!e && vcpus != m->vm.nr_vcpus) {
-		snprintf(err, errlen, "VM state holds %u of %u vCPUs", vcpus, m->vm.nr_vcpus);
+		e = restore_record(m, &r, &seen, err, errlen);
+	unsigned int vcpus = 0, devices = 0;
+	for (unsigned int i = 0; i < m->vm.nr_vcpus; i++)
+		vcpus += seen.vcpu[i];
+	for (unsigned int i = 0; i < m->virtio.nr; i++)
+		devices += seen.virtio[i];
+	free(seen.vcpu);
+	if (!e && (vcpus != m->vm.nr_vcpus || devices != m->virtio.nr)) {
+		snprintf(err, errlen, "VM state holds %u of %u vCPUs and %u of %u virtio devices", vcpus,
+			 m->vm.nr_vcpus, devices, m->virtio.nr);
 		e = -EBADMSG;
 	}
 	return e;

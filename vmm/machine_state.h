@@ -38,7 +38,11 @@ void machine_state_put_header(const struct machine *m, struct state_buf *out);
 int machine_state_save(struct machine *m, struct state_buf *out, char *err, size_t errlen);
 /* The header is read from the stream and checked; then everything is set. */
 int machine_state_restore(struct machine *m, struct state_buf *in, char *err, size_t errlen);
-/* The first record's header, checked for magic, version and size only. */
+/* The most bytes a state of a VM with nr_vcpus vCPUs can take (a reader refuses a
+ * larger one before allocating it). */
+size_t machine_state_max_len(unsigned int nr_vcpus);
+/* The first record's header, checked for magic, version, and sizes and counts any
+ * machine could have (the machine it goes into checks the rest). */
 int machine_state_peek_header(const struct state_buf *in, struct state_header *h, char *err, size_t errlen);
 
 #endif

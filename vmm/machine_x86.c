@@ -131,14 +131,13 @@ int machine_arch_save(struct machine *m, struct state_buf *out, char *err, size_
 		e = x86_vcpu_save(m->vm.kvm_fd, m->vm.vm_fd, m->vm.vcpus[i].fd, i, out, err, errlen);
 	if (e)
 		return e;
-	struct rtc *rtc = &m->arch.rtc;
-	pthread_mutex_lock(&rtc->lock);
-	state_put(out, REC_RTC, &rtc->index, 1, rtc->cmos, sizeof(rtc->cmos));
-	pthread_mutex_unlock(&rtc->lock);
+	struct rtc_state rs;
+	rtc_save(&m->arch.rtc, &rs);
+	state_put(out, REC_RTC, &rs, sizeof(rs), NULL, 0);
 	return 0;
 }
 
-int machine_arch_restore_record(struct machine *m, const struct state_rec *r, unsigned int *vcpus,
+int machine_arch_restore_record(struct machine *m, const struct state_rec *r, bool *vcpu_seen,
 				char *err, size_t errlen)
 {
 	uint32_t idx;
@@ -151,14 +150,23 @@ int machine_arch_restore_record(struct machine *m, const struct state_rec *r, un
 		memcpy(&idx, r->payload, 4);
 		if (idx >= m->vm.nr_vcpus)
 			return 1;
-		(*vcpus)++;
-		return x86_vcpu_restore(m->vm.vcpus[idx].fd, r->payload, r->len, err, errlen);
-	case REC_RTC:
-		if (r->len != 1 + sizeof(m->arch.rtc.cmos))
+		if (vcpu_seen[idx]) { /* it would leave another vCPU as it was created */
+			snprintf(err, errlen, "the state has vCPU %u twice", idx);
+			return -EBADMSG;
+		}
+		vcpu_seen[idx] = true;
+		return x86_vcpu_restore(m->vm.vm_fd, m->vm.vcpus[idx].fd, r->payload, r->len, err, errlen);
+	case REC_RTC: {
+		struct rtc_state rs;
+		if (r->len != sizeof(rs))
 			return 1;
-		m->arch.rtc.index = r->payload[0];
-		memcpy(m->arch.rtc.cmos, r->payload + 1, sizeof(m->arch.rtc.cmos));
+		memcpy(&rs, r->payload, sizeof(rs));
+		if (rtc_restore(&m->arch.rtc, &rs)) {
+			snprintf(err, errlen, "CMOS state names register 0x%x of %u", rs.index, RTC_CMOS_BYTES);
+			return -EINVAL;
+		}
 		return 0;
+	}
 	}
 	return 1;
 }

@@ -623,6 +623,12 @@ static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
 		}
 		case MIG_STATE:
 			state_buf_free(&st);
+			if (hdr[1] > machine_state_max_len(m->vm.nr_vcpus)) {
+				snprintf(err, errlen, "the sender's VM state of %u bytes is larger than any of %u vCPUs",
+					 hdr[1], m->vm.nr_vcpus);
+				e = -EPROTO;
+				break;
+			}
 			st.data = malloc(hdr[1] ? hdr[1] : 1);
 			st.len = st.cap = hdr[1];
 			e = st.data ? recv_all(fd, st.data, hdr[1]) : -ENOMEM;

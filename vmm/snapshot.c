@@ -79,7 +79,14 @@ static int write_file(const char *dir, const char *name, const struct file_body 
 	char tmp[4096], final[4096];
 	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
 	snprintf(final, sizeof(final), "%s/%s", dir, name);
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	/* A fresh file of our own: whatever stands at tmp (a stale file, or a link planted to
+	 * make us overwrite another file) goes first, and O_EXCL|O_NOFOLLOW refuses anything
+	 * that appears there meanwhile. */
+	if (unlink(tmp) && errno != ENOENT) {
+		snprintf(err, errlen, "snapshot: removing %s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int e = fd < 0 ? -errno : 0;
 	if (!e)
 		e = b->mem ? write_memory(b->mem, b->pages, fd) : snapshot_write_all(fd, b->data, b->len, 0);
@@ -151,31 +158,53 @@ int snapshot_save(struct machine *m, const char *dir, const char *parent, char *
 	return e;
 }
 
+/* The header first: it says how large the rest may be, so a file of any size is never
+ * read whole into memory on its word. */
+static int read_state_file(int fd, const char *path, struct state_buf *in, struct state_header *h,
+			   char *err, size_t errlen)
+{
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "snapshot %s: not a regular file", path);
+		return -EINVAL;
+	}
+	uint8_t head[8 + sizeof(*h)];
+	ssize_t k = pread(fd, head, sizeof(head), 0);
+	struct state_buf hb = { .data = head, .len = k > 0 ? (size_t)k : 0 };
+	int e = machine_state_peek_header(&hb, h, err, errlen);
+	if (e)
+		return e;
+	if ((uint64_t)st.st_size > machine_state_max_len(h->nr_vcpus)) {
+		snprintf(err, errlen, "snapshot %s: %llu bytes, more than any state of %u vCPUs", path,
+			 (unsigned long long)st.st_size, h->nr_vcpus);
+		return -EBADMSG;
+	}
+	in->len = in->cap = (size_t)st.st_size;
+	in->data = malloc(in->len);
+	k = in->data ? pread(fd, in->data, in->len, 0) : -1;
+	if (k != (ssize_t)in->len) {
+		snprintf(err, errlen, "snapshot %s: could not read it", path);
+		return -EIO;
+	}
+	return 0;
+}
+
 int snapshot_read_state(const char *dir, struct state_buf *in, struct state_header *h,
 			char *err, size_t errlen)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/state", dir);
 	state_buf_init(in);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st)) {
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+	if (fd < 0) {
 		int e = -errno;
 		snprintf(err, errlen, "snapshot %s: %s%s", path, strerror(errno),
 			 errno == ENOENT ? " (not a snapshot directory, or an unfinished snapshot)" : "");
-		if (fd >= 0)
-			close(fd);
 		return e;
 	}
-	in->len = in->cap = (size_t)st.st_size;
-	in->data = malloc(in->len ? in->len : 1);
-	ssize_t k = in->data ? pread(fd, in->data, in->len, 0) : -1;
+	int e = read_state_file(fd, path, in, h, err, errlen);
 	close(fd);
-	if (k != (ssize_t)in->len) {
-		snprintf(err, errlen, "snapshot %s: could not read it", path);
-		return -EIO;
-	}
-	return machine_state_peek_header(in, h, err, errlen);
+	return e;
 }
 
 static int copy_extents(int fd, uint8_t *dst, uint64_t off, uint64_t size)
@@ -205,7 +234,7 @@ static char *read_small(const char *dir, const char *name, size_t *len)
 {
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) || st.st_size > (64 << 20)) {
 		if (fd >= 0)
@@ -230,7 +259,7 @@ static int apply_diff(struct machine *m, const char *dir, char *err, size_t errl
 	uint64_t *pages = (uint64_t *)read_small(dir, "pages", &len);
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/memory", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	int e = !pages || len != want || fd < 0 ? -EBADMSG : 0;
 	uint64_t off = 0;
 	for (unsigned int i = 0; !e && i < mem->layout.nr_ram; i++) {
@@ -277,7 +306,7 @@ static int load_full(struct machine *m, const char *dir, bool map, char *err, si
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/memory", dir);
 	struct guest_mem *mem = &m->vm.mem;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st)) {
 		snprintf(err, errlen, "snapshot %s: %s", path, strerror(errno));

@@ -1,5 +1,6 @@
 #include "rtc.h"
 
+#include <errno.h>
 #include <string.h>
 #include <time.h>
 
@@ -75,4 +76,23 @@ void rtc_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_wri
 		d[0] = is_time_reg(r->index) ? time_reg(r->index) : r->cmos[r->index];
 	}
 	pthread_mutex_unlock(&r->lock);
+}
+
+void rtc_save(struct rtc *r, struct rtc_state *st)
+{
+	pthread_mutex_lock(&r->lock);
+	st->index = r->index;
+	memcpy(st->cmos, r->cmos, sizeof(st->cmos));
+	pthread_mutex_unlock(&r->lock);
+}
+
+int rtc_restore(struct rtc *r, const struct rtc_state *st)
+{
+	if (st->index >= RTC_CMOS_BYTES)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	r->index = st->index;
+	memcpy(r->cmos, st->cmos, sizeof(r->cmos));
+	pthread_mutex_unlock(&r->lock);
+	return 0;
 }

@@ -131,8 +131,10 @@ static int set_msrs(int vcpu_fd, const struct state_rec *r, char *err, size_t er
 	return e;
 }
 
-/* One piece: the record must have the size of its ioctl's struct (xsave: at least). */
-static int set_piece(int vcpu_fd, const struct state_rec *r, char *err, size_t errlen)
+/* One piece: the record must have the size of its ioctl's struct (xsave: at least that
+ * of struct kvm_xsave; KVM_SET_XSAVE reads as much as this host's KVM uses, which is more
+ * with AMX, so the copy handed to it is never shorter than that). */
+static int set_piece(int vcpu_fd, size_t xsave_len, const struct state_rec *r, char *err, size_t errlen)
 {
 	static const struct { uint32_t type; unsigned long req; size_t size; const char *name; } pieces[] = {
 		{ REC_X86_REGS, KVM_SET_REGS, sizeof(struct kvm_regs), "KVM_SET_REGS" },
@@ -155,7 +157,8 @@ static int set_piece(int vcpu_fd, const struct state_rec *r, char *err, size_t e
 			return -EBADMSG;
 		}
 		/* An aligned copy: the record sits at any offset of the stream. */
-		void *copy = malloc(r->len);
+		size_t len = r->type == REC_X86_XSAVE && xsave_len > r->len ? xsave_len : r->len;
+		void *copy = calloc(1, len);
 		if (!copy)
 			return -ENOMEM;
 		memcpy(copy, r->payload, r->len);
@@ -167,16 +170,24 @@ static int set_piece(int vcpu_fd, const struct state_rec *r, char *err, size_t e
 	return -EBADMSG;
 }
 
-int x86_vcpu_restore(int vcpu_fd, const uint8_t *payload, size_t len, char *err, size_t errlen)
+int x86_vcpu_restore(int vm_fd, int vcpu_fd, const uint8_t *payload, size_t len, char *err, size_t errlen)
 {
 	if (len < 4)
 		return -EBADMSG;
 	struct state_buf b = { .data = (uint8_t *)payload + 4, .len = len - 4 };
 	struct state_rec r;
+	size_t xs = xsave_size(vm_fd);
+	uint32_t seen = 0;
 	int got, e = 0, pieces = 0;
-	/* Records were written in restore order. */
+	/* Records were written in restore order; each piece once. */
 	while (!e && (got = state_next(&b, &r)) > 0) {
-		e = set_piece(vcpu_fd, &r, err, errlen);
+		uint32_t bit = r.type >= REC_X86_REGS && r.type <= REC_X86_DEBUGREGS ? 1u << (r.type - REC_X86_REGS) : 0;
+		if (seen & bit) {
+			snprintf(err, errlen, "vCPU state has part 0x%x twice", r.type);
+			return -EBADMSG;
+		}
+		seen |= bit;
+		e = set_piece(vcpu_fd, xs, &r, err, errlen);
 		pieces++;
 	}
 	if (!e && (got < 0 || pieces != 9)) {

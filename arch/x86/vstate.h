@@ -22,7 +22,7 @@ enum {
 int x86_vcpu_save(int kvm_fd, int vm_fd, int vcpu_fd, unsigned int index, struct state_buf *out,
 		  char *err, size_t errlen);
 /* Sets a vCPU from the payload of a REC_X86_VCPU record (its index already matched). */
-int x86_vcpu_restore(int vcpu_fd, const uint8_t *payload, size_t len, char *err, size_t errlen);
+int x86_vcpu_restore(int vm_fd, int vcpu_fd, const uint8_t *payload, size_t len, char *err, size_t errlen);
 int x86_vm_save(int vm_fd, struct state_buf *out, char *err, size_t errlen);
 int x86_vm_restore(int vm_fd, const uint8_t *payload, size_t len, char *err, size_t errlen);
 

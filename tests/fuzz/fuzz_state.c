@@ -21,7 +21,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (r.payload + r.len > b.data + b.len)
 			__builtin_trap();
 		if (r.type == REC_X86_VCPU)
-			x86_vcpu_restore(-1, r.payload, r.len, err, sizeof(err));
+			x86_vcpu_restore(-1, -1, r.payload, r.len, err, sizeof(err));
 		else if (r.type == REC_X86_VM)
 			x86_vm_restore(-1, r.payload, r.len, err, sizeof(err));
 	}

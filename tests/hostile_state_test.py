@@ -1,0 +1,161 @@
+#!/usr/bin/env python3
+"""Snapshots and migration streams crafted as an attacker would, CRC and all: each must be
+refused with exit 2 (or a failed migration) and a message that says what is wrong,
+promptly, before any of it reaches the VM; the snapshot writer must not follow links.
+
+  hostile_state_test.py PAGODA MIGRATE_GUEST CASE
+  CASE: cmos-index | duplicate-vcpu | zero-vcpus | huge-state | fifo-state | symlink-tmp |
+        incoming-huge-state
+"""
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import tempfile
+
+import state_stream as ss
+from migration_test import VM, ctl
+
+
+def take_snapshot(pagoda, guest, d, cpus=1):
+    sock, snap = os.path.join(d, "api.sock"), os.path.join(d, "snap")
+    src = VM([pagoda, "run", "-k", guest, "-c", str(cpus), "--api-sock", sock, "--timeout", "120", "-p", "steps=0"])
+    if not src.wait_for(r"^tick 1 verified"):
+        raise RuntimeError("the guest never reached tick 1: " + src.text())
+    for c in (["pause"], ["snapshot", snap], ["stop"]):
+        ctl(pagoda, sock, *c)
+    src.finish()
+    return snap
+
+
+def restore_refused(pagoda, snap, expect, timeout=30):
+    try:
+        p = subprocess.run([pagoda, "restore", snap, "--timeout", "20"], stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"restore hung for {timeout} s"
+    out = p.stdout.decode(errors="replace")
+    print(f"restore: exit {p.returncode}: {out.strip()}")
+    if p.returncode != 2 or expect not in out or "tick" in out:
+        return f"exit {p.returncode}, expected 2 with '{expect}' and no guest output"
+    return None
+
+
+def rewrite_state(snap, change):
+    path = os.path.join(snap, "state")
+    recs = ss.parse(open(path, "rb").read())
+    change(recs)
+    open(path, "wb").write(ss.build(recs))
+
+
+def cmos_index(pagoda, guest, d):
+    """An RTC record whose index is past the 128 CMOS bytes: every guest access to port
+    0x71 would read or write host memory behind them."""
+    snap = take_snapshot(pagoda, guest, d)
+
+    def bad_index(recs):
+        rtc = ss.find(recs, ss.REC_RTC)[0]
+        rtc[1] = b"\xbf" + rtc[1][1:]
+    rewrite_state(snap, bad_index)
+    return restore_refused(pagoda, snap, "CMOS state names register 0xbf of 128")
+
+
+def duplicate_vcpu(pagoda, guest, d):
+    """Two records for vCPU 0 and none for vCPU 1: vCPU 1 would run as it was created."""
+    snap = take_snapshot(pagoda, guest, d, cpus=2)
+
+    def dup(recs):
+        vcpus = ss.find(recs, ss.REC_X86_VCPU)
+        vcpus[1][1] = vcpus[0][1]
+    rewrite_state(snap, dup)
+    return restore_refused(pagoda, snap, "the state has vCPU 0 twice")
+
+
+def zero_vcpus(pagoda, guest, d):
+    snap = take_snapshot(pagoda, guest, d)
+    rewrite_state(snap, lambda recs: ss.set_header_u32(recs, ss.HEADER_NR_VCPUS, 0))
+    return restore_refused(pagoda, snap, "VM state header is corrupted (0 vCPUs")
+
+
+def huge_state(pagoda, guest, d):
+    """A state file of 4 GiB (sparse): refused from its size, not read into memory."""
+    snap = take_snapshot(pagoda, guest, d)
+    os.truncate(os.path.join(snap, "state"), 4 << 30)
+    return restore_refused(pagoda, snap, "more than any state of 1 vCPUs")
+
+
+def fifo_state(pagoda, guest, d):
+    """A FIFO where the state should be: opening it must not wait for a writer."""
+    snap = take_snapshot(pagoda, guest, d)
+    os.unlink(os.path.join(snap, "state"))
+    os.mkfifo(os.path.join(snap, "state"))
+    return restore_refused(pagoda, snap, "not a regular file", timeout=15)
+
+
+def symlink_tmp(pagoda, guest, d):
+    """A link planted where the snapshot writes its temporary file must not be followed:
+    the file it points to stays as it was and the snapshot is still whole."""
+    snap = os.path.join(d, "snap")
+    os.makedirs(snap)
+    victim = os.path.join(d, "victim")
+    open(victim, "wb").write(b"precious\n")
+    for name in ("state", "memory"):
+        os.symlink(victim, os.path.join(snap, f".{name}.tmp"))
+    sock = os.path.join(d, "api.sock")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", "steps=0"])
+    if not src.wait_for(r"^tick 1 verified"):
+        return "the guest never reached tick 1"
+    rc = [ctl(pagoda, sock, *c)[0] for c in (["pause"], ["snapshot", snap], ["stop"])]
+    src.finish()
+    if open(victim, "rb").read() != b"precious\n":
+        return "the snapshot wrote through the planted link"
+    if rc[1] != 0 or os.path.islink(os.path.join(snap, "state")) or not os.path.getsize(os.path.join(snap, "state")):
+        return f"snapshot exit {rc[1]}: no whole snapshot beside the planted links"
+    return None
+
+
+def incoming_huge_state(pagoda, guest, d):
+    """A peer that passes the header check and announces a 4 GiB state record: the
+    receiver refuses at once instead of allocating it and waiting for the bytes."""
+    snap = take_snapshot(pagoda, guest, d)
+    header = ss.find(ss.parse(open(os.path.join(snap, "state"), "rb").read()), ss.REC_HEADER)[0][1]
+    path = os.path.join(d, "in.sock")
+    dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60"])
+    if not dst.wait_for("waiting for a migration"):
+        return "the receiver did not start"
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    c.sendall(struct.pack("<II", 0x1000, len(header)) + header)
+    c.recv(264, socket.MSG_WAITALL)
+    c.sendall(struct.pack("<II", 0x1003, 0xFFFFFFF0))
+    rc = dst.finish(timeout=15)
+    c.close()
+    if rc is None:
+        return "the receiver waited for 4 GiB of state"
+    print(dst.text())
+    if rc == 0 or "larger than any of 1 vCPUs" not in dst.text():
+        return f"receiver exit {rc}: expected a refusal naming the state's size"
+    return None
+
+
+CASES = {"cmos-index": cmos_index, "duplicate-vcpu": duplicate_vcpu, "zero-vcpus": zero_vcpus,
+         "huge-state": huge_state, "fifo-state": fifo_state, "symlink-tmp": symlink_tmp,
+         "incoming-huge-state": incoming_huge_state}
+
+
+def main():
+    pagoda, guest, case = sys.argv[1:4]
+    d = tempfile.mkdtemp(prefix="pagoda-hostile-state-")
+    try:
+        return CASES[case](pagoda, guest, d)
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    why = main()
+    if why:
+        print("FAIL: " + why)
+    sys.exit(1 if why else 0)

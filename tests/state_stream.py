@@ -1,0 +1,33 @@
+"""pagoda's VM state stream (vmm/state_buf.h, vmm/machine_state.h) for tests that craft
+hostile snapshots and migration streams: records of (type u32, length u32, payload), a
+header record first and an END record holding the CRC-32 of everything before it."""
+import struct
+import zlib
+
+REC_HEADER, REC_SERIAL, REC_RTC, REC_VIRTIO, REC_X86_VCPU, REC_END = 1, 2, 3, 4, 0x100, 0xFFFF
+HEADER_NR_VCPUS = 24  # offset of nr_vcpus in struct state_header
+
+
+def parse(data):
+    """The records as [type, payload] pairs, END included."""
+    recs, pos = [], 0
+    while pos < len(data):
+        typ, ln = struct.unpack_from("<II", data, pos)
+        recs.append([typ, data[pos + 8:pos + 8 + ln]])
+        pos += 8 + ln
+    return recs
+
+
+def build(recs):
+    """Records back to bytes, the END record (if any is given) replaced by a correct one."""
+    body = b"".join(struct.pack("<II", t, len(p)) + p for t, p in recs if t != REC_END)
+    return body + struct.pack("<III", REC_END, 4, zlib.crc32(body))
+
+
+def find(recs, typ):
+    return [r for r in recs if r[0] == typ]
+
+
+def set_header_u32(recs, offset, value):
+    h = find(recs, REC_HEADER)[0]
+    h[1] = h[1][:offset] + struct.pack("<I", value) + h[1][offset + 4:]
