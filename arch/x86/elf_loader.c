@@ -82,10 +82,12 @@ static uint64_t note_pvh_entry(const struct elf_image *img, const Elf64_Phdr *p)
 		Elf64_Nhdr note;
 		memcpy(&note, n, sizeof(note));
 		const Elf64_Nhdr *nh = &note;
-		size_t name = (nh->n_namesz + 3) & ~3u, desc = (nh->n_descsz + 3) & ~3u;
-		const uint8_t *d = n + sizeof(*nh) + name;
-		if (name > (size_t)(end - n) - sizeof(*nh) || desc > (size_t)(end - d))
+		/* Rounded up in 64 bits: 0xfffffffd + 3 wraps to 0 in the note's own 32. */
+		uint64_t name = ((uint64_t)nh->n_namesz + 3) & ~3ULL, desc = ((uint64_t)nh->n_descsz + 3) & ~3ULL;
+		size_t left = (size_t)(end - n) - sizeof(*nh);
+		if (name > left || desc > left - name)
 			return 0;
+		const uint8_t *d = n + sizeof(*nh) + name;
 		if (nh->n_type == XEN_ELFNOTE_PHYS32_ENTRY && nh->n_namesz == 4 &&
 		    !memcmp(n + sizeof(*nh), "Xen", 4) && nh->n_descsz >= 4) {
 			uint32_t entry;

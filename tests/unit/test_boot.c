@@ -247,6 +247,11 @@ static void elf_pvh(void)
 	f.nh.n_descsz = 0x7fffffff;
 	CHECK(load(m, (uint8_t *)&f, sizeof(f), NULL, 0, "", &e) < 0);
 	CHECK_MSG(err, "CONFIG_PVH");
+	/* a size that wraps when rounded up in 32 bits (0xfffffffd + 3 = 0) */
+	make_pvh(&f, 0x1000000, XEN_ELFNOTE_PHYS32_ENTRY);
+	f.nh.n_descsz = 0xfffffffd;
+	CHECK(load(m, (uint8_t *)&f, sizeof(f), NULL, 0, "", &e) < 0);
+	CHECK_MSG(err, "CONFIG_PVH");
 }
 
 int main(int argc, char **argv)
