@@ -19,19 +19,34 @@ void console_restore_terminal(void)
 		tcsetattr(saved_fd, TCSANOW, &saved_termios);
 }
 
+static void put_err(const char *s)
+{
+	if (write(STDERR_FILENO, s, strlen(s)) < 0) {
+		/* nothing left to tell it with */
+	}
+}
+
+/* Async-signal-safe, and within every thread's seccomp filter (write, the terminal's
+ * ioctl, tgkill): the handler was installed with SA_RESETHAND, so re-raising the signal
+ * takes its default action without another sigaction. */
 static void fatal_signal(int sig)
 {
-	console_restore_terminal(); /* tcsetattr is async-signal-safe */
-	signal(sig, SIG_DFL);
+	const char *name = sig == SIGSEGV ? "SIGSEGV" : sig == SIGILL ? "SIGILL" : sig == SIGFPE ? "SIGFPE" : "SIGABRT";
+	put_err("pagoda: fatal signal ");
+	put_err(name);
+	put_err(" in the VMM (a pagoda bug: please report it): exiting\n");
+	console_restore_terminal();
 	raise(sig);
 }
 
 static void install_restore_handlers(void)
 {
 	static const int fatal[] = { SIGSEGV, SIGILL, SIGFPE, SIGABRT }; /* SIGBUS: vmm/sigbus.c */
+	struct sigaction sa = { .sa_handler = fatal_signal, .sa_flags = SA_RESETHAND | SA_NODEFER };
+	sigemptyset(&sa.sa_mask);
 	atexit(console_restore_terminal);
 	for (size_t i = 0; i < sizeof(fatal) / sizeof(fatal[0]); i++)
-		signal(fatal[i], fatal_signal);
+		sigaction(fatal[i], &sa, NULL);
 }
 
 static int make_raw(int fd)

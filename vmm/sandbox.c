@@ -27,7 +27,7 @@ static const int common[] = {
 	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close), SCMP_SYS(mmap), SCMP_SYS(munmap),
 	SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(futex), SCMP_SYS(clock_gettime),
 	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
-	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(tgkill), SCMP_SYS(exit),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(exit),
 	SCMP_SYS(exit_group), SCMP_SYS(restart_syscall), SCMP_SYS(getrandom), SCMP_SYS(fstat),
 	SCMP_SYS(newfstatat), SCMP_SYS(lseek), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
 	SCMP_SYS(ppoll), SCMP_SYS(poll),
@@ -66,7 +66,8 @@ static const unsigned long vcpu_ioctls[] = {
 	KVM_RUN, KVM_GET_MP_STATE, KVM_IRQ_LINE, KVM_RESET_DIRTY_RINGS, KVM_GET_DIRTY_LOG,
 	KVM_CLEAR_DIRTY_LOG, TCSETS, TCGETS, ARCH_VCPU_IOCTLS,
 };
-static const unsigned long io_ioctls[] = { KVM_IRQ_LINE };
+/* TCSETS/TCGETS: any thread that crashes puts the terminal back (vmm/console.c). */
+static const unsigned long io_ioctls[] = { KVM_IRQ_LINE, TCSETS, TCGETS };
 static const unsigned long main_ioctls[] = {
 	KVM_CHECK_EXTENSION, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS,
 	KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_GET_STATS_FD, KVM_IRQ_LINE,
@@ -134,6 +135,14 @@ static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *req, size_t n)
 	return 0;
 }
 
+/* Signals go to pagoda's own threads only (kicks, re-raised crashes): never to another
+ * process. */
+static int allow_own_signals(scmp_filter_ctx ctx)
+{
+	int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	return e == -EEXIST ? 0 : e;
+}
+
 /* The main thread starts threads that install their own filter (an I/O thread restarted
  * after a snapshot): a further filter only takes rights away. */
 static int allow_more_filters(scmp_filter_ctx ctx)
@@ -177,6 +186,8 @@ int sandbox_enter(enum sandbox_thread kind)
 		return -ENOMEM;
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 	int e = allow_list(ctx, common, N(common));
+	if (!e)
+		e = allow_own_signals(ctx);
 	if (!e)
 		e = allow_list(ctx, device, N(device)); /* vCPU threads run devices without ioeventfd */
 	if (!e && kind == SANDBOX_MAIN)

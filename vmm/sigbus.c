@@ -43,14 +43,13 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 		put_hex(a);
 		put(", outside guest RAM\n");
 	}
-	signal(sig, SIG_DFL);
-	raise(sig);
+	raise(sig); /* SA_RESETHAND: the default action now, with no sigaction the filters forbid */
 }
 
 int sigbus_report_install(const struct guest_mem *m)
 {
 	watched = m;
-	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO };
+	struct sigaction sa = { .sa_sigaction = on_sigbus, .sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER };
 	sigemptyset(&sa.sa_mask);
 	return sigaction(SIGBUS, &sa, NULL) ? -errno : 0;
 }

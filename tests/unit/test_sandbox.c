@@ -1,17 +1,35 @@
 /* The seccomp filters: a child process installs a thread's filter and makes a call
  * outside it; with `on` it must end with EXIT_SANDBOX and a message naming the call,
- * with `log` the call goes through, and calls the thread needs keep working. */
+ * with `log` the call goes through, and calls the thread needs keep working. A crash on
+ * any thread is reported as the crash it is, with the terminal put back. */
 #include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <termios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../vmm/console.h"
 #include "../../vmm/sandbox.h"
 #include "../../vmm/vm.h"
 #include "check.h"
 
-enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED };
+enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF };
+
+static char pty_name[64];
+
+/* The child's console on the pseudo-terminal pty_name, in raw mode as pagoda puts it. */
+static void console_on_pty(void)
+{
+	static struct event_loop loop;
+	static struct console c;
+	int fd = open(pty_name, O_RDWR | O_NOCTTY);
+	if (fd < 0 || event_loop_init(&loop) || console_start(&c, &loop, fd))
+		_exit(97);
+}
 
 /* Runs probe in a child under kind's filter; returns its exit status, stderr in out. */
 static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe probe, char *out, size_t len)
@@ -19,32 +37,65 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 	int pipefd[2];
 	if (pipe(pipefd))
 		return -1;
+	pid_t parent = getpid(); /* the child's filter may not let it ask */
 	pid_t pid = fork();
 	if (pid == 0) {
 		dup2(pipefd[1], STDERR_FILENO);
+		if (probe == PROBE_CRASH_ON_TTY)
+			console_on_pty();
 		if (sandbox_prepare(mode) || sandbox_enter(kind))
 			_exit(99);
 		int r = 0;
 		if (probe == PROBE_SOCKET)
 			r = socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 0 : 98;
 		else if (probe == PROBE_IOCTL)
-			r = ioctl(STDIN_FILENO, FIONREAD, &(int){ 0 }) >= -1 ? 0 : 98;
+			(void)ioctl(STDIN_FILENO, FIONREAD, &(int){ 0 }); /* the filter ends us, or not */
+		else if (probe == PROBE_CRASH_ON_TTY)
+			raise(SIGSEGV);
+		else if (probe == PROBE_SIGNAL_OTHER) /* signal 0: only asks whether it may */
+			r = syscall(SYS_tgkill, parent, parent, 0) == 0 ? 0 : 98;
+		else if (probe == PROBE_SIGNAL_SELF)
+			r = syscall(SYS_tgkill, getpid(), gettid(), 0) == 0 ? 0 : 98;
 		else
 			r = write(STDERR_FILENO, "alive\n", 6) == 6 ? 0 : 98;
 		_exit(r); /* no atexit work (sanitizers) under a filter */
 	}
 	close(pipefd[1]);
-	ssize_t n = read(pipefd[0], out, len - 1);
-	out[n > 0 ? n : 0] = 0;
+	size_t got = 0;
+	for (ssize_t n; got < len - 1 && (n = read(pipefd[0], out + got, len - 1 - got)) > 0;)
+		got += (size_t)n;
+	out[got] = 0;
 	close(pipefd[0]);
 	int st;
 	waitpid(pid, &st, 0);
 	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
+/* A crash on the I/O thread (any thread) with the console on a terminal: reported as
+ * that signal, the terminal back in its own mode; the old handler's tcsetattr was a
+ * system call the I/O filter forbids, so it died as a seccomp violation of ioctl with
+ * the terminal left raw. */
+static void crash_on_tty(enum sandbox_thread kind)
+{
+	int master = posix_openpt(O_RDWR | O_NOCTTY);
+	CHECK(master >= 0 && grantpt(master) == 0 && unlockpt(master) == 0);
+	snprintf(pty_name, sizeof(pty_name), "%s", ptsname(master));
+	char out[512];
+	CHECK_EQ(in_child(SANDBOX_ON, kind, PROBE_CRASH_ON_TTY, out, sizeof(out)), 128 + SIGSEGV);
+	CHECK_MSG(out, "pagoda: fatal signal SIGSEGV");
+	int slave = open(pty_name, O_RDWR | O_NOCTTY);
+	struct termios t;
+	CHECK(slave >= 0 && tcgetattr(slave, &t) == 0 && (t.c_lflag & ICANON) && (t.c_lflag & ECHO));
+	close(slave);
+	close(master);
+}
+
 int main(void)
 {
 	char out[512];
+	crash_on_tty(SANDBOX_IO);
+	crash_on_tty(SANDBOX_VCPU);
+	crash_on_tty(SANDBOX_MAIN);
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_VCPU, PROBE_SOCKET, out, sizeof(out)), EXIT_SANDBOX);
 	CHECK_MSG(out, "system call socket is not allowed");
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_IO, PROBE_SOCKET, out, sizeof(out)), EXIT_SANDBOX);
@@ -55,6 +106,12 @@ int main(void)
 	/* The main thread's filter takes sockets (the control socket, migration). */
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_SOCKET, out, sizeof(out)), 0);
 	CHECK_EQ(in_child(SANDBOX_LOG, SANDBOX_VCPU, PROBE_SOCKET, out, sizeof(out)), 0);
+	/* Signals: to pagoda's own threads, never to another process. */
+	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_MAIN; k++) {
+		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_SIGNAL_OTHER, out, sizeof(out)), EXIT_SANDBOX);
+		CHECK_MSG(out, "system call tgkill is not allowed");
+		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_SIGNAL_SELF, out, sizeof(out)), 0);
+	}
 	CHECK_EQ(in_child(SANDBOX_OFF, SANDBOX_VCPU, PROBE_SOCKET, out, sizeof(out)), 0);
 	return check_result("sandbox");
 }
