@@ -16,6 +16,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "uring.h"
+
 #define SECTOR 512ULL
 #define RING_ENTRIES VIRTQ_MAX_SIZE  /* never more requests in flight than the queue holds */
 #define MAX_DISCARD_SEGS 32
@@ -331,17 +333,14 @@ static int open_image(struct virtio_blk *b, char *err, size_t errlen)
 
 static int open_ring(struct virtio_blk *b, char *err, size_t errlen)
 {
-	int e = io_uring_queue_init(RING_ENTRIES, &b->ring, 0);
-	if (e < 0) {
+	static const uint8_t ops[] = { IORING_OP_READV, IORING_OP_WRITEV, IORING_OP_FSYNC };
+	b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int e = b->ring_efd < 0 ? -errno : uring_open_restricted(&b->ring, RING_ENTRIES, b->ring_efd, ops, sizeof(ops));
+	if (e) {
 		snprintf(err, errlen, "--disk %s: io_uring: %s (io=sync works without it)", b->opt.path, strerror(-e));
 		return e;
 	}
 	b->have_ring = true;
-	b->ring_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (b->ring_efd < 0 || io_uring_register_eventfd(&b->ring, b->ring_efd) < 0) {
-		snprintf(err, errlen, "--disk %s: io_uring completion eventfd failed", b->opt.path);
-		return -EIO;
-	}
 	e = b->dev.host->watch ? b->dev.host->watch(b->dev.host->ctx, b->ring_efd, EPOLLIN, on_completion, b) : 0;
 	if (e)
 		snprintf(err, errlen, "--disk %s: watching completions: %s", b->opt.path, strerror(-e));
