@@ -2,7 +2,9 @@
 """The control socket as a client sees it (pagoda run --api-sock): mode 0600, JSON
 replies to every command, errors (not crashes) for bad JSON, unknown commands and
 oversized lines, pause that really stops the guest, a dirty-rate measurement, balloon
-targets, stop; a second VMM cannot take a live socket.
+targets, stop; a second VMM cannot take a live socket; a deferred answer never reaches a
+client that took the slot of one that left; pause, resume and snapshot wait while a
+migration owns the VM.
   api_test.py PAGODA MIGRATE_GUEST
 """
 import json
@@ -30,6 +32,70 @@ def request(path, line, timeout=30):
     s.close()
     print(f"> {line[:80]!r}\n< {buf.decode().strip()[:300]}")
     return json.loads(buf)
+
+
+def deferred_reply_stays_with_its_client(path, check):
+    """A client asks for a 1 s dirty-rate window and leaves; the next client gets its
+    connection slot and must not receive that answer."""
+    a = socket.socket(socket.AF_UNIX)
+    a.connect(path)
+    a.sendall(b'{"cmd": "dirty-rate", "arg": "1"}\n')
+    time.sleep(0.2)
+    a.close()
+    time.sleep(0.2)
+    b = socket.socket(socket.AF_UNIX)
+    b.connect(path)
+    b.settimeout(2.0)
+    try:
+        stray = b.recv(65536)
+    except socket.timeout:
+        stray = b""
+    check(stray == b"", f"another client's deferred answer arrived: {stray[:120]!r}")
+    b.sendall(b'{"cmd": "stats"}\n')
+    got = b""
+    while not got.endswith(b"\n"):
+        got += b.recv(65536)
+    b.close()
+    check('"vcpu_exits"' in got.decode(), f"stats answer: {got[:120]!r}")
+
+
+def no_pause_during_migration(path, d, check):
+    """A migration to a receiver that accepts and then stops reading: while it runs,
+    pause, resume and snapshot are refused; once the receiver hangs up, the migration
+    fails, the VM runs on and pause works again."""
+    import struct
+    import threading
+    mig = os.path.join(d, "mig.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(mig)
+    srv.listen(1)
+    conn = []
+
+    def fake():
+        c, _ = srv.accept()
+        typ, ln = struct.unpack("<II", c.recv(8, socket.MSG_WAITALL))
+        c.recv(ln, socket.MSG_WAITALL)
+        c.sendall(struct.pack("<II", 0x1005, 256) + struct.pack("<I", 1) + bytes(252))
+        conn.append(c)
+
+    t = threading.Thread(target=fake)
+    t.start()
+    r = request(path, '{"cmd": "migrate", "arg": "unix:%s"}\n' % mig)
+    t.join(10)
+    check(r.get("ok") and r.get("state") == "running", f"migrate did not start: {r}")
+    for cmd in ('{"cmd": "pause"}', '{"cmd": "resume"}', '{"cmd": "snapshot", "arg": "%s"}' % os.path.join(d, "s")):
+        err = request(path, cmd + "\n").get("error", "")
+        check("a migration is running" in err, f"{cmd} during a migration: {err or 'accepted'}")
+    for c in conn:
+        c.close()
+    srv.close()
+    for _ in range(100):
+        if request(path, '{"cmd": "migrate-status"}\n').get("state") != "running":
+            break
+        time.sleep(0.1)
+    check(request(path, '{"cmd": "migrate-status"}\n').get("state") == "failed", "the cut migration did not fail")
+    check(request(path, '{"cmd": "pause"}\n').get("state") == "paused", "pause after the migration")
+    check(request(path, '{"cmd": "resume"}\n').get("state") == "running", "resume after the migration")
 
 
 def main():
@@ -93,6 +159,9 @@ def main():
         check(r.get("ok") and r["target"] == 16 << 20, "balloon target")
         check("multiple of 4K" in request(path, '{"cmd": "balloon", "arg": "1G"}\n').get("error", ""), "balloon size not checked")
         check("paused first" in request(path, '{"cmd": "snapshot", "arg": "/tmp/x"}\n').get("error", ""), "snapshot of a running VM")
+
+        deferred_reply_stays_with_its_client(path, check)
+        no_pause_during_migration(path, d, check)
 
         # A second VMM on the same path is refused; the first keeps its socket.
         p2 = subprocess.run([pagoda, "run", "--api-sock", path], stdout=subprocess.PIPE, stderr=subprocess.STDOUT)

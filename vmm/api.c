@@ -32,18 +32,18 @@ static void drop_client(struct api *a, struct api_client *c)
 	c->fd = -1;
 }
 
-static void handle_line(struct api *a, int idx, char *line)
+static void handle_line(struct api *a, struct api_client *c, char *line)
 {
 	struct json_kv kv[JSON_MAX_KEYS];
 	const char *why;
 	int n = json_parse_object(line, kv, JSON_MAX_KEYS, &why);
 	if (n < 0) {
-		send_error(a->c[idx].fd, why);
+		send_error(c->fd, why);
 		return;
 	}
 	char reply[API_REPLY_MAX];
-	if (a->handler(a->ctx, idx, kv, n, reply, sizeof(reply)) == 0)
-		send_line(a->c[idx].fd, reply);
+	if (a->handler(a->ctx, c->id, kv, n, reply, sizeof(reply)) == 0)
+		send_line(c->fd, reply);
 }
 
 static void on_client(void *opaque, uint32_t events)
@@ -70,7 +70,7 @@ static void on_client(void *opaque, uint32_t events)
 		if (c->overflow)
 			send_error(c->fd, "request line longer than 4096 bytes");
 		else if (c->len)
-			handle_line(a, c->idx, c->buf);
+			handle_line(a, c, c->buf);
 		c->len = 0;
 		c->overflow = false;
 		if (c->fd < 0)
@@ -89,7 +89,7 @@ static void on_accept(void *opaque, uint32_t events)
 		struct api_client *c = &a->c[i];
 		if (c->fd >= 0)
 			continue;
-		*c = (struct api_client){ .owner = a, .idx = i, .fd = fd };
+		*c = (struct api_client){ .owner = a, .id = ++a->next_id, .fd = fd };
 		if (event_loop_add(a->loop, fd, EPOLLIN, on_client, c) == 0)
 			return;
 		c->fd = -1;
@@ -154,8 +154,9 @@ int api_open(struct api *a, const char *path, struct event_loop *loop, api_handl
 
 void api_reply(struct api *a, int client, const char *json)
 {
-	if (client >= 0 && client < API_MAX_CLIENTS && a->c[client].fd >= 0)
-		send_line(a->c[client].fd, json);
+	for (int i = 0; i < API_MAX_CLIENTS; i++)
+		if (a->c[i].fd >= 0 && a->c[i].id == client)
+			send_line(a->c[i].fd, json);
 }
 
 void api_close(struct api *a)

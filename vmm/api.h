@@ -15,7 +15,8 @@
 #define API_REPLY_MAX 8192
 
 /* Fills reply (a JSON object, no newline) and returns 0, or returns 1 to answer later
- * through api_reply (a command that takes time). */
+ * through api_reply (a command that takes time). client names the connection, never
+ * reused: a deferred answer cannot reach a client that took the slot of one that left. */
 typedef int (*api_handler)(void *ctx, int client, const struct json_kv *kv, int n,
 			   char *reply, size_t len);
 
@@ -25,9 +26,10 @@ struct api {
 	struct event_loop *loop;
 	api_handler handler;
 	void *ctx;
+	int next_id;
 	struct api_client {
 		struct api *owner;
-		int idx;
+		int id;             /* the connection's number (> 0), unique for the API's life */
 		int fd;
 		size_t len;
 		bool overflow;      /* in a line longer than API_LINE_MAX: dropped to its end */
@@ -37,7 +39,7 @@ struct api {
 
 int api_open(struct api *a, const char *path, struct event_loop *loop, api_handler h, void *ctx,
 	     char *err, size_t errlen);
-/* A deferred answer to client (ignored if it has gone). */
+/* A deferred answer to connection client (ignored if it has gone). */
 void api_reply(struct api *a, int client, const char *json);
 void api_close(struct api *a);
 

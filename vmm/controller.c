@@ -151,12 +151,22 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 }
 
 
+/* While a migration runs, its thread pauses the VM for stop-and-copy and resumes it if
+ * the migration fails: a pause, resume or snapshot from here would let the guest run
+ * while its last pages and state are sent, or be undone behind the user's back. */
+static bool conflicts_with_migration(const char *cmd)
+{
+	return !strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "snapshot");
+}
+
 static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *reply, size_t len)
 {
 	struct controller *c = ctx;
 	const char *cmd = json_get(kv, n, "cmd"), *arg = json_get(kv, n, "arg");
 	if (!cmd)
 		return controller_fail(reply, len, "no \"cmd\": send {\"cmd\": \"stats\"}", NULL);
+	if (c->mig && migration_running(c->mig) && conflicts_with_migration(cmd))
+		return controller_fail(reply, len, "a migration is running: '%s' waits until it ends (migrate-status)", cmd);
 	if (!strcmp(cmd, "pause"))
 		return cmd_pause(c, reply, len);
 	if (!strcmp(cmd, "resume"))

@@ -88,7 +88,7 @@ int controller_migrate(struct controller *c, int client, bool wait, const char *
 {
 	if (!arg || !*arg)
 		return controller_fail(reply, len, "migrate needs a destination: unix:PATH or tcp:HOST:PORT", NULL);
-	if (c->mig && c->mig->state == MIG_RUNNING)
+	if (c->mig && migration_running(c->mig))
 		return controller_fail(reply, len, "a migration is already running", NULL);
 	if (c->m->vm.paused)
 		return controller_fail(reply, len, "resume the VM first: migration pauses it itself at the end", NULL);

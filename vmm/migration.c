@@ -493,6 +493,14 @@ int migration_start(struct migration *mg, struct machine *m, const char *uri, ch
 	return 0;
 }
 
+bool migration_running(struct migration *mg)
+{
+	pthread_mutex_lock(&mg->lock);
+	bool r = mg->state == MIG_RUNNING;
+	pthread_mutex_unlock(&mg->lock);
+	return r;
+}
+
 void migration_abort(struct migration *mg)
 {
 	int fd = atomic_load(&mg->fd);

@@ -50,6 +50,9 @@ struct migration {
 int migration_start(struct migration *mg, struct machine *m, const char *uri, char *err, size_t errlen);
 /* The VMM is ending: cut the connection so the thread stops at once (the receiver then
  * fails and starts nothing). */
+/* Whether the migration thread is still at work (it owns pausing and resuming the VM
+ * until it ends). */
+bool migration_running(struct migration *mg);
 void migration_abort(struct migration *mg);
 /* Joins the thread (after it ended, or to wait for it). */
 void migration_join(struct migration *mg);
