@@ -5,9 +5,10 @@ promptly, before any of it reaches the VM; the snapshot writer must not follow l
 
   hostile_state_test.py PAGODA MIGRATE_GUEST CASE
   CASE: cmos-index | duplicate-vcpu | zero-vcpus | huge-state | fifo-state | symlink-tmp |
-        incoming-huge-state
+        incoming-huge-state | incoming-sandboxed
 """
 import os
+import re
 import shutil
 import socket
 import struct
@@ -140,9 +141,26 @@ def incoming_huge_state(pagoda, guest, d):
     return None
 
 
+def incoming_sandboxed(pagoda, guest, d):
+    """A receiver waiting for its first byte already runs under a seccomp filter: the
+    stream is parsed inside the sandbox, not before it."""
+    path = os.path.join(d, "in.sock")
+    dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "30"])
+    try:
+        if not dst.wait_for("waiting for a migration"):
+            return "the receiver did not start"
+        status = open(f"/proc/{dst.p.pid}/status").read()
+        mode = re.search(r"^Seccomp:\s+(\d+)", status, re.M).group(1)
+        print(f"receiver: Seccomp {mode}")
+        return None if mode == "2" else f"the receiver waits for the stream with seccomp mode {mode}, not 2 (filter)"
+    finally:
+        dst.p.kill()
+        dst.finish()
+
+
 CASES = {"cmos-index": cmos_index, "duplicate-vcpu": duplicate_vcpu, "zero-vcpus": zero_vcpus,
          "huge-state": huge_state, "fifo-state": fifo_state, "symlink-tmp": symlink_tmp,
-         "incoming-huge-state": incoming_huge_state}
+         "incoming-huge-state": incoming_huge_state, "incoming-sandboxed": incoming_sandboxed}
 
 
 def main():
@@ -150,6 +168,8 @@ def main():
     d = tempfile.mkdtemp(prefix="pagoda-hostile-state-")
     try:
         return CASES[case](pagoda, guest, d)
+    except RuntimeError as e:
+        return str(e)
     finally:
         shutil.rmtree(d, ignore_errors=True)
 

@@ -222,10 +222,28 @@ static int setup_console(struct run *r)
 	return e;
 }
 
+/* The bytes of a snapshot or a migration stream are untrusted: from here on the process
+ * runs under the setup filter (what any of its threads may do), before any of them is
+ * parsed. */
+static int sandbox_before_untrusted(struct run *r)
+{
+	int e = sandbox_prepare(r->cfg.seccomp);
+	if (!e)
+		e = sandbox_enter(SANDBOX_SETUP);
+	if (e)
+		snprintf(r->err, sizeof(r->err), "--seccomp: installing the setup filter: %s", strerror(-e));
+	return e;
+}
+
 /* The guest comes from a snapshot or a migration rather than a kernel. */
 static int bring_in_guest(struct run *r)
 {
 	struct machine *m = &r->m;
+	if (r->cfg.incoming || r->cfg.restore_dir) {
+		int e = sandbox_before_untrusted(r);
+		if (e)
+			return e;
+	}
 	if (r->cfg.incoming)
 		return migration_receive(m, r->cfg.incoming, r->cfg.timeout_s, r->err, sizeof(r->err));
 	if (!r->cfg.restore_dir)

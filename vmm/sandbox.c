@@ -4,12 +4,15 @@
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <seccomp.h>
+#include <sched.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -41,13 +44,20 @@ static const int device[] = {
 /* The main thread: the event loop, the control socket, snapshots, a migration thread. */
 static const int main_only[] = {
 	SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
-	SCMP_SYS(socket), SCMP_SYS(connect), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
+	SCMP_SYS(connect), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
 	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown), SCMP_SYS(openat),
 	SCMP_SYS(mkdir), SCMP_SYS(rename), SCMP_SYS(unlink), SCMP_SYS(ftruncate), SCMP_SYS(statfs),
-	SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(set_tid_address), SCMP_SYS(sigaltstack),
+	SCMP_SYS(set_tid_address), SCMP_SYS(sigaltstack),
 	SCMP_SYS(rt_sigaction), SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(eventfd2),
 	SCMP_SYS(readlink), SCMP_SYS(getcwd), SCMP_SYS(uname), SCMP_SYS(sched_getaffinity),
 	SCMP_SYS(prlimit64), SCMP_SYS(getdents64), SCMP_SYS(wait4),
+};
+
+/* Setting up a VM from a snapshot or a stream, and starting its threads and the event
+ * loop (SANDBOX_SETUP adds these to everything the threads do). */
+static const int setup_only[] = {
+	SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(epoll_create1), SCMP_SYS(signalfd4), SCMP_SYS(umask),
+	SCMP_SYS(fcntl), SCMP_SYS(pipe2), SCMP_SYS(dup),
 };
 
 /* ioctl request numbers per thread kind. */
@@ -55,12 +65,17 @@ static const int main_only[] = {
 /* A fatal exit's register dump reads ONE_REGs; no snapshot state on arm64 yet. */
 #define ARCH_VCPU_IOCTLS KVM_GET_ONE_REG
 #define ARCH_MAIN_IOCTLS KVM_GET_ONE_REG
+#define ARCH_SETUP_IOCTLS KVM_SET_ONE_REG
 #else
 /* The emulation-failure fix-ups and the dump (vCPU); snapshots read every piece (main). */
 #define ARCH_VCPU_IOCTLS KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS
 #define ARCH_MAIN_IOCTLS KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_XSAVE, KVM_GET_XSAVE2, KVM_GET_XCRS, KVM_GET_MSRS, \
 	KVM_GET_MSR_INDEX_LIST, KVM_GET_LAPIC, KVM_GET_VCPU_EVENTS, KVM_GET_DEBUGREGS, KVM_GET_IRQCHIP, \
 	KVM_GET_PIT2, KVM_GET_CLOCK
+/* Restoring a snapshot or a migration sets every piece. */
+#define ARCH_SETUP_IOCTLS KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_XSAVE, KVM_SET_XCRS, KVM_SET_MSRS, \
+	KVM_SET_MP_STATE, KVM_SET_LAPIC, KVM_SET_VCPU_EVENTS, KVM_SET_DEBUGREGS, KVM_SET_IRQCHIP, KVM_SET_PIT2, \
+	KVM_SET_CLOCK
 #endif
 static const unsigned long vcpu_ioctls[] = {
 	KVM_RUN, KVM_GET_MP_STATE, KVM_IRQ_LINE, KVM_RESET_DIRTY_RINGS, KVM_GET_DIRTY_LOG,
@@ -73,10 +88,11 @@ static const unsigned long main_ioctls[] = {
 	KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_GET_STATS_FD, KVM_IRQ_LINE,
 	KVM_GET_MP_STATE, KVM_IOEVENTFD, TCSETS, TCGETS, ARCH_MAIN_IOCTLS,
 };
+static const unsigned long setup_ioctls[] = { ARCH_SETUP_IOCTLS };
 
 const char *sandbox_thread_name(enum sandbox_thread kind)
 {
-	return kind == SANDBOX_VCPU ? "vCPU" : kind == SANDBOX_IO ? "I/O" : "main";
+	return kind == SANDBOX_VCPU ? "vCPU" : kind == SANDBOX_IO ? "I/O" : kind == SANDBOX_MAIN ? "main" : "setup";
 }
 
 /* Async-signal-safe: write(2), a table built before, the terminal put back, _exit. */
@@ -143,6 +159,21 @@ static int allow_own_signals(scmp_filter_ctx ctx)
 	return e == -EEXIST ? 0 : e;
 }
 
+/* Threads, not processes (clone without CLONE_THREAD is a fork); clone3 hides its flags
+ * in memory a filter cannot read, so it answers ENOSYS and glibc falls back to clone.
+ * Sockets of the families pagoda uses: the control socket and migration. */
+static int allow_threads_and_sockets(scmp_filter_ctx ctx)
+{
+	int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				 SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+	if (!e)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	static const int families[] = { AF_UNIX, AF_INET, AF_INET6 };
+	for (size_t i = 0; !e && i < sizeof(families) / sizeof(families[0]); i++)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+	return e == -EEXIST ? 0 : e;
+}
+
 /* The main thread starts threads that install their own filter (an I/O thread restarted
  * after a snapshot): a further filter only takes rights away. */
 static int allow_more_filters(scmp_filter_ctx ctx)
@@ -177,6 +208,35 @@ static int allow_sanitizer(scmp_filter_ctx ctx)
 #endif
 }
 
+static int allow_kind(scmp_filter_ctx ctx, enum sandbox_thread kind)
+{
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+	bool main_like = kind == SANDBOX_MAIN || kind == SANDBOX_SETUP;
+	int e = allow_list(ctx, common, N(common));
+	if (!e)
+		e = allow_own_signals(ctx);
+	if (!e)
+		e = allow_list(ctx, device, N(device)); /* vCPU threads run devices without ioeventfd */
+	if (!e && main_like)
+		e = allow_list(ctx, main_only, N(main_only));
+	if (!e && main_like)
+		e = allow_threads_and_sockets(ctx);
+	if (!e && main_like)
+		e = allow_more_filters(ctx);
+	if (!e && kind == SANDBOX_SETUP)
+		e = allow_list(ctx, setup_only, N(setup_only));
+	if (!e && (kind == SANDBOX_VCPU || kind == SANDBOX_SETUP))
+		e = allow_ioctls(ctx, vcpu_ioctls, N(vcpu_ioctls));
+	if (!e && (kind == SANDBOX_IO || kind == SANDBOX_SETUP))
+		e = allow_ioctls(ctx, io_ioctls, N(io_ioctls));
+	if (!e && main_like)
+		e = allow_ioctls(ctx, main_ioctls, N(main_ioctls));
+	if (!e && kind == SANDBOX_SETUP)
+		e = allow_ioctls(ctx, setup_ioctls, N(setup_ioctls));
+#undef N
+	return e;
+}
+
 int sandbox_enter(enum sandbox_thread kind)
 {
 	if (mode == SANDBOX_OFF)
@@ -184,23 +244,9 @@ int sandbox_enter(enum sandbox_thread kind)
 	scmp_filter_ctx ctx = seccomp_init(mode == SANDBOX_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
 	if (!ctx)
 		return -ENOMEM;
-#define N(a) (sizeof(a) / sizeof((a)[0]))
-	int e = allow_list(ctx, common, N(common));
-	if (!e)
-		e = allow_own_signals(ctx);
-	if (!e)
-		e = allow_list(ctx, device, N(device)); /* vCPU threads run devices without ioeventfd */
-	if (!e && kind == SANDBOX_MAIN)
-		e = allow_list(ctx, main_only, N(main_only));
-	if (!e && kind == SANDBOX_MAIN)
-		e = allow_more_filters(ctx);
-	if (!e)
-		e = kind == SANDBOX_VCPU ? allow_ioctls(ctx, vcpu_ioctls, N(vcpu_ioctls))
-		  : kind == SANDBOX_IO ? allow_ioctls(ctx, io_ioctls, N(io_ioctls))
-		  : allow_ioctls(ctx, main_ioctls, N(main_ioctls));
+	int e = allow_kind(ctx, kind);
 	if (!e)
 		e = allow_sanitizer(ctx);
-#undef N
 	if (!e)
 		e = seccomp_load(ctx);
 	seccomp_release(ctx);

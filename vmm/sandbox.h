@@ -8,7 +8,11 @@
 #define PAGODA_VMM_SANDBOX_H
 
 enum sandbox_mode { SANDBOX_ON, SANDBOX_LOG, SANDBOX_OFF };
-enum sandbox_thread { SANDBOX_VCPU, SANDBOX_IO, SANDBOX_MAIN };
+/* SANDBOX_SETUP: the whole process, from before it reads a snapshot or a migration
+ * stream (untrusted bytes) until its threads are running: everything any pagoda thread
+ * may do, plus the KVM calls that set state. Each thread then stacks its own filter on
+ * it, which can only take rights away. */
+enum sandbox_thread { SANDBOX_VCPU, SANDBOX_IO, SANDBOX_MAIN, SANDBOX_SETUP };
 
 /* Once, before any filter: the SIGSYS reporter and the table of syscall names it uses. */
 int sandbox_prepare(enum sandbox_mode mode);

@@ -3,6 +3,8 @@
  * with `log` the call goes through, and calls the thread needs keep working. A crash on
  * any thread is reported as the crash it is, with the terminal put back. */
 #include <fcntl.h>
+#include <linux/kvm.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <termios.h>
@@ -17,9 +19,25 @@
 #include "../../vmm/vm.h"
 #include "check.h"
 
-enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF };
+enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF,
+	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS };
 
 static char pty_name[64];
+
+static void *thread_body(void *arg)
+{
+	return arg;
+}
+
+/* glibc tries clone3 first: the filter answers ENOSYS and it falls back to clone. */
+static int start_thread(void)
+{
+	pthread_t t;
+	if (pthread_create(&t, NULL, thread_body, NULL))
+		return 98;
+	pthread_join(t, NULL);
+	return 0;
+}
 
 /* The child's console on the pseudo-terminal pty_name, in raw mode as pagoda puts it. */
 static void console_on_pty(void)
@@ -54,6 +72,14 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 			raise(SIGSEGV);
 		else if (probe == PROBE_SIGNAL_OTHER) /* signal 0: only asks whether it may */
 			r = syscall(SYS_tgkill, parent, parent, 0) == 0 ? 0 : 98;
+		else if (probe == PROBE_FORK)
+			r = fork() >= 0 ? 0 : 98; /* a child that gets this far exits 0 too */
+		else if (probe == PROBE_THREAD)
+			r = start_thread();
+		else if (probe == PROBE_NETLINK)
+			r = socket(AF_NETLINK, SOCK_RAW, 0) >= 0 ? 0 : 98;
+		else if (probe == PROBE_SET_REGS) /* a bad fd: only the filter's verdict matters */
+			r = ioctl(-1, KVM_SET_REGS, NULL) < 0 && errno == EBADF ? 0 : 98;
 		else if (probe == PROBE_SIGNAL_SELF)
 			r = syscall(SYS_tgkill, getpid(), gettid(), 0) == 0 ? 0 : 98;
 		else
@@ -106,8 +132,19 @@ int main(void)
 	/* The main thread's filter takes sockets (the control socket, migration). */
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_SOCKET, out, sizeof(out)), 0);
 	CHECK_EQ(in_child(SANDBOX_LOG, SANDBOX_VCPU, PROBE_SOCKET, out, sizeof(out)), 0);
+	/* The main thread starts threads, never processes; its sockets are unix and IP. */
+#if !defined(__SANITIZE_ADDRESS__) /* LeakSanitizer forks at exit: that build allows clone */
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_FORK, out, sizeof(out)), EXIT_SANDBOX);
+	CHECK_MSG(out, "system call clone is not allowed");
+#endif
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_THREAD, out, sizeof(out)), 0);
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_NETLINK, out, sizeof(out)), EXIT_SANDBOX);
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_SETUP, PROBE_NETLINK, out, sizeof(out)), EXIT_SANDBOX);
+	/* Setting vCPU state: while a snapshot or stream is restored, not once the VM runs. */
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_SETUP, PROBE_SET_REGS, out, sizeof(out)), 0);
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_SET_REGS, out, sizeof(out)), EXIT_SANDBOX);
 	/* Signals: to pagoda's own threads, never to another process. */
-	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_MAIN; k++) {
+	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_SETUP; k++) {
 		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_SIGNAL_OTHER, out, sizeof(out)), EXIT_SANDBOX);
 		CHECK_MSG(out, "system call tgkill is not allowed");
 		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_SIGNAL_SELF, out, sizeof(out)), 0);
