@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 
-pkgs=(gcc meson ninja-build pkg-config python3 liburing-dev libseccomp-dev libfdt-dev device-tree-compiler)
+pkgs=(gcc meson ninja-build pkg-config python3 liburing-dev libseccomp-dev libsodium-dev libfdt-dev device-tree-compiler)
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -gt 0 ]; then

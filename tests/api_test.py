@@ -17,6 +17,8 @@ import sys
 import tempfile
 import time
 
+import state_stream
+
 
 def request(path, line, timeout=30):
     s = socket.socket(socket.AF_UNIX)
@@ -73,9 +75,10 @@ def no_pause_during_migration(path, d, check):
 
     def fake():
         c, _ = srv.accept()
+        c.sendall(state_stream.GREETING)
         typ, ln = struct.unpack("<II", c.recv(8, socket.MSG_WAITALL))
         c.recv(ln, socket.MSG_WAITALL)
-        c.sendall(struct.pack("<II", 0x1005, 256) + struct.pack("<I", 1) + bytes(252))
+        c.sendall(state_stream.REPLY_OK)
         conn.append(c)
 
     t = threading.Thread(target=fake)

@@ -128,6 +128,7 @@ def incoming_huge_state(pagoda, guest, d):
         return "the receiver did not start"
     c = socket.socket(socket.AF_UNIX)
     c.connect(path)
+    ss.read_greeting(c)
     c.sendall(struct.pack("<II", 0x1000, len(header)) + header)
     c.recv(264, socket.MSG_WAITALL)
     c.sendall(struct.pack("<II", 0x1003, 0xFFFFFFF0))

@@ -5,7 +5,9 @@ repeated, every page verified after it, and the VM must end normally where it la
 
   migration_test.py PAGODA GUEST CASE
   CASE: snapshot-copy | snapshot-map | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
-        migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio
+        migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
+        migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
+        migrate-key-tamper | incoming-unkeyed-peer
         (the virtio cases take the virtio_blk guest)
 """
 import os
@@ -17,6 +19,8 @@ import subprocess
 import sys
 import tempfile
 import time
+
+import state_stream
 
 STEPS = "steps=14000"
 
@@ -217,15 +221,15 @@ def snapshot_refused(pagoda, guest, d):
     return "; ".join(failures) or None
 
 
-def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=()):
+def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=(), src_args=(), send_uri=None):
     sock = os.path.join(d, "api.sock")
     dst = VM([pagoda, "run", "--incoming", uri, "--timeout", "120"] + list(dst_args), listen_prefix)
     if not dst.wait_for("waiting for a migration"):
         return "the receiver did not start: " + dst.text()
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS], send_prefix)
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS] + list(src_args), send_prefix)
     if not src.wait_for(r"^tick 3 verified"):
         return "the guest never reached tick 3"
-    rc, out = ctl(pagoda, sock, "migrate", uri, prefix=send_prefix)
+    rc, out = ctl(pagoda, sock, "migrate", send_uri or uri, prefix=send_prefix)
     src_rc, dst_rc = src.finish(), dst.finish()
     print(src.text() + "----\n" + dst.text())
     return rc, out, src, dst, src_rc, dst_rc
@@ -271,9 +275,10 @@ def migrate_cut(pagoda, guest, d):
 
     def fake():
         c, _ = srv.accept()
+        c.sendall(state_stream.GREETING)
         typ, ln = struct.unpack("<II", c.recv(8, socket.MSG_WAITALL))
         c.recv(ln, socket.MSG_WAITALL)
-        c.sendall(struct.pack("<II", 0x1005, 256) + struct.pack("<I", 1) + bytes(252))
+        c.sendall(state_stream.REPLY_OK)
         got = 0
         while got < (1 << 20):
             got += len(c.recv(65536))
@@ -323,6 +328,7 @@ def incoming_cut(pagoda, guest, d):
     dst.wait_for("waiting for a migration")
     c = socket.socket(socket.AF_UNIX)
     c.connect(path)
+    state_stream.read_greeting(c)
     c.sendall(struct.pack("<II", 0x1000, len(header)) + header)
     c.recv(264, socket.MSG_WAITALL)
     page = struct.pack("<QII", 0x200000, 1, 0) + bytes(4096)
@@ -332,6 +338,117 @@ def incoming_cut(pagoda, guest, d):
     print(dst.text())
     if rc in (0, None) or "incoming migration failed: the sender went away" not in dst.text():
         return f"receiver exit {rc}: expected a failure naming the lost sender"
+    return None
+
+
+def key_file(d, name, data=None):
+    path = os.path.join(d, name)
+    with open(os.open(path, os.O_WRONLY | os.O_CREAT, 0o600), "wb") as f:
+        f.write(data if data is not None else os.urandom(32))
+    return path
+
+
+def refused_both_sides(r, src_words, dst_words):
+    """A migration that must fail before any memory: the source runs on to its end."""
+    if isinstance(r, str):
+        return r
+    rc, out, src, dst, src_rc, dst_rc = r
+    if rc == 0 or src_words not in out:
+        return f"ctl exit {rc}: expected a failure saying '{src_words}'"
+    if dst_rc in (0, None) or (dst_words and dst_words not in dst.text()):
+        return f"destination exit {dst_rc}: expected a failure saying '{dst_words}'"
+    if src_rc != 0 or "done: 14000 steps, every page verified" not in src.text():
+        return f"source exit {src_rc}: it did not run on to its end"
+    return None
+
+
+def migrate_key(pagoda, guest, d, case):
+    """--migration-key: the same key on both sides migrates; another key, a key on one
+    side only, a peer without the key and a stream altered on its way are refused."""
+    uri = "unix:" + os.path.join(d, "mig.sock")
+    k1, k2 = key_file(d, "k1"), key_file(d, "k2")
+    if case == "migrate-key":
+        return migrate_ok(pagoda, guest, d, uri, dst_args=["--migration-key", k1], src_args=["--migration-key", k1])
+    if case == "migrate-key-wrong":
+        return refused_both_sides(migrate(pagoda, guest, d, uri, dst_args=["--migration-key", k1], src_args=["--migration-key", k2]),
+                                  "did not prove it holds the migration key", "did not prove it holds the migration key")
+    if case == "migrate-key-receiver-only":
+        return refused_both_sides(migrate(pagoda, guest, d, uri, dst_args=["--migration-key", k1]),
+                                  "the receiver demands the migration key", "")
+    if case == "migrate-key-sender-only":
+        return refused_both_sides(migrate(pagoda, guest, d, uri, src_args=["--migration-key", k1]),
+                                  "the receiver has no migration key", "")
+    if case == "migrate-key-tamper":
+        proxy_path = os.path.join(d, "proxy.sock")
+        stop = tamper_proxy(proxy_path, uri[5:], flip_at=3 << 20)
+        try:
+            return refused_both_sides(migrate(pagoda, guest, d, uri, dst_args=["--migration-key", k1],
+                                              src_args=["--migration-key", k1], send_uri="unix:" + proxy_path),
+                                      '"state": "failed"', "altered on its way")
+        finally:
+            stop()
+    return "unknown case " + case
+
+
+def tamper_proxy(listen_path, target_path, flip_at):
+    """A man in the middle on a unix socket that passes everything on but flips one bit
+    of the byte at offset flip_at of the sender's stream."""
+    import threading
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(listen_path)
+    srv.listen(1)
+
+    def pump(a, b, flip):
+        seen = 0
+        try:
+            while True:
+                buf = bytearray(a.recv(65536))
+                if not buf:
+                    break
+                if flip and seen <= flip_at < seen + len(buf):
+                    buf[flip_at - seen] ^= 1
+                seen += len(buf)
+                b.sendall(buf)
+        except OSError:
+            pass
+        for s in (a, b):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+    def serve():
+        try:
+            c, _ = srv.accept()
+        except OSError:
+            return
+        up = socket.socket(socket.AF_UNIX)
+        up.connect(target_path)
+        threading.Thread(target=pump, args=(up, c, False), daemon=True).start()
+        pump(c, up, True)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.close
+
+
+def unkeyed_peer(pagoda, guest, d):
+    """A peer without the key that skips the proof and sends a VM header at once: the
+    keyed receiver refuses before it reads any state."""
+    path = os.path.join(d, "in.sock")
+    dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60", "--migration-key", key_file(d, "k")])
+    if not dst.wait_for("waiting for a migration"):
+        return "the receiver did not start"
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    flags = state_stream.read_greeting(c)
+    c.sendall(struct.pack("<II", 0x1000, 120) + bytes(120))
+    rc = dst.finish(timeout=30)
+    c.close()
+    print(dst.text())
+    if flags != 1:
+        return f"the keyed receiver's greeting has flags {flags}, not 1 (key required)"
+    if rc in (0, None) or "did not prove it holds the migration key: refused before reading any state" not in dst.text():
+        return f"receiver exit {rc}: expected a refusal before any state"
     return None
 
 
@@ -360,6 +477,10 @@ def main():
             return migrate_mismatch(pagoda, guest, d)
         if case == "incoming-cut":
             return incoming_cut(pagoda, guest, d)
+        if case.startswith("migrate-key"):
+            return migrate_key(pagoda, guest, d, case)
+        if case == "incoming-unkeyed-peer":
+            return unkeyed_peer(pagoda, guest, d)
         return "unknown case " + case
     finally:
         shutil.rmtree(d, ignore_errors=True)

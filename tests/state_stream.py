@@ -1,6 +1,7 @@
 """pagoda's VM state stream (vmm/state_buf.h, vmm/machine_state.h) for tests that craft
 hostile snapshots and migration streams: records of (type u32, length u32, payload), a
 header record first and an END record holding the CRC-32 of everything before it."""
+import socket
 import struct
 import zlib
 
@@ -31,3 +32,18 @@ def find(recs, typ):
 def set_header_u32(recs, offset, value):
     h = find(recs, REC_HEADER)[0]
     h[1] = h[1][:offset] + struct.pack("<I", value) + h[1][offset + 4:]
+
+
+# The migration stream (vmm/mig_channel.h): the receiver greets first (flags, nonce);
+# 1 in flags means it demands the migration key.
+MIG_HELLO, MIG_PAGES, MIG_STATE, MIG_REPLY, MIG_GREETING = 0x1000, 0x1001, 0x1003, 0x1005, 0x1006
+GREETING = struct.pack("<III", MIG_GREETING, 36, 0) + bytes(32)
+REPLY_OK = struct.pack("<III", MIG_REPLY, 256, 1) + bytes(252)
+
+
+def read_greeting(sock):
+    """A sender's first read: the receiver's greeting; returns its flags."""
+    typ, ln, flags = struct.unpack("<III", sock.recv(12, socket.MSG_WAITALL))
+    sock.recv(ln - 4, socket.MSG_WAITALL)
+    assert typ == MIG_GREETING, hex(typ)
+    return flags

@@ -1,12 +1,15 @@
 #include "cli.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 const char cli_run_usage[] =
 	"usage: pagoda run [options]\n"
@@ -58,7 +61,13 @@ const char cli_run_usage[] =
 	"      --api-sock PATH   a control socket (mode 0600): one JSON object per line;\n"
 	"                        pagoda ctl PATH COMMAND [ARG] is its client\n"
 	"      --incoming unix:PATH|tcp:HOST:PORT\n"
-	"                        wait for a live migration there instead of booting\n"
+	"                        wait for a live migration there instead of booting; it listens\n"
+	"                        on exactly that address (tcp:0.0.0.0:P is every interface:\n"
+	"                        anyone who reaches it can send a VM, see --migration-key)\n"
+	"      --migration-key FILE  a secret shared by source and receiver (16 to 256 bytes,\n"
+	"                        mode 0600, e.g. head -c 32 /dev/urandom > FILE): both sides\n"
+	"                        prove they hold it before any state moves, and an HMAC-SHA256\n"
+	"                        covers the stream; a key on one side only is refused\n"
 	"      --downtime-limit MS   migration: stop and copy once the estimated downtime\n"
 	"                        is under MS milliseconds (default 50)\n"
 	"      --max-passes N[,cancel]  migration: after N passes stop and copy anyway\n"
@@ -131,7 +140,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
-       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES,
+       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_MIG_KEY,
        OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB };
 
 static const struct option run_options[] = {
@@ -160,6 +169,7 @@ static const struct option run_options[] = {
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "api-sock", required_argument, NULL, OPT_API },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "migration-key", required_argument, NULL, OPT_MIG_KEY },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
 	{ "max-passes", required_argument, NULL, OPT_PASSES },
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEM },
@@ -377,6 +387,33 @@ static int apply_device_option(int c, char *arg, struct run_config *cfg, char *e
 	return parse_balloon(arg, cfg, err, errlen);
 }
 
+/* The key file: a regular file only its owner can read, of a sensible size. */
+static int read_migration_key(const char *path, struct mig_key *k, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fail(err, errlen, "--migration-key %s: %s", path, strerror(e));
+	}
+	int r = 0;
+	if (!S_ISREG(st.st_mode))
+		r = fail(err, errlen, "--migration-key %s: not a regular file", path);
+	else if (st.st_mode & 077)
+		r = fail(err, errlen, "--migration-key %s: others may read it (mode %03o): chmod 600 %s", path,
+			 (unsigned int)(st.st_mode & 0777), path);
+	else if (st.st_size < MIG_KEY_MIN || st.st_size > MIG_KEY_MAX)
+		r = fail(err, errlen, "--migration-key %s: %lld bytes: give 16 to 256, e.g. head -c 32 /dev/urandom > %s",
+			 path, (long long)st.st_size, path);
+	else if (read(fd, k->bytes, (size_t)st.st_size) != st.st_size)
+		r = fail(err, errlen, "--migration-key %s: could not read it", path);
+	k->len = r ? 0 : (size_t)st.st_size;
+	close(fd);
+	return r;
+}
+
 static int apply_migration_option(int c, const char *arg, struct run_config *cfg, char *err,
 				  size_t errlen)
 {
@@ -390,6 +427,9 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 			return fail(err, errlen, "--incoming '%s' is not an address: use unix:PATH or tcp:HOST:PORT", arg);
 		cfg->incoming = arg;
 		return 0;
+	case OPT_MIG_KEY:
+		cfg->migration_keyed = true;
+		return read_migration_key(arg, &cfg->migration_key, err, errlen);
 	case OPT_DOWNTIME:
 		if (parse_timeout(arg, &cfg->downtime_limit_ms))
 			return fail(err, errlen, "--downtime-limit '%s' is not a duration: give milliseconds greater than 0, e.g. 50", arg);

@@ -22,6 +22,14 @@ enum cpu_model {
 /* Limited by the free ISA interrupt lines (the devices use edge-triggered IRQs below 16). */
 #define CLI_MAX_VIRTIO 8
 
+/* A shared secret for migrations (--migration-key FILE): the file's bytes. */
+#define MIG_KEY_MIN 16
+#define MIG_KEY_MAX 256
+struct mig_key {
+	uint8_t bytes[MIG_KEY_MAX];
+	size_t len;
+};
+
 struct run_config {
 	const char *kernel;   /* NULL: the built-in demo guest */
 	const char *initrd;
@@ -64,6 +72,8 @@ struct run_config {
 	double downtime_limit_ms;
 	unsigned int max_passes;
 	bool cancel_at_max_passes;
+	bool migration_keyed;          /* --migration-key given: migration_key holds it */
+	struct mig_key migration_key;
 };
 
 #define RUN_DEFAULT_MEM (256ULL << 20)

@@ -15,14 +15,12 @@
 #include <unistd.h>
 
 #include "machine_state.h"
+#include "mig_channel.h"
 #include "snapshot.h"
 #include "vcpu_loop.h"
 
 #define PAGE 4096ULL
 #define BATCH 256                 /* pages per record */
-#define IO_TIMEOUT_S 60           /* a peer silent this long has gone */
-
-enum { MIG_HELLO = 0x1000, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_END, MIG_REPLY };
 
 struct mig_pages_hdr {
 	uint64_t gpa;
@@ -35,118 +33,9 @@ struct mig_reply {
 	char msg[252];
 };
 
-/* ---- sockets ---- */
-
-static int split_uri(const char *uri, char *host, size_t hlen, char *port, size_t plen)
+static const struct mig_key *key_of(const struct machine *m)
 {
-	if (strncmp(uri, "tcp:", 4))
-		return -1;
-	const char *colon = strrchr(uri + 4, ':');
-	if (!colon || colon == uri + 4 || !colon[1])
-		return -1;
-	snprintf(host, hlen, "%.*s", (int)(colon - (uri + 4)), uri + 4);
-	snprintf(port, plen, "%s", colon + 1);
-	return 0;
-}
-
-/* Timeouts; buffers big enough for a few page records in flight; and on TCP no Nagle:
- * the last small records of stop-and-copy would otherwise wait for an ACK inside the
- * downtime (measured: 30-40 ms on loopback). */
-static void tune_socket(int fd)
-{
-	struct timeval tv = { IO_TIMEOUT_S, 0 };
-	int one = 1, buf = 4 << 20;
-	setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
-	setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
-	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one)); /* fails harmlessly on unix */
-}
-
-/* listen: a bound listening socket; else a connected one. -errno, message in err. */
-static int open_socket(const char *uri, bool listen_side, char *err, size_t errlen)
-{
-	char host[200], port[32];
-	if (!strncmp(uri, "unix:", 5) && uri[5]) {
-		struct sockaddr_un sa = { .sun_family = AF_UNIX };
-		if (strlen(uri + 5) >= sizeof(sa.sun_path)) {
-			snprintf(err, errlen, "%s: socket path too long", uri);
-			return -ENAMETOOLONG;
-		}
-		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", uri + 5);
-		int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (listen_side)
-			unlink(sa.sun_path);
-		int r = fd < 0 ? -1 : listen_side ? (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1))
-						  : connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-		if (r) {
-			int e = -errno;
-			snprintf(err, errlen, "%s: %s", uri, strerror(errno));
-			if (fd >= 0)
-				close(fd);
-			return e;
-		}
-		return fd;
-	}
-	if (split_uri(uri, host, sizeof(host), port, sizeof(port))) {
-		snprintf(err, errlen, "'%s' is not a migration address: use unix:PATH or tcp:HOST:PORT", uri);
-		return -EINVAL;
-	}
-	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_flags = listen_side ? AI_PASSIVE : 0 }, *ai;
-	int g = getaddrinfo(host, port, &hints, &ai);
-	if (g) {
-		snprintf(err, errlen, "%s: %s", uri, gai_strerror(g));
-		return -EINVAL;
-	}
-	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol), one = 1;
-	if (fd >= 0 && listen_side)
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	int r = fd < 0 ? -1 : listen_side ? (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1))
-					  : connect(fd, ai->ai_addr, ai->ai_addrlen);
-	freeaddrinfo(ai);
-	if (r) {
-		int e = -errno;
-		snprintf(err, errlen, "%s: %s", uri, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return e;
-	}
-	return fd;
-}
-
-static int send_all(int fd, const void *p, size_t len)
-{
-	while (len) {
-		ssize_t k = send(fd, p, len, MSG_NOSIGNAL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k < 0 ? -errno : -EPIPE;
-		p = (const uint8_t *)p + k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
-
-static int recv_all(int fd, void *p, size_t len)
-{
-	while (len) {
-		ssize_t k = recv(fd, p, len, MSG_WAITALL);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k < 0 ? -errno : -ECONNRESET;
-		p = (uint8_t *)p + k;
-		len -= (size_t)k;
-	}
-	return 0;
-}
-
-static int send_rec(int fd, uint32_t type, const void *p, size_t len)
-{
-	uint32_t hdr[2] = { type, (uint32_t)len };
-	int e = send_all(fd, hdr, sizeof(hdr));
-	return e ? e : send_all(fd, p, len);
+	return m->cfg.migration_keyed ? &m->cfg.migration_key : NULL;
 }
 
 static uint64_t now_ns(void)
@@ -159,7 +48,7 @@ static uint64_t now_ns(void)
 struct sender {
 	struct migration *mg;
 	struct machine *m;
-	int fd;
+	struct mig_chan ch;
 	uint64_t last_kick_ns;
 	struct mig_pass cur;
 };
@@ -190,11 +79,11 @@ static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
 {
 	struct mig_pages_hdr h = { gpa, n, zero };
 	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * PAGE)) };
-	int e = send_all(s->fd, hdr, sizeof(hdr));
+	int e = mig_send(&s->ch, hdr, sizeof(hdr));
 	if (!e)
-		e = send_all(s->fd, &h, sizeof(h));
+		e = mig_send(&s->ch, &h, sizeof(h));
 	if (!e && !zero)
-		e = send_all(s->fd, guest_mem_ptr(&s->m->vm.mem, gpa, n * PAGE, GUEST_READ), n * PAGE);
+		e = mig_send(&s->ch, guest_mem_ptr(&s->m->vm.mem, gpa, n * PAGE, GUEST_READ), n * PAGE);
 	s->cur.pages += n;
 	s->cur.zero_pages += zero ? n : 0;
 	s->cur.bytes += sizeof(hdr) + sizeof(h) + (zero ? 0 : n * PAGE);
@@ -244,7 +133,7 @@ static int end_pass(struct sender *s, uint64_t t0)
 		pass, s->cur.pages, s->cur.zero_pages, (double)s->cur.bytes / (1 << 20), (double)s->cur.ns / 1e6,
 		s->cur.ns ? (double)s->cur.bytes / (1 << 20) / ((double)s->cur.ns / 1e9) : 0.0);
 	s->cur = (struct mig_pass){ 0 };
-	return send_rec(s->fd, MIG_PASS_END, &pass, sizeof(pass));
+	return mig_send_rec(&s->ch, MIG_PASS_END, &pass, sizeof(pass));
 }
 
 /* Everything dirtied since the last harvest. */
@@ -272,29 +161,40 @@ static int send_all_ram(struct sender *s)
 	return 0;
 }
 
-static int read_reply(int fd, struct mig_reply *r)
+/* The receiver's answer; with a key, followed by the MAC of all it sent. */
+static int read_reply(struct mig_chan *ch, struct mig_reply *r)
 {
 	uint32_t hdr[2];
-	int e = recv_all(fd, hdr, sizeof(hdr));
+	int e = mig_recv(ch, hdr, sizeof(hdr));
 	if (!e && (hdr[0] != MIG_REPLY || hdr[1] != sizeof(*r)))
 		e = -EPROTO;
 	if (!e)
-		e = recv_all(fd, r, sizeof(*r));
+		e = mig_recv(ch, r, sizeof(*r));
 	r->msg[sizeof(r->msg) - 1] = 0;
+	if (!e && ch->keyed)
+		e = mig_recv(ch, hdr, sizeof(hdr));
+	if (!e && ch->keyed)
+		e = hdr[0] == MIG_MAC ? mig_check_mac(ch, hdr[1]) : -EPROTO;
 	return e;
 }
 
 static int handshake(struct sender *s)
 {
+	char err[256];
+	int e = mig_auth_sender(&s->ch, key_of(s->m), err, sizeof(err));
+	if (e) {
+		set_error(s->mg, MIG_FAILED, "%s", err);
+		return e;
+	}
 	struct state_buf hb;
 	state_buf_init(&hb);
 	machine_state_put_header(s->m, &hb);
 	/* the header record's payload: skip its 8-byte record header */
-	int e = hb.failed ? -ENOMEM : send_rec(s->fd, MIG_HELLO, hb.data + 8, hb.len - 8);
+	e = hb.failed ? -ENOMEM : mig_send_rec(&s->ch, MIG_HELLO, hb.data + 8, hb.len - 8);
 	state_buf_free(&hb);
 	struct mig_reply r;
 	if (!e)
-		e = read_reply(s->fd, &r);
+		e = read_reply(&s->ch, &r);
 	if (!e && !r.ok) {
 		set_error(s->mg, MIG_FAILED, "the receiver refused: %.200s", r.msg);
 		return -EINVAL;
@@ -395,13 +295,15 @@ static int stop_and_copy(struct sender *s)
 	if (!e && (e = machine_state_save(s->m, &st, err, sizeof(err))))
 		set_error(mg, MIG_FAILED, "saving the VM state: %.200s", err);
 	if (!e)
-		e = send_rec(s->fd, MIG_STATE, st.data, st.len);
+		e = mig_send_rec(&s->ch, MIG_STATE, st.data, st.len);
 	state_buf_free(&st);
 	struct mig_reply r = { 0 };
 	if (!e)
-		e = send_rec(s->fd, MIG_END, NULL, 0);
+		e = mig_send_mac(&s->ch); /* the receiver starts nothing without it */
 	if (!e)
-		e = read_reply(s->fd, &r);
+		e = mig_send_rec(&s->ch, MIG_END, NULL, 0);
+	if (!e)
+		e = read_reply(&s->ch, &r);
 	if (!e && !r.ok) {
 		set_error(mg, MIG_FAILED, "the receiver failed: %.200s", r.msg);
 		e = -EIO;
@@ -420,15 +322,14 @@ static void report(struct migration *mg)
 static void *sender_thread(void *arg)
 {
 	struct migration *mg = arg;
-	struct sender s = { .mg = mg, .m = mg->m, .fd = -1 };
+	struct sender s = { .mg = mg, .m = mg->m, .ch.fd = -1 };
 	char err[256] = "";
-	s.fd = open_socket(mg->uri, false, err, sizeof(err));
-	int e = s.fd < 0 ? s.fd : 0;
+	s.ch.fd = mig_socket(mg->uri, false, err, sizeof(err));
+	int e = s.ch.fd < 0 ? s.ch.fd : mig_tune_socket(s.ch.fd);
 	if (e)
-		set_error(mg, MIG_FAILED, "%s", err);
+		set_error(mg, MIG_FAILED, "%s", err[0] ? err : "setting the connection's timeouts failed");
 	if (!e) {
-		tune_socket(s.fd);
-		atomic_store(&mg->fd, s.fd);
+		atomic_store(&mg->fd, s.ch.fd);
 		e = handshake(&s);
 	}
 	if (!e && (e = dirty_log_start(&mg->m->dirty, &mg->m->vm.mem)))
@@ -457,9 +358,9 @@ static void *sender_thread(void *arg)
 		if (mg->m->vm.paused)
 			vm_resume(&mg->m->vm);
 	}
-	if (s.fd >= 0) {
+	if (s.ch.fd >= 0) {
 		atomic_store(&mg->fd, -1);
-		close(s.fd);
+		close(s.ch.fd);
 	}
 	uint64_t one = 1;
 	if (mg->done_efd >= 0 && write(mg->done_efd, &one, sizeof(one)) < 0)
@@ -537,11 +438,12 @@ void migration_status_json(struct migration *mg, char *out, size_t len)
 
 /* ---- receiver ---- */
 
-static int reply(int fd, bool ok, const char *msg)
+static int reply(struct mig_chan *ch, bool ok, const char *msg)
 {
 	struct mig_reply r = { .ok = ok };
 	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
-	return send_rec(fd, MIG_REPLY, &r, sizeof(r));
+	int e = mig_send_rec(ch, MIG_REPLY, &r, sizeof(r));
+	return e ? e : mig_send_mac(ch);
 }
 
 static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
@@ -557,33 +459,38 @@ static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
 		snprintf(err, errlen, "accept: %s", strerror(errno));
 		return -errno;
 	}
-	tune_socket(fd);
+	int e = mig_tune_socket(fd);
+	if (e) {
+		snprintf(err, errlen, "setting the connection's timeouts: %s", strerror(-e));
+		close(fd);
+		return e;
+	}
 	return fd;
 }
 
-static int recv_hello(struct machine *m, int fd, uint32_t len, char *err, size_t errlen)
+static int recv_hello(struct machine *m, struct mig_chan *ch, uint32_t len, char *err, size_t errlen)
 {
 	struct state_header h;
 	char why[200];
-	if (len != sizeof(h) || recv_all(fd, &h, sizeof(h))) {
+	if (len != sizeof(h) || mig_recv(ch, &h, sizeof(h))) {
 		snprintf(err, errlen, "the sender's header is not a pagoda VM header");
-		reply(fd, false, err);
+		reply(ch, false, err);
 		return -EPROTO;
 	}
 	const char *bad = memcmp(h.magic, STATE_MAGIC, 8) || h.version != STATE_VERSION ? "another state version"
 			  : machine_state_mismatch(m, &h, why, sizeof(why));
 	if (bad) {
 		snprintf(err, errlen, "refused before any memory: %s", bad);
-		reply(fd, false, bad);
+		reply(ch, false, bad);
 		return -EINVAL;
 	}
-	return reply(fd, true, NULL);
+	return reply(ch, true, NULL);
 }
 
-static int recv_pages(struct machine *m, int fd, uint32_t len, char *err, size_t errlen)
+static int recv_pages(struct machine *m, struct mig_chan *ch, uint32_t len, char *err, size_t errlen)
 {
 	struct mig_pages_hdr h;
-	if (len < sizeof(h) || recv_all(fd, &h, sizeof(h)))
+	if (len < sizeof(h) || mig_recv(ch, &h, sizeof(h)))
 		return -EPROTO;
 	uint64_t bytes = (uint64_t)h.count * PAGE;
 	uint8_t *dst = h.count <= BATCH ? guest_mem_ptr(&m->vm.mem, h.gpa, bytes, GUEST_WRITE) : NULL;
@@ -599,60 +506,65 @@ static int recv_pages(struct machine *m, int fd, uint32_t len, char *err, size_t
 				memset(dst + p, 0, PAGE);
 		return 0;
 	}
-	return recv_all(fd, dst, bytes);
+	return mig_recv(ch, dst, bytes);
+}
+
+/* One record of the stream; 1 at its end (the VM restored or refused). */
+static int receive_record(struct machine *m, struct mig_chan *ch, const uint32_t hdr[2], struct state_buf *st,
+			  bool *mac_ok, char *err, size_t errlen)
+{
+	bool was_mac_ok = *mac_ok;
+	*mac_ok = false; /* the MAC must come right before the end */
+	switch (hdr[0]) {
+	case MIG_PAGES:
+		return recv_pages(m, ch, hdr[1], err, errlen);
+	case MIG_PASS_END: {
+		uint32_t pass;
+		return hdr[1] == 4 ? mig_recv(ch, &pass, 4) : -EPROTO;
+	}
+	case MIG_STATE:
+		state_buf_free(st);
+		if (hdr[1] > machine_state_max_len(m->vm.nr_vcpus)) {
+			snprintf(err, errlen, "the sender's VM state of %u bytes is larger than any of %u vCPUs",
+				 hdr[1], m->vm.nr_vcpus);
+			return -EPROTO;
+		}
+		st->data = malloc(hdr[1] ? hdr[1] : 1);
+		st->len = st->cap = hdr[1];
+		return st->data ? mig_recv(ch, st->data, hdr[1]) : -ENOMEM;
+	case MIG_MAC: {
+		int e = mig_check_mac(ch, hdr[1]);
+		if (e == -EBADMSG)
+			snprintf(err, errlen, "the stream was altered on its way: its MAC does not match the key's");
+		*mac_ok = e == 0;
+		return e;
+	}
+	case MIG_END: {
+		int e = ch->keyed && !was_mac_ok ? -EPROTO : machine_state_restore(m, st, err, errlen);
+		if (e == -EPROTO && !err[0])
+			snprintf(err, errlen, "the stream ended without its MAC");
+		reply(ch, e == 0, e ? err : NULL);
+		return e ? e : 1;
+	}
+	}
+	return -EPROTO;
 }
 
 static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
 {
+	struct mig_chan ch = { .fd = fd };
 	struct state_buf st;
 	state_buf_init(&st);
-	int e = 0;
-	bool hello = false;
-	for (;;) {
-		uint32_t hdr[2];
-		if ((e = recv_all(fd, hdr, sizeof(hdr))))
-			break;
-		if (!hello && hdr[0] != MIG_HELLO) {
-			e = -EPROTO;
-			break;
-		}
-		switch (hdr[0]) {
-		case MIG_HELLO:
-			e = hello ? -EPROTO : recv_hello(m, fd, hdr[1], err, errlen);
-			hello = true;
-			break;
-		case MIG_PAGES:
-			e = recv_pages(m, fd, hdr[1], err, errlen);
-			break;
-		case MIG_PASS_END: {
-			uint32_t pass;
-			e = hdr[1] == 4 ? recv_all(fd, &pass, 4) : -EPROTO;
-			break;
-		}
-		case MIG_STATE:
-			state_buf_free(&st);
-			if (hdr[1] > machine_state_max_len(m->vm.nr_vcpus)) {
-				snprintf(err, errlen, "the sender's VM state of %u bytes is larger than any of %u vCPUs",
-					 hdr[1], m->vm.nr_vcpus);
-				e = -EPROTO;
-				break;
-			}
-			st.data = malloc(hdr[1] ? hdr[1] : 1);
-			st.len = st.cap = hdr[1];
-			e = st.data ? recv_all(fd, st.data, hdr[1]) : -ENOMEM;
-			break;
-		case MIG_END:
-			e = machine_state_restore(m, &st, err, errlen);
-			reply(fd, e == 0, e ? err : NULL);
-			state_buf_free(&st);
-			return e;
-		default:
-			e = -EPROTO;
-		}
-		if (e)
-			break;
-	}
+	bool mac_ok = false;
+	int e = mig_auth_receiver(&ch, key_of(m), err, errlen);
+	uint32_t hdr[2];
+	if (!e && !(e = mig_recv(&ch, hdr, sizeof(hdr))))
+		e = hdr[0] == MIG_HELLO ? recv_hello(m, &ch, hdr[1], err, errlen) : -EPROTO;
+	while (!e && !(e = mig_recv(&ch, hdr, sizeof(hdr))))
+		e = receive_record(m, &ch, hdr, &st, &mac_ok, err, errlen);
 	state_buf_free(&st);
+	if (e == 1)
+		return 0;
 	if (!err[0])
 		snprintf(err, errlen, "%s", e == -ECONNRESET ? "the sender went away before the end" :
 			 e == -EPROTO ? "the stream is not a pagoda migration" : strerror(-e));
@@ -662,7 +574,7 @@ static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
 int migration_receive(struct machine *m, const char *uri, double timeout_s, char *err, size_t errlen)
 {
 	char why[256] = "";
-	int lfd = open_socket(uri, true, why, sizeof(why));
+	int lfd = mig_socket(uri, true, why, sizeof(why));
 	if (lfd < 0) {
 		snprintf(err, errlen, "--incoming %s", why);
 		return lfd;
