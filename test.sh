@@ -18,6 +18,9 @@ fi
 ninja -C build-asan >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+# Every lab retry (a crashed lab kernel or QEMU, tests/lab/lab.sh) is listed at the end.
+PAGODA_LAB_RETRY_LOG=$(mktemp); export PAGODA_LAB_RETRY_LOG
+trap 'rm -f "$PAGODA_LAB_RETRY_LOG"' EXIT
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 
 logs=()
@@ -48,6 +51,10 @@ if [ "${PAGODA_TEST_FAST:-0}" != 1 ]; then
   fi
 fi
 
+if [ -s "$PAGODA_LAB_RETRY_LOG" ]; then
+  echo "== lab faults retried: $(wc -l < "$PAGODA_LAB_RETRY_LOG") (each booted the lab once more; see the test logs)" >&2
+  cat "$PAGODA_LAB_RETRY_LOG" >&2
+fi
 python3 - "${logs[@]}" <<'PY'
 import json, sys
 import os

@@ -11,6 +11,7 @@
 # Executables keep their shared libraries (copied with ldd) and land in /bin unless DEST
 # says otherwise; other files land in /. Exit status: COMMAND's, or 124 when the lab timed
 # out, or 125 when the lab itself failed (package missing, QEMU error, no exit marker).
+# A lab whose own kernel crashes or whose QEMU dies is booted once more (see lab_fault).
 # Cache (kernels, packages): ${PAGODA_LAB_CACHE:-/var/cache/pagoda/lab}.
 set -euo pipefail
 
@@ -158,9 +159,26 @@ boot_lab() {
   set -e
   status=$(sed -n "s/^@@PAGODA-LAB-EXIT $nonce \([0-9]\{1,3\}\)\$/\1/p" "$log" | tail -1)
 }
+# A recognised lab fault: the lab's own kernel crashed (its log has the crash line: the
+# command's status, if it got one, is not to be trusted, and with panic=-1 QEMU may just
+# end), or QEMU itself died of a signal without a status. Only then is the lab booted
+# once more (once), and the retry is said on stderr and appended to
+# $PAGODA_LAB_RETRY_LOG (test.sh prints those with its summary): a retry is never
+# silent, and a fault that comes back fails. A timeout is never retried.
+lab_fault() {
+  [ "$qstatus" != 124 ] || return 1
+  local crash
+  crash=$(grep -m1 -E '^\[ *[0-9.]*\] (Oops|BUG|general protection fault|Kernel panic - not syncing)' "$log" || true)
+  if [ -n "$crash" ]; then echo "the lab kernel crashed: $crash"; return 0; fi
+  if [ -z "$status" ] && [ "$qstatus" -ge 128 ]; then
+    echo "QEMU died of signal $((qstatus - 128)): $(tail -1 "$w/qemu.err" 2>/dev/null)"; return 0
+  fi
+  return 1
+}
 boot_lab
-if [ -z "$status" ] && [ "$qstatus" != 124 ] && grep -q '^\[ *[0-9.]*\] Oops: int3' "$log"; then
-  echo "lab: the lab kernel oopsed on a stray int3 (TCG's code-patching race, not the command): booting the lab again" >&2
+if fault=$(lab_fault); then
+  echo "lab: $fault (the lab, not the command): booting the lab once more" >&2
+  [ -z "${PAGODA_LAB_RETRY_LOG:-}" ] || echo "$arch lab retried: $fault; command: $*" >> "$PAGODA_LAB_RETRY_LOG"
   boot_lab
 fi
 if [ -n "$status" ]; then
