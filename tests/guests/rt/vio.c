@@ -36,6 +36,25 @@ static void set_addr(struct vio *d, uint32_t reg, const void *p)
 	vio_write(d, reg + 4, (uint32_t)(a >> 32));
 }
 
+/* The rings zeroed, queue d->queue given them and enabled. */
+static bool setup_queue(struct vio *d)
+{
+	for (unsigned int i = 0; i < sizeof(*d->avail); i++)
+		((volatile uint8_t *)d->avail)[i] = 0;
+	for (unsigned int i = 0; i < sizeof(*d->used); i++)
+		((volatile uint8_t *)d->used)[i] = 0;
+	d->used_seen = 0;
+	vio_write(d, VIO_QUEUE_SEL, d->queue);
+	if (vio_read(d, VIO_QUEUE_NUM_MAX) < VIO_QSIZE)
+		return false;
+	vio_write(d, VIO_QUEUE_NUM, VIO_QSIZE);
+	set_addr(d, VIO_QUEUE_DESC, d->desc);
+	set_addr(d, VIO_QUEUE_AVAIL, d->avail);
+	set_addr(d, VIO_QUEUE_USED, d->used);
+	vio_write(d, VIO_QUEUE_READY, 1);
+	return vio_read(d, VIO_QUEUE_READY) == 1;
+}
+
 bool vio_init(struct vio *d, uint64_t base, uint64_t features, unsigned int set)
 {
 	struct vio_rings *r = &rings[set % VIO_RING_SETS];
@@ -54,20 +73,17 @@ bool vio_init(struct vio *d, uint64_t base, uint64_t features, unsigned int set)
 	vio_write(d, VIO_STATUS, VIO_S_ACK | VIO_S_DRIVER | VIO_S_FEATURES_OK);
 	if (!(vio_read(d, VIO_STATUS) & VIO_S_FEATURES_OK))
 		return false;
-	for (unsigned int i = 0; i < sizeof(r->avail); i++)
-		((volatile uint8_t *)&r->avail)[i] = 0;
-	for (unsigned int i = 0; i < sizeof(r->used); i++)
-		((volatile uint8_t *)&r->used)[i] = 0;
-	vio_write(d, VIO_QUEUE_SEL, 0);
-	if (vio_read(d, VIO_QUEUE_NUM_MAX) < VIO_QSIZE)
+	if (!setup_queue(d))
 		return false;
-	vio_write(d, VIO_QUEUE_NUM, VIO_QSIZE);
-	set_addr(d, VIO_QUEUE_DESC, d->desc);
-	set_addr(d, VIO_QUEUE_AVAIL, d->avail);
-	set_addr(d, VIO_QUEUE_USED, d->used);
-	vio_write(d, VIO_QUEUE_READY, 1);
 	vio_write(d, VIO_STATUS, VIO_S_ACK | VIO_S_DRIVER | VIO_S_FEATURES_OK | VIO_S_DRIVER_OK);
-	return vio_read(d, VIO_QUEUE_READY) == 1 && !(vio_read(d, VIO_STATUS) & VIO_S_NEEDS_RESET);
+	return !(vio_read(d, VIO_STATUS) & VIO_S_NEEDS_RESET);
+}
+
+bool vio_add_queue(struct vio *q, const struct vio *dev, uint32_t queue, unsigned int set)
+{
+	struct vio_rings *r = &rings[set % VIO_RING_SETS];
+	*q = (struct vio){ .base = dev->base, .queue = queue, .desc = r->desc, .avail = &r->avail, .used = &r->used };
+	return setup_queue(q) && !(vio_read(q, VIO_STATUS) & VIO_S_NEEDS_RESET);
 }
 
 void vio_submit(struct vio *d, uint16_t head)
@@ -77,7 +93,7 @@ void vio_submit(struct vio *d, uint16_t head)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	a->idx = a->idx + 1;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	vio_write(d, VIO_QUEUE_NOTIFY, 0);
+	vio_write(d, VIO_QUEUE_NOTIFY, d->queue);
 }
 
 bool vio_wait(struct vio *d, struct vio_used_elem *e)

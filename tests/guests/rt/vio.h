@@ -31,6 +31,7 @@ struct vio_used { uint16_t flags, idx; struct vio_used_elem ring[VIO_QSIZE]; uin
 
 struct vio {
 	uint64_t base;
+	uint32_t queue;           /* the queue these rings are (0 from vio_init) */
 	struct vio_desc *desc;
 	struct vio_avail *avail;
 	struct vio_used *used;
@@ -45,6 +46,9 @@ uint64_t vio_find(uint32_t device_id, unsigned int nth);
  * with VIO_QSIZE entries in ring set `set` and sets DRIVER_OK. false if the device
  * refused. */
 bool vio_init(struct vio *d, uint64_t base, uint64_t features, unsigned int set);
+/* Sets up one more queue of a device vio_init set up, in ring set `set`: q gets the
+ * device's base and its own rings. false if the device refused. */
+bool vio_add_queue(struct vio *q, const struct vio *dev, uint32_t queue, unsigned int set);
 /* Publishes the chain starting at descriptor head and rings the device. */
 void vio_submit(struct vio *d, uint16_t head);
 /* Waits for the next used element; false (and the status) when the device broke. */
