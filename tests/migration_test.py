@@ -7,7 +7,7 @@ repeated, every page verified after it, and the VM must end normally where it la
   CASE: snapshot-copy | snapshot-map | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
         migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
         migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
-        migrate-key-tamper | incoming-unkeyed-peer
+        migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told
         (the virtio cases take the virtio_blk guest)
 """
 import os
@@ -452,6 +452,24 @@ def unkeyed_peer(pagoda, guest, d):
     return None
 
 
+def incoming_binds_where_told(pagoda, guest, d):
+    """--incoming tcp:127.0.0.1:P listens on loopback only, not on every interface."""
+    port = 7000 + os.getpid() % 1000
+    dst = VM([pagoda, "run", "--incoming", f"tcp:127.0.0.1:{port}", "--timeout", "30"])
+    try:
+        if not dst.wait_for("waiting for a migration"):
+            return "the receiver did not start: " + dst.text()
+        listening = [line.split()[1] for line in open("/proc/net/tcp").read().splitlines()[1:]
+                     if line.split()[3] == "0A" and line.split()[1].endswith(f":{port:04X}")]
+        print(f"listening on port {port}: {listening}")
+        if listening != [f"0100007F:{port:04X}"]:
+            return f"--incoming tcp:127.0.0.1:{port} listens on {listening}, not on loopback alone"
+        return None
+    finally:
+        dst.p.kill()
+        dst.finish()
+
+
 def main():
     pagoda, guest, case = sys.argv[1:4]
     d = tempfile.mkdtemp(prefix="pagoda-mig-")
@@ -481,6 +499,8 @@ def main():
             return migrate_key(pagoda, guest, d, case)
         if case == "incoming-unkeyed-peer":
             return unkeyed_peer(pagoda, guest, d)
+        if case == "incoming-binds-where-told":
+            return incoming_binds_where_told(pagoda, guest, d)
         return "unknown case " + case
     finally:
         shutil.rmtree(d, ignore_errors=True)
