@@ -4,7 +4,7 @@ refused with exit 2 (or a failed migration) and a message that says what is wron
 promptly, before any of it reaches the VM; the snapshot writer must not follow links.
 
   hostile_state_test.py PAGODA MIGRATE_GUEST CASE
-  CASE: cmos-index | duplicate-vcpu | zero-vcpus | huge-state | fifo-state | symlink-tmp |
+  CASE: cmos-index | duplicate-vcpu | virtio-features | zero-vcpus | huge-state | fifo-state | symlink-tmp |
         incoming-huge-state | incoming-sandboxed
 """
 import os
@@ -20,9 +20,10 @@ import state_stream as ss
 from migration_test import VM, ctl
 
 
-def take_snapshot(pagoda, guest, d, cpus=1):
+def take_snapshot(pagoda, guest, d, cpus=1, extra=()):
     sock, snap = os.path.join(d, "api.sock"), os.path.join(d, "snap")
-    src = VM([pagoda, "run", "-k", guest, "-c", str(cpus), "--api-sock", sock, "--timeout", "120", "-p", "steps=0"])
+    src = VM([pagoda, "run", "-k", guest, "-c", str(cpus), "--api-sock", sock, "--timeout", "120", "-p", "steps=0"]
+             + list(extra))
     if not src.wait_for(r"^tick 1 verified"):
         raise RuntimeError("the guest never reached tick 1: " + src.text())
     for c in (["pause"], ["snapshot", snap], ["stop"]):
@@ -31,9 +32,9 @@ def take_snapshot(pagoda, guest, d, cpus=1):
     return snap
 
 
-def restore_refused(pagoda, snap, expect, timeout=30):
+def restore_refused(pagoda, snap, expect, timeout=30, extra=()):
     try:
-        p = subprocess.run([pagoda, "restore", snap, "--timeout", "20"], stdout=subprocess.PIPE,
+        p = subprocess.run([pagoda, "restore", snap, "--timeout", "20"] + list(extra), stdout=subprocess.PIPE,
                            stderr=subprocess.STDOUT, timeout=timeout)
     except subprocess.TimeoutExpired:
         return f"restore hung for {timeout} s"
@@ -72,6 +73,18 @@ def duplicate_vcpu(pagoda, guest, d):
         vcpus[1][1] = vcpus[0][1]
     rewrite_state(snap, dup)
     return restore_refused(pagoda, snap, "the state has vCPU 0 twice")
+
+
+def virtio_features(pagoda, guest, d):
+    """A virtio device whose saved driver accepted every feature bit, offered or not."""
+    snap = take_snapshot(pagoda, guest, d, extra=["--rng"])
+
+    def all_features(recs):
+        v = ss.find(recs, ss.REC_VIRTIO)[0]
+        v[1] = v[1][:20] + b"\xff" * 8 + v[1][28:]  # u32 index, then driver_features at 16
+    rewrite_state(snap, all_features)
+    return restore_refused(pagoda, snap, "virtio-rng: the saved driver accepted features this device does not offer",
+                           extra=["--rng"])
 
 
 def zero_vcpus(pagoda, guest, d):
@@ -160,6 +173,7 @@ def incoming_sandboxed(pagoda, guest, d):
 
 
 CASES = {"cmos-index": cmos_index, "duplicate-vcpu": duplicate_vcpu, "zero-vcpus": zero_vcpus,
+         "virtio-features": virtio_features,
          "huge-state": huge_state, "fifo-state": fifo_state, "symlink-tmp": symlink_tmp,
          "incoming-huge-state": incoming_huge_state, "incoming-sandboxed": incoming_sandboxed}
 

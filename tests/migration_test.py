@@ -274,11 +274,7 @@ def migrate_cut(pagoda, guest, d):
     import threading
 
     def fake():
-        c, _ = srv.accept()
-        c.sendall(state_stream.GREETING)
-        typ, ln = struct.unpack("<II", c.recv(8, socket.MSG_WAITALL))
-        c.recv(ln, socket.MSG_WAITALL)
-        c.sendall(state_stream.REPLY_OK)
+        c = state_stream.accept_sender(srv)
         got = 0
         while got < (1 << 20):
             got += len(c.recv(65536))

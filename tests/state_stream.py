@@ -47,3 +47,14 @@ def read_greeting(sock):
     sock.recv(ln - 4, socket.MSG_WAITALL)
     assert typ == MIG_GREETING, hex(typ)
     return flags
+
+
+def accept_sender(srv):
+    """A fake receiver's start: accept, greet (no key), take the sender's header and
+    accept it. Returns the connection, positioned at the first page record."""
+    c, _ = srv.accept()
+    c.sendall(GREETING)
+    typ, ln = struct.unpack("<II", c.recv(8, socket.MSG_WAITALL))
+    c.recv(ln, socket.MSG_WAITALL)
+    c.sendall(REPLY_OK)
+    return c

@@ -124,6 +124,10 @@ int virtio_dev_restore(struct virtio_dev *d, const struct virtio_dev_state *st, 
 		*why = "the device is of another kind than the saved one";
 		return -EINVAL;
 	}
+	if (st->driver_features & ~d->features) {
+		*why = "the saved driver accepted features this device does not offer";
+		return -EINVAL;
+	}
 	d->status = (uint8_t)st->status;
 	atomic_store(&d->isr, st->isr);
 	d->config_generation = st->config_generation;

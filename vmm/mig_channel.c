@@ -47,6 +47,20 @@ int mig_tune_socket(int fd)
 	return 0;
 }
 
+/* fd (or -1 when socket() failed) bound and listening, or connected, to sa. */
+static int bind_or_connect(int fd, const struct sockaddr *sa, socklen_t len, bool listen_side,
+			   const char *uri, char *err, size_t errlen)
+{
+	int r = fd < 0 ? -1 : listen_side ? (bind(fd, sa, len) || listen(fd, 1)) : connect(fd, sa, len);
+	if (!r)
+		return fd;
+	int e = -errno;
+	snprintf(err, errlen, "%s: %s", uri, strerror(errno));
+	if (fd >= 0)
+		close(fd);
+	return e;
+}
+
 static int unix_socket(const char *uri, bool listen_side, char *err, size_t errlen)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -58,16 +72,7 @@ static int unix_socket(const char *uri, bool listen_side, char *err, size_t errl
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (listen_side)
 		unlink(sa.sun_path);
-	int r = fd < 0 ? -1 : listen_side ? (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) || listen(fd, 1))
-					  : connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	if (r) {
-		int e = -errno;
-		snprintf(err, errlen, "%s: %s", uri, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return e;
-	}
-	return fd;
+	return bind_or_connect(fd, (struct sockaddr *)&sa, sizeof(sa), listen_side, uri, err, errlen);
 }
 
 /* Binds exactly the address given (tcp:127.0.0.1:P listens on loopback only). */
@@ -89,16 +94,8 @@ int mig_socket(const char *uri, bool listen_side, char *err, size_t errlen)
 	int fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol), one = 1;
 	if (fd >= 0 && listen_side)
 		(void)setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)); /* a restart need not wait */
-	int r = fd < 0 ? -1 : listen_side ? (bind(fd, ai->ai_addr, ai->ai_addrlen) || listen(fd, 1))
-					  : connect(fd, ai->ai_addr, ai->ai_addrlen);
+	fd = bind_or_connect(fd, ai->ai_addr, ai->ai_addrlen, listen_side, uri, err, errlen);
 	freeaddrinfo(ai);
-	if (r) {
-		int e = -errno;
-		snprintf(err, errlen, "%s: %s", uri, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return e;
-	}
 	return fd;
 }
 
