@@ -10,19 +10,13 @@
 #include <unistd.h>
 
 #include "kvm_compat.h"
+#include "../util/clock.h"
 
-#define PAGE 4096ULL
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t slot_words(const struct memslot *s)
 {
-	return (s->size / PAGE + 63) / 64;
+	return (s->size / SZ_4K + 63) / 64;
 }
 
 const char *dirty_mode_name(enum dirty_mode m)
@@ -64,7 +58,7 @@ int dirty_log_init(struct dirty_log *d, enum dirty_mode mode, int vm_fd, uint32_
 {
 	*d = (struct dirty_log){ .mode = mode, .vm_fd = vm_fd, .ring_entries = ring_entries };
 	pthread_mutex_init(&d->lock, NULL);
-	d->clear_chunk_pages = clear_chunk / PAGE / 64 * 64;
+	d->clear_chunk_pages = clear_chunk / SZ_4K / 64 * 64;
 	if (!d->clear_chunk_pages)
 		d->clear_chunk_pages = 64;
 	int r = 0;
@@ -191,7 +185,7 @@ static void collect_ring(struct dirty_log *d, struct dirty_ring *ring)
 			break;
 		uint32_t slot_id = g->slot & 0xffff; /* high 16 bits: address space */
 		for (uint32_t i = 0; i < t->nr; i++) {
-			if (t->slots[i].id == slot_id && g->offset < t->slots[i].size / PAGE) {
+			if (t->slots[i].id == slot_id && g->offset < t->slots[i].size / SZ_4K) {
 				d->pending[i][g->offset / 64] |= 1ULL << (g->offset % 64);
 				break;
 			}
@@ -263,7 +257,7 @@ static int harvest_ring(struct dirty_log *d, uint64_t *kvm_ns)
  * that lands after this is in the next harvest. */
 static int clear_log(struct dirty_log *d, const struct memslot *s, uint64_t *bits, uint64_t *kvm_ns)
 {
-	uint64_t pages = s->size / PAGE;
+	uint64_t pages = s->size / SZ_4K;
 	for (uint64_t first = 0; first < pages; first += d->clear_chunk_pages) {
 		uint64_t n = pages - first < d->clear_chunk_pages ? pages - first : d->clear_chunk_pages;
 		bool any = false;

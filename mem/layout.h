@@ -7,9 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SZ_4K  0x1000ULL
-#define SZ_2M  0x200000ULL
-#define SZ_1G  0x40000000ULL
+#include "../util/sizes.h"
 
 /* x86: a 1 GiB aligned hole for MMIO (LAPIC, IOAPIC, virtio-mmio, ...) just below 4 GiB.
  * kvmtool's hole at 0xD0000000 splits a gigabyte and so forbids 1 GiB mappings. */

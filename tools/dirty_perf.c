@@ -72,9 +72,9 @@ static void on_sync(void *opaque, uint64_t offset, void *data, uint32_t len, boo
 	if (s->pass == 0) {
 		p->touch_us = s->pass_us;
 		p->p2m_before = pages_2m(p);
-		uint64_t t0 = machine_now_ns();
+		uint64_t t0 = now_ns();
 		p->failed |= dirty_log_start(&p->m.dirty, &p->m.vm.mem) != 0;
-		p->enable_ns = machine_now_ns() - t0;
+		p->enable_ns = now_ns() - t0;
 		p->p2m_after_enable = pages_2m(p);
 		return;
 	}
@@ -152,9 +152,9 @@ int main(int argc, char **argv)
 	}
 	int exit_code = machine_wait_exit(&p->m);
 	machine_stop(&p->m);
-	uint64_t t0 = machine_now_ns();
+	uint64_t t0 = now_ns();
 	p->failed |= dirty_log_stop(&p->m.dirty) != 0;
-	p->disable_ns = machine_now_ns() - t0;
+	p->disable_ns = now_ns() - t0;
 	p->p2m_end = pages_2m(p);
 	if (exit_code != 0 || p->failed) {
 		fprintf(stderr, "dirty-perf: the run failed (%s)\n", p->m.vm.exit_reason);

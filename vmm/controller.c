@@ -63,7 +63,7 @@ static int cmd_stats(struct controller *c, char *reply, size_t len)
 			 ", \"backend\": \"%s\", \"resident\": %" PRIu64 ", \"huge\": %" PRIu64 ", \"kvm_pages_4k\": %" PRIu64
 			 ", \"kvm_pages_2m\": %" PRIu64 ", \"kvm_pages_1g\": %" PRIu64 "}, \"dirty\": {\"mode\": \"%s\", \"active\": %s"
 			 ", \"harvests\": %" PRIu64 ", \"last_pages\": %" PRIu64 ", \"ring_full_exits\": %" PRIu64 "}, \"vcpu_exits\": [",
-			 m->vm.paused ? "paused" : "running", (double)(machine_now_ns() - m->t_start_ns) / 1e9,
+			 m->vm.paused ? "paused" : "running", (double)(now_ns() - m->t_start_ns) / 1e9,
 			 m->vm.mem.layout.ram_size, m->vm.mem.backend.desc, u.rss, u.huge, u.pages_4k, u.pages_2m, u.pages_1g,
 			 d ? dirty_mode_name(m->dirty.mode) : "none", d && m->dirty.active ? "true" : "false",
 			 d ? d->harvests : 0, d ? d->pages : 0, d ? d->ring_full_exits : 0);
@@ -110,7 +110,7 @@ static void on_rate_window(void *opaque, uint32_t events)
 		return;
 	struct dirty_log *d = &c->m->dirty;
 	char reply[512];
-	double secs = (double)(machine_now_ns() - c->rate_t0_ns) / 1e9;
+	double secs = (double)(now_ns() - c->rate_t0_ns) / 1e9;
 	if (dirty_log_harvest(d))
 		controller_fail(reply, sizeof(reply), "harvesting dirty pages failed", NULL);
 	else
@@ -146,7 +146,7 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 		return controller_fail(reply, len, "could not start the measurement", NULL);
 	}
 	c->rate_client = client;
-	c->rate_t0_ns = machine_now_ns();
+	c->rate_t0_ns = now_ns();
 	return 1;
 }
 

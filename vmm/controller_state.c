@@ -47,7 +47,7 @@ int controller_snapshot(struct controller *c, const char *arg, const char *mode,
 	if (diff && (!c->snap_tracking || !c->last_snapshot[0]))
 		return controller_fail(reply, len, "a diff snapshot needs a full one taken before by this VM (and no migration or dirty-rate since)", NULL);
 	char err[256];
-	uint64_t t0 = machine_now_ns();
+	uint64_t t0 = now_ns();
 	if (diff && dirty_log_harvest(&c->m->dirty))
 		return controller_fail(reply, len, "harvesting dirty pages failed", NULL);
 	virtio_devices_quiesce(&c->m->virtio);
@@ -58,7 +58,7 @@ int controller_snapshot(struct controller *c, const char *arg, const char *mode,
 	track_from_here(c, arg);
 	char esc[300];
 	json_escape(arg, esc, sizeof(esc));
-	snprintf(reply, len, OK ", \"dir\": \"%s\", \"ms\": %.1f}", esc, (double)(machine_now_ns() - t0) / 1e6);
+	snprintf(reply, len, OK ", \"dir\": \"%s\", \"ms\": %.1f}", esc, (double)(now_ns() - t0) / 1e6);
 	return 0;
 }
 

@@ -19,13 +19,6 @@ static void power_end(void *ctx, int code, const char *why)
 	vm_request_exit(ctx, code, "%s", why);
 }
 
-uint64_t machine_now_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
-
 static uint64_t host_mem_total(void)
 {
 	FILE *f = fopen("/proc/meminfo", "r");
@@ -220,7 +213,7 @@ static int vm_type(int kvm_fd, void *ctx, char *err, size_t errlen)
 int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 {
 	*m = (struct machine){ .cfg = *cfg, .out_fd = out_fd };
-	m->t_start_ns = machine_now_ns();
+	m->t_start_ns = now_ns();
 	int e = vm_create(&m->vm, vm_type, m, m->err, sizeof(m->err));
 	if (e)
 		return e;
@@ -233,7 +226,7 @@ int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 		e = setup_dirty_log(m);
 	if (!e)
 		e = setup_memory(m);
-	m->t_memory_ns = machine_now_ns();
+	m->t_memory_ns = now_ns();
 	if (!e)
 		e = setup_vcpus(m);
 	if (!e)

@@ -11,6 +11,7 @@
 
 #include "../devices/power.h"
 #include "../devices/serial.h"
+#include "../util/clock.h"
 #include "cli.h"
 #include "image.h"
 #include "machine_arch.h"
@@ -46,6 +47,5 @@ int machine_wait_exit(struct machine *m);
 void machine_stop(struct machine *m);
 void machine_destroy(struct machine *m);
 void machine_print_stats(const struct machine *m, FILE *out);
-uint64_t machine_now_ns(void);
 
 #endif

@@ -12,7 +12,7 @@
 
 #include "../mem/layout.h"
 #include "bus.h"
-#include "state_buf.h"
+#include "../util/state_buf.h"
 
 #if defined(__aarch64__)
 #include "../arch/arm64/gic.h"

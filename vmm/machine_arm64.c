@@ -16,7 +16,7 @@
 #include "../arch/arm64/vcpu.h"
 #include "../devices/debug_exit.h"
 #include "machine_state.h"
-#include "snapshot.h"
+#include "../util/io.h"
 
 const char machine_arch_default_params[] = "console=ttyS0";
 
@@ -105,7 +105,7 @@ static int write_file(const char *path, const void *data, size_t len)
 	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return -errno;
-	int e = snapshot_write_all(fd, data, len, 0);
+	int e = write_all_at(fd, data, len, 0);
 	close(fd);
 	return e;
 }

@@ -7,7 +7,7 @@
 #define PAGODA_VMM_MACHINE_STATE_H
 
 #include "machine.h"
-#include "state_buf.h"
+#include "../util/state_buf.h"
 
 #define STATE_MAGIC "PAGODAST"
 #define STATE_VERSION 1

@@ -16,10 +16,10 @@
 
 #include "machine_state.h"
 #include "mig_channel.h"
-#include "snapshot.h"
+#include "../util/clock.h"
+#include "../util/page.h"
 #include "vcpu_loop.h"
 
-#define PAGE 4096ULL
 #define BATCH 256                 /* pages per record */
 
 struct mig_pages_hdr {
@@ -38,10 +38,6 @@ static const struct mig_key *key_of(const struct machine *m)
 	return m->cfg.migration_keyed ? &m->cfg.migration_key : NULL;
 }
 
-static uint64_t now_ns(void)
-{
-	return machine_now_ns();
-}
 
 /* ---- sender ---- */
 
@@ -78,15 +74,15 @@ static void throttle_tick(struct sender *s)
 static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
 {
 	struct mig_pages_hdr h = { gpa, n, zero };
-	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * PAGE)) };
+	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * SZ_4K)) };
 	int e = mig_send(&s->ch, hdr, sizeof(hdr));
 	if (!e)
 		e = mig_send(&s->ch, &h, sizeof(h));
 	if (!e && !zero)
-		e = mig_send(&s->ch, guest_mem_ptr(&s->m->vm.mem, gpa, n * PAGE, GUEST_READ), n * PAGE);
+		e = mig_send(&s->ch, guest_mem_ptr(&s->m->vm.mem, gpa, n * SZ_4K, GUEST_READ), n * SZ_4K);
 	s->cur.pages += n;
 	s->cur.zero_pages += zero ? n : 0;
-	s->cur.bytes += sizeof(hdr) + sizeof(h) + (zero ? 0 : n * PAGE);
+	s->cur.bytes += sizeof(hdr) + sizeof(h) + (zero ? 0 : n * SZ_4K);
 	throttle_tick(s);
 	return e;
 }
@@ -94,14 +90,14 @@ static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
 /* Pages [first, first+count) of slot sl, those set in bits (all when bits is NULL). */
 static int send_slot(struct sender *s, const struct memslot *sl, const uint64_t *bits)
 {
-	uint64_t npages = sl->size / PAGE, run_start = 0;
+	uint64_t npages = sl->size / SZ_4K, run_start = 0;
 	uint32_t run = 0;
 	bool run_zero = false;
 	for (uint64_t p = 0; p <= npages; p++) {
 		bool want = p < npages && (!bits || (bits[p / 64] >> (p % 64)) & 1);
-		bool zero = want && page_is_zero(sl->hva + p * PAGE);
+		bool zero = want && page_is_zero(sl->hva + p * SZ_4K);
 		if (run && (!want || zero != run_zero || run == BATCH)) {
-			int e = send_run(s, sl->gpa + run_start * PAGE, run, run_zero);
+			int e = send_run(s, sl->gpa + run_start * SZ_4K, run, run_zero);
 			if (e)
 				return e;
 			run = 0;
@@ -210,15 +206,15 @@ static bool converged(struct sender *s, uint64_t dirty, double pass_s)
 	mg->remaining_pages = dirty;
 	mg->dirty_rate_pps = pass_s > 0 ? (double)dirty / pass_s : 0;
 	double link = mg->link_bps > 0 ? mg->link_bps : 1e9;
-	double est_ms = (double)dirty * PAGE / link * 1e3;
+	double est_ms = (double)dirty * SZ_4K / link * 1e3;
 	/* Dirtying faster than half the link can carry: slow the vCPUs down. */
-	if (mg->pass >= 2 && mg->dirty_rate_pps * PAGE > link / 2 && mg->throttle_pct < 90) {
+	if (mg->pass >= 2 && mg->dirty_rate_pps * SZ_4K > link / 2 && mg->throttle_pct < 90) {
 		mg->throttle_pct += 20;
 		if (mg->throttle_pct > 90)
 			mg->throttle_pct = 90;
 		atomic_store(&s->m->vm.throttle_pct, mg->throttle_pct);
 		fprintf(stderr, "pagoda: migrate: dirtying %.0f MiB/s against a %.0f MiB/s link: vCPUs throttled %u%%\n",
-			mg->dirty_rate_pps * PAGE / (1 << 20), link / (1 << 20), mg->throttle_pct);
+			mg->dirty_rate_pps * SZ_4K / (1 << 20), link / (1 << 20), mg->throttle_pct);
 	}
 	pthread_mutex_unlock(&mg->lock);
 	fprintf(stderr, "pagoda: migrate: %" PRIu64 " pages dirty, estimated downtime %.1f ms (limit %.0f)\n",
@@ -232,7 +228,7 @@ static uint64_t count_dirty(const struct dirty_log *d)
 	for (unsigned int i = 0; i < d->nr_slots; i++) {
 		const struct memslot *sl;
 		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
-		for (uint64_t w = 0; bits && w < (sl->size / PAGE + 63) / 64; w++)
+		for (uint64_t w = 0; bits && w < (sl->size / SZ_4K + 63) / 64; w++)
 			n += (uint64_t)__builtin_popcountll(bits[w]);
 	}
 	return n;
@@ -492,18 +488,18 @@ static int recv_pages(struct machine *m, struct mig_chan *ch, uint32_t len, char
 	struct mig_pages_hdr h;
 	if (len < sizeof(h) || mig_recv(ch, &h, sizeof(h)))
 		return -EPROTO;
-	uint64_t bytes = (uint64_t)h.count * PAGE;
+	uint64_t bytes = (uint64_t)h.count * SZ_4K;
 	uint8_t *dst = h.count <= BATCH ? guest_mem_ptr(&m->vm.mem, h.gpa, bytes, GUEST_WRITE) : NULL;
-	if (!dst || h.gpa % PAGE || len != sizeof(h) + (h.zero ? 0 : bytes)) {
+	if (!dst || h.gpa % SZ_4K || len != sizeof(h) + (h.zero ? 0 : bytes)) {
 		snprintf(err, errlen, "bad page record (gpa 0x%llx, %u pages)", (unsigned long long)h.gpa, h.count);
 		return -EPROTO;
 	}
 	if (h.zero) {
 		/* Only pages an earlier pass filled need clearing: writing zeros into fresh
 		 * memory would allocate all of it. */
-		for (uint64_t p = 0; p < bytes; p += PAGE)
+		for (uint64_t p = 0; p < bytes; p += SZ_4K)
 			if (!page_is_zero(dst + p))
-				memset(dst + p, 0, PAGE);
+				memset(dst + p, 0, SZ_4K);
 		return 0;
 	}
 	return mig_recv(ch, dst, bytes);

@@ -110,7 +110,7 @@ static void on_dirty_rate(void *opaque, uint32_t events)
 		fprintf(stderr, "pagoda: dirty-rate: harvest failed\n");
 		return;
 	}
-	uint64_t now = machine_now_ns();
+	uint64_t now = now_ns();
 	double secs = (double)(now - r->rate_last_ns) / 1e9;
 	r->rate_last_ns = now;
 	char line[512];
@@ -142,7 +142,7 @@ static int setup_dirty_rate(struct run *r)
 	r->rate_fd = timer_open(r->cfg.dirty_rate_s, true);
 	if (r->rate_fd < 0)
 		return r->rate_fd;
-	r->rate_last_ns = machine_now_ns();
+	r->rate_last_ns = now_ns();
 	return event_loop_add(&r->loop, r->rate_fd, EPOLLIN, on_dirty_rate, r);
 }
 

@@ -9,31 +9,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define PAGE 4096ULL
+#include "../util/io.h"
+#include "../util/page.h"
 
-bool page_is_zero(const void *p)
-{
-	const uint64_t *w = p;
-	for (size_t i = 0; i < PAGE / 8; i += 8)
-		if (w[i] | w[i + 1] | w[i + 2] | w[i + 3] | w[i + 4] | w[i + 5] | w[i + 6] | w[i + 7])
-			return false;
-	return true;
-}
-
-int snapshot_write_all(int fd, const void *p, size_t len, off_t off)
-{
-	while (len) {
-		ssize_t k = pwrite(fd, p, len, off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0)
-			return k < 0 ? -errno : -EIO;
-		p = (const uint8_t *)p + k;
-		len -= (size_t)k;
-		off += k;
-	}
-	return 0;
-}
 
 /* Page p (counted over the regions back to back) is in a diff snapshot. */
 static bool in_diff(const uint64_t *pages, uint64_t p)
@@ -50,14 +28,14 @@ static int write_memory(const struct guest_mem *mem, const uint64_t *pages, int 
 		const struct mem_range *r = &mem->layout.ram[i];
 		const uint8_t *base = guest_mem_ptr(mem, r->gpa, r->size, GUEST_READ);
 		for (uint64_t p = 0; p < r->size;) {
-			if (!in_diff(pages, (off + p) / PAGE) || page_is_zero(base + p)) {
-				p += PAGE;
+			if (!in_diff(pages, (off + p) / SZ_4K) || page_is_zero(base + p)) {
+				p += SZ_4K;
 				continue;
 			}
-			uint64_t q = p + PAGE;
-			while (q < r->size && q - p < (64ULL << 20) && in_diff(pages, (off + q) / PAGE) && !page_is_zero(base + q))
-				q += PAGE;
-			int e = snapshot_write_all(fd, base + p, q - p, (off_t)(off + p));
+			uint64_t q = p + SZ_4K;
+			while (q < r->size && q - p < (64ULL << 20) && in_diff(pages, (off + q) / SZ_4K) && !page_is_zero(base + q))
+				q += SZ_4K;
+			int e = write_all_at(fd, base + p, q - p, (off_t)(off + p));
 			if (e)
 				return e;
 			p = q;
@@ -89,7 +67,7 @@ static int write_file(const char *dir, const char *name, const struct file_body 
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int e = fd < 0 ? -errno : 0;
 	if (!e)
-		e = b->mem ? write_memory(b->mem, b->pages, fd) : snapshot_write_all(fd, b->data, b->len, 0);
+		e = b->mem ? write_memory(b->mem, b->pages, fd) : write_all_at(fd, b->data, b->len, 0);
 	if (!e && fsync(fd))
 		e = -errno;
 	if (fd >= 0)
@@ -107,15 +85,15 @@ static int write_file(const char *dir, const char *name, const struct file_body 
  * region, in the same order). */
 static uint64_t *diff_pages(const struct machine *m)
 {
-	uint64_t total = m->vm.mem.layout.ram_size / PAGE, off = 0;
+	uint64_t total = m->vm.mem.layout.ram_size / SZ_4K, off = 0;
 	uint64_t *pages = calloc((total + 63) / 64, 8);
 	for (unsigned int i = 0; pages && i < m->dirty.nr_slots; i++) {
 		const struct memslot *sl;
 		const uint64_t *bits = dirty_log_bitmap(&m->dirty, i, &sl);
-		for (uint64_t p = 0; bits && p < sl->size / PAGE; p++)
+		for (uint64_t p = 0; bits && p < sl->size / SZ_4K; p++)
 			if ((bits[p / 64] >> (p % 64)) & 1)
 				pages[(off + p) / 64] |= 1ULL << ((off + p) % 64);
-		off += sl->size / PAGE;
+		off += sl->size / SZ_4K;
 	}
 	return pages;
 }
@@ -137,7 +115,7 @@ int snapshot_save(struct machine *m, const char *dir, const char *parent, char *
 	snprintf(state_path, sizeof(state_path), "%s/state", dir);
 	unlink(state_path);
 	struct file_body mem = { .mem = &m->vm.mem, .pages = pages };
-	struct file_body bits = { .data = pages, .len = (m->vm.mem.layout.ram_size / PAGE + 63) / 64 * 8 };
+	struct file_body bits = { .data = pages, .len = (m->vm.mem.layout.ram_size / SZ_4K + 63) / 64 * 8 };
 	struct file_body par = { .data = parent, .len = parent ? strlen(parent) : 0 };
 	struct file_body state = { .data = st.data, .len = st.len };
 	if (!e)
@@ -255,7 +233,7 @@ static char *read_small(const char *dir, const char *name, size_t *len)
 static int apply_diff(struct machine *m, const char *dir, char *err, size_t errlen)
 {
 	struct guest_mem *mem = &m->vm.mem;
-	size_t len = 0, want = (mem->layout.ram_size / PAGE + 63) / 64 * 8;
+	size_t len = 0, want = (mem->layout.ram_size / SZ_4K + 63) / 64 * 8;
 	uint64_t *pages = (uint64_t *)read_small(dir, "pages", &len);
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/memory", dir);
@@ -265,8 +243,8 @@ static int apply_diff(struct machine *m, const char *dir, char *err, size_t errl
 	for (unsigned int i = 0; !e && i < mem->layout.nr_ram; i++) {
 		const struct mem_range *r = &mem->layout.ram[i];
 		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
-		for (uint64_t p = 0; !e && p < r->size; p += PAGE)
-			if (in_diff(pages, (off + p) / PAGE) && pread(fd, hva + p, PAGE, (off_t)(off + p)) != (ssize_t)PAGE)
+		for (uint64_t p = 0; !e && p < r->size; p += SZ_4K)
+			if (in_diff(pages, (off + p) / SZ_4K) && pread(fd, hva + p, SZ_4K, (off_t)(off + p)) != (ssize_t)SZ_4K)
 				e = -EIO;
 		off += r->size;
 	}

@@ -23,10 +23,4 @@ int snapshot_read_state(const char *dir, struct state_buf *in, struct state_head
 /* Guest RAM from DIR/memory: copied, or mapped MAP_PRIVATE (anonymous backings only). */
 int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen);
 
-/* pwrite until all len bytes are at off (EINTR and short writes retried): 0 or -errno. */
-int snapshot_write_all(int fd, const void *p, size_t len, off_t off);
-
-/* Whether a guest page holds only zeros (snapshots leave holes, migration sends markers). */
-bool page_is_zero(const void *p);
-
 #endif

@@ -14,17 +14,7 @@
 
 #include "../mem/kvm_compat.h"
 #include "vcpu_loop.h"
-
-static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int set_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
+#include "../util/err.h"
 
 static int open_kvm(char *err, size_t errlen)
 {
@@ -32,17 +22,17 @@ static int open_kvm(char *err, size_t errlen)
 	if (fd < 0) {
 		int e = errno;
 		if (e == ENOENT)
-			return set_err(err, errlen, -e, "/dev/kvm does not exist: load KVM (modprobe kvm_intel or kvm_amd) or run on a host with virtualization");
+			return err_set(err, errlen, -e, "/dev/kvm does not exist: load KVM (modprobe kvm_intel or kvm_amd) or run on a host with virtualization");
 		if (e == EACCES || e == EPERM)
-			return set_err(err, errlen, -e, "/dev/kvm: permission denied: run as root or add your user to the kvm group");
-		return set_err(err, errlen, -e, "/dev/kvm: %s", strerror(e));
+			return err_set(err, errlen, -e, "/dev/kvm: permission denied: run as root or add your user to the kvm group");
+		return err_set(err, errlen, -e, "/dev/kvm: %s", strerror(e));
 	}
 	/* The only test of the host: kvmtool also demands vmx/svm in CPUID, which a PVM
 	 * host lacks although its KVM works. */
 	int ver = ioctl(fd, KVM_GET_API_VERSION, 0);
 	if (ver != KVM_API_VERSION) {
 		close(fd);
-		return set_err(err, errlen, -ENOTSUP, "/dev/kvm answers API version %d, pagoda needs %d", ver, KVM_API_VERSION);
+		return err_set(err, errlen, -ENOTSUP, "/dev/kvm answers API version %d, pagoda needs %d", ver, KVM_API_VERSION);
 	}
 	return fd;
 }
@@ -64,14 +54,14 @@ int vm_create(struct vm *vm, vm_type_fn type, void *type_ctx, char *err, size_t 
 		return t;
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, (unsigned long)t);
 	if (vm->vm_fd < 0)
-		return set_err(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
+		return err_set(err, errlen, -errno, "KVM_CREATE_VM: %s", strerror(errno));
 	int sz = ioctl(vm->kvm_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
 	if (sz <= 0)
-		return set_err(err, errlen, -errno, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		return err_set(err, errlen, -errno, "KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
 	vm->run_mmap_size = (size_t)sz;
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (vm->exit_efd < 0)
-		return set_err(err, errlen, -errno, "eventfd: %s", strerror(errno));
+		return err_set(err, errlen, -errno, "eventfd: %s", strerror(errno));
 	return 0;
 }
 
@@ -81,21 +71,21 @@ int vm_create_vcpus(struct vm *vm, unsigned int nr, char *err, size_t errlen)
 	if (max <= 0)
 		max = ioctl(vm->kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_VCPUS);
 	if (max > 0 && nr > (unsigned int)max)
-		return set_err(err, errlen, -EINVAL, "--cpus %u is more than this host's KVM allows (%d): use -c %d or fewer", nr, max, max);
+		return err_set(err, errlen, -EINVAL, "--cpus %u is more than this host's KVM allows (%d): use -c %d or fewer", nr, max, max);
 	vm->vcpus = calloc(nr, sizeof(*vm->vcpus));
 	if (!vm->vcpus)
-		return set_err(err, errlen, -ENOMEM, "out of memory for %u vCPUs", nr);
+		return err_set(err, errlen, -ENOMEM, "out of memory for %u vCPUs", nr);
 	for (unsigned int i = 0; i < nr; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		*v = (struct vcpu){ .vm = vm, .index = i, .fd = -1 };
 		vm->nr_vcpus = i + 1;
 		v->fd = ioctl(vm->vm_fd, KVM_CREATE_VCPU, i);
 		if (v->fd < 0)
-			return set_err(err, errlen, -errno, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
+			return err_set(err, errlen, -errno, "KVM_CREATE_VCPU %u: %s", i, strerror(errno));
 		v->run = mmap(NULL, vm->run_mmap_size, PROT_READ | PROT_WRITE, MAP_SHARED, v->fd, 0);
 		if (v->run == MAP_FAILED) {
 			v->run = NULL;
-			return set_err(err, errlen, -errno, "mmap of vCPU %u run area: %s", i, strerror(errno));
+			return err_set(err, errlen, -errno, "mmap of vCPU %u run area: %s", i, strerror(errno));
 		}
 	}
 	return 0;
@@ -105,12 +95,12 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 {
 	int r = vcpu_loop_install_kick_signal();
 	if (r)
-		return set_err(err, errlen, r, "sigaction: %s", strerror(-r));
+		return err_set(err, errlen, r, "sigaction: %s", strerror(-r));
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++) {
 		struct vcpu *v = &vm->vcpus[i];
 		r = pthread_create(&v->thread, NULL, vcpu_loop_thread, v);
 		if (r)
-			return set_err(err, errlen, -r, "starting vCPU %u thread: %s", i, strerror(r));
+			return err_set(err, errlen, -r, "starting vCPU %u thread: %s", i, strerror(r));
 		v->thread_started = true;
 	}
 	return 0;

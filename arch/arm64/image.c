@@ -4,7 +4,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#define SZ_2M 0x200000ULL
+#include "../../util/sizes.h"
+
 #define LEGACY_TEXT_OFFSET 0x80000ULL
 
 struct image_header {

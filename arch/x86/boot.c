@@ -2,7 +2,6 @@
 
 #include <asm/bootparam.h>
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,15 +11,6 @@
 
 #define E820_RAM      1
 #define E820_RESERVED 2
-
-int boot_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return ret;
-}
 
 unsigned int boot_e820_build(const struct mem_layout *l, struct boot_e820_entry *out,
 			     unsigned int max)
@@ -57,7 +47,7 @@ int boot_put_cmdline(struct guest_mem *m, const char *cmdline, size_t max_len, c
 	if (max_len > BOOT_CMDLINE_MAX)
 		max_len = BOOT_CMDLINE_MAX;
 	if (len > max_len)
-		return boot_err(err, errlen, -E2BIG, "kernel command line is %zu bytes, this kernel takes at most %zu: shorten -p", len - 1, max_len - 1);
+		return err_set(err, errlen, -E2BIG, "kernel command line is %zu bytes, this kernel takes at most %zu: shorten -p", len - 1, max_len - 1);
 	return put_bytes(m, BOOT_CMDLINE_GPA, cmdline, len);
 }
 
@@ -72,14 +62,14 @@ int boot_put_initrd(struct guest_mem *m, const struct x86_boot_config *c, uint64
 		highest = low_end;
 	uint64_t size = c->initrd_len;
 	if (size == 0)
-		return boot_err(err, errlen, -EINVAL, "initrd is empty: give a cpio archive");
+		return err_set(err, errlen, -EINVAL, "initrd is empty: give a cpio archive");
 	if (highest < lowest || size > highest - lowest)
-		return boot_err(err, errlen, -ENOSPC, "initrd (%llu KiB) does not fit in guest RAM above the kernel (0x%llx-0x%llx): give more memory with -m",
+		return err_set(err, errlen, -ENOSPC, "initrd (%llu KiB) does not fit in guest RAM above the kernel (0x%llx-0x%llx): give more memory with -m",
 				(unsigned long long)(size >> 10), (unsigned long long)lowest,
 				(unsigned long long)highest);
 	uint64_t gpa = (highest - size) & ~(SZ_4K - 1);
 	if (gpa < lowest || put_bytes(m, gpa, c->initrd, size))
-		return boot_err(err, errlen, -ENOSPC, "initrd (%llu KiB) does not fit in guest RAM: give more memory with -m",
+		return err_set(err, errlen, -ENOSPC, "initrd (%llu KiB) does not fit in guest RAM: give more memory with -m",
 				(unsigned long long)(size >> 10));
 	*gpa_out = gpa;
 	return 0;
@@ -172,16 +162,16 @@ int x86_boot_setup(struct guest_mem *m, const struct x86_boot_config *c,
 		   struct x86_boot_entry *e, char *err, size_t errlen)
 {
 	if (layout_ram_end(&m->layout) < 2 * BOOT_HIGH_GPA)
-		return boot_err(err, errlen, -ENOSPC, "guest RAM is too small to boot: give at least -m 2M");
+		return err_set(err, errlen, -ENOSPC, "guest RAM is too small to boot: give at least -m 2M");
 	if (c->nr_cpus == 0 || c->nr_cpus > 254)
-		return boot_err(err, errlen, -EINVAL, "%u vCPUs: the MP table and MADT describe 1 to 254", c->nr_cpus);
+		return err_set(err, errlen, -EINVAL, "%u vCPUs: the MP table and MADT describe 1 to 254", c->nr_cpus);
 	int r;
 	if (is_elf(c))
 		r = x86_load_elf(m, c, e, err, errlen);
 	else if (is_bzimage(c))
 		r = x86_load_bzimage(m, c, e, err, errlen);
 	else
-		return boot_err(err, errlen, -ENOEXEC, "kernel is neither a bzImage nor an ELF file: give arch/x86/boot/bzImage or vmlinux");
+		return err_set(err, errlen, -ENOEXEC, "kernel is neither a bzImage nor an ELF file: give arch/x86/boot/bzImage or vmlinux");
 	if (r)
 		return r;
 	r = put_gdt(m, e->mode);
@@ -190,6 +180,6 @@ int x86_boot_setup(struct guest_mem *m, const struct x86_boot_config *c,
 	if (!r)
 		r = put_tables(m, c->nr_cpus);
 	if (r)
-		return boot_err(err, errlen, r, "could not write boot tables into guest memory: %s", strerror(-r));
+		return err_set(err, errlen, r, "could not write boot tables into guest memory: %s", strerror(-r));
 	return 0;
 }

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "../../mem/guest_mem.h"
+#include "../../util/err.h"
 
 struct x86_boot_config {
 	const uint8_t *kernel;
@@ -39,8 +40,6 @@ int x86_boot_setup(struct guest_mem *m, const struct x86_boot_config *c,
 
 /* Internals shared by the loaders (boot.c). */
 struct boot_e820_entry;
-int boot_err(char *err, size_t errlen, int ret, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
 unsigned int boot_e820_build(const struct mem_layout *l, struct boot_e820_entry *out,
 			     unsigned int max);
 /* Copies the command line to BOOT_CMDLINE_GPA; max_len counts the terminating NUL. */

@@ -16,12 +16,12 @@ static int check_header(const struct x86_boot_config *c, const struct setup_head
 			char *err, size_t errlen)
 {
 	if (h->version < MIN_VERSION || !(h->xloadflags & XLF_KERNEL_64))
-		return boot_err(err, errlen, -ENOEXEC, "bzImage boot protocol %u.%02u has no 64-bit entry (needs 2.12 with XLF_KERNEL_64): use a newer x86-64 kernel",
+		return err_set(err, errlen, -ENOEXEC, "bzImage boot protocol %u.%02u has no 64-bit entry (needs 2.12 with XLF_KERNEL_64): use a newer x86-64 kernel",
 				h->version >> 8, h->version & 0xff);
 	unsigned int sects = h->setup_sects ? h->setup_sects : 4;
 	size_t setup = (size_t)(sects + 1) * 512;
 	if (c->kernel_len <= setup || (uint64_t)h->syssize * 16 > c->kernel_len - setup)
-		return boot_err(err, errlen, -ENOEXEC, "bzImage is truncated: %zu bytes, its header promises %llu",
+		return err_set(err, errlen, -ENOEXEC, "bzImage is truncated: %zu bytes, its header promises %llu",
 				c->kernel_len, (unsigned long long)setup + (uint64_t)h->syssize * 16);
 	return 0;
 }
@@ -32,7 +32,7 @@ int x86_load_bzimage(struct guest_mem *m, const struct x86_boot_config *c,
 	struct setup_header h;
 	size_t hdr_len = 0x202 + c->kernel[0x201] - HDR_OFFSET; /* the header's own end */
 	if (c->kernel_len < HDR_OFFSET + sizeof(h))
-		return boot_err(err, errlen, -ENOEXEC, "bzImage is truncated: %zu bytes", c->kernel_len);
+		return err_set(err, errlen, -ENOEXEC, "bzImage is truncated: %zu bytes", c->kernel_len);
 	memcpy(&h, c->kernel + HDR_OFFSET, sizeof(h));
 	int r = check_header(c, &h, err, errlen);
 	if (r)
@@ -47,7 +47,7 @@ int x86_load_bzimage(struct guest_mem *m, const struct x86_boot_config *c,
 	uint64_t need = unpack + (h.init_size > body_len ? h.init_size : body_len);
 	void *dst = guest_mem_ptr(m, BOOT_HIGH_GPA, body_len, GUEST_WRITE);
 	if (!dst || !guest_mem_ptr(m, unpack, need - unpack, GUEST_READ))
-		return boot_err(err, errlen, -ENOSPC, "this kernel needs %llu MiB of low RAM to unpack: give more memory with -m",
+		return err_set(err, errlen, -ENOSPC, "this kernel needs %llu MiB of low RAM to unpack: give more memory with -m",
 				(unsigned long long)((need + (1ULL << 20) - 1) >> 20));
 	memcpy(dst, body, body_len);
 
@@ -61,7 +61,7 @@ int x86_load_bzimage(struct guest_mem *m, const struct x86_boot_config *c,
 		return r;
 	r = boot_fill_params(m, c->kernel + HDR_OFFSET, hdr_len, initrd, c->initrd ? c->initrd_len : 0);
 	if (r)
-		return boot_err(err, errlen, r, "could not write the zero page");
+		return err_set(err, errlen, r, "could not write the zero page");
 	*e = (struct x86_boot_entry){ X86_ENTRY_LONG64, BOOT_HIGH_GPA + STARTUP_64, BOOT_PARAMS_GPA, "bzImage" };
 	return 0;
 }

@@ -31,19 +31,19 @@ static Elf64_Phdr phdr(const struct elf_image *img, unsigned int i)
 static int check_ehdr(struct elf_image *img, char *err, size_t errlen)
 {
 	if (img->len < sizeof(Elf64_Ehdr))
-		return boot_err(err, errlen, -ENOEXEC, "ELF kernel is truncated: %zu bytes", img->len);
+		return err_set(err, errlen, -ENOEXEC, "ELF kernel is truncated: %zu bytes", img->len);
 	memcpy(&img->ehdr, img->data, sizeof(img->ehdr));
 	const Elf64_Ehdr *eh = img->eh = &img->ehdr;
 	if (eh->e_ident[EI_CLASS] != ELFCLASS64 || eh->e_ident[EI_DATA] != ELFDATA2LSB ||
 	    eh->e_machine != EM_X86_64)
-		return boot_err(err, errlen, -ENOEXEC, "ELF kernel is not x86-64 (class %u, machine %u)",
+		return err_set(err, errlen, -ENOEXEC, "ELF kernel is not x86-64 (class %u, machine %u)",
 				eh->e_ident[EI_CLASS], eh->e_machine);
 	if (eh->e_type != ET_EXEC)
-		return boot_err(err, errlen, -ENOEXEC, "ELF kernel is not an executable (type %u): link it with a fixed address", eh->e_type);
+		return err_set(err, errlen, -ENOEXEC, "ELF kernel is not an executable (type %u): link it with a fixed address", eh->e_type);
 	if (eh->e_phentsize != sizeof(Elf64_Phdr) || eh->e_phnum == 0 ||
 	    eh->e_phoff > img->len ||
 	    (uint64_t)eh->e_phnum * sizeof(Elf64_Phdr) > img->len - eh->e_phoff)
-		return boot_err(err, errlen, -ENOEXEC, "ELF kernel is truncated or corrupt: program headers outside the file");
+		return err_set(err, errlen, -ENOEXEC, "ELF kernel is truncated or corrupt: program headers outside the file");
 	return 0;
 }
 
@@ -54,13 +54,13 @@ static int load_segments(struct guest_mem *m, struct elf_image *img, char *err, 
 		if (p->p_type != PT_LOAD)
 			continue;
 		if (p->p_offset > img->len || p->p_filesz > img->len - p->p_offset)
-			return boot_err(err, errlen, -ENOEXEC, "ELF kernel is truncated: segment %u needs bytes up to %llu, the file has %zu",
+			return err_set(err, errlen, -ENOEXEC, "ELF kernel is truncated: segment %u needs bytes up to %llu, the file has %zu",
 					i, (unsigned long long)(p->p_offset + p->p_filesz), img->len);
 		if (p->p_filesz > p->p_memsz)
-			return boot_err(err, errlen, -ENOEXEC, "ELF kernel is corrupt: segment %u has more file bytes than memory", i);
+			return err_set(err, errlen, -ENOEXEC, "ELF kernel is corrupt: segment %u has more file bytes than memory", i);
 		uint8_t *dst = guest_mem_ptr(m, p->p_paddr, p->p_memsz, GUEST_WRITE);
 		if (!dst || p->p_paddr < BOOT_HIGH_GPA)
-			return boot_err(err, errlen, -ENOSPC, "ELF segment %u at 0x%llx (%llu KiB) is not in guest RAM above 1 MiB: give more memory with -m, or relink",
+			return err_set(err, errlen, -ENOSPC, "ELF segment %u at 0x%llx (%llu KiB) is not in guest RAM above 1 MiB: give more memory with -m, or relink",
 					i, (unsigned long long)p->p_paddr, (unsigned long long)(p->p_memsz >> 10));
 		memcpy(dst, img->data + p->p_offset, p->p_filesz);
 		memset(dst + p->p_filesz, 0, p->p_memsz - p->p_filesz);
@@ -68,7 +68,7 @@ static int load_segments(struct guest_mem *m, struct elf_image *img, char *err, 
 			img->load_end = p->p_paddr + p->p_memsz;
 	}
 	if (!img->load_end)
-		return boot_err(err, errlen, -ENOEXEC, "ELF kernel has no loadable segment");
+		return err_set(err, errlen, -ENOEXEC, "ELF kernel has no loadable segment");
 	return 0;
 }
 
@@ -154,15 +154,15 @@ int x86_load_elf(struct guest_mem *m, const struct x86_boot_config *c,
 	uint64_t pvh = find_pvh_entry(&img);
 	if (pvh) {
 		if (put_start_info(m, initrd, initrd_len))
-			return boot_err(err, errlen, -ENOMEM, "could not write the PVH start info");
+			return err_set(err, errlen, -ENOMEM, "could not write the PVH start info");
 		*e = (struct x86_boot_entry){ X86_ENTRY_PVH32, pvh, BOOT_PVH_INFO_GPA, "ELF (PVH)" };
 		return 0;
 	}
 	if (!guest_mem_ptr(m, img.eh->e_entry, 1, GUEST_READ) || img.eh->e_entry >= img.load_end)
-		return boot_err(err, errlen, -ENOEXEC, "ELF has no PVH note and its entry 0x%llx is not a loaded physical address: build Linux with CONFIG_PVH=y or boot its bzImage",
+		return err_set(err, errlen, -ENOEXEC, "ELF has no PVH note and its entry 0x%llx is not a loaded physical address: build Linux with CONFIG_PVH=y or boot its bzImage",
 				(unsigned long long)img.eh->e_entry);
 	if (boot_fill_params(m, NULL, 0, initrd, initrd_len))
-		return boot_err(err, errlen, -ENOMEM, "could not write the zero page");
+		return err_set(err, errlen, -ENOMEM, "could not write the zero page");
 	*e = (struct x86_boot_entry){ X86_ENTRY_LONG64, img.eh->e_entry, BOOT_PARAMS_GPA, "ELF (64-bit)" };
 	return 0;
 }

@@ -1,5 +1,5 @@
 /* x86 vCPU and VM state for snapshots and migration, through KVM's get/set ioctls, as
- * records of a state stream (vmm/state_buf.h). Restore sets the pieces in the order KVM
+ * records of a state stream (util/state_buf.h). Restore sets the pieces in the order KVM
  * needs: general registers, xsave, xcrs, special registers, MSRs, MP state, LAPIC,
  * events, debug registers (the vCPU's CPUID is set before, at creation). */
 #ifndef PAGODA_X86_VSTATE_H
@@ -7,7 +7,7 @@
 
 #include <stddef.h>
 
-#include "../../vmm/state_buf.h"
+#include "../../util/state_buf.h"
 
 /* Record types used here (vmm/ uses others). */
 enum {

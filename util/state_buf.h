@@ -1,8 +1,8 @@
 /* The record stream shared by snapshots and migration: records of (type, length,
  * payload), appended to a growing buffer or read back with every length checked against
  * what is left, so a truncated or corrupted stream is refused rather than overrun. */
-#ifndef PAGODA_VMM_STATE_BUF_H
-#define PAGODA_VMM_STATE_BUF_H
+#ifndef PAGODA_UTIL_STATE_BUF_H
+#define PAGODA_UTIL_STATE_BUF_H
 
 #include <stdbool.h>
 #include <stddef.h>
