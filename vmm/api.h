@@ -1,6 +1,6 @@
 /* The control socket's transport: a unix socket (mode 0600) on the main event loop, one
  * JSON object per line each way. Bad JSON, an oversized line or a full house get an error
- * reply; what a command does is the handler's business (vmm/api_commands.c). */
+ * reply; what a command does is the handler's business (vmm/controller.c). */
 #ifndef PAGODA_VMM_API_H
 #define PAGODA_VMM_API_H
 

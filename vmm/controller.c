@@ -13,7 +13,7 @@
 #include "../mem/mem_stats.h"
 #include "../virtio/balloon.h"
 #include "cli.h"
-#include "controller_state.h"
+#include "controller_persist.h"
 #include "migration.h"
 
 #define OK "{\"ok\": true"
@@ -117,7 +117,7 @@ static void on_rate_window(void *opaque, uint32_t events)
 		snprintf(reply, sizeof(reply), OK ", \"seconds\": %.3f, \"pages\": %" PRIu64 ", \"pages_per_s\": %.0f"
 			 ", \"mib_per_s\": %.2f, \"mode\": \"%s\"}", secs, d->st.pages, (double)d->st.pages / secs,
 			 (double)d->st.pages * 4096 / secs / (1 << 20), dirty_mode_name(d->mode));
-	dirty_log_stop(d);
+	machine_dirty_log_stop(c->m);
 	event_loop_remove(c->loop, c->rate_fd);
 	close(c->rate_fd);
 	c->rate_fd = -1;

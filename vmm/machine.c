@@ -306,3 +306,10 @@ void machine_print_stats(const struct machine *m, FILE *out)
 		virtio_devices_print_stats((struct virtio_devices *)&m->virtio, out);
 }
 
+
+void machine_dirty_log_stop(struct machine *m)
+{
+	int e = dirty_log_stop(&m->dirty);
+	if (e)
+		fprintf(stderr, "pagoda: stopping dirty logging: %s: memory stays logged (slower, still correct)\n", strerror(-e));
+}

@@ -47,5 +47,8 @@ int machine_wait_exit(struct machine *m);
 void machine_stop(struct machine *m);
 void machine_destroy(struct machine *m);
 void machine_print_stats(const struct machine *m, FILE *out);
+/* Stops dirty logging; if KVM will not take the flag off the memslots, says so (the guest
+ * stays correct, only slower). */
+void machine_dirty_log_stop(struct machine *m);
 
 #endif

@@ -8,11 +8,11 @@
 
 #include "machine.h"
 #include "../util/state_buf.h"
+#include "../util/state_records.h"
 
 #define STATE_MAGIC "PAGODAST"
 #define STATE_VERSION 1
 
-enum { REC_HEADER = 1, REC_SERIAL = 2, REC_RTC = 3, REC_VIRTIO = 4, REC_END = 0xffff };
 
 struct state_header {
 	char magic[8];

@@ -11,8 +11,8 @@
 #include "../arch/x86/boot_layout.h"
 #include "../arch/x86/i8042.h"
 #include "../arch/x86/kvm_x86.h"
-#include "../arch/x86/vcpu_state.h"
-#include "../arch/x86/vstate.h"
+#include "../arch/x86/vcpu_regs.h"
+#include "../arch/x86/saved_state.h"
 #include "../devices/debug_exit.h"
 #include "machine_state.h"
 

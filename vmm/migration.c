@@ -349,7 +349,7 @@ static void *sender_thread(void *arg)
 			set_error(mg, MIG_FAILED, "connection: %s", strerror(-e));
 		fprintf(stderr, "pagoda: migrate: %s; the VM runs on here\n", mg->error);
 		if (logging)
-			dirty_log_stop(&mg->m->dirty);
+			machine_dirty_log_stop(mg->m);
 		virtio_devices_resume(&mg->m->virtio);
 		if (mg->m->vm.paused)
 			vm_resume(&mg->m->vm);

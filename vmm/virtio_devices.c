@@ -193,7 +193,10 @@ void virtio_devices_quiesce(struct virtio_devices *v)
 
 int virtio_devices_resume(struct virtio_devices *v)
 {
-	return v->nr && !v->io.started ? io_thread_start(&v->io) : 0;
+	int e = v->nr && !v->io.started ? io_thread_start(&v->io) : 0;
+	if (e) /* every device would stand still with the guest waiting on it */
+		vm_request_exit(v->vm, EXIT_VMM_ERROR, "virtio devices: their I/O thread could not restart: %s", strerror(-e));
+	return e;
 }
 
 void virtio_devices_save(struct virtio_devices *v, unsigned int i, struct virtio_dev_state *st)

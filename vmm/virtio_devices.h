@@ -43,6 +43,7 @@ void virtio_devices_print_stats(struct virtio_devices *v, FILE *out);
  * every device finish what it has in flight (nothing reaches guest memory after it);
  * resume restarts the thread. save appends one record per device; restore takes one. */
 void virtio_devices_quiesce(struct virtio_devices *v);
+/* A thread that cannot restart ends the VM (EXIT_VMM_ERROR): -errno then. */
 int virtio_devices_resume(struct virtio_devices *v);
 void virtio_devices_save(struct virtio_devices *v, unsigned int i, struct virtio_dev_state *st);
 int virtio_devices_restore(struct virtio_devices *v, unsigned int i, const struct virtio_dev_state *st,

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../arch/x86/vstate.h"
+#include "../../arch/x86/saved_state.h"
 #include "../../vmm/machine_state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

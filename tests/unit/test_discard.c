@@ -7,6 +7,8 @@
 
 #define RAM (64ULL << 20)
 
+static int skipped; /* backings this host could not give: the test is then a skip */
+
 static bool make_mem(struct guest_mem *m, enum mem_backend_kind kind, uint64_t page)
 {
 	struct mem_layout l;
@@ -14,6 +16,7 @@ static bool make_mem(struct guest_mem *m, enum mem_backend_kind kind, uint64_t p
 	char err[256];
 	if (layout_x86(RAM, page, &l) || guest_mem_create(m, &l, &o, err, sizeof(err))) {
 		fprintf(stderr, "skipping %s: %s\n", mem_backend_name(kind), err);
+		skipped++;
 		return false;
 	}
 	return true;
@@ -108,5 +111,6 @@ int main(void)
 	}
 	if (f)
 		fclose(f);
-	return check_result("discard");
+	int r = check_result("discard");
+	return r ? r : skipped ? 77 : 0; /* 77: meson counts it skipped, not passed */
 }

@@ -1,6 +1,6 @@
 /* Shared between the control socket's command files. */
-#ifndef PAGODA_VMM_CONTROLLER_STATE_H
-#define PAGODA_VMM_CONTROLLER_STATE_H
+#ifndef PAGODA_VMM_CONTROLLER_PERSIST_H
+#define PAGODA_VMM_CONTROLLER_PERSIST_H
 
 #include <stdbool.h>
 #include <stddef.h>

@@ -1,7 +1,7 @@
 /* x86 vCPU register state: entry state for each boot protocol, the PVM emulation-failure
  * fix-ups, and the register dump printed when a VM dies. */
-#ifndef PAGODA_X86_VCPU_STATE_H
-#define PAGODA_X86_VCPU_STATE_H
+#ifndef PAGODA_X86_VCPU_REGS_H
+#define PAGODA_X86_VCPU_REGS_H
 
 #include <linux/kvm.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-#include "vstate.h"
+#include "saved_state.h"
 
 #include <errno.h>
 #include <linux/kvm.h>

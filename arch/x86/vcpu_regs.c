@@ -1,4 +1,4 @@
-#include "vcpu_state.h"
+#include "vcpu_regs.h"
 
 #include <errno.h>
 #include <string.h>

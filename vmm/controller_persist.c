@@ -1,6 +1,6 @@
 /* The control socket's snapshot and migration commands (vmm/controller.c dispatches),
  * and the dirty logging that diff snapshots keep running between snapshots. */
-#include "controller_state.h"
+#include "controller_persist.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -18,7 +18,7 @@ void controller_stop_tracking(struct controller *c)
 {
 	if (!c->snap_tracking)
 		return;
-	dirty_log_stop(&c->m->dirty);
+	machine_dirty_log_stop(c->m);
 	c->snap_tracking = false;
 	c->last_snapshot[0] = 0;
 }
