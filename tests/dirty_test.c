@@ -21,6 +21,7 @@
 #if defined(__x86_64__)
 #include "../arch/x86/boot_layout.h"
 #endif
+#include "../vmm/cli.h"
 #include "../vmm/machine.h"
 #include "guests/dirty_sync.h"
 
@@ -159,11 +160,9 @@ fail:
 	t->failures++;
 }
 
-static int parse_args(int argc, char **argv, struct run_config *cfg, bool *live)
+static int parse_args(int argc, char **argv, struct machine_config *cfg, bool *live)
 {
-	char err[256];
-	char *rargv[] = { "run", NULL };
-	cli_parse_run(1, rargv, cfg, err, sizeof(err));
+	machine_config_defaults(cfg);
 	cfg->kernel = argv[1];
 	cfg->dirty_wanted = true;
 	cfg->cpus = 1;
@@ -177,6 +176,7 @@ static int parse_args(int argc, char **argv, struct run_config *cfg, bool *live)
 	else
 		return -1;
 	for (int i = 3; i < argc; i++) {
+		char err[256];
 		if (!strcmp(argv[i], "--live"))
 			*live = true;
 		else if (!strcmp(argv[i], "--ring") && i + 1 < argc)
@@ -189,13 +189,17 @@ static int parse_args(int argc, char **argv, struct run_config *cfg, bool *live)
 			cfg->params = argv[++i];
 		else
 			return -1;
+		if (machine_config_check(cfg, err, sizeof(err))) {
+			fprintf(stderr, "dirty_test: %s\n", err);
+			return -1;
+		}
 	}
 	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	struct run_config cfg;
+	struct machine_config cfg;
 	bool live = false;
 	if (argc < 3 || parse_args(argc, argv, &cfg, &live)) {
 		fprintf(stderr, "usage: dirty_test GUEST_ELF bitmap|clear|ring [--ring N] [--chunk SIZE] [--live] [--cpus N] [-p PARAMS]\n");

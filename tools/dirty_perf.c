@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "../mem/kvm_stats.h"
+#include "../vmm/cli.h"
 #include "../vmm/machine.h"
 
 #define PERF_SYNC_MAGIC 0x46524550u
@@ -96,7 +97,7 @@ static int cmp(const void *a, const void *b)
 
 static void report(struct perf *p)
 {
-	const struct run_config *c = &p->m.cfg;
+	const struct machine_config *c = &p->m.cfg;
 	printf("dirty-perf: %llu MiB %s, mode %s, %u vCPU%s\n", (unsigned long long)(c->mem_size >> 20),
 	       p->m.vm.mem.backend.desc, dirty_mode_name(p->m.dirty.mode), p->m.vm.nr_vcpus,
 	       p->m.vm.nr_vcpus == 1 ? "" : "s (arm64: -p vcpus=N makes them all write)");
@@ -140,12 +141,12 @@ int main(int argc, char **argv)
 		fprintf(stderr, "dirty-perf: %s\n", err);
 		return 2;
 	}
-	cfg.kernel = guest;
-	cfg.dirty_wanted = true;
+	cfg.m.kernel = guest;
+	cfg.m.dirty_wanted = true;
 	struct perf *p = calloc(1, sizeof(*p));
 	p->ks.fd = -1;
 	int code = 1;
-	if (machine_setup(&p->m, &cfg, STDOUT_FILENO) || kvm_stats_open(&p->ks, p->m.vm.vm_fd) ||
+	if (machine_setup(&p->m, &cfg.m, STDOUT_FILENO) || kvm_stats_open(&p->ks, p->m.vm.vm_fd) ||
 	    machine_arch_add_test_sync(&p->m, on_sync, p) || machine_start(&p->m)) {
 		fprintf(stderr, "dirty-perf: setup: %s\n", p->m.err);
 		goto out;

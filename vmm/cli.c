@@ -215,23 +215,23 @@ static int apply_memory_option(int c, const char *arg, struct run_config *cfg, c
 	uint64_t size;
 	switch (c) {
 	case OPT_BACKEND:
-		return parse_backend(arg, &cfg->backend, err, errlen);
+		return parse_backend(arg, &cfg->m.backend, err, errlen);
 	case OPT_HUGEPAGE:
 		if (cli_parse_size(arg, &size) || (size != (2ULL << 20) && size != (1ULL << 30)))
 			return fail(err, errlen, "--hugepage-size '%s' is not a huge page size: use 2M or 1G", arg);
-		cfg->backend.hugepage_size = size;
+		cfg->m.backend.hugepage_size = size;
 		return 0;
 	case OPT_SHARED:
-		cfg->backend.shared = true;
+		cfg->m.backend.shared = true;
 		return 0;
 	case OPT_PREFAULT:
 		if (!arg) {
-			cfg->prefault_threads = 1;
+			cfg->m.prefault_threads = 1;
 			return 0;
 		}
 		if (parse_uint(arg, 64, &n) || n == 0)
 			return fail(err, errlen, "--prefault=%s is not a thread count: use 1 to 64, e.g. --prefault=2", arg);
-		cfg->prefault_threads = (unsigned int)n;
+		cfg->m.prefault_threads = (unsigned int)n;
 		return 0;
 	case OPT_STATS:
 		cfg->stats = true;
@@ -251,8 +251,8 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 	case OPT_DIRTY_LOG:
 		for (enum dirty_mode m = DIRTY_AUTO; m <= DIRTY_RING; m++) {
 			if (!strcmp(arg, dirty_mode_name(m))) {
-				cfg->dirty_mode = m;
-				cfg->dirty_wanted = true;
+				cfg->m.dirty_mode = m;
+				cfg->m.dirty_wanted = true;
 				return 0;
 			}
 		}
@@ -260,27 +260,27 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 	case OPT_RING_SIZE:
 		if (parse_uint(arg, 1UL << 20, &n) || n < 256 || (n & (n - 1)))
 			return fail(err, errlen, "--dirty-ring-size '%s' is not a ring size: use a power of two of at least 256 entries, e.g. 4096", arg);
-		cfg->dirty_ring_entries = (uint32_t)n;
+		cfg->m.dirty_ring_entries = (uint32_t)n;
 		return 0;
 	case OPT_CLEAR_CHUNK:
 		if (cli_parse_size(arg, &size) || size == 0 || size % (256 << 10))
 			return fail(err, errlen, "--dirty-clear-chunk '%s' is not a chunk size: use a multiple of 256K (64 pages), e.g. 1G", arg);
-		cfg->dirty_clear_chunk = size;
+		cfg->m.dirty_clear_chunk = size;
 		return 0;
 	case OPT_DIRTY_RATE:
 		if (parse_timeout(arg, &cfg->dirty_rate_s))
 			return fail(err, errlen, "--dirty-rate '%s' is not a window: give seconds greater than 0, e.g. --dirty-rate 1", arg);
-		cfg->dirty_wanted = true;
+		cfg->m.dirty_wanted = true;
 		return 0;
 	case OPT_EAGER:
 		if (!strcmp(arg, "off"))
-			cfg->eager_split = EAGER_SPLIT_OFF;
+			cfg->m.eager_split = EAGER_SPLIT_OFF;
 		else if (!strcmp(arg, "on"))
-			cfg->eager_split = EAGER_SPLIT_ON;
+			cfg->m.eager_split = EAGER_SPLIT_ON;
 		else if (!strncmp(arg, "chunk=", 6) && !cli_parse_size(arg + 6, &size) && size &&
 			 !(size & (size - 1)) && size >= 4096) {
-			cfg->eager_split = EAGER_SPLIT_CHUNK;
-			cfg->eager_chunk = size;
+			cfg->m.eager_split = EAGER_SPLIT_CHUNK;
+			cfg->m.eager_chunk = size;
 		} else
 			return fail(err, errlen, "--eager-split '%s' is not a policy: use off, on or chunk=SIZE (a power of two, e.g. chunk=2M)", arg);
 		return 0;
@@ -288,14 +288,9 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 	return 1;
 }
 
-static unsigned int nr_virtio(const struct run_config *cfg)
-{
-	return cfg->nr_disks + (cfg->net_tap != NULL) + cfg->rng + cfg->balloon;
-}
-
 static int parse_disk(char *arg, struct run_config *cfg, char *err, size_t errlen)
 {
-	struct blk_options *d = &cfg->disks[cfg->nr_disks];
+	struct blk_options *d = &cfg->m.disks[cfg->m.nr_disks];
 	*d = (struct blk_options){ .path = arg };
 	char *opt = strchr(arg, ',');
 	if (opt)
@@ -316,7 +311,7 @@ static int parse_disk(char *arg, struct run_config *cfg, char *err, size_t errle
 			return fail(err, errlen, "--disk %s: unknown option '%s': use ro, cache=none or io=sync", arg, o);
 		o = next;
 	}
-	cfg->nr_disks++;
+	cfg->m.nr_disks++;
 	return 0;
 }
 
@@ -334,36 +329,36 @@ static int parse_mac(const char *s, uint8_t mac[6])
 
 static int parse_net(char *arg, struct run_config *cfg, char *err, size_t errlen)
 {
-	if (cfg->net_tap)
+	if (cfg->m.net_tap)
 		return fail(err, errlen, "--net given twice: pagoda has one network device");
 	char *mac = strstr(arg, ",mac=");
 	if (mac) {
 		*mac = 0;
 		mac += 5;
-		if (parse_mac(mac, cfg->net_mac))
+		if (parse_mac(mac, cfg->m.net_mac))
 			return fail(err, errlen, "--net mac=%s is not a unicast MAC address: use six hex bytes, e.g. mac=52:54:00:12:34:56", mac);
-		cfg->net_mac_set = true;
+		cfg->m.net_mac_set = true;
 	}
 	if (strncmp(arg, "tap=", 4) || !arg[4] || strlen(arg + 4) >= 16 || strchr(arg + 4, ','))
 		return fail(err, errlen, "--net '%s' is not a tap device: use --net tap=NAME[,mac=...] (NAME: up to 15 characters)", arg);
-	cfg->net_tap = arg + 4;
+	cfg->m.net_tap = arg + 4;
 	return 0;
 }
 
 /* SIZE first (optional), then stats=SECONDS and report in any order. */
 static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t errlen)
 {
-	cfg->balloon = true;
+	cfg->m.balloon = true;
 	for (char *tok = arg, *next; tok && *tok; tok = next) {
 		next = strchr(tok, ',');
 		if (next)
 			*next++ = 0;
 		if (!strncmp(tok, "stats=", 6)) {
-			if (parse_timeout(tok + 6, &cfg->balloon_stats_s))
+			if (parse_timeout(tok + 6, &cfg->m.balloon_stats_s))
 				return fail(err, errlen, "--balloon stats=%s is not an interval: give seconds greater than 0, e.g. stats=1", tok + 6);
 		} else if (!strcmp(tok, "report")) {
-			cfg->balloon_report = true;
-		} else if (tok != arg || cli_parse_size(tok, &cfg->balloon_size) || cfg->balloon_size % 4096) {
+			cfg->m.balloon_report = true;
+		} else if (tok != arg || cli_parse_size(tok, &cfg->m.balloon_size) || cfg->m.balloon_size % 4096) {
 			return fail(err, errlen, "--balloon: '%s' is not a size, stats=SECONDS or report: e.g. --balloon=64M,stats=1,report", tok);
 		}
 	}
@@ -375,14 +370,14 @@ static int apply_device_option(int c, char *arg, struct run_config *cfg, char *e
 	bool is_device = c == OPT_DISK || c == OPT_NET || c == OPT_RNG || c == OPT_BALLOON;
 	if (!is_device)
 		return 1;
-	if ((c == OPT_RNG && cfg->rng) || (c == OPT_BALLOON && cfg->balloon))
+	if ((c == OPT_RNG && cfg->m.rng) || (c == OPT_BALLOON && cfg->m.balloon))
 		return fail(err, errlen, "--%s given twice: one is enough", c == OPT_RNG ? "rng" : "balloon");
-	if (nr_virtio(cfg) >= CLI_MAX_VIRTIO)
-		return fail(err, errlen, "too many virtio devices: pagoda has %d (their interrupt lines run out)", CLI_MAX_VIRTIO);
+	if (machine_config_devices(&cfg->m) >= MACHINE_MAX_VIRTIO)
+		return fail(err, errlen, "too many virtio devices: pagoda has %d (their interrupt lines run out)", MACHINE_MAX_VIRTIO);
 	switch (c) {
 	case OPT_DISK: return parse_disk(arg, cfg, err, errlen);
 	case OPT_NET: return parse_net(arg, cfg, err, errlen);
-	case OPT_RNG: cfg->rng = true; return 0;
+	case OPT_RNG: cfg->m.rng = true; return 0;
 	}
 	return parse_balloon(arg, cfg, err, errlen);
 }
@@ -428,10 +423,10 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		cfg->incoming = arg;
 		return 0;
 	case OPT_MIG_KEY:
-		cfg->migration_keyed = true;
-		return read_migration_key(arg, &cfg->migration_key, err, errlen);
+		cfg->m.migration_keyed = true;
+		return read_migration_key(arg, &cfg->m.migration_key, err, errlen);
 	case OPT_DOWNTIME:
-		if (parse_timeout(arg, &cfg->downtime_limit_ms))
+		if (parse_timeout(arg, &cfg->m.downtime_limit_ms))
 			return fail(err, errlen, "--downtime-limit '%s' is not a duration: give milliseconds greater than 0, e.g. 50", arg);
 		return 0;
 	case OPT_PASSES: {
@@ -440,8 +435,8 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		snprintf(num, sizeof(num), "%.*s", comma ? (int)(comma - arg) : (int)strlen(arg), arg);
 		if (parse_uint(num, 10000, &n) || n == 0 || (comma && strcmp(comma, ",cancel") && strcmp(comma, ",force")))
 			return fail(err, errlen, "--max-passes '%s': give a pass count, optionally ,cancel or ,force, e.g. 30,cancel", arg);
-		cfg->max_passes = (unsigned int)n;
-		cfg->cancel_at_max_passes = comma && !strcmp(comma, ",cancel");
+		cfg->m.max_passes = (unsigned int)n;
+		cfg->m.cancel_at_max_passes = comma && !strcmp(comma, ",cancel");
 		return 0;
 	}
 	case OPT_SECCOMP:
@@ -480,28 +475,28 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 		return m;
 	unsigned long n;
 	switch (c) {
-	case 'k': cfg->kernel = arg; return 0;
-	case 'i': cfg->initrd = arg; return 0;
-	case 'p': cfg->params = arg; return 0;
-	case OPT_NAME: cfg->name = arg; return 0;
-	case OPT_DUMP_DTB: cfg->dump_dtb = arg; return 0;
+	case 'k': cfg->m.kernel = arg; return 0;
+	case 'i': cfg->m.initrd = arg; return 0;
+	case 'p': cfg->m.params = arg; return 0;
+	case OPT_NAME: cfg->m.name = arg; return 0;
+	case OPT_DUMP_DTB: cfg->m.dump_dtb = arg; return 0;
 	case 'h': cfg->help = true; return 0;
 	case 'm':
-		if (cli_parse_size(arg, &cfg->mem_size) || cfg->mem_size == 0)
+		if (cli_parse_size(arg, &cfg->m.mem_size) || cfg->m.mem_size == 0)
 			return fail(err, errlen, "--memory '%s' is not a size: use a number with a K, M or G suffix, e.g. -m 512M", arg);
-		if (cfg->mem_size < (2ULL << 20))
+		if (cfg->m.mem_size < MACHINE_MIN_MEM)
 			return fail(err, errlen, "--memory '%s' is too small: give the guest at least 2M", arg);
 		return 0;
 	case 'c':
-		if (parse_uint(arg, 4096, &n) || n == 0)
+		if (parse_uint(arg, MACHINE_MAX_CPUS, &n) || n == 0)
 			return fail(err, errlen, "--cpus '%s' is not a vCPU count: use a whole number from 1 up, e.g. -c 2", arg);
-		cfg->cpus = (unsigned int)n;
+		cfg->m.cpus = (unsigned int)n;
 		return 0;
 	case OPT_CPU:
 		if (!strcmp(arg, "host"))
-			cfg->cpu = CPU_MODEL_HOST;
+			cfg->m.cpu = CPU_MODEL_HOST;
 		else if (!strcmp(arg, "baseline"))
-			cfg->cpu = CPU_MODEL_BASELINE;
+			cfg->m.cpu = CPU_MODEL_BASELINE;
 		else
 			return fail(err, errlen, "--cpu '%s' is not a CPU model: use host or baseline", arg);
 		return 0;
@@ -515,10 +510,8 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 
 int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen)
 {
-	*cfg = (struct run_config){ .mem_size = RUN_DEFAULT_MEM, .cpus = 1,
-				    .backend = { .kind = MEM_THP },
-				    .dirty_ring_entries = 4096, .dirty_clear_chunk = 1ULL << 30,
-				    .downtime_limit_ms = 50, .max_passes = 30 };
+	*cfg = (struct run_config){ 0 };
+	machine_config_defaults(&cfg->m);
 	opterr = 0;
 	optind = 0; /* GNU: full re-initialisation, so the parser can run more than once */
 	for (;;) {
@@ -536,16 +529,12 @@ int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size
 	}
 	if (optind < argc)
 		return fail(err, errlen, "unexpected argument '%s': kernel parameters go in -p \"...\"", argv[optind]);
-	if (cfg->incoming && cfg->kernel)
+	if (cfg->incoming && cfg->m.kernel)
 		return fail(err, errlen, "--incoming takes the guest from the migration: drop -k");
 	/* The control socket's dirty-rate and migrate need dirty tracking ready (a dirty
 	 * ring must exist before the vCPUs); logging itself starts only when asked. */
-	if (cfg->api_sock && !cfg->dirty_wanted)
-		cfg->dirty_wanted = cfg->dirty_implicit = true;
-	if (cfg->initrd && !cfg->kernel)
-		return fail(err, errlen, "--initrd needs --kernel: the built-in demo guest takes no initrd");
-	if (cfg->backend.hugepage_size && cfg->backend.kind != MEM_HUGETLB && cfg->backend.kind != MEM_FILE)
-		return fail(err, errlen, "--hugepage-size applies to --memory-backend hugetlb or file=PATH, not %s",
-			    mem_backend_name(cfg->backend.kind));
-	return 0;
+	if (cfg->api_sock && !cfg->m.dirty_wanted)
+		cfg->m.dirty_wanted = cfg->m.dirty_implicit = true;
+	cfg->m.from_state = cfg->incoming || cfg->restore_dir;
+	return machine_config_check(&cfg->m, err, errlen) ? -1 : 0;
 }

@@ -210,7 +210,7 @@ static int vm_type(int kvm_fd, void *ctx, char *err, size_t errlen)
 	return machine_arch_vm_type(kvm_fd, m->cfg.mem_size, err, errlen);
 }
 
-int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
+int machine_setup(struct machine *m, const struct machine_config *cfg, int out_fd)
 {
 	*m = (struct machine){ .cfg = *cfg, .out_fd = out_fd };
 	m->t_start_ns = now_ns();
@@ -238,7 +238,7 @@ int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd)
 	if (!e)
 		e = build_cmdline(m);
 	/* A restored or incoming VM gets its memory and registers from the state instead. */
-	if (!e && !m->cfg.incoming && !m->cfg.restore_dir)
+	if (!e && !m->cfg.from_state)
 		e = load_guest(m);
 	if (!e)
 		e = setup_devices(m);

@@ -12,14 +12,14 @@
 #include "../devices/power.h"
 #include "../devices/serial.h"
 #include "../util/clock.h"
-#include "cli.h"
+#include "machine_config.h"
 #include "image.h"
 #include "machine_arch.h"
 #include "virtio_devices.h"
 #include "vm.h"
 
 struct machine {
-	struct run_config cfg;
+	struct machine_config cfg;
 	struct vm vm;
 	struct image kernel, initrd;
 	struct serial serial;
@@ -39,7 +39,7 @@ struct machine {
 
 /* Builds everything but starts no vCPU; console output goes to out_fd. -errno with a
  * one-line message in m->err on failure (m is then safe to machine_destroy). */
-int machine_setup(struct machine *m, const struct run_config *cfg, int out_fd);
+int machine_setup(struct machine *m, const struct machine_config *cfg, int out_fd);
 int machine_start(struct machine *m);
 /* For tests and tools with no event loop: returns the exit code once the VM has ended. */
 int machine_wait_exit(struct machine *m);

@@ -79,8 +79,6 @@ size_t machine_state_max_len(unsigned int nr_vcpus)
 	return (1u << 20) + (size_t)nr_vcpus * (64u << 10);
 }
 
-#define STATE_MAX_VCPUS 4096 /* what --cpus takes */
-
 int machine_state_peek_header(const struct state_buf *in, struct state_header *h, char *err, size_t errlen)
 {
 	struct state_buf b = *in;
@@ -97,8 +95,8 @@ int machine_state_peek_header(const struct state_buf *in, struct state_header *h
 			 h->version, h->arch, STATE_VERSION);
 		return -EPROTO;
 	}
-	if (!h->nr_vcpus || h->nr_vcpus > STATE_MAX_VCPUS || h->ram_size < (2ULL << 20) || h->ram_size % 4096 ||
-	    !h->nr_ram || h->nr_ram > 4 || h->nr_virtio > CLI_MAX_VIRTIO) {
+	if (!h->nr_vcpus || h->nr_vcpus > MACHINE_MAX_CPUS || h->ram_size < (2ULL << 20) || h->ram_size % 4096 ||
+	    !h->nr_ram || h->nr_ram > 4 || h->nr_virtio > MACHINE_MAX_VIRTIO) {
 		snprintf(err, errlen, "VM state header is corrupted (%u vCPUs, %llu bytes of RAM in %u regions, %u devices)",
 			 h->nr_vcpus, (unsigned long long)h->ram_size, h->nr_ram, h->nr_virtio);
 		return -EBADMSG;
@@ -127,7 +125,7 @@ bad:
 /* What a stream has restored so far: each vCPU and each virtio device exactly once. */
 struct restore_seen {
 	bool *vcpu;
-	bool virtio[CLI_MAX_VIRTIO];
+	bool virtio[MACHINE_MAX_VIRTIO];
 };
 
 static int restore_record(struct machine *m, const struct state_rec *r, struct restore_seen *seen,
@@ -150,9 +148,9 @@ static int restore_record(struct machine *m, const struct state_rec *r, struct r
 		struct virtio_dev_state vs;
 		memcpy(&idx, r->payload, 4);
 		memcpy(&vs, r->payload + 4, sizeof(vs));
-		if (idx < CLI_MAX_VIRTIO && seen->virtio[idx])
+		if (idx < MACHINE_MAX_VIRTIO && seen->virtio[idx])
 			break;
-		if (idx < CLI_MAX_VIRTIO)
+		if (idx < MACHINE_MAX_VIRTIO)
 			seen->virtio[idx] = true;
 		return virtio_devices_restore(&m->virtio, idx, &vs, err, errlen);
 	default: {

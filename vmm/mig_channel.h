@@ -19,7 +19,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli.h"
+#include "machine_config.h"
 
 enum { MIG_HELLO = 0x1000, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_END, MIG_REPLY,
        MIG_GREETING, MIG_AUTH, MIG_MAC };

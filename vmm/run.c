@@ -262,7 +262,7 @@ static int bring_in_guest(struct run *r)
 
 static int setup(struct run *r)
 {
-	int e = machine_setup(&r->m, &r->cfg, STDOUT_FILENO);
+	int e = machine_setup(&r->m, &r->cfg.m, STDOUT_FILENO);
 	if (e) {
 		snprintf(r->err, sizeof(r->err), "%s", r->m.err);
 		return e;
@@ -320,7 +320,7 @@ static void teardown(struct run *r)
 
 static const char *prog_name(const struct run *r)
 {
-	return r->cfg.name ? r->cfg.name : "pagoda";
+	return r->cfg.m.name ? r->cfg.m.name : "pagoda";
 }
 
 static int report_end(struct run *r)
@@ -342,14 +342,15 @@ static int restore_config(struct run *r, const char *dir)
 	state_buf_free(&st);
 	if (e)
 		return e;
-	if (r->cfg.kernel || r->cfg.incoming) {
+	if (r->cfg.m.kernel || r->cfg.incoming) {
 		snprintf(r->err, sizeof(r->err), "restore takes the guest from the snapshot: drop -k and --incoming");
 		return -EINVAL;
 	}
 	r->cfg.restore_dir = dir;
-	r->cfg.mem_size = h.ram_size;
-	r->cfg.cpus = h.nr_vcpus;
-	r->cfg.cpu = h.cpu_baseline ? CPU_MODEL_BASELINE : CPU_MODEL_HOST;
+	r->cfg.m.from_state = true;
+	r->cfg.m.mem_size = h.ram_size;
+	r->cfg.m.cpus = h.nr_vcpus;
+	r->cfg.m.cpu = h.cpu_baseline ? CPU_MODEL_BASELINE : CPU_MODEL_HOST;
 	return 0;
 }
 

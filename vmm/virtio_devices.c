@@ -8,7 +8,7 @@
 #include "../virtio/net.h"
 #include "../virtio/rng.h"
 
-static const uint32_t virtio_irqs[CLI_MAX_VIRTIO] = MACHINE_ARCH_VIRTIO_IRQS;
+static const uint32_t virtio_irqs[MACHINE_MAX_VIRTIO] = MACHINE_ARCH_VIRTIO_IRQS;
 
 static int irq_pulse(void *ctx, uint32_t gsi)
 {
@@ -52,7 +52,7 @@ static int attach(struct virtio_devices *v, struct vm *vm, enum virtio_kind kind
 	return 0;
 }
 
-static int add_disks(struct virtio_devices *v, struct vm *vm, const struct run_config *cfg,
+static int add_disks(struct virtio_devices *v, struct vm *vm, const struct machine_config *cfg,
 		     char *err, size_t errlen)
 {
 	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
@@ -68,7 +68,7 @@ static int add_disks(struct virtio_devices *v, struct vm *vm, const struct run_c
 	return 0;
 }
 
-int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct run_config *cfg,
+int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct machine_config *cfg,
 			 char *err, size_t errlen)
 {
 	*v = (struct virtio_devices){ 0 };

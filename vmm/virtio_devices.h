@@ -8,7 +8,7 @@
 #include <stdio.h>
 
 #include "../virtio/mmio.h"
-#include "cli.h"
+#include "machine_config.h"
 #include "machine_arch.h"
 #include "io_thread.h"
 #include "vm.h"
@@ -26,12 +26,12 @@ struct virtio_devices {
 		struct virtio_dev *dev;
 		struct virtio_mmio mmio;
 		bool mmio_inited;
-	} slots[CLI_MAX_VIRTIO];
-	char cmdline[CLI_MAX_VIRTIO * 48]; /* virtio_mmio.device=... for each */
+	} slots[MACHINE_MAX_VIRTIO];
+	char cmdline[MACHINE_MAX_VIRTIO * 48]; /* virtio_mmio.device=... for each */
 };
 
 /* Creates the devices cfg asks for. 0, or -errno with a one-line message in err. */
-int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct run_config *cfg,
+int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct machine_config *cfg,
 			 char *err, size_t errlen);
 int virtio_devices_start(struct virtio_devices *v);
 /* Stops the I/O thread (vCPUs must be stopped first). */

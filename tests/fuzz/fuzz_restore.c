@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../vmm/cli.h"
+#include "../../vmm/machine.h"
 #include "../../vmm/machine_state.h"
 
 static struct machine *real_machine(void)
@@ -17,14 +17,12 @@ static struct machine *real_machine(void)
 	static struct machine m;
 	static int made;
 	if (!made) {
-		char *argv[] = { "run", "-m", "16M", "-c", "2", "--rng", "--balloon", "--seccomp", "off", NULL };
-		struct run_config cfg;
-		char err[256];
-		if (cli_parse_run(9, argv, &cfg, err, sizeof(err))) {
-			fprintf(stderr, "fuzz_restore: %s\n", err);
-			abort();
-		}
-		cfg.restore_dir = "fuzz"; /* no guest to load: the state brings it */
+		struct machine_config cfg;
+		machine_config_defaults(&cfg);
+		cfg.mem_size = 16 << 20;
+		cfg.cpus = 2;
+		cfg.rng = cfg.balloon = true;
+		cfg.from_state = true; /* no guest to load: the state brings it */
 		if (machine_setup(&m, &cfg, -1)) {
 			fprintf(stderr, "fuzz_restore: %s\n", m.err);
 			abort();

@@ -35,15 +35,15 @@ static void good(void)
 	struct run_config c;
 	char err[256];
 	CHECK_EQ(parse(&c, err, NULL, NULL, NULL, NULL), 0);
-	CHECK(c.kernel == NULL && c.cpus == 1 && c.mem_size == RUN_DEFAULT_MEM && c.timeout_s == 0);
+	CHECK(c.m.kernel == NULL && c.m.cpus == 1 && c.m.mem_size == MACHINE_DEFAULT_MEM && c.timeout_s == 0);
 	CHECK_EQ(parse(&c, err, "-k", "bz", "-m", "2G"), 0);
-	CHECK(c.kernel && !strcmp(c.kernel, "bz") && c.mem_size == 2ULL << 30);
+	CHECK(c.m.kernel && !strcmp(c.m.kernel, "bz") && c.m.mem_size == 2ULL << 30);
 	CHECK_EQ(parse(&c, err, "--cpus=4", "--timeout", "2.5", NULL), 0);
-	CHECK(c.cpus == 4 && c.timeout_s == 2.5);
+	CHECK(c.m.cpus == 4 && c.timeout_s == 2.5);
 	CHECK_EQ(parse(&c, err, "--cpu", "host", "-p", "quiet"), 0);
-	CHECK(c.cpu == CPU_MODEL_HOST && !strcmp(c.params, "quiet"));
+	CHECK(c.m.cpu == CPU_MODEL_HOST && !strcmp(c.m.params, "quiet"));
 	CHECK_EQ(parse(&c, err, "--cpu", "baseline", "--name", "vm1"), 0);
-	CHECK(c.cpu == CPU_MODEL_BASELINE && !strcmp(c.name, "vm1"));
+	CHECK(c.m.cpu == CPU_MODEL_BASELINE && !strcmp(c.m.name, "vm1"));
 	CHECK_EQ(parse(&c, err, "-h", NULL, NULL, NULL), 0);
 	CHECK(c.help);
 }
@@ -53,14 +53,14 @@ static void memory_options(void)
 	struct run_config c;
 	char err[256];
 	CHECK_EQ(parse(&c, err, NULL, NULL, NULL, NULL), 0);
-	CHECK(c.backend.kind == MEM_THP && !c.backend.shared && c.prefault_threads == 0 && !c.stats);
+	CHECK(c.m.backend.kind == MEM_THP && !c.m.backend.shared && c.m.prefault_threads == 0 && !c.stats);
 	CHECK_EQ(parse(&c, err, "--memory-backend", "hugetlb", "--hugepage-size", "1G"), 0);
-	CHECK(c.backend.kind == MEM_HUGETLB && c.backend.hugepage_size == 1ULL << 30);
+	CHECK(c.m.backend.kind == MEM_HUGETLB && c.m.backend.hugepage_size == 1ULL << 30);
 	CHECK_EQ(parse(&c, err, "--memory-backend=file=/mnt/huge", "--shared", "--prefault", "--stats"), 0);
-	CHECK(c.backend.kind == MEM_FILE && !strcmp(c.backend.path, "/mnt/huge") && c.backend.shared);
-	CHECK(c.prefault_threads == 1 && c.stats);
+	CHECK(c.m.backend.kind == MEM_FILE && !strcmp(c.m.backend.path, "/mnt/huge") && c.m.backend.shared);
+	CHECK(c.m.prefault_threads == 1 && c.stats);
 	CHECK_EQ(parse(&c, err, "--prefault=8", NULL, NULL, NULL), 0);
-	CHECK_EQ(c.prefault_threads, 8);
+	CHECK_EQ(c.m.prefault_threads, 8);
 	CHECK(parse(&c, err, "--memory-backend", "file=", NULL, NULL) < 0);
 	CHECK_MSG(err, "not a backend");
 	CHECK(parse(&c, err, "--hugepage-size", "4M", NULL, NULL) < 0);
@@ -117,14 +117,14 @@ static void device_options(void)
 	struct run_config c;
 	char err[256];
 	CHECK_EQ(parse_dev(&c, err, "--disk", "a.img", "--disk", "b.img,ro,cache=none,io=sync"), 0);
-	CHECK(c.nr_disks == 2 && !strcmp(c.disks[0].path, "a.img") && !c.disks[0].read_only);
-	CHECK(!strcmp(c.disks[1].path, "b.img") && c.disks[1].read_only && c.disks[1].direct && c.disks[1].sync_io);
+	CHECK(c.m.nr_disks == 2 && !strcmp(c.m.disks[0].path, "a.img") && !c.m.disks[0].read_only);
+	CHECK(!strcmp(c.m.disks[1].path, "b.img") && c.m.disks[1].read_only && c.m.disks[1].direct && c.m.disks[1].sync_io);
 	CHECK_EQ(parse_dev(&c, err, "--net", "tap=tap7,mac=52:54:00:aa:bb:cc", "--rng", NULL), 0);
-	CHECK(!strcmp(c.net_tap, "tap7") && c.net_mac_set && c.net_mac[5] == 0xcc && c.rng);
+	CHECK(!strcmp(c.m.net_tap, "tap7") && c.m.net_mac_set && c.m.net_mac[5] == 0xcc && c.m.rng);
 	CHECK_EQ(parse_dev(&c, err, "--balloon", NULL, NULL, NULL), 0);
-	CHECK(c.balloon && c.balloon_size == 0 && !c.balloon_report && c.balloon_stats_s == 0);
+	CHECK(c.m.balloon && c.m.balloon_size == 0 && !c.m.balloon_report && c.m.balloon_stats_s == 0);
 	CHECK_EQ(parse_dev(&c, err, "--balloon=64M,stats=0.5,report", NULL, NULL, NULL), 0);
-	CHECK(c.balloon_size == 64ULL << 20 && c.balloon_stats_s == 0.5 && c.balloon_report);
+	CHECK(c.m.balloon_size == 64ULL << 20 && c.m.balloon_stats_s == 0.5 && c.m.balloon_report);
 
 	CHECK(parse_dev(&c, err, "--disk", "a.img,rw", NULL, NULL) < 0);
 	CHECK_MSG(err, "unknown option 'rw'");
@@ -160,8 +160,35 @@ static void device_options(void)
 	CHECK_MSG(err, "too many virtio devices");
 }
 
+/* The core's own validation, for tests and tools that fill the config without a
+ * command line. */
+static void config_api(void)
+{
+	struct machine_config c;
+	char err[256] = "";
+	machine_config_defaults(&c);
+	CHECK_EQ(machine_config_check(&c, err, sizeof(err)), 0);
+	c.nr_disks = 7;
+	c.rng = c.balloon = true;
+	CHECK_EQ(machine_config_check(&c, err, sizeof(err)), (uint64_t)-EINVAL);
+	CHECK_MSG(err, "9 virtio devices: at most 8");
+	machine_config_defaults(&c);
+	c.cpus = 0;
+	CHECK_EQ(machine_config_check(&c, err, sizeof(err)), (uint64_t)-EINVAL);
+	CHECK_MSG(err, "use 1 to 4096");
+	machine_config_defaults(&c);
+	c.initrd = "x";
+	CHECK_EQ(machine_config_check(&c, err, sizeof(err)), (uint64_t)-EINVAL);
+	CHECK_MSG(err, "--initrd needs --kernel");
+	machine_config_defaults(&c);
+	c.mem_size = 1 << 20;
+	CHECK_EQ(machine_config_check(&c, err, sizeof(err)), (uint64_t)-EINVAL);
+	CHECK_MSG(err, "at least 2M");
+}
+
 int main(void)
 {
+	config_api();
 	sizes();
 	good();
 	memory_options();
