@@ -182,7 +182,7 @@ static int parse_args(int argc, char **argv, struct machine_config *cfg, bool *l
 		else if (!strcmp(argv[i], "--ring") && i + 1 < argc)
 			cfg->dirty_ring_entries = (uint32_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
-			cli_parse_size(argv[++i], &cfg->dirty_clear_chunk);
+			size_parse(argv[++i], &cfg->dirty_clear_chunk);
 		else if (!strcmp(argv[i], "--cpus") && i + 1 < argc)
 			cfg->cpus = (unsigned int)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "-p") && i + 1 < argc)

@@ -169,7 +169,7 @@ int main(int argc, char **argv)
 	for (int i = 1; i + 1 < argc; i += 2) {
 		if (!strcmp(argv[i], "--runs"))
 			runs = atoi(argv[i + 1]);
-		else if (!strcmp(argv[i], "--size") && cli_parse_size(argv[i + 1], &size))
+		else if (!strcmp(argv[i], "--size") && size_parse(argv[i + 1], &size))
 			size = 0;
 	}
 	if (runs < 1 || runs > 64 || size < SZ_1G || size % SZ_1G) {

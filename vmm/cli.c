@@ -11,6 +11,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../util/sizes.h"
+
 const char cli_run_usage[] =
 	"usage: pagoda run [options]\n"
 	"Boots a VM and exits with the guest's status. Without -k, boots a built-in demo guest.\n"
@@ -97,32 +99,6 @@ static int fail(char *err, size_t errlen, const char *fmt, ...)
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
 	return -1;
-}
-
-int cli_parse_size(const char *s, uint64_t *out)
-{
-	if (!s || *s < '0' || *s > '9')
-		return -1;
-	errno = 0;
-	char *end;
-	unsigned long long v = strtoull(s, &end, 10);
-	if (errno)
-		return -1;
-	unsigned shift = 0;
-	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
-	case '\0': break;
-	default: return -1;
-	}
-	if (*end == 'i' || *end == 'B') /* accept 2GiB / 2GB as humans write them */
-		end += (end[0] == 'i' && end[1] == 'B') ? 2 : 1;
-	if (*end != '\0' || v > (UINT64_MAX >> shift))
-		return -1;
-	*out = (uint64_t)v << shift;
-	return 0;
 }
 
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
@@ -217,7 +193,7 @@ static int apply_memory_option(int c, const char *arg, struct run_config *cfg, c
 	case OPT_BACKEND:
 		return parse_backend(arg, &cfg->m.backend, err, errlen);
 	case OPT_HUGEPAGE:
-		if (cli_parse_size(arg, &size) || (size != (2ULL << 20) && size != (1ULL << 30)))
+		if (size_parse(arg, &size) || (size != (2ULL << 20) && size != (1ULL << 30)))
 			return fail(err, errlen, "--hugepage-size '%s' is not a huge page size: use 2M or 1G", arg);
 		cfg->m.backend.hugepage_size = size;
 		return 0;
@@ -263,7 +239,7 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 		cfg->m.dirty_ring_entries = (uint32_t)n;
 		return 0;
 	case OPT_CLEAR_CHUNK:
-		if (cli_parse_size(arg, &size) || size == 0 || size % (256 << 10))
+		if (size_parse(arg, &size) || size == 0 || size % (256 << 10))
 			return fail(err, errlen, "--dirty-clear-chunk '%s' is not a chunk size: use a multiple of 256K (64 pages), e.g. 1G", arg);
 		cfg->m.dirty_clear_chunk = size;
 		return 0;
@@ -277,7 +253,7 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 			cfg->m.eager_split = EAGER_SPLIT_OFF;
 		else if (!strcmp(arg, "on"))
 			cfg->m.eager_split = EAGER_SPLIT_ON;
-		else if (!strncmp(arg, "chunk=", 6) && !cli_parse_size(arg + 6, &size) && size &&
+		else if (!strncmp(arg, "chunk=", 6) && !size_parse(arg + 6, &size) && size &&
 			 !(size & (size - 1)) && size >= 4096) {
 			cfg->m.eager_split = EAGER_SPLIT_CHUNK;
 			cfg->m.eager_chunk = size;
@@ -358,7 +334,7 @@ static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t er
 				return fail(err, errlen, "--balloon stats=%s is not an interval: give seconds greater than 0, e.g. stats=1", tok + 6);
 		} else if (!strcmp(tok, "report")) {
 			cfg->m.balloon_report = true;
-		} else if (tok != arg || cli_parse_size(tok, &cfg->m.balloon_size) || cfg->m.balloon_size % 4096) {
+		} else if (tok != arg || size_parse(tok, &cfg->m.balloon_size) || cfg->m.balloon_size % 4096) {
 			return fail(err, errlen, "--balloon: '%s' is not a size, stats=SECONDS or report: e.g. --balloon=64M,stats=1,report", tok);
 		}
 	}
@@ -482,7 +458,7 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 	case OPT_DUMP_DTB: cfg->m.dump_dtb = arg; return 0;
 	case 'h': cfg->help = true; return 0;
 	case 'm':
-		if (cli_parse_size(arg, &cfg->m.mem_size) || cfg->m.mem_size == 0)
+		if (size_parse(arg, &cfg->m.mem_size) || cfg->m.mem_size == 0)
 			return fail(err, errlen, "--memory '%s' is not a size: use a number with a K, M or G suffix, e.g. -m 512M", arg);
 		if (cfg->m.mem_size < MACHINE_MIN_MEM)
 			return fail(err, errlen, "--memory '%s' is too small: give the guest at least 2M", arg);

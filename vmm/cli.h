@@ -29,9 +29,6 @@ struct run_config {
  * split in place: argv must be writable (main's is). */
 int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen);
 
-/* "512M", "2G", "4096" (bytes), "1T". -1 on anything else or on overflow. */
-int cli_parse_size(const char *s, uint64_t *out);
-
 extern const char cli_run_usage[];
 
 #endif

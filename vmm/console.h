@@ -22,10 +22,9 @@ struct console {
 	void *quit_ctx;
 };
 
-/* Puts a terminal in raw mode and arranges its restoration at exit and on fatal signals. */
+/* Puts a terminal in raw mode (vmm/terminal.h restores it) and forwards its input. */
 int console_start(struct console *c, struct event_loop *loop, int in_fd);
 /* The guest has room again (called from any thread). */
 void console_resume(void *console);
-void console_restore_terminal(void);
 
 #endif

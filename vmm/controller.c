@@ -11,8 +11,8 @@
 #include <unistd.h>
 
 #include "../mem/mem_stats.h"
+#include "../util/sizes.h"
 #include "../virtio/balloon.h"
-#include "cli.h"
 #include "controller_persist.h"
 #include "migration.h"
 
@@ -89,7 +89,7 @@ static int cmd_balloon(struct controller *c, const char *arg, char *reply, size_
 		return controller_fail(reply, len, "no balloon: start the VM with --balloon", NULL);
 	uint64_t size;
 	if (arg) {
-		if (cli_parse_size(arg, &size) || size % 4096 || size >= c->m->vm.mem.layout.ram_size)
+		if (size_parse(arg, &size) || size % 4096 || size >= c->m->vm.mem.layout.ram_size)
 			return controller_fail(reply, len, "balloon size '%s': give a multiple of 4K below the guest's memory, e.g. 64M", arg);
 		virtio_balloon_set_target(b, size);
 	}

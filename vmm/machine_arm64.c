@@ -15,7 +15,8 @@
 #include "../arch/arm64/image.h"
 #include "../arch/arm64/vcpu.h"
 #include "../devices/debug_exit.h"
-#include "machine_state.h"
+#include "state_header.h"
+#include "../util/state_records.h"
 #include "../util/io.h"
 
 const char machine_arch_default_params[] = "console=ttyS0";

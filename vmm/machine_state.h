@@ -7,26 +7,10 @@
 #define PAGODA_VMM_MACHINE_STATE_H
 
 #include "machine.h"
+#include "state_header.h"
 #include "../util/state_buf.h"
 #include "../util/state_records.h"
 
-#define STATE_MAGIC "PAGODAST"
-#define STATE_VERSION 1
-
-
-struct state_header {
-	char magic[8];
-	uint32_t version;
-	uint32_t arch;           /* 1: x86-64 */
-	uint64_t ram_size;
-	uint32_t nr_vcpus;
-	uint32_t cpu_baseline;   /* the guest's CPU model: 1 baseline, 0 host */
-	uint32_t nr_ram;
-	uint32_t nr_virtio;
-	struct { uint64_t gpa, size; } ram[4];
-	uint32_t host_vendor[3]; /* CPUID 0 of the host the state was taken on */
-	uint32_t host_family;    /* CPUID 1 eax */
-};
 
 void machine_state_header(const struct machine *m, struct state_header *h);
 /* Why h cannot go into m (a static message with the two values), or NULL when it can. */

@@ -14,7 +14,8 @@
 #include "../arch/x86/vcpu_regs.h"
 #include "../arch/x86/saved_state.h"
 #include "../devices/debug_exit.h"
-#include "machine_state.h"
+#include "state_header.h"
+#include "../util/state_records.h"
 
 #define COM1_PORT 0x3f8
 

@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "console.h"
+#include "terminal.h"
 #include "event_loop.h"
 #include "controller.h"
 #include "machine.h"
@@ -305,7 +306,7 @@ static void teardown(struct run *r)
 	if (r->ctl_open)
 		controller_close(&r->ctl); /* joins a migration thread before the machine goes */
 	machine_destroy(&r->m);
-	console_restore_terminal();
+	terminal_restore();
 	event_loop_destroy(&r->loop);
 	if (r->timer_fd >= 0)
 		close(r->timer_fd);

@@ -17,7 +17,7 @@
 #include <unistd.h>
 
 #include "../mem/kvm_compat.h"
-#include "console.h"
+#include "terminal.h"
 #include "vm.h"
 
 #define MAX_SYSCALL 512
@@ -111,7 +111,7 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	if (write(STDERR_FILENO, msg, n) < 0) {
 		/* nothing left to tell it with */
 	}
-	console_restore_terminal();
+	terminal_restore();
 	_exit(EXIT_SANDBOX);
 }
 

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "console.h"
+#include "terminal.h"
 
 static const struct guest_mem *watched;
 
@@ -31,7 +31,7 @@ static void on_sigbus(int sig, siginfo_t *si, void *uc)
 	const struct guest_mem *m = watched;
 	uint64_t a = (uint64_t)(uintptr_t)si->si_addr;
 	uint64_t base = m ? (uint64_t)(uintptr_t)m->base : 0;
-	console_restore_terminal();
+	terminal_restore();
 	if (m && a >= base && a - base < layout_ram_end(&m->layout)) {
 		put("pagoda: SIGBUS: the backing of guest RAM could not supply the page at guest address ");
 		put_hex(a - base);

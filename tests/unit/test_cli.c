@@ -15,19 +15,19 @@ static int parse(struct run_config *c, char *err, const char *a0, const char *a1
 static void sizes(void)
 {
 	uint64_t v;
-	CHECK(cli_parse_size("512M", &v) == 0 && v == 512ULL << 20);
-	CHECK(cli_parse_size("2G", &v) == 0 && v == 2ULL << 30);
-	CHECK(cli_parse_size("2GiB", &v) == 0 && v == 2ULL << 30);
-	CHECK(cli_parse_size("64k", &v) == 0 && v == 64ULL << 10);
-	CHECK(cli_parse_size("4096", &v) == 0 && v == 4096);
-	CHECK(cli_parse_size("1T", &v) == 0 && v == 1ULL << 40);
-	CHECK(cli_parse_size("", &v) < 0);
-	CHECK(cli_parse_size("G", &v) < 0);
-	CHECK(cli_parse_size("-1G", &v) < 0);
-	CHECK(cli_parse_size("1.5G", &v) < 0);
-	CHECK(cli_parse_size("2X", &v) < 0);
-	CHECK(cli_parse_size("99999999999999999999", &v) < 0);
-	CHECK(cli_parse_size("17179869184T", &v) < 0); /* overflows 64 bits */
+	CHECK(size_parse("512M", &v) == 0 && v == 512ULL << 20);
+	CHECK(size_parse("2G", &v) == 0 && v == 2ULL << 30);
+	CHECK(size_parse("2GiB", &v) == 0 && v == 2ULL << 30);
+	CHECK(size_parse("64k", &v) == 0 && v == 64ULL << 10);
+	CHECK(size_parse("4096", &v) == 0 && v == 4096);
+	CHECK(size_parse("1T", &v) == 0 && v == 1ULL << 40);
+	CHECK(size_parse("", &v) < 0);
+	CHECK(size_parse("G", &v) < 0);
+	CHECK(size_parse("-1G", &v) < 0);
+	CHECK(size_parse("1.5G", &v) < 0);
+	CHECK(size_parse("2X", &v) < 0);
+	CHECK(size_parse("99999999999999999999", &v) < 0);
+	CHECK(size_parse("17179869184T", &v) < 0); /* overflows 64 bits */
 }
 
 static void good(void)
