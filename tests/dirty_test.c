@@ -1,5 +1,5 @@
 /* Dirty tracking against the real KVM, one mode per run: builds a VM in-process
- * (vmm/machine.c) with the dirty test guest, harvests at each of the guest's sync points
+ * (vmm/core/machine.c) with the dirty test guest, harvests at each of the guest's sync points
  * and checks the harvested set exactly:
  *   - every page the guest wrote this round is there;
  *   - nothing else is, beyond the guest's own writable image (data, bss, stack), pagoda's
@@ -21,8 +21,8 @@
 #if defined(__x86_64__)
 #include "../arch/x86/boot_layout.h"
 #endif
-#include "../vmm/cli.h"
-#include "../vmm/machine.h"
+#include "../vmm/front/cli.h"
+#include "../vmm/core/machine.h"
 #include "guests/dirty_sync.h"
 
 #define PAGE 4096ULL

@@ -1,4 +1,4 @@
-"""pagoda's VM state stream (vmm/state_buf.h, vmm/machine_state.h) for tests that craft
+"""pagoda's VM state stream (util/state_buf.h, vmm/persist/machine_state.h) for tests that craft
 hostile snapshots and migration streams: records of (type u32, length u32, payload), a
 header record first and an END record holding the CRC-32 of everything before it."""
 import socket
@@ -34,7 +34,7 @@ def set_header_u32(recs, offset, value):
     h[1] = h[1][:offset] + struct.pack("<I", value) + h[1][offset + 4:]
 
 
-# The migration stream (vmm/mig_channel.h): the receiver greets first (flags, nonce);
+# The migration stream (vmm/persist/mig_channel.h): the receiver greets first (flags, nonce);
 # 1 in flags means it demands the migration key.
 MIG_HELLO, MIG_PAGES, MIG_STATE, MIG_REPLY, MIG_GREETING = 0x1000, 0x1001, 0x1003, 0x1005, 0x1006
 GREETING = struct.pack("<III", MIG_GREETING, 36, 0) + bytes(32)

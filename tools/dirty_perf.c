@@ -14,8 +14,8 @@
 #include <unistd.h>
 
 #include "../mem/kvm_stats.h"
-#include "../vmm/cli.h"
-#include "../vmm/machine.h"
+#include "../vmm/front/cli.h"
+#include "../vmm/core/machine.h"
 
 #define PERF_SYNC_MAGIC 0x46524550u
 #define MAX_PASSES 64

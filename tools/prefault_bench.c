@@ -15,7 +15,7 @@
 
 #include "../mem/guest_mem.h"
 #include "../mem/prefault.h"
-#include "../vmm/cli.h"
+#include "../vmm/front/cli.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23

@@ -1,11 +1,11 @@
 /* Every record type of the VM state stream (util/state_buf.h), in one place so no two
  * owners can take the same number. Each piece of state is saved and restored by the code
- * that defines it; the machine (vmm/machine_state.c) frames the stream. */
+ * that defines it; the machine (vmm/persist/machine_state.c) frames the stream. */
 #ifndef PAGODA_UTIL_STATE_RECORDS_H
 #define PAGODA_UTIL_STATE_RECORDS_H
 
 enum state_record {
-	/* The machine: vmm/machine_state.c */
+	/* The machine: vmm/persist/machine_state.c */
 	REC_HEADER = 1,          /* struct state_header */
 	REC_SERIAL = 2,          /* devices/serial.h: struct serial_state */
 	REC_RTC = 3,             /* arch/x86/rtc.h: struct rtc_state */

@@ -8,7 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../vmm/migration.h"
+#include "../../vmm/persist/migration.h"
 #include "fuzz_common.h"
 
 struct feed {

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../vmm/machine.h"
-#include "../../vmm/machine_state.h"
+#include "../../vmm/core/machine.h"
+#include "../../vmm/persist/machine_state.h"
 
 static struct machine *real_machine(void)
 {

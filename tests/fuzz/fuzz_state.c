@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "../../arch/x86/saved_state.h"
-#include "../../vmm/machine_state.h"
+#include "../../vmm/persist/machine_state.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,4 +1,4 @@
-#include "../../vmm/bus.h"
+#include "../../vmm/core/bus.h"
 #include "check.h"
 
 struct dev {

@@ -1,4 +1,4 @@
-#include "../../vmm/cli.h"
+#include "../../vmm/front/cli.h"
 #include "check.h"
 
 static int parse(struct run_config *c, char *err, const char *a0, const char *a1,

@@ -14,9 +14,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../vmm/console.h"
-#include "../../vmm/sandbox.h"
-#include "../../vmm/vm.h"
+#include "../../vmm/front/console.h"
+#include "../../vmm/core/sandbox.h"
+#include "../../vmm/core/vm.h"
 #include "check.h"
 
 enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF,

@@ -1,0 +1,229 @@
+#include "controller.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "../../mem/mem_stats.h"
+#include "../../util/sizes.h"
+#include "../../virtio/balloon.h"
+#include "controller_persist.h"
+#include "../persist/migration.h"
+
+#define OK "{\"ok\": true"
+
+int controller_fail(char *reply, size_t len, const char *fmt, const char *arg)
+{
+	char msg[256], esc[300];
+	snprintf(msg, sizeof(msg), fmt, arg ? arg : "");
+	json_escape(msg, esc, sizeof(esc));
+	snprintf(reply, len, "{\"ok\": false, \"error\": \"%s\"}", esc);
+	return 0;
+}
+
+static int cmd_pause(struct controller *c, char *reply, size_t len)
+{
+	if (c->m->vm.paused)
+		return controller_fail(reply, len, "already paused", NULL);
+	if (!vm_pause(&c->m->vm))
+		return controller_fail(reply, len, "the VM is ending", NULL);
+	snprintf(reply, len, OK ", \"state\": \"paused\"}");
+	return 0;
+}
+
+static int cmd_resume(struct controller *c, char *reply, size_t len)
+{
+	if (!c->m->vm.paused)
+		return controller_fail(reply, len, "not paused", NULL);
+	vm_resume(&c->m->vm);
+	snprintf(reply, len, OK ", \"state\": \"running\"}");
+	return 0;
+}
+
+static int cmd_stop(struct controller *c, char *reply, size_t len)
+{
+	vm_request_exit(&c->m->vm, EXIT_GUEST_OFF, "stopped from the control socket");
+	snprintf(reply, len, OK ", \"state\": \"stopping\"}");
+	return 0;
+}
+
+static int cmd_stats(struct controller *c, char *reply, size_t len)
+{
+	struct machine *m = c->m;
+	struct mem_usage u;
+	mem_stats_collect(&m->vm.mem, m->vm.vm_fd, &u);
+	const struct dirty_stats *d = m->dirty_inited ? &m->dirty.st : NULL;
+	int n = snprintf(reply, len, OK ", \"state\": \"%s\", \"uptime_s\": %.3f, \"memory\": {\"size\": %" PRIu64
+			 ", \"backend\": \"%s\", \"resident\": %" PRIu64 ", \"huge\": %" PRIu64 ", \"kvm_pages_4k\": %" PRIu64
+			 ", \"kvm_pages_2m\": %" PRIu64 ", \"kvm_pages_1g\": %" PRIu64 "}, \"dirty\": {\"mode\": \"%s\", \"active\": %s"
+			 ", \"harvests\": %" PRIu64 ", \"last_pages\": %" PRIu64 ", \"ring_full_exits\": %" PRIu64 "}, \"vcpu_exits\": [",
+			 m->vm.paused ? "paused" : "running", (double)(now_ns() - m->t_start_ns) / 1e9,
+			 m->vm.mem.layout.ram_size, m->vm.mem.backend.desc, u.rss, u.huge, u.pages_4k, u.pages_2m, u.pages_1g,
+			 d ? dirty_mode_name(m->dirty.mode) : "none", d && m->dirty.active ? "true" : "false",
+			 d ? d->harvests : 0, d ? d->pages : 0, d ? d->ring_full_exits : 0);
+	for (unsigned int i = 0; i < m->vm.nr_vcpus && n > 0 && (size_t)n < len; i++)
+		n += snprintf(reply + n, len - (size_t)n, "%s%" PRIu64, i ? ", " : "", m->vm.vcpus[i].nr_exits);
+	if (n > 0 && (size_t)n < len)
+		snprintf(reply + n, len - (size_t)n, "]}");
+	return 0;
+}
+
+static struct virtio_dev *find_balloon(struct machine *m)
+{
+	for (unsigned int i = 0; i < m->virtio.nr; i++)
+		if (m->virtio.slots[i].kind == VDEV_BALLOON)
+			return m->virtio.slots[i].dev;
+	return NULL;
+}
+
+static int cmd_balloon(struct controller *c, const char *arg, char *reply, size_t len)
+{
+	struct virtio_dev *b = find_balloon(c->m);
+	if (!b)
+		return controller_fail(reply, len, "no balloon: start the VM with --balloon", NULL);
+	uint64_t size;
+	if (arg) {
+		if (size_parse(arg, &size) || size % 4096 || size >= c->m->vm.mem.layout.ram_size)
+			return controller_fail(reply, len, "balloon size '%s': give a multiple of 4K below the guest's memory, e.g. 64M", arg);
+		virtio_balloon_set_target(b, size);
+	}
+	struct balloon_stats s = virtio_balloon_stats(b);
+	snprintf(reply, len, OK ", \"target\": %" PRIu64 ", \"actual\": %" PRIu64 ", \"inflated\": %" PRIu64
+		 ", \"deflated\": %" PRIu64 ", \"host_freed\": %" PRIu64 ", \"guest_free\": %" PRId64 "}",
+		 s.target_bytes, s.actual_bytes, s.inflated_bytes, s.deflated_bytes, s.freed_bytes,
+		 s.guest_updates ? (int64_t)s.guest[4] : (int64_t)-1);
+	return 0;
+}
+
+static void on_rate_window(void *opaque, uint32_t events)
+{
+	struct controller *c = opaque;
+	uint64_t ticks;
+	(void)events;
+	if (read(c->rate_fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	struct dirty_log *d = &c->m->dirty;
+	char reply[512];
+	double secs = (double)(now_ns() - c->rate_t0_ns) / 1e9;
+	if (dirty_log_harvest(d))
+		controller_fail(reply, sizeof(reply), "harvesting dirty pages failed", NULL);
+	else
+		snprintf(reply, sizeof(reply), OK ", \"seconds\": %.3f, \"pages\": %" PRIu64 ", \"pages_per_s\": %.0f"
+			 ", \"mib_per_s\": %.2f, \"mode\": \"%s\"}", secs, d->st.pages, (double)d->st.pages / secs,
+			 (double)d->st.pages * 4096 / secs / (1 << 20), dirty_mode_name(d->mode));
+	machine_dirty_log_stop(c->m);
+	event_loop_remove(c->loop, c->rate_fd);
+	close(c->rate_fd);
+	c->rate_fd = -1;
+	api_reply(&c->api, c->rate_client, reply);
+}
+
+static int cmd_dirty_rate(struct controller *c, int client, const char *arg, char *reply, size_t len)
+{
+	struct machine *m = c->m;
+	double s = arg ? strtod(arg, NULL) : 1.0;
+	if (!(s > 0 && s <= 60))
+		return controller_fail(reply, len, "dirty-rate window '%s': give seconds from 0 to 60, e.g. 1", arg);
+	if (!m->dirty_inited)
+		return controller_fail(reply, len, "no dirty tracking in this VM", NULL);
+	controller_stop_tracking(c);
+	if (m->dirty.active || c->rate_fd >= 0)
+		return controller_fail(reply, len, "dirty logging is busy (--dirty-rate, a migration or a measurement)", NULL);
+	struct itimerspec its = { .it_value = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) + 1 } };
+	c->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (c->rate_fd < 0 || timerfd_settime(c->rate_fd, 0, &its, NULL) ||
+	    dirty_log_start(&m->dirty, &m->vm.mem) || dirty_log_drain(&m->dirty) ||
+	    event_loop_add(c->loop, c->rate_fd, EPOLLIN, on_rate_window, c)) {
+		if (c->rate_fd >= 0)
+			close(c->rate_fd);
+		c->rate_fd = -1;
+		return controller_fail(reply, len, "could not start the measurement", NULL);
+	}
+	c->rate_client = client;
+	c->rate_t0_ns = now_ns();
+	return 1;
+}
+
+
+/* While a migration runs, its thread pauses the VM for stop-and-copy and resumes it if
+ * the migration fails: a pause, resume or snapshot from here would let the guest run
+ * while its last pages and state are sent, or be undone behind the user's back. */
+static bool conflicts_with_migration(const char *cmd)
+{
+	return !strcmp(cmd, "pause") || !strcmp(cmd, "resume") || !strcmp(cmd, "snapshot");
+}
+
+static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *reply, size_t len)
+{
+	struct controller *c = ctx;
+	const char *cmd = json_get(kv, n, "cmd"), *arg = json_get(kv, n, "arg");
+	if (!cmd)
+		return controller_fail(reply, len, "no \"cmd\": send {\"cmd\": \"stats\"}", NULL);
+	if (c->mig && migration_running(c->mig) && conflicts_with_migration(cmd))
+		return controller_fail(reply, len, "a migration is running: '%s' waits until it ends (migrate-status)", cmd);
+	if (!strcmp(cmd, "pause"))
+		return cmd_pause(c, reply, len);
+	if (!strcmp(cmd, "resume"))
+		return cmd_resume(c, reply, len);
+	if (!strcmp(cmd, "stop"))
+		return cmd_stop(c, reply, len);
+	if (!strcmp(cmd, "stats"))
+		return cmd_stats(c, reply, len);
+	if (!strcmp(cmd, "balloon"))
+		return cmd_balloon(c, arg, reply, len);
+	if (!strcmp(cmd, "dirty-rate"))
+		return cmd_dirty_rate(c, client, arg, reply, len);
+	if (!strcmp(cmd, "snapshot"))
+		return controller_snapshot(c, arg, json_get(kv, n, "mode"), reply, len);
+	if (!strcmp(cmd, "migrate"))
+		return controller_migrate(c, client, json_get(kv, n, "wait") && !strcmp(json_get(kv, n, "wait"), "true"),
+					  arg, reply, len);
+	if (!strcmp(cmd, "migrate-status"))
+		return controller_migrate_status(c, reply, len);
+	return controller_fail(reply, len, "unknown command '%s': pause, resume, stop, stats, balloon, dirty-rate, snapshot, migrate, migrate-status", cmd);
+}
+
+int controller_open(struct controller *c, struct machine *m, struct event_loop *loop,
+		    const char *path, char *err, size_t errlen)
+{
+	*c = (struct controller){ .m = m, .loop = loop, .rate_fd = -1, .mig_client = -1 };
+	c->mig_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->mig_efd < 0 || event_loop_add(loop, c->mig_efd, EPOLLIN, controller_on_migration_end, c)) {
+		snprintf(err, errlen, "control socket: eventfd: %s", strerror(errno));
+		return -EIO;
+	}
+	int e = api_open(&c->api, path, loop, handle, c, err, errlen);
+	c->api_open = e == 0;
+	return e;
+}
+
+void controller_close(struct controller *c)
+{
+	if (c->rate_fd >= 0) {
+		event_loop_remove(c->loop, c->rate_fd);
+		close(c->rate_fd);
+		c->rate_fd = -1;
+	}
+	if (c->mig) {
+		if (atomic_load(&c->m->vm.exit_code) != EXIT_GUEST_OFF || c->mig->state == MIG_RUNNING)
+			migration_abort(c->mig); /* a signal or an error ends the VMM mid-migration */
+		migration_join(c->mig);
+		controller_answer_migration(c); /* a migration that ended the VM still gets its answer */
+		free(c->mig);
+		c->mig = NULL;
+	}
+	if (c->mig_efd >= 0) {
+		event_loop_remove(c->loop, c->mig_efd);
+		close(c->mig_efd);
+	}
+	c->mig_efd = -1;
+	if (c->api_open)
+		api_close(&c->api);
+	c->api_open = false;
+}

@@ -1,0 +1,33 @@
+/* What the control socket's commands do to a running machine: pause, resume, stop,
+ * stats, balloon, dirty-rate, snapshot, migrate, migrate-status. Runs on the main event
+ * loop; long work (a dirty-rate window, a migration) answers or reports later. */
+#ifndef PAGODA_VMM_CONTROLLER_H
+#define PAGODA_VMM_CONTROLLER_H
+
+#include <stdint.h>
+
+#include "api.h"
+#include "../core/machine.h"
+
+struct migration;
+
+struct controller {
+	struct machine *m;
+	struct event_loop *loop;
+	struct api api;
+	bool api_open;
+	int rate_fd;               /* a dirty-rate window in progress, or -1 */
+	int rate_client;
+	uint64_t rate_t0_ns;
+	struct migration *mig;     /* the outgoing migration, once one was asked */
+	int mig_efd;               /* the migration thread's end */
+	int mig_client;            /* waiting for the migration's end, or -1 */
+	char last_snapshot[4096];  /* the parent of the next diff snapshot */
+	bool snap_tracking;        /* dirty logging runs for diff snapshots */
+};
+
+int controller_open(struct controller *c, struct machine *m, struct event_loop *loop,
+		    const char *path, char *err, size_t errlen);
+void controller_close(struct controller *c);
+
+#endif

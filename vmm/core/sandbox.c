@@ -1,0 +1,254 @@
+#include "sandbox.h"
+
+#include <errno.h>
+#include <linux/kvm.h>
+#include <linux/if_tun.h>
+#include <seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "../../mem/kvm_compat.h"
+#include "terminal.h"
+#include "vm.h"
+
+#define MAX_SYSCALL 512
+
+static enum sandbox_mode mode = SANDBOX_OFF;
+static char *names[MAX_SYSCALL];  /* resolved before any filter: the handler cannot allocate */
+
+/* What every pagoda thread does: memory, locks, time, signals, its own end. */
+static const int common[] = {
+	SCMP_SYS(read), SCMP_SYS(write), SCMP_SYS(close), SCMP_SYS(mmap), SCMP_SYS(munmap),
+	SCMP_SYS(mprotect), SCMP_SYS(madvise), SCMP_SYS(brk), SCMP_SYS(futex), SCMP_SYS(clock_gettime),
+	SCMP_SYS(clock_nanosleep), SCMP_SYS(nanosleep), SCMP_SYS(rt_sigprocmask), SCMP_SYS(rt_sigreturn),
+	SCMP_SYS(sched_yield), SCMP_SYS(getpid), SCMP_SYS(gettid), SCMP_SYS(exit),
+	SCMP_SYS(exit_group), SCMP_SYS(restart_syscall), SCMP_SYS(getrandom), SCMP_SYS(fstat),
+	SCMP_SYS(newfstatat), SCMP_SYS(lseek), SCMP_SYS(set_robust_list), SCMP_SYS(rseq),
+	SCMP_SYS(ppoll), SCMP_SYS(poll),
+};
+/* Device work, wherever it runs (the I/O thread, or a vCPU thread without ioeventfd). */
+static const int device[] = {
+	SCMP_SYS(readv), SCMP_SYS(writev), SCMP_SYS(preadv), SCMP_SYS(pwritev), SCMP_SYS(pread64),
+	SCMP_SYS(pwrite64), SCMP_SYS(fdatasync), SCMP_SYS(fsync), SCMP_SYS(fallocate),
+	SCMP_SYS(io_uring_enter), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
+};
+/* The main thread: the event loop, the control socket, snapshots, a migration thread. */
+static const int main_only[] = {
+	SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
+	SCMP_SYS(connect), SCMP_SYS(setsockopt), SCMP_SYS(getsockopt),
+	SCMP_SYS(getsockname), SCMP_SYS(getpeername), SCMP_SYS(shutdown), SCMP_SYS(openat),
+	SCMP_SYS(mkdir), SCMP_SYS(rename), SCMP_SYS(unlink), SCMP_SYS(ftruncate), SCMP_SYS(statfs),
+	SCMP_SYS(set_tid_address), SCMP_SYS(sigaltstack),
+	SCMP_SYS(rt_sigaction), SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(eventfd2),
+	SCMP_SYS(readlink), SCMP_SYS(getcwd), SCMP_SYS(uname), SCMP_SYS(sched_getaffinity),
+	SCMP_SYS(prlimit64), SCMP_SYS(getdents64), SCMP_SYS(wait4),
+};
+
+/* Setting up a VM from a snapshot or a stream, and starting its threads and the event
+ * loop (SANDBOX_SETUP adds these to everything the threads do). */
+static const int setup_only[] = {
+	SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(epoll_create1), SCMP_SYS(signalfd4), SCMP_SYS(umask),
+	SCMP_SYS(fcntl), SCMP_SYS(pipe2), SCMP_SYS(dup),
+};
+
+/* ioctl request numbers per thread kind. */
+#if defined(__aarch64__)
+/* A fatal exit's register dump reads ONE_REGs; no snapshot state on arm64 yet. */
+#define ARCH_VCPU_IOCTLS KVM_GET_ONE_REG
+#define ARCH_MAIN_IOCTLS KVM_GET_ONE_REG
+#define ARCH_SETUP_IOCTLS KVM_SET_ONE_REG
+#else
+/* The emulation-failure fix-ups and the dump (vCPU); snapshots read every piece (main). */
+#define ARCH_VCPU_IOCTLS KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS
+#define ARCH_MAIN_IOCTLS KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_XSAVE, KVM_GET_XSAVE2, KVM_GET_XCRS, KVM_GET_MSRS, \
+	KVM_GET_MSR_INDEX_LIST, KVM_GET_LAPIC, KVM_GET_VCPU_EVENTS, KVM_GET_DEBUGREGS, KVM_GET_IRQCHIP, \
+	KVM_GET_PIT2, KVM_GET_CLOCK
+/* Restoring a snapshot or a migration sets every piece. */
+#define ARCH_SETUP_IOCTLS KVM_SET_REGS, KVM_SET_SREGS, KVM_SET_XSAVE, KVM_SET_XCRS, KVM_SET_MSRS, \
+	KVM_SET_MP_STATE, KVM_SET_LAPIC, KVM_SET_VCPU_EVENTS, KVM_SET_DEBUGREGS, KVM_SET_IRQCHIP, KVM_SET_PIT2, \
+	KVM_SET_CLOCK
+#endif
+static const unsigned long vcpu_ioctls[] = {
+	KVM_RUN, KVM_GET_MP_STATE, KVM_IRQ_LINE, KVM_RESET_DIRTY_RINGS, KVM_GET_DIRTY_LOG,
+	KVM_CLEAR_DIRTY_LOG, TCSETS, TCGETS, ARCH_VCPU_IOCTLS,
+};
+/* TCSETS/TCGETS: any thread that crashes puts the terminal back (vmm/core/terminal.c). */
+static const unsigned long io_ioctls[] = { KVM_IRQ_LINE, TCSETS, TCGETS };
+static const unsigned long main_ioctls[] = {
+	KVM_CHECK_EXTENSION, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS,
+	KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_GET_STATS_FD, KVM_IRQ_LINE,
+	KVM_GET_MP_STATE, KVM_IOEVENTFD, TCSETS, TCGETS, ARCH_MAIN_IOCTLS,
+};
+static const unsigned long setup_ioctls[] = { ARCH_SETUP_IOCTLS };
+
+const char *sandbox_thread_name(enum sandbox_thread kind)
+{
+	return kind == SANDBOX_VCPU ? "vCPU" : kind == SANDBOX_IO ? "I/O" : kind == SANDBOX_MAIN ? "main" : "setup";
+}
+
+/* Async-signal-safe: write(2), a table built before, the terminal put back, _exit. */
+static void on_sigsys(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	int nr = si->si_syscall;
+	const char *name = nr >= 0 && nr < MAX_SYSCALL && names[nr] ? names[nr] : "?";
+	char msg[160];
+	size_t n = 0;
+	const char *parts[] = { "pagoda: seccomp: system call ", name, " is not allowed in this thread: stopping (--seccomp log or off to run on)\n" };
+	for (size_t i = 0; i < 3; i++)
+		for (const char *p = parts[i]; *p && n < sizeof(msg) - 1; p++)
+			msg[n++] = *p;
+	if (write(STDERR_FILENO, msg, n) < 0) {
+		/* nothing left to tell it with */
+	}
+	terminal_restore();
+	_exit(EXIT_SANDBOX);
+}
+
+int sandbox_prepare(enum sandbox_mode m)
+{
+	mode = m;
+	if (m == SANDBOX_OFF)
+		return 0;
+	uint32_t arch = seccomp_arch_native();
+	for (int i = 0; i < MAX_SYSCALL; i++)
+		if (!names[i])
+			names[i] = seccomp_syscall_resolve_num_arch(arch, i);
+	struct sigaction sa = { .sa_sigaction = on_sigsys, .sa_flags = SA_SIGINFO };
+	sigemptyset(&sa.sa_mask);
+	return sigaction(SIGSYS, &sa, NULL) ? -errno : 0;
+}
+
+static int allow_list(scmp_filter_ctx ctx, const int *nrs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nrs[i], 0);
+		if (e && e != -EEXIST)
+			return e;
+	}
+	return 0;
+}
+
+static int allow_ioctls(scmp_filter_ctx ctx, const unsigned long *req, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		/* The request is an unsigned int to the kernel: compare the low 32 bits only. */
+		int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
+					 SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, (uint32_t)req[i]));
+		if (e && e != -EEXIST)
+			return e;
+	}
+	return 0;
+}
+
+/* Signals go to pagoda's own threads only (kicks, re-raised crashes): never to another
+ * process. */
+static int allow_own_signals(scmp_filter_ctx ctx)
+{
+	int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	return e == -EEXIST ? 0 : e;
+}
+
+/* Threads, not processes (clone without CLONE_THREAD is a fork); clone3 hides its flags
+ * in memory a filter cannot read, so it answers ENOSYS and glibc falls back to clone.
+ * Sockets of the families pagoda uses: the control socket and migration. */
+static int allow_threads_and_sockets(scmp_filter_ctx ctx)
+{
+	int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
+				 SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD));
+	if (!e)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+	static const int families[] = { AF_UNIX, AF_INET, AF_INET6 };
+	for (size_t i = 0; !e && i < sizeof(families) / sizeof(families[0]); i++)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
+	return e == -EEXIST ? 0 : e;
+}
+
+/* The main thread starts threads that install their own filter (an I/O thread restarted
+ * after a snapshot): a further filter only takes rights away. */
+static int allow_more_filters(scmp_filter_ctx ctx)
+{
+	int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_NO_NEW_PRIVS));
+	if (!e)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prctl), 1, SCMP_A0(SCMP_CMP_EQ, PR_SET_SECCOMP));
+	if (!e)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(seccomp), 0);
+	return e == -EEXIST ? 0 : e;
+}
+
+/* What the sanitizers' runtime does at exit (LeakSanitizer stops the world with a
+ * ptrace'd clone): the ASan/UBSan test build allows it. */
+static int allow_sanitizer(scmp_filter_ctx ctx)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	static const int san[] = {
+		SCMP_SYS(clone), SCMP_SYS(clone3), SCMP_SYS(ptrace), SCMP_SYS(prctl), SCMP_SYS(wait4),
+		SCMP_SYS(waitid), SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(openat),
+		SCMP_SYS(sched_getaffinity), SCMP_SYS(getdents64), SCMP_SYS(readlink), SCMP_SYS(kill),
+		SCMP_SYS(getppid), SCMP_SYS(setsockopt), SCMP_SYS(pipe2), SCMP_SYS(sched_yield),
+		SCMP_SYS(mremap), SCMP_SYS(uname), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
+		SCMP_SYS(open), SCMP_SYS(stat), SCMP_SYS(access), SCMP_SYS(dup), SCMP_SYS(dup2),
+		SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(personality), SCMP_SYS(exit_group),
+		SCMP_SYS(getdents),
+	};
+	return allow_list(ctx, san, sizeof(san) / sizeof(san[0]));
+#else
+	(void)ctx;
+	return 0;
+#endif
+}
+
+static int allow_kind(scmp_filter_ctx ctx, enum sandbox_thread kind)
+{
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+	bool main_like = kind == SANDBOX_MAIN || kind == SANDBOX_SETUP;
+	int e = allow_list(ctx, common, N(common));
+	if (!e)
+		e = allow_own_signals(ctx);
+	if (!e)
+		e = allow_list(ctx, device, N(device)); /* vCPU threads run devices without ioeventfd */
+	if (!e && main_like)
+		e = allow_list(ctx, main_only, N(main_only));
+	if (!e && main_like)
+		e = allow_threads_and_sockets(ctx);
+	if (!e && main_like)
+		e = allow_more_filters(ctx);
+	if (!e && kind == SANDBOX_SETUP)
+		e = allow_list(ctx, setup_only, N(setup_only));
+	if (!e && (kind == SANDBOX_VCPU || kind == SANDBOX_SETUP))
+		e = allow_ioctls(ctx, vcpu_ioctls, N(vcpu_ioctls));
+	if (!e && (kind == SANDBOX_IO || kind == SANDBOX_SETUP))
+		e = allow_ioctls(ctx, io_ioctls, N(io_ioctls));
+	if (!e && main_like)
+		e = allow_ioctls(ctx, main_ioctls, N(main_ioctls));
+	if (!e && kind == SANDBOX_SETUP)
+		e = allow_ioctls(ctx, setup_ioctls, N(setup_ioctls));
+#undef N
+	return e;
+}
+
+int sandbox_enter(enum sandbox_thread kind)
+{
+	if (mode == SANDBOX_OFF)
+		return 0;
+	scmp_filter_ctx ctx = seccomp_init(mode == SANDBOX_LOG ? SCMP_ACT_LOG : SCMP_ACT_TRAP);
+	if (!ctx)
+		return -ENOMEM;
+	int e = allow_kind(ctx, kind);
+	if (!e)
+		e = allow_sanitizer(ctx);
+	if (!e)
+		e = seccomp_load(ctx);
+	seccomp_release(ctx);
+	return e;
+}

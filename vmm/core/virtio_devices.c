@@ -1,0 +1,225 @@
+#include "virtio_devices.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "../../virtio/balloon.h"
+#include "../../virtio/blk.h"
+#include "../../virtio/net.h"
+#include "../../virtio/rng.h"
+
+static const uint32_t virtio_irqs[MACHINE_MAX_VIRTIO] = MACHINE_ARCH_VIRTIO_IRQS;
+
+static int irq_pulse(void *ctx, uint32_t gsi)
+{
+	struct virtio_devices *v = ctx;
+	int e = vm_irq_line(v->vm, gsi, 1);
+	return e ? e : vm_irq_line(v->vm, gsi, 0);
+}
+
+static int watch(void *ctx, int fd, uint32_t events, virtio_watch_fn fn, void *opaque)
+{
+	struct virtio_devices *v = ctx;
+	return io_thread_watch(&v->io, fd, events, fn, opaque);
+}
+
+static int rewatch(void *ctx, int fd, uint32_t events)
+{
+	struct virtio_devices *v = ctx;
+	return io_thread_rewatch(&v->io, fd, events);
+}
+
+static int attach(struct virtio_devices *v, struct vm *vm, enum virtio_kind kind, void *impl,
+		  struct virtio_dev *dev, char *err, size_t errlen)
+{
+	unsigned int i = v->nr++;
+	struct virtio_slot *s = &v->slots[i];
+	*s = (struct virtio_slot){ .kind = kind, .impl = impl, .dev = dev };
+	uint64_t base = MACHINE_ARCH_VIRTIO_GPA + i * MACHINE_ARCH_VIRTIO_STRIDE;
+	int e = virtio_mmio_init(&s->mmio, dev, base, virtio_irqs[i]);
+	s->mmio_inited = true;
+	if (!e)
+		e = bus_register(&vm->mmio, base, VIRTIO_MMIO_WINDOW, virtio_mmio_io, &s->mmio, dev->name);
+	if (e) {
+		snprintf(err, errlen, "%s: setting up its virtio-mmio transport: %s", dev->name, strerror(-e));
+		return e;
+	}
+	if (!MACHINE_ARCH_VIRTIO_ON_CMDLINE)
+		return 0; /* the device tree names them */
+	size_t n = strlen(v->cmdline);
+	snprintf(v->cmdline + n, sizeof(v->cmdline) - n, "%svirtio_mmio.device=%u@0x%llx:%u", n ? " " : "",
+		 (unsigned int)VIRTIO_MMIO_WINDOW, (unsigned long long)base, virtio_irqs[i]);
+	return 0;
+}
+
+static int add_disks(struct virtio_devices *v, struct vm *vm, const struct machine_config *cfg,
+		     char *err, size_t errlen)
+{
+	for (unsigned int i = 0; i < cfg->nr_disks; i++) {
+		char name[8] = "vda";
+		name[2] = (char)('a' + i);
+		struct virtio_blk *b = virtio_blk_create(&v->host, &cfg->disks[i], name, err, errlen);
+		if (!b)
+			return -EINVAL;
+		int e = attach(v, vm, VDEV_BLK, b, virtio_blk_dev(b), err, errlen);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct machine_config *cfg,
+			 char *err, size_t errlen)
+{
+	*v = (struct virtio_devices){ 0 };
+	int e = io_thread_init(&v->io);
+	if (e) {
+		snprintf(err, errlen, "I/O thread: %s", strerror(-e));
+		return e;
+	}
+	v->vm = vm;
+	v->host = (struct virtio_host){
+		.mem = &vm->mem, .vm_fd = vm->vm_fd, .watch = watch, .rewatch = rewatch,
+		.irq_pulse = irq_pulse, .ctx = v,
+	};
+	e = add_disks(v, vm, cfg, err, errlen);
+	if (!e && cfg->net_tap) {
+		struct virtio_dev *d = virtio_net_create(&v->host, cfg->net_tap, cfg->net_mac_set ? cfg->net_mac : NULL,
+							 err, errlen);
+		e = d ? attach(v, vm, VDEV_NET, d, d, err, errlen) : -EINVAL;
+	}
+	if (!e && cfg->rng) {
+		struct virtio_dev *d = virtio_rng_create(&v->host);
+		e = d ? attach(v, vm, VDEV_RNG, d, d, err, errlen) : -ENOMEM;
+	}
+	if (!e && cfg->balloon) {
+		if (cfg->balloon_size >= vm->mem.layout.ram_size) {
+			snprintf(err, errlen, "--balloon=%lluM is not less than the guest's memory (%lluM): give a smaller size",
+				 (unsigned long long)(cfg->balloon_size >> 20), (unsigned long long)(vm->mem.layout.ram_size >> 20));
+			return -EINVAL;
+		}
+		struct virtio_dev *d = virtio_balloon_create(&v->host, cfg->balloon_size, cfg->balloon_stats_s,
+							   cfg->balloon_report);
+		e = d ? attach(v, vm, VDEV_BALLOON, d, d, err, errlen) : -ENOMEM;
+	}
+	return e;
+}
+
+int virtio_devices_start(struct virtio_devices *v)
+{
+	return v->nr ? io_thread_start(&v->io) : 0;
+}
+
+void virtio_devices_stop(struct virtio_devices *v)
+{
+	io_thread_stop(&v->io);
+}
+
+void virtio_devices_destroy(struct virtio_devices *v)
+{
+	io_thread_stop(&v->io);
+	for (unsigned int i = 0; i < v->nr; i++) {
+		struct virtio_slot *s = &v->slots[i];
+		if (s->mmio_inited)
+			virtio_mmio_destroy(&s->mmio);
+		s->dev->ops->destroy(s->dev);
+	}
+	v->nr = 0;
+	io_thread_destroy(&v->io);
+}
+
+static void print_blk(struct virtio_slot *s, FILE *out)
+{
+	struct blk_stats b = virtio_blk_stats(s->impl);
+	fprintf(out, "stats: %s reads=%llu writes=%llu flushes=%llu discards=%llu errors=%llu read_bytes=%llu written_bytes=%llu\n",
+		s->dev->name, (unsigned long long)b.reads, (unsigned long long)b.writes,
+		(unsigned long long)b.flushes, (unsigned long long)b.discards, (unsigned long long)b.errors,
+		(unsigned long long)b.bytes_read, (unsigned long long)b.bytes_written);
+}
+
+static void print_balloon(struct virtio_slot *s, FILE *out)
+{
+	struct balloon_stats b = virtio_balloon_stats(s->dev);
+	fprintf(out, "stats: %s target=%lluM actual=%lluM inflated=%lluM deflated=%lluM reported=%lluM host_freed=%lluM bad_pfns=%llu\n",
+		s->dev->name, (unsigned long long)(b.target_bytes >> 20), (unsigned long long)(b.actual_bytes >> 20),
+		(unsigned long long)(b.inflated_bytes >> 20), (unsigned long long)(b.deflated_bytes >> 20),
+		(unsigned long long)(b.reported_bytes >> 20), (unsigned long long)(b.freed_bytes >> 20),
+		(unsigned long long)b.bad_pfns);
+	if (b.guest_updates)
+		fprintf(out, "stats: %s guest: updates=%llu free=%lluM total=%lluM available=%lluM caches=%lluM\n",
+			s->dev->name, (unsigned long long)b.guest_updates, (unsigned long long)(b.guest[4] >> 20),
+			(unsigned long long)(b.guest[5] >> 20), (unsigned long long)(b.guest[6] >> 20),
+			(unsigned long long)(b.guest[7] >> 20));
+}
+
+void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
+{
+	for (unsigned int i = 0; i < v->nr; i++) {
+		struct virtio_slot *s = &v->slots[i];
+		switch (s->kind) {
+		case VDEV_BLK: print_blk(s, out); break;
+		case VDEV_NET: {
+			struct net_stats n = virtio_net_stats(s->dev);
+			char mac[24];
+			virtio_net_mac_str(s->dev, mac, sizeof(mac));
+			fprintf(out, "stats: %s mac=%s rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu tx_dropped=%llu\n",
+				s->dev->name, mac, (unsigned long long)n.rx_packets, (unsigned long long)n.rx_bytes,
+				(unsigned long long)n.tx_packets, (unsigned long long)n.tx_bytes, (unsigned long long)n.tx_dropped);
+			break;
+		}
+		case VDEV_BALLOON: print_balloon(s, out); break;
+		case VDEV_RNG:
+			fprintf(out, "stats: %s bytes=%llu\n", s->dev->name, (unsigned long long)virtio_rng_bytes(s->dev));
+			break;
+		default: break;
+		}
+		fprintf(out, "stats: %s notifications=%llu interrupts=%llu%s\n", s->dev->name,
+			(unsigned long long)s->dev->nr_notifies, (unsigned long long)s->dev->nr_interrupts,
+			(s->dev->status & 0x40) ? " NEEDS_RESET" : "");
+	}
+}
+
+void virtio_devices_quiesce(struct virtio_devices *v)
+{
+	io_thread_stop(&v->io);
+	for (unsigned int i = 0; i < v->nr; i++) {
+		struct virtio_dev *d = v->slots[i].dev;
+		pthread_mutex_lock(&d->lock);
+		if (d->ops->quiesce)
+			d->ops->quiesce(d);
+		pthread_mutex_unlock(&d->lock);
+	}
+}
+
+int virtio_devices_resume(struct virtio_devices *v)
+{
+	int e = v->nr && !v->io.started ? io_thread_start(&v->io) : 0;
+	if (e) /* every device would stand still with the guest waiting on it */
+		vm_request_exit(v->vm, EXIT_VMM_ERROR, "virtio devices: their I/O thread could not restart: %s", strerror(-e));
+	return e;
+}
+
+void virtio_devices_save(struct virtio_devices *v, unsigned int i, struct virtio_dev_state *st)
+{
+	struct virtio_dev *d = v->slots[i].dev;
+	pthread_mutex_lock(&d->lock);
+	virtio_dev_save(d, st);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int virtio_devices_restore(struct virtio_devices *v, unsigned int i, const struct virtio_dev_state *st,
+			   char *err, size_t errlen)
+{
+	if (i >= v->nr) {
+		snprintf(err, errlen, "the state has a virtio device %u this VM lacks", i);
+		return -EINVAL;
+	}
+	struct virtio_dev *d = v->slots[i].dev;
+	const char *why = "";
+	pthread_mutex_lock(&d->lock);
+	int e = virtio_dev_restore(d, st, &why);
+	pthread_mutex_unlock(&d->lock);
+	if (e)
+		snprintf(err, errlen, "%s: %s", d->name, why);
+	return e;
+}

@@ -1,0 +1,516 @@
+#include "cli.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../util/sizes.h"
+
+const char cli_run_usage[] =
+	"usage: pagoda run [options]\n"
+	"Boots a VM and exits with the guest's status. Without -k, boots a built-in demo guest.\n"
+	"\n"
+	"  -k, --kernel FILE     x86: bzImage (64-bit boot protocol), ELF vmlinux with a PVH\n"
+	"                        note, or a 64-bit ELF test guest; arm64: an Image\n"
+	"  -i, --initrd FILE     initial ramdisk\n"
+	"  -p, --params STRING   kernel command line, appended after pagoda's defaults\n"
+	"                        (x86: console=ttyS0 reboot=k, arm64: console=ttyS0)\n"
+	"  -m, --memory SIZE     guest RAM, with a K, M or G suffix (default 256M)\n"
+	"  -c, --cpus N          number of vCPUs (default 1)\n"
+	"      --memory-backend anon|thp|hugetlb|memfd|file=PATH\n"
+	"                        what backs guest RAM (default thp): anon is 4K pages, thp\n"
+	"                        anonymous memory with MADV_HUGEPAGE, hugetlb a hugetlbfs memfd,\n"
+	"                        memfd a shared memfd, file=PATH a file or a new file in the\n"
+	"                        directory PATH (a hugetlbfs mount, tmpfs...)\n"
+	"      --hugepage-size 2M|1G\n"
+	"                        huge page size for hugetlb (default 2M); with file=, demands\n"
+	"                        a hugetlbfs of that page size\n"
+	"      --shared          map guest RAM MAP_SHARED (memfd and hugetlb always are)\n"
+	"      --prefault[=N]    populate all guest RAM before boot, with N threads (default 1)\n"
+	"      --stats           at exit, print memory statistics: backing, resident and huge\n"
+	"                        page bytes per region, KVM's pages_4k/2m/1g\n"
+	"      --dirty-log auto|bitmap|clear|ring\n"
+	"                        dirty tracking mode (auto: the best this KVM offers, named)\n"
+	"      --dirty-ring-size N   entries per vCPU ring, a power of two (default 4096)\n"
+	"      --dirty-clear-chunk SIZE  bytes per KVM_CLEAR_DIRTY_LOG (default 1G)\n"
+	"      --dirty-rate SECONDS  log dirty pages while the guest runs and print the rate\n"
+	"                        (pages/s, MiB/s, per vCPU with the ring) every SECONDS\n"
+	"      --eager-split off|on|chunk=SIZE\n"
+	"                        split huge mappings when logging starts (x86: the host-wide\n"
+	"                        kvm.eager_page_split, restored at exit; arm64: the VM's chunk\n"
+	"                        size, on = 2M); says what it could not do\n"
+	"      --disk PATH[,ro][,cache=none][,io=sync]\n"
+	"                        a virtio-blk disk on a raw image (size a multiple of 512);\n"
+	"                        ro: read-only, cache=none: O_DIRECT, io=sync: preadv/pwritev\n"
+	"                        instead of io_uring (a baseline). Repeat for more disks\n"
+	"      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
+	"                        a virtio-net device on tap NAME (created if it does not exist)\n"
+	"      --rng             a virtio-rng device fed by getrandom(2)\n"
+	"      --balloon[=SIZE][,stats=SECONDS][,report]\n"
+	"                        a virtio-balloon device, inflated to SIZE at start (default 0);\n"
+	"                        the pages it takes go back to the host; stats= asks the guest\n"
+	"                        for its memory statistics every SECONDS (printed with --stats);\n"
+	"                        report: free page reporting, the guest's free memory goes back\n"
+	"                        to the host too\n"
+	"                        At most 8 virtio devices; Linux finds them on its command line.\n"
+	"      --api-sock PATH   a control socket (mode 0600): one JSON object per line;\n"
+	"                        pagoda ctl PATH COMMAND [ARG] is its client\n"
+	"      --incoming unix:PATH|tcp:HOST:PORT\n"
+	"                        wait for a live migration there instead of booting; it listens\n"
+	"                        on exactly that address (tcp:0.0.0.0:P is every interface:\n"
+	"                        anyone who reaches it can send a VM, see --migration-key)\n"
+	"      --migration-key FILE  a secret shared by source and receiver (16 to 256 bytes,\n"
+	"                        mode 0600, e.g. head -c 32 /dev/urandom > FILE): both sides\n"
+	"                        prove they hold it before any state moves, and an HMAC-SHA256\n"
+	"                        covers the stream; a key on one side only is refused\n"
+	"      --downtime-limit MS   migration: stop and copy once the estimated downtime\n"
+	"                        is under MS milliseconds (default 50)\n"
+	"      --max-passes N[,cancel]  migration: after N passes stop and copy anyway\n"
+	"                        (default 30), or give up with cancel\n"
+	"      --restore-memory copy|map  pagoda restore: copy the snapshot's memory in, or\n"
+	"                        map it privately and page it in lazily (default copy)\n"
+	"      --seccomp on|log|off  per-thread system call filters (default on); a call\n"
+	"                        outside them ends pagoda with exit code 12, naming it;\n"
+	"                        log lets it through and the kernel logs it\n"
+	"      --cpu MODEL       x86: host | baseline (default: baseline on a PVM host, else host)\n"
+	"      --dump-dtb FILE   arm64: also write the device tree given to the guest to FILE\n"
+	"      --timeout SECONDS end the VM after this long, exit code 124\n"
+	"      --name NAME       a name for messages\n"
+	"  -h, --help            this text\n"
+	"\n"
+	"Exit status: 0 guest powered off or rebooted; (v << 1) | 1 guest wrote v to the\n"
+	"debug-exit port 0x501; 2 bad command line or setup failure; 4 guest triple fault;\n"
+	"6 KVM internal error; 8 unhandled VM exit; 10 VMM error while running; 12 seccomp\n"
+	"violation; 14 every vCPU halted with interrupts off; 124 timeout;\n"
+	"128+N killed by signal N.\n"
+	"Console: Ctrl-a x ends the VM when stdin is a terminal.\n";
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int parse_uint(const char *s, unsigned long max, unsigned long *out)
+{
+	if (!s || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	char *end;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || *end || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
+       OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
+       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_MIG_KEY,
+       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB };
+
+static const struct option run_options[] = {
+	{ "kernel", required_argument, NULL, 'k' },
+	{ "initrd", required_argument, NULL, 'i' },
+	{ "params", required_argument, NULL, 'p' },
+	{ "memory", required_argument, NULL, 'm' },
+	{ "cpus", required_argument, NULL, 'c' },
+	{ "cpu", required_argument, NULL, OPT_CPU },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "name", required_argument, NULL, OPT_NAME },
+	{ "memory-backend", required_argument, NULL, OPT_BACKEND },
+	{ "hugepage-size", required_argument, NULL, OPT_HUGEPAGE },
+	{ "shared", no_argument, NULL, OPT_SHARED },
+	{ "prefault", optional_argument, NULL, OPT_PREFAULT },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "dirty-log", required_argument, NULL, OPT_DIRTY_LOG },
+	{ "dirty-ring-size", required_argument, NULL, OPT_RING_SIZE },
+	{ "dirty-clear-chunk", required_argument, NULL, OPT_CLEAR_CHUNK },
+	{ "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
+	{ "eager-split", required_argument, NULL, OPT_EAGER },
+	{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "balloon", optional_argument, NULL, OPT_BALLOON },
+	{ "api-sock", required_argument, NULL, OPT_API },
+	{ "incoming", required_argument, NULL, OPT_INCOMING },
+	{ "migration-key", required_argument, NULL, OPT_MIG_KEY },
+	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
+	{ "max-passes", required_argument, NULL, OPT_PASSES },
+	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEM },
+	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
+	{ "help", no_argument, NULL, 'h' },
+	{ 0 },
+};
+
+static int parse_timeout(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (errno || end == s || *end || !(v > 0) || v > 1e7)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int parse_backend(const char *arg, struct mem_backend_config *b, char *err, size_t errlen)
+{
+	static const struct { const char *name; enum mem_backend_kind kind; } kinds[] = {
+		{ "anon", MEM_ANON }, { "thp", MEM_THP }, { "hugetlb", MEM_HUGETLB }, { "memfd", MEM_MEMFD },
+	};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (!strcmp(arg, kinds[i].name)) {
+			b->kind = kinds[i].kind;
+			return 0;
+		}
+	}
+	if (!strncmp(arg, "file=", 5) && arg[5]) {
+		b->kind = MEM_FILE;
+		b->path = arg + 5;
+		return 0;
+	}
+	return fail(err, errlen, "--memory-backend '%s' is not a backend: use anon, thp, hugetlb, memfd or file=PATH", arg);
+}
+
+static int apply_memory_option(int c, const char *arg, struct run_config *cfg, char *err,
+			       size_t errlen)
+{
+	unsigned long n;
+	uint64_t size;
+	switch (c) {
+	case OPT_BACKEND:
+		return parse_backend(arg, &cfg->m.backend, err, errlen);
+	case OPT_HUGEPAGE:
+		if (size_parse(arg, &size) || (size != (2ULL << 20) && size != (1ULL << 30)))
+			return fail(err, errlen, "--hugepage-size '%s' is not a huge page size: use 2M or 1G", arg);
+		cfg->m.backend.hugepage_size = size;
+		return 0;
+	case OPT_SHARED:
+		cfg->m.backend.shared = true;
+		return 0;
+	case OPT_PREFAULT:
+		if (!arg) {
+			cfg->m.prefault_threads = 1;
+			return 0;
+		}
+		if (parse_uint(arg, 64, &n) || n == 0)
+			return fail(err, errlen, "--prefault=%s is not a thread count: use 1 to 64, e.g. --prefault=2", arg);
+		cfg->m.prefault_threads = (unsigned int)n;
+		return 0;
+	case OPT_STATS:
+		cfg->stats = true;
+		return 0;
+	}
+	return 1;
+}
+
+static int parse_timeout(const char *s, double *out);
+
+static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, char *err,
+			      size_t errlen)
+{
+	unsigned long n;
+	uint64_t size;
+	switch (c) {
+	case OPT_DIRTY_LOG:
+		for (enum dirty_mode m = DIRTY_AUTO; m <= DIRTY_RING; m++) {
+			if (!strcmp(arg, dirty_mode_name(m))) {
+				cfg->m.dirty_mode = m;
+				cfg->m.dirty_wanted = true;
+				return 0;
+			}
+		}
+		return fail(err, errlen, "--dirty-log '%s' is not a mode: use auto, bitmap, clear or ring", arg);
+	case OPT_RING_SIZE:
+		if (parse_uint(arg, 1UL << 20, &n) || n < 256 || (n & (n - 1)))
+			return fail(err, errlen, "--dirty-ring-size '%s' is not a ring size: use a power of two of at least 256 entries, e.g. 4096", arg);
+		cfg->m.dirty_ring_entries = (uint32_t)n;
+		return 0;
+	case OPT_CLEAR_CHUNK:
+		if (size_parse(arg, &size) || size == 0 || size % (256 << 10))
+			return fail(err, errlen, "--dirty-clear-chunk '%s' is not a chunk size: use a multiple of 256K (64 pages), e.g. 1G", arg);
+		cfg->m.dirty_clear_chunk = size;
+		return 0;
+	case OPT_DIRTY_RATE:
+		if (parse_timeout(arg, &cfg->dirty_rate_s))
+			return fail(err, errlen, "--dirty-rate '%s' is not a window: give seconds greater than 0, e.g. --dirty-rate 1", arg);
+		cfg->m.dirty_wanted = true;
+		return 0;
+	case OPT_EAGER:
+		if (!strcmp(arg, "off"))
+			cfg->m.eager_split = EAGER_SPLIT_OFF;
+		else if (!strcmp(arg, "on"))
+			cfg->m.eager_split = EAGER_SPLIT_ON;
+		else if (!strncmp(arg, "chunk=", 6) && !size_parse(arg + 6, &size) && size &&
+			 !(size & (size - 1)) && size >= 4096) {
+			cfg->m.eager_split = EAGER_SPLIT_CHUNK;
+			cfg->m.eager_chunk = size;
+		} else
+			return fail(err, errlen, "--eager-split '%s' is not a policy: use off, on or chunk=SIZE (a power of two, e.g. chunk=2M)", arg);
+		return 0;
+	}
+	return 1;
+}
+
+static int parse_disk(char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	struct blk_options *d = &cfg->m.disks[cfg->m.nr_disks];
+	*d = (struct blk_options){ .path = arg };
+	char *opt = strchr(arg, ',');
+	if (opt)
+		*opt++ = 0;
+	if (!*arg)
+		return fail(err, errlen, "--disk needs an image path: --disk PATH[,ro][,cache=none][,io=sync]");
+	for (char *o = opt; o && *o;) {
+		char *next = strchr(o, ',');
+		if (next)
+			*next++ = 0;
+		if (!strcmp(o, "ro"))
+			d->read_only = true;
+		else if (!strcmp(o, "cache=none"))
+			d->direct = true;
+		else if (!strcmp(o, "io=sync"))
+			d->sync_io = true;
+		else if (strcmp(o, "cache=writeback") && strcmp(o, "io=uring"))
+			return fail(err, errlen, "--disk %s: unknown option '%s': use ro, cache=none or io=sync", arg, o);
+		o = next;
+	}
+	cfg->m.nr_disks++;
+	return 0;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned int b[6];
+	char tail;
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6 ||
+	    strlen(s) != 17 || (b[0] & 1))
+		return -1;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return 0;
+}
+
+static int parse_net(char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	if (cfg->m.net_tap)
+		return fail(err, errlen, "--net given twice: pagoda has one network device");
+	char *mac = strstr(arg, ",mac=");
+	if (mac) {
+		*mac = 0;
+		mac += 5;
+		if (parse_mac(mac, cfg->m.net_mac))
+			return fail(err, errlen, "--net mac=%s is not a unicast MAC address: use six hex bytes, e.g. mac=52:54:00:12:34:56", mac);
+		cfg->m.net_mac_set = true;
+	}
+	if (strncmp(arg, "tap=", 4) || !arg[4] || strlen(arg + 4) >= 16 || strchr(arg + 4, ','))
+		return fail(err, errlen, "--net '%s' is not a tap device: use --net tap=NAME[,mac=...] (NAME: up to 15 characters)", arg);
+	cfg->m.net_tap = arg + 4;
+	return 0;
+}
+
+/* SIZE first (optional), then stats=SECONDS and report in any order. */
+static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	cfg->m.balloon = true;
+	for (char *tok = arg, *next; tok && *tok; tok = next) {
+		next = strchr(tok, ',');
+		if (next)
+			*next++ = 0;
+		if (!strncmp(tok, "stats=", 6)) {
+			if (parse_timeout(tok + 6, &cfg->m.balloon_stats_s))
+				return fail(err, errlen, "--balloon stats=%s is not an interval: give seconds greater than 0, e.g. stats=1", tok + 6);
+		} else if (!strcmp(tok, "report")) {
+			cfg->m.balloon_report = true;
+		} else if (tok != arg || size_parse(tok, &cfg->m.balloon_size) || cfg->m.balloon_size % 4096) {
+			return fail(err, errlen, "--balloon: '%s' is not a size, stats=SECONDS or report: e.g. --balloon=64M,stats=1,report", tok);
+		}
+	}
+	return 0;
+}
+
+static int apply_device_option(int c, char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	bool is_device = c == OPT_DISK || c == OPT_NET || c == OPT_RNG || c == OPT_BALLOON;
+	if (!is_device)
+		return 1;
+	if ((c == OPT_RNG && cfg->m.rng) || (c == OPT_BALLOON && cfg->m.balloon))
+		return fail(err, errlen, "--%s given twice: one is enough", c == OPT_RNG ? "rng" : "balloon");
+	if (machine_config_devices(&cfg->m) >= MACHINE_MAX_VIRTIO)
+		return fail(err, errlen, "too many virtio devices: pagoda has %d (their interrupt lines run out)", MACHINE_MAX_VIRTIO);
+	switch (c) {
+	case OPT_DISK: return parse_disk(arg, cfg, err, errlen);
+	case OPT_NET: return parse_net(arg, cfg, err, errlen);
+	case OPT_RNG: cfg->m.rng = true; return 0;
+	}
+	return parse_balloon(arg, cfg, err, errlen);
+}
+
+/* The key file: a regular file only its owner can read, of a sensible size. */
+static int read_migration_key(const char *path, struct mig_key *k, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return fail(err, errlen, "--migration-key %s: %s", path, strerror(e));
+	}
+	int r = 0;
+	if (!S_ISREG(st.st_mode))
+		r = fail(err, errlen, "--migration-key %s: not a regular file", path);
+	else if (st.st_mode & 077)
+		r = fail(err, errlen, "--migration-key %s: others may read it (mode %03o): chmod 600 %s", path,
+			 (unsigned int)(st.st_mode & 0777), path);
+	else if (st.st_size < MIG_KEY_MIN || st.st_size > MIG_KEY_MAX)
+		r = fail(err, errlen, "--migration-key %s: %lld bytes: give 16 to 256, e.g. head -c 32 /dev/urandom > %s",
+			 path, (long long)st.st_size, path);
+	else if (read(fd, k->bytes, (size_t)st.st_size) != st.st_size)
+		r = fail(err, errlen, "--migration-key %s: could not read it", path);
+	k->len = r ? 0 : (size_t)st.st_size;
+	close(fd);
+	return r;
+}
+
+static int apply_migration_option(int c, const char *arg, struct run_config *cfg, char *err,
+				  size_t errlen)
+{
+	unsigned long n;
+	switch (c) {
+	case OPT_API:
+		cfg->api_sock = arg;
+		return 0;
+	case OPT_INCOMING:
+		if (strncmp(arg, "unix:", 5) && strncmp(arg, "tcp:", 4))
+			return fail(err, errlen, "--incoming '%s' is not an address: use unix:PATH or tcp:HOST:PORT", arg);
+		cfg->incoming = arg;
+		return 0;
+	case OPT_MIG_KEY:
+		cfg->m.migration_keyed = true;
+		return read_migration_key(arg, &cfg->m.migration_key, err, errlen);
+	case OPT_DOWNTIME:
+		if (parse_timeout(arg, &cfg->m.downtime_limit_ms))
+			return fail(err, errlen, "--downtime-limit '%s' is not a duration: give milliseconds greater than 0, e.g. 50", arg);
+		return 0;
+	case OPT_PASSES: {
+		const char *comma = strchr(arg, ',');
+		char num[16];
+		snprintf(num, sizeof(num), "%.*s", comma ? (int)(comma - arg) : (int)strlen(arg), arg);
+		if (parse_uint(num, 10000, &n) || n == 0 || (comma && strcmp(comma, ",cancel") && strcmp(comma, ",force")))
+			return fail(err, errlen, "--max-passes '%s': give a pass count, optionally ,cancel or ,force, e.g. 30,cancel", arg);
+		cfg->m.max_passes = (unsigned int)n;
+		cfg->m.cancel_at_max_passes = comma && !strcmp(comma, ",cancel");
+		return 0;
+	}
+	case OPT_SECCOMP:
+		if (!strcmp(arg, "on"))
+			cfg->seccomp = SANDBOX_ON;
+		else if (!strcmp(arg, "log"))
+			cfg->seccomp = SANDBOX_LOG;
+		else if (!strcmp(arg, "off"))
+			cfg->seccomp = SANDBOX_OFF;
+		else
+			return fail(err, errlen, "--seccomp '%s': use on, log or off", arg);
+		return 0;
+	case OPT_RESTORE_MEM:
+		if (strcmp(arg, "copy") && strcmp(arg, "map"))
+			return fail(err, errlen, "--restore-memory '%s': use copy or map", arg);
+		cfg->restore_map = !strcmp(arg, "map");
+		return 0;
+	}
+	return 1;
+}
+
+static int apply_option(int c, const char *arg, const char *optname, struct run_config *cfg,
+			char *err, size_t errlen)
+{
+	int m = apply_memory_option(c, arg, cfg, err, errlen);
+	if (m <= 0)
+		return m;
+	m = apply_dirty_option(c, arg, cfg, err, errlen);
+	if (m <= 0)
+		return m;
+	m = apply_device_option(c, (char *)arg, cfg, err, errlen);
+	if (m <= 0)
+		return m;
+	m = apply_migration_option(c, arg, cfg, err, errlen);
+	if (m <= 0)
+		return m;
+	unsigned long n;
+	switch (c) {
+	case 'k': cfg->m.kernel = arg; return 0;
+	case 'i': cfg->m.initrd = arg; return 0;
+	case 'p': cfg->m.params = arg; return 0;
+	case OPT_NAME: cfg->m.name = arg; return 0;
+	case OPT_DUMP_DTB: cfg->m.dump_dtb = arg; return 0;
+	case 'h': cfg->help = true; return 0;
+	case 'm':
+		if (size_parse(arg, &cfg->m.mem_size) || cfg->m.mem_size == 0)
+			return fail(err, errlen, "--memory '%s' is not a size: use a number with a K, M or G suffix, e.g. -m 512M", arg);
+		if (cfg->m.mem_size < MACHINE_MIN_MEM)
+			return fail(err, errlen, "--memory '%s' is too small: give the guest at least 2M", arg);
+		return 0;
+	case 'c':
+		if (parse_uint(arg, MACHINE_MAX_CPUS, &n) || n == 0)
+			return fail(err, errlen, "--cpus '%s' is not a vCPU count: use a whole number from 1 up, e.g. -c 2", arg);
+		cfg->m.cpus = (unsigned int)n;
+		return 0;
+	case OPT_CPU:
+		if (!strcmp(arg, "host"))
+			cfg->m.cpu = CPU_MODEL_HOST;
+		else if (!strcmp(arg, "baseline"))
+			cfg->m.cpu = CPU_MODEL_BASELINE;
+		else
+			return fail(err, errlen, "--cpu '%s' is not a CPU model: use host or baseline", arg);
+		return 0;
+	case OPT_TIMEOUT:
+		if (parse_timeout(arg, &cfg->timeout_s))
+			return fail(err, errlen, "--timeout '%s' is not a duration: give seconds greater than 0, e.g. --timeout 30", arg);
+		return 0;
+	}
+	return fail(err, errlen, "unknown option %s: see pagoda run --help", optname);
+}
+
+int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen)
+{
+	*cfg = (struct run_config){ 0 };
+	machine_config_defaults(&cfg->m);
+	opterr = 0;
+	optind = 0; /* GNU: full re-initialisation, so the parser can run more than once */
+	for (;;) {
+		int prev = optind ? optind : 1;
+		int c = getopt_long(argc, argv, "+:k:i:p:m:c:h", run_options, NULL);
+		if (c == -1)
+			break;
+		const char *optname = argv[prev < argc ? prev : argc - 1];
+		if (c == '?')
+			return fail(err, errlen, "unknown option %s: see pagoda run --help", optname);
+		if (c == ':')
+			return fail(err, errlen, "option %s needs a value: see pagoda run --help", optname);
+		if (apply_option(c, optarg, optname, cfg, err, errlen))
+			return -1;
+	}
+	if (optind < argc)
+		return fail(err, errlen, "unexpected argument '%s': kernel parameters go in -p \"...\"", argv[optind]);
+	if (cfg->incoming && cfg->m.kernel)
+		return fail(err, errlen, "--incoming takes the guest from the migration: drop -k");
+	/* The control socket's dirty-rate and migrate need dirty tracking ready (a dirty
+	 * ring must exist before the vCPUs); logging itself starts only when asked. */
+	if (cfg->api_sock && !cfg->m.dirty_wanted)
+		cfg->m.dirty_wanted = cfg->m.dirty_implicit = true;
+	cfg->m.from_state = cfg->incoming || cfg->restore_dir;
+	return machine_config_check(&cfg->m, err, errlen) ? -1 : 0;
+}

@@ -1,0 +1,34 @@
+/* The command line of `pagoda run`: parsing into a run_config (the machine's part checked
+ * by machine_config_check); nothing here touches KVM, so every message is unit-tested. */
+#ifndef PAGODA_VMM_CLI_H
+#define PAGODA_VMM_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../core/machine_config.h"
+#include "../core/sandbox.h"
+
+/* `pagoda run`: the machine, and what the front end does around it. */
+struct run_config {
+	struct machine_config m;
+	bool help;
+	double timeout_s;              /* 0: none */
+	bool stats;
+	enum sandbox_mode seccomp;     /* default on */
+	double dirty_rate_s;           /* 0: no dirty-rate measurement */
+	const char *api_sock;
+	const char *incoming;          /* unix:PATH or tcp:HOST:PORT */
+	const char *restore_dir;       /* set by `pagoda restore DIR` */
+	bool restore_map;              /* --restore-memory map */
+};
+
+/* Parses `run` options (argv[0] is "run"). On error returns -1 with a one-line message in
+ * err that names the value and the fix. The values of --disk, --net and --balloon are
+ * split in place: argv must be writable (main's is). */
+int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen);
+
+extern const char cli_run_usage[];
+
+#endif

@@ -1,0 +1,410 @@
+/* `pagoda run`: from a parsed command line to a running VM and back to an exit code. */
+#include "run.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "console.h"
+#include "../core/terminal.h"
+#include "../core/event_loop.h"
+#include "../control/controller.h"
+#include "../core/machine.h"
+#include "../persist/migration.h"
+#include "../core/sandbox.h"
+#include "../persist/snapshot.h"
+
+struct run {
+	struct run_config cfg;
+	struct machine m;
+	struct console console;
+	struct event_loop loop;
+	int timer_fd, signal_fd;
+	int rate_fd;                 /* --dirty-rate window timer */
+	int watchdog_fd;             /* once a second: can the guest still run? */
+	uint64_t rate_last_ns;
+	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
+	struct controller ctl;
+	bool ctl_open;
+	char err[256];
+};
+
+static void on_vm_exit(void *opaque, uint32_t events)
+{
+	struct run *r = opaque;
+	(void)events;
+	r->loop.stop = true;
+}
+
+static void on_timeout(void *opaque, uint32_t events)
+{
+	struct run *r = opaque;
+	(void)events;
+	vm_request_exit(&r->m.vm, EXIT_TIMEOUT, "timeout after %g s", r->cfg.timeout_s);
+}
+
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct run *r = opaque;
+	struct signalfd_siginfo si;
+	(void)events;
+	if (read(r->signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	vm_request_exit(&r->m.vm, EXIT_SIGNAL_BASE + (int)si.ssi_signo, "stopped by signal %s",
+			strsignal((int)si.ssi_signo));
+}
+
+static void console_quit(void *ctx)
+{
+	vm_request_exit(ctx, EXIT_GUEST_OFF, "ended from the console (Ctrl-a x)");
+}
+
+static size_t console_deliver(void *ctx, const uint8_t *buf, size_t len)
+{
+	return serial_receive(ctx, buf, len);
+}
+
+static size_t console_space(void *ctx)
+{
+	return serial_rx_space(ctx);
+}
+
+/* A timerfd firing after `seconds` (every `seconds` when periodic); fd or -errno. */
+static int timer_open(double seconds, bool periodic)
+{
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct itimerspec its = { 0 };
+	its.it_value.tv_sec = (time_t)seconds;
+	its.it_value.tv_nsec = (long)((seconds - (double)its.it_value.tv_sec) * 1e9);
+	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
+		its.it_value.tv_nsec = 1; /* zero would disarm it */
+	if (periodic)
+		its.it_interval = its.it_value;
+	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static void on_dirty_rate(void *opaque, uint32_t events)
+{
+	struct run *r = opaque;
+	uint64_t ticks;
+	(void)events;
+	if (read(r->rate_fd, &ticks, sizeof(ticks)) != sizeof(ticks))
+		return;
+	struct dirty_log *d = &r->m.dirty;
+	if (dirty_log_harvest(d)) {
+		fprintf(stderr, "pagoda: dirty-rate: harvest failed\n");
+		return;
+	}
+	uint64_t now = now_ns();
+	double secs = (double)(now - r->rate_last_ns) / 1e9;
+	r->rate_last_ns = now;
+	char line[512];
+	int n = snprintf(line, sizeof(line), "pagoda: dirty-rate: %.2f s: %.0f pages/s, %.1f MiB/s (%s)",
+			 secs, (double)d->st.pages / secs, (double)d->st.pages * 4096 / secs / (1 << 20),
+			 dirty_mode_name(d->mode));
+	for (unsigned int v = 0; v < d->nr_rings && n < (int)sizeof(line) - 40; v++) {
+		uint64_t c = d->rings[v].collected;
+		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s vCPU %u: %.0f/s", v ? "," : " [", v,
+			      (double)(c - r->rate_last_vcpu[v]) / secs);
+		r->rate_last_vcpu[v] = c;
+	}
+	fprintf(stderr, "%s%s\n", line, d->nr_rings ? "]" : "");
+}
+
+/* --dirty-rate: logging on from the start, one harvest and one line per window. */
+static int setup_dirty_rate(struct run *r)
+{
+	if (r->cfg.dirty_rate_s <= 0)
+		return 0;
+	int e = dirty_log_start(&r->m.dirty, &r->m.vm.mem);
+	if (!e)
+		e = dirty_log_drain(&r->m.dirty); /* the first window counts real writes only */
+	if (e)
+		return e;
+	r->rate_last_vcpu = calloc(r->m.vm.nr_vcpus, sizeof(uint64_t));
+	if (!r->rate_last_vcpu)
+		return -ENOMEM;
+	r->rate_fd = timer_open(r->cfg.dirty_rate_s, true);
+	if (r->rate_fd < 0)
+		return r->rate_fd;
+	r->rate_last_ns = now_ns();
+	return event_loop_add(&r->loop, r->rate_fd, EPOLLIN, on_dirty_rate, r);
+}
+
+static void on_watchdog(void *opaque, uint32_t events)
+{
+	struct run *r = opaque;
+	uint64_t ticks;
+	(void)events;
+	if (read(r->watchdog_fd, &ticks, sizeof(ticks)) == sizeof(ticks))
+		vm_check_wakeable(&r->m.vm);
+}
+
+/* A guest that halts with interrupts off on every vCPU would otherwise hang pagoda. */
+static int setup_watchdog(struct run *r)
+{
+	r->watchdog_fd = timer_open(1.0, true);
+	if (r->watchdog_fd < 0)
+		return r->watchdog_fd;
+	return event_loop_add(&r->loop, r->watchdog_fd, EPOLLIN, on_watchdog, r);
+}
+
+static int setup_timeout(struct run *r)
+{
+	if (r->cfg.timeout_s <= 0)
+		return 0;
+	r->timer_fd = timer_open(r->cfg.timeout_s, false);
+	if (r->timer_fd < 0)
+		return r->timer_fd;
+	return event_loop_add(&r->loop, r->timer_fd, EPOLLIN, on_timeout, r);
+}
+
+/* SIGINT, SIGTERM, SIGHUP end the VM cleanly through the loop: blocked here, before any
+ * thread exists, so every thread inherits the mask and only the signalfd sees them. */
+static int setup_signals(struct run *r)
+{
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	signal(SIGPIPE, SIG_IGN); /* a closed stdout must not kill the VMM mid-write */
+	r->signal_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (r->signal_fd < 0)
+		return -errno;
+	return event_loop_add(&r->loop, r->signal_fd, EPOLLIN, on_signal, r);
+}
+
+static int setup_loop(struct run *r)
+{
+	int e = event_loop_init(&r->loop);
+	if (!e)
+		e = event_loop_add(&r->loop, r->m.vm.exit_efd, EPOLLIN, on_vm_exit, r);
+	if (!e)
+		e = setup_signals(r);
+	if (!e)
+		e = setup_timeout(r);
+	if (!e)
+		e = setup_watchdog(r);
+	if (e)
+		snprintf(r->err, sizeof(r->err), "event loop: %s", strerror(-e));
+	return e;
+}
+
+static int setup_console(struct run *r)
+{
+	r->console = (struct console){
+		.deliver = console_deliver, .space = console_space, .ctx = &r->m.serial,
+		.quit = console_quit, .quit_ctx = &r->m.vm,
+	};
+	r->m.serial.rx_space = console_resume;
+	r->m.serial.rx_space_ctx = &r->console;
+	int e = console_start(&r->console, &r->loop, STDIN_FILENO);
+	if (e)
+		snprintf(r->err, sizeof(r->err), "console: %s", strerror(-e));
+	return e;
+}
+
+/* The bytes of a snapshot or a migration stream are untrusted: from here on the process
+ * runs under the setup filter (what any of its threads may do), before any of them is
+ * parsed. */
+static int sandbox_before_untrusted(struct run *r)
+{
+	int e = sandbox_prepare(r->cfg.seccomp);
+	if (!e)
+		e = sandbox_enter(SANDBOX_SETUP);
+	if (e)
+		snprintf(r->err, sizeof(r->err), "--seccomp: installing the setup filter: %s", strerror(-e));
+	return e;
+}
+
+/* The guest comes from a snapshot or a migration rather than a kernel. */
+static int bring_in_guest(struct run *r)
+{
+	struct machine *m = &r->m;
+	if (r->cfg.incoming || r->cfg.restore_dir) {
+		int e = sandbox_before_untrusted(r);
+		if (e)
+			return e;
+	}
+	if (r->cfg.incoming)
+		return migration_receive(m, r->cfg.incoming, r->cfg.timeout_s, r->err, sizeof(r->err));
+	if (!r->cfg.restore_dir)
+		return 0;
+	struct state_buf st;
+	struct state_header h;
+	int e = snapshot_read_state(r->cfg.restore_dir, &st, &h, r->err, sizeof(r->err));
+	if (!e)
+		e = snapshot_load_memory(m, r->cfg.restore_dir, r->cfg.restore_map, r->err, sizeof(r->err));
+	char why[256];
+	if (!e && (e = machine_state_restore(m, &st, why, sizeof(why))))
+		snprintf(r->err, sizeof(r->err), "snapshot %.60s: %.180s", r->cfg.restore_dir, why);
+	state_buf_free(&st);
+	return e;
+}
+
+static int setup(struct run *r)
+{
+	int e = machine_setup(&r->m, &r->cfg.m, STDOUT_FILENO);
+	if (e) {
+		snprintf(r->err, sizeof(r->err), "%s", r->m.err);
+		return e;
+	}
+	if ((e = bring_in_guest(r)))
+		return e;
+	e = setup_loop(r);
+	if (!e)
+		e = setup_console(r);
+	if (!e && (e = setup_dirty_rate(r)))
+		snprintf(r->err, sizeof(r->err), "--dirty-rate: starting dirty logging: %s", strerror(-e));
+	if (!e && r->cfg.api_sock) {
+		e = controller_open(&r->ctl, &r->m, &r->loop, r->cfg.api_sock, r->err, sizeof(r->err));
+		r->ctl_open = e == 0;
+	}
+	return e;
+}
+
+/* The vCPU and I/O threads install their own filters as they start; the main thread
+ * takes its own last, so they do not inherit it (a migration thread later does). */
+static int start(struct run *r)
+{
+	int e = sandbox_prepare(r->cfg.seccomp);
+	if (e) {
+		snprintf(r->err, sizeof(r->err), "--seccomp: %s", strerror(-e));
+		return e;
+	}
+	e = machine_start(&r->m);
+	if (e) {
+		snprintf(r->err, sizeof(r->err), "%s", r->m.err);
+		return e;
+	}
+	if ((e = sandbox_enter(SANDBOX_MAIN)))
+		snprintf(r->err, sizeof(r->err), "--seccomp: installing the main thread's filter: %s", strerror(-e));
+	return e;
+}
+
+static void teardown(struct run *r)
+{
+	if (r->ctl_open)
+		controller_close(&r->ctl); /* joins a migration thread before the machine goes */
+	machine_destroy(&r->m);
+	terminal_restore();
+	event_loop_destroy(&r->loop);
+	if (r->timer_fd >= 0)
+		close(r->timer_fd);
+	if (r->signal_fd >= 0)
+		close(r->signal_fd);
+	if (r->rate_fd >= 0)
+		close(r->rate_fd);
+	if (r->watchdog_fd >= 0)
+		close(r->watchdog_fd);
+	free(r->rate_last_vcpu);
+}
+
+static const char *prog_name(const struct run *r)
+{
+	return r->cfg.m.name ? r->cfg.m.name : "pagoda";
+}
+
+static int report_end(struct run *r)
+{
+	int code = atomic_load(&r->m.vm.exit_code);
+	bool normal = code == EXIT_GUEST_OFF || (code & 1);
+	/* On a terminal a person is watching: say why the VM ended even when it is normal. */
+	if (!normal || r->console.is_tty)
+		fprintf(stderr, "%s: %s (exit code %d)\n", prog_name(r), r->m.vm.exit_reason, code);
+	return code;
+}
+
+/* `pagoda restore DIR [options]`: the snapshot decides memory size, vCPUs and CPU model. */
+static int restore_config(struct run *r, const char *dir)
+{
+	struct state_buf st;
+	struct state_header h;
+	int e = snapshot_read_state(dir, &st, &h, r->err, sizeof(r->err));
+	state_buf_free(&st);
+	if (e)
+		return e;
+	if (r->cfg.m.kernel || r->cfg.incoming) {
+		snprintf(r->err, sizeof(r->err), "restore takes the guest from the snapshot: drop -k and --incoming");
+		return -EINVAL;
+	}
+	r->cfg.restore_dir = dir;
+	r->cfg.m.from_state = true;
+	r->cfg.m.mem_size = h.ram_size;
+	r->cfg.m.cpus = h.nr_vcpus;
+	r->cfg.m.cpu = h.cpu_baseline ? CPU_MODEL_BASELINE : CPU_MODEL_HOST;
+	return 0;
+}
+
+static int run_or_restore(int argc, char **argv, const char *restore_dir)
+{
+	const char *who = restore_dir ? "pagoda restore" : "pagoda run";
+	struct run *r = calloc(1, sizeof(*r));
+	if (!r)
+		return EXIT_SETUP;
+	r->timer_fd = r->signal_fd = r->rate_fd = r->watchdog_fd = -1;
+	r->m.vm.kvm_fd = r->m.vm.vm_fd = r->m.vm.exit_efd = -1;
+	int code;
+	if (cli_parse_run(argc, argv, &r->cfg, r->err, sizeof(r->err)) ||
+	    (restore_dir && !r->cfg.help && restore_config(r, restore_dir))) {
+		fprintf(stderr, "%s: %s\n", who, r->err);
+		free(r);
+		return EXIT_SETUP;
+	}
+	if (r->cfg.help) {
+		fputs(cli_run_usage, stdout);
+		free(r);
+		return 0;
+	}
+	if (setup(r) || start(r)) {
+		fprintf(stderr, "%s: %s\n", who, r->err);
+		code = EXIT_SETUP;
+	} else {
+		int e = event_loop_run(&r->loop);
+		if (e)
+			vm_request_exit(&r->m.vm, EXIT_VMM_ERROR, "event loop: %s", strerror(-e));
+		machine_stop(&r->m);
+		code = report_end(r);
+		if (r->cfg.stats)
+			machine_print_stats(&r->m, stderr);
+	}
+	teardown(r);
+	free(r);
+	return code;
+}
+
+int run_main(int argc, char **argv)
+{
+	return run_or_restore(argc, argv, NULL);
+}
+
+int restore_main(int argc, char **argv)
+{
+	if (argc < 2 || argv[1][0] == '-') {
+		fprintf(stderr, "pagoda restore: give the snapshot directory first: pagoda restore DIR [run options]\n");
+		return EXIT_SETUP;
+	}
+	/* argv[1] is the directory: the options parser sees "restore" then the options. */
+	const char *dir = argv[1];
+	argv[1] = argv[0];
+	return run_or_restore(argc - 1, argv + 1, dir);
+}

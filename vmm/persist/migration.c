@@ -1,0 +1,595 @@
+#include "migration.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "machine_state.h"
+#include "mig_channel.h"
+#include "../../util/clock.h"
+#include "../../util/page.h"
+#include "../core/vcpu_loop.h"
+
+#define BATCH 256                 /* pages per record */
+
+struct mig_pages_hdr {
+	uint64_t gpa;
+	uint32_t count;
+	uint32_t zero;                /* 1: count zero pages, no data follows */
+};
+
+struct mig_reply {
+	uint32_t ok;
+	char msg[252];
+};
+
+static const struct mig_key *key_of(const struct machine *m)
+{
+	return m->cfg.migration_keyed ? &m->cfg.migration_key : NULL;
+}
+
+
+/* ---- sender ---- */
+
+struct sender {
+	struct migration *mg;
+	struct machine *m;
+	struct mig_chan ch;
+	uint64_t last_kick_ns;
+	struct mig_pass cur;
+};
+
+static void set_error(struct migration *mg, enum mig_state st, const char *fmt, const char *arg)
+{
+	pthread_mutex_lock(&mg->lock);
+	mg->state = st;
+	snprintf(mg->error, sizeof(mg->error), fmt, arg ? arg : "");
+	pthread_mutex_unlock(&mg->lock);
+}
+
+/* Auto-converge: vCPUs sleep throttle_pct of every 10 ms; the sender kicks them out of
+ * the guest that often so the sleep happens even in a guest that never exits. */
+static void throttle_tick(struct sender *s)
+{
+	unsigned int pct = atomic_load(&s->m->vm.throttle_pct);
+	uint64_t now = now_ns();
+	if (!pct || now - s->last_kick_ns < 10000000)
+		return;
+	s->last_kick_ns = now;
+	for (unsigned int i = 0; i < s->m->vm.nr_vcpus; i++)
+		vcpu_loop_kick(&s->m->vm.vcpus[i]);
+}
+
+/* A run of n pages at gpa, all zero or all data: one record. */
+static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
+{
+	struct mig_pages_hdr h = { gpa, n, zero };
+	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * SZ_4K)) };
+	int e = mig_send(&s->ch, hdr, sizeof(hdr));
+	if (!e)
+		e = mig_send(&s->ch, &h, sizeof(h));
+	if (!e && !zero)
+		e = mig_send(&s->ch, guest_mem_ptr(&s->m->vm.mem, gpa, n * SZ_4K, GUEST_READ), n * SZ_4K);
+	s->cur.pages += n;
+	s->cur.zero_pages += zero ? n : 0;
+	s->cur.bytes += sizeof(hdr) + sizeof(h) + (zero ? 0 : n * SZ_4K);
+	throttle_tick(s);
+	return e;
+}
+
+/* Pages [first, first+count) of slot sl, those set in bits (all when bits is NULL). */
+static int send_slot(struct sender *s, const struct memslot *sl, const uint64_t *bits)
+{
+	uint64_t npages = sl->size / SZ_4K, run_start = 0;
+	uint32_t run = 0;
+	bool run_zero = false;
+	for (uint64_t p = 0; p <= npages; p++) {
+		bool want = p < npages && (!bits || (bits[p / 64] >> (p % 64)) & 1);
+		bool zero = want && page_is_zero(sl->hva + p * SZ_4K);
+		if (run && (!want || zero != run_zero || run == BATCH)) {
+			int e = send_run(s, sl->gpa + run_start * SZ_4K, run, run_zero);
+			if (e)
+				return e;
+			run = 0;
+		}
+		if (!want)
+			continue;
+		if (!run) {
+			run_start = p;
+			run_zero = zero;
+		}
+		run++;
+	}
+	return 0;
+}
+
+static int end_pass(struct sender *s, uint64_t t0)
+{
+	struct migration *mg = s->mg;
+	s->cur.ns = now_ns() - t0;
+	pthread_mutex_lock(&mg->lock);
+	if (mg->nr_passes < MIG_MAX_PASSES_KEPT)
+		mg->passes[mg->nr_passes++] = s->cur;
+	mg->bytes_total += s->cur.bytes;
+	if (s->cur.ns && s->cur.bytes > (1 << 20))
+		mg->link_bps = (double)s->cur.bytes * 1e9 / (double)s->cur.ns;
+	pthread_mutex_unlock(&mg->lock);
+	uint32_t pass = mg->pass;
+	fprintf(stderr, "pagoda: migrate: pass %u: %" PRIu64 " pages (%" PRIu64 " zero), %.1f MiB in %.1f ms, %.0f MiB/s\n",
+		pass, s->cur.pages, s->cur.zero_pages, (double)s->cur.bytes / (1 << 20), (double)s->cur.ns / 1e6,
+		s->cur.ns ? (double)s->cur.bytes / (1 << 20) / ((double)s->cur.ns / 1e9) : 0.0);
+	s->cur = (struct mig_pass){ 0 };
+	return mig_send_rec(&s->ch, MIG_PASS_END, &pass, sizeof(pass));
+}
+
+/* Everything dirtied since the last harvest. */
+static int send_dirty(struct sender *s)
+{
+	struct dirty_log *d = &s->m->dirty;
+	for (unsigned int i = 0; i < d->nr_slots; i++) {
+		const struct memslot *sl;
+		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
+		int e = bits ? send_slot(s, sl, bits) : 0;
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+static int send_all_ram(struct sender *s)
+{
+	const struct memslot_table *t = &s->m->vm.mem.slots;
+	for (uint32_t i = 0; i < t->nr; i++) {
+		int e = send_slot(s, &t->slots[i], NULL);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+/* The receiver's answer; with a key, followed by the MAC of all it sent. */
+static int read_reply(struct mig_chan *ch, struct mig_reply *r)
+{
+	uint32_t hdr[2];
+	int e = mig_recv(ch, hdr, sizeof(hdr));
+	if (!e && (hdr[0] != MIG_REPLY || hdr[1] != sizeof(*r)))
+		e = -EPROTO;
+	if (!e)
+		e = mig_recv(ch, r, sizeof(*r));
+	r->msg[sizeof(r->msg) - 1] = 0;
+	if (!e && ch->keyed)
+		e = mig_recv(ch, hdr, sizeof(hdr));
+	if (!e && ch->keyed)
+		e = hdr[0] == MIG_MAC ? mig_check_mac(ch, hdr[1]) : -EPROTO;
+	return e;
+}
+
+static int handshake(struct sender *s)
+{
+	char err[256];
+	int e = mig_auth_sender(&s->ch, key_of(s->m), err, sizeof(err));
+	if (e) {
+		set_error(s->mg, MIG_FAILED, "%s", err);
+		return e;
+	}
+	struct state_buf hb;
+	state_buf_init(&hb);
+	machine_state_put_header(s->m, &hb);
+	/* the header record's payload: skip its 8-byte record header */
+	e = hb.failed ? -ENOMEM : mig_send_rec(&s->ch, MIG_HELLO, hb.data + 8, hb.len - 8);
+	state_buf_free(&hb);
+	struct mig_reply r;
+	if (!e)
+		e = read_reply(&s->ch, &r);
+	if (!e && !r.ok) {
+		set_error(s->mg, MIG_FAILED, "the receiver refused: %.200s", r.msg);
+		return -EINVAL;
+	}
+	return e;
+}
+
+/* Pages still dirty, the rate they are dirtied at, and whether to stop and copy now. */
+static bool converged(struct sender *s, uint64_t dirty, double pass_s)
+{
+	struct migration *mg = s->mg;
+	pthread_mutex_lock(&mg->lock);
+	mg->remaining_pages = dirty;
+	mg->dirty_rate_pps = pass_s > 0 ? (double)dirty / pass_s : 0;
+	double link = mg->link_bps > 0 ? mg->link_bps : 1e9;
+	double est_ms = (double)dirty * SZ_4K / link * 1e3;
+	/* Dirtying faster than half the link can carry: slow the vCPUs down. */
+	if (mg->pass >= 2 && mg->dirty_rate_pps * SZ_4K > link / 2 && mg->throttle_pct < 90) {
+		mg->throttle_pct += 20;
+		if (mg->throttle_pct > 90)
+			mg->throttle_pct = 90;
+		atomic_store(&s->m->vm.throttle_pct, mg->throttle_pct);
+		fprintf(stderr, "pagoda: migrate: dirtying %.0f MiB/s against a %.0f MiB/s link: vCPUs throttled %u%%\n",
+			mg->dirty_rate_pps * SZ_4K / (1 << 20), link / (1 << 20), mg->throttle_pct);
+	}
+	pthread_mutex_unlock(&mg->lock);
+	fprintf(stderr, "pagoda: migrate: %" PRIu64 " pages dirty, estimated downtime %.1f ms (limit %.0f)\n",
+		dirty, est_ms, mg->downtime_limit_ms);
+	return est_ms <= mg->downtime_limit_ms;
+}
+
+static uint64_t count_dirty(const struct dirty_log *d)
+{
+	uint64_t n = 0;
+	for (unsigned int i = 0; i < d->nr_slots; i++) {
+		const struct memslot *sl;
+		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
+		for (uint64_t w = 0; bits && w < (sl->size / SZ_4K + 63) / 64; w++)
+			n += (uint64_t)__builtin_popcountll(bits[w]);
+	}
+	return n;
+}
+
+/* Pre-copy passes; 1 to stop and copy, 0 when cancelled, -errno on a send error. */
+static int precopy(struct sender *s)
+{
+	struct migration *mg = s->mg;
+	uint64_t t0 = now_ns();
+	/* Pass 0 sends everything: what clear mode reports at first is not news. */
+	int e = dirty_log_drain(&s->m->dirty);
+	if (!e)
+		e = send_all_ram(s);
+	if (!e)
+		e = end_pass(s, t0);
+	for (mg->pass = 1; !e; mg->pass++) {
+		uint64_t t1 = now_ns();
+		e = dirty_log_harvest(&s->m->dirty);
+		if (e)
+			break;
+		uint64_t dirty = count_dirty(&s->m->dirty);
+		if (converged(s, dirty, (double)(t1 - t0) / 1e9))
+			return 1;
+		if (mg->pass >= mg->max_passes) {
+			if (!mg->cancel_at_max)
+				return 1;
+			char n[16];
+			snprintf(n, sizeof(n), "%u", mg->max_passes);
+			set_error(mg, MIG_CANCELLED, "cancelled: the guest dirties memory too fast to converge in %s passes (--max-passes)", n);
+			return 0;
+		}
+		t0 = t1;
+		e = send_dirty(s);
+		if (!e)
+			e = end_pass(s, t1);
+	}
+	return e;
+}
+
+static int stop_and_copy(struct sender *s)
+{
+	struct migration *mg = s->mg;
+	uint64_t t0 = now_ns();
+	if (!vm_pause(&s->m->vm))
+		return -ECANCELED;
+	/* Devices finish their I/O first: nothing may reach guest memory after the last
+	 * harvest. The pages of the harvest that decided to stop go with the last ones. */
+	virtio_devices_quiesce(&s->m->virtio);
+	int e = send_dirty(s);
+	if (!e)
+		e = dirty_log_harvest(&s->m->dirty);
+	if (!e)
+		e = send_dirty(s);
+	if (!e)
+		e = end_pass(s, t0);
+	struct state_buf st;
+	state_buf_init(&st);
+	char err[256] = "";
+	if (!e && (e = machine_state_save(s->m, &st, err, sizeof(err))))
+		set_error(mg, MIG_FAILED, "saving the VM state: %.200s", err);
+	if (!e)
+		e = mig_send_rec(&s->ch, MIG_STATE, st.data, st.len);
+	state_buf_free(&st);
+	struct mig_reply r = { 0 };
+	if (!e)
+		e = mig_send_mac(&s->ch); /* the receiver starts nothing without it */
+	if (!e)
+		e = mig_send_rec(&s->ch, MIG_END, NULL, 0);
+	if (!e)
+		e = read_reply(&s->ch, &r);
+	if (!e && !r.ok) {
+		set_error(mg, MIG_FAILED, "the receiver failed: %.200s", r.msg);
+		e = -EIO;
+	}
+	mg->downtime_ns = now_ns() - t0;
+	return e;
+}
+
+static void report(struct migration *mg)
+{
+	fprintf(stderr, "pagoda: migrate: done: %u passes, %.1f MiB in %.1f ms (%.0f MiB/s), downtime %.2f ms\n",
+		mg->nr_passes, (double)mg->bytes_total / (1 << 20), (double)mg->total_ns / 1e6,
+		(double)mg->bytes_total / (1 << 20) / ((double)mg->total_ns / 1e9), (double)mg->downtime_ns / 1e6);
+}
+
+static void *sender_thread(void *arg)
+{
+	struct migration *mg = arg;
+	struct sender s = { .mg = mg, .m = mg->m, .ch.fd = -1 };
+	char err[256] = "";
+	s.ch.fd = mig_socket(mg->uri, false, err, sizeof(err));
+	int e = s.ch.fd < 0 ? s.ch.fd : mig_tune_socket(s.ch.fd);
+	if (e)
+		set_error(mg, MIG_FAILED, "%s", err[0] ? err : "setting the connection's timeouts failed");
+	if (!e) {
+		atomic_store(&mg->fd, s.ch.fd);
+		e = handshake(&s);
+	}
+	if (!e && (e = dirty_log_start(&mg->m->dirty, &mg->m->vm.mem)))
+		set_error(mg, MIG_FAILED, "starting dirty logging: %s", strerror(-e));
+	bool logging = !e;
+	int go = e ? e : precopy(&s);
+	if (go == 1)
+		e = stop_and_copy(&s);
+	else
+		e = go ? go : -ECANCELED;
+	atomic_store(&mg->m->vm.throttle_pct, 0);
+	mg->total_ns = now_ns() - mg->t_start_ns;
+	if (!e) {
+		pthread_mutex_lock(&mg->lock);
+		mg->state = MIG_DONE;
+		pthread_mutex_unlock(&mg->lock);
+		report(mg);
+		vm_request_exit(&mg->m->vm, EXIT_GUEST_OFF, "migrated to %s", mg->uri);
+	} else {
+		if (mg->state == MIG_RUNNING)
+			set_error(mg, MIG_FAILED, "connection: %s", strerror(-e));
+		fprintf(stderr, "pagoda: migrate: %s; the VM runs on here\n", mg->error);
+		if (logging)
+			machine_dirty_log_stop(mg->m);
+		virtio_devices_resume(&mg->m->virtio);
+		if (mg->m->vm.paused)
+			vm_resume(&mg->m->vm);
+	}
+	if (s.ch.fd >= 0) {
+		atomic_store(&mg->fd, -1);
+		close(s.ch.fd);
+	}
+	uint64_t one = 1;
+	if (mg->done_efd >= 0 && write(mg->done_efd, &one, sizeof(one)) < 0)
+		fprintf(stderr, "pagoda: migrate: cannot signal the end: %s\n", strerror(errno));
+	return NULL;
+}
+
+int migration_start(struct migration *mg, struct machine *m, const char *uri, char *err, size_t errlen)
+{
+	if (!m->dirty_inited) {
+		snprintf(err, errlen, "no dirty tracking in this VM");
+		return -ENOTSUP;
+	}
+	if (m->dirty.active) {
+		snprintf(err, errlen, "dirty logging is busy (--dirty-rate or a measurement)");
+		return -EBUSY;
+	}
+	mg->m = m;
+	atomic_store(&mg->fd, -1);
+	snprintf(mg->uri, sizeof(mg->uri), "%s", uri);
+	pthread_mutex_init(&mg->lock, NULL);
+	mg->state = MIG_RUNNING;
+	mg->t_start_ns = now_ns();
+	int e = pthread_create(&mg->thread, NULL, sender_thread, mg);
+	if (e) {
+		snprintf(err, errlen, "migration thread: %s", strerror(e));
+		mg->state = MIG_FAILED;
+		return -e;
+	}
+	mg->thread_started = true;
+	return 0;
+}
+
+bool migration_running(struct migration *mg)
+{
+	pthread_mutex_lock(&mg->lock);
+	bool r = mg->state == MIG_RUNNING;
+	pthread_mutex_unlock(&mg->lock);
+	return r;
+}
+
+void migration_abort(struct migration *mg)
+{
+	int fd = atomic_load(&mg->fd);
+	if (fd >= 0)
+		shutdown(fd, SHUT_RDWR);
+}
+
+void migration_join(struct migration *mg)
+{
+	if (mg->thread_started)
+		pthread_join(mg->thread, NULL);
+	mg->thread_started = false;
+}
+
+void migration_status_json(struct migration *mg, char *out, size_t len)
+{
+	static const char *names[] = { "none", "running", "done", "failed", "cancelled" };
+	pthread_mutex_lock(&mg->lock);
+	uint64_t total = mg->total_ns ? mg->total_ns : now_ns() - mg->t_start_ns;
+	int n = snprintf(out, len, "{\"ok\": true, \"state\": \"%s\", \"error\": \"%s\", \"pass\": %u, \"remaining_pages\": %" PRIu64
+			 ", \"dirty_pages_per_s\": %.0f, \"link_mib_per_s\": %.1f, \"throttle_pct\": %u, \"total_ms\": %.1f"
+			 ", \"downtime_ms\": %.2f, \"bytes\": %" PRIu64 ", \"passes\": [",
+			 names[mg->state], mg->error, mg->pass, mg->remaining_pages, mg->dirty_rate_pps,
+			 mg->link_bps / (1 << 20), mg->throttle_pct, (double)total / 1e6, (double)mg->downtime_ns / 1e6,
+			 mg->bytes_total);
+	for (unsigned int i = 0; i < mg->nr_passes && n > 0 && (size_t)n < len; i++)
+		n += snprintf(out + n, len - (size_t)n, "%s{\"pages\": %" PRIu64 ", \"zero\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"ms\": %.1f}",
+			      i ? ", " : "", mg->passes[i].pages, mg->passes[i].zero_pages, mg->passes[i].bytes,
+			      (double)mg->passes[i].ns / 1e6);
+	if (n > 0 && (size_t)n < len)
+		snprintf(out + n, len - (size_t)n, "]}");
+	pthread_mutex_unlock(&mg->lock);
+}
+
+/* ---- receiver ---- */
+
+static int reply(struct mig_chan *ch, bool ok, const char *msg)
+{
+	struct mig_reply r = { .ok = ok };
+	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
+	int e = mig_send_rec(ch, MIG_REPLY, &r, sizeof(r));
+	return e ? e : mig_send_mac(ch);
+}
+
+static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int r = poll(&p, 1, timeout_s > 0 ? (int)(timeout_s * 1000) : -1);
+	if (r <= 0) {
+		snprintf(err, errlen, "no migration arrived within %g s", timeout_s);
+		return -ETIMEDOUT;
+	}
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "accept: %s", strerror(errno));
+		return -errno;
+	}
+	int e = mig_tune_socket(fd);
+	if (e) {
+		snprintf(err, errlen, "setting the connection's timeouts: %s", strerror(-e));
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+static int recv_hello(struct machine *m, struct mig_chan *ch, uint32_t len, char *err, size_t errlen)
+{
+	struct state_header h;
+	char why[200];
+	if (len != sizeof(h) || mig_recv(ch, &h, sizeof(h))) {
+		snprintf(err, errlen, "the sender's header is not a pagoda VM header");
+		reply(ch, false, err);
+		return -EPROTO;
+	}
+	const char *bad = memcmp(h.magic, STATE_MAGIC, 8) || h.version != STATE_VERSION ? "another state version"
+			  : machine_state_mismatch(m, &h, why, sizeof(why));
+	if (bad) {
+		snprintf(err, errlen, "refused before any memory: %s", bad);
+		reply(ch, false, bad);
+		return -EINVAL;
+	}
+	return reply(ch, true, NULL);
+}
+
+static int recv_pages(struct machine *m, struct mig_chan *ch, uint32_t len, char *err, size_t errlen)
+{
+	struct mig_pages_hdr h;
+	if (len < sizeof(h) || mig_recv(ch, &h, sizeof(h)))
+		return -EPROTO;
+	uint64_t bytes = (uint64_t)h.count * SZ_4K;
+	uint8_t *dst = h.count <= BATCH ? guest_mem_ptr(&m->vm.mem, h.gpa, bytes, GUEST_WRITE) : NULL;
+	if (!dst || h.gpa % SZ_4K || len != sizeof(h) + (h.zero ? 0 : bytes)) {
+		snprintf(err, errlen, "bad page record (gpa 0x%llx, %u pages)", (unsigned long long)h.gpa, h.count);
+		return -EPROTO;
+	}
+	if (h.zero) {
+		/* Only pages an earlier pass filled need clearing: writing zeros into fresh
+		 * memory would allocate all of it. */
+		for (uint64_t p = 0; p < bytes; p += SZ_4K)
+			if (!page_is_zero(dst + p))
+				memset(dst + p, 0, SZ_4K);
+		return 0;
+	}
+	return mig_recv(ch, dst, bytes);
+}
+
+/* One record of the stream; 1 at its end (the VM restored or refused). */
+static int receive_record(struct machine *m, struct mig_chan *ch, const uint32_t hdr[2], struct state_buf *st,
+			  bool *mac_ok, char *err, size_t errlen)
+{
+	bool was_mac_ok = *mac_ok;
+	*mac_ok = false; /* the MAC must come right before the end */
+	switch (hdr[0]) {
+	case MIG_PAGES:
+		return recv_pages(m, ch, hdr[1], err, errlen);
+	case MIG_PASS_END: {
+		uint32_t pass;
+		return hdr[1] == 4 ? mig_recv(ch, &pass, 4) : -EPROTO;
+	}
+	case MIG_STATE:
+		state_buf_free(st);
+		if (hdr[1] > machine_state_max_len(m->vm.nr_vcpus)) {
+			snprintf(err, errlen, "the sender's VM state of %u bytes is larger than any of %u vCPUs",
+				 hdr[1], m->vm.nr_vcpus);
+			return -EPROTO;
+		}
+		st->data = malloc(hdr[1] ? hdr[1] : 1);
+		st->len = st->cap = hdr[1];
+		return st->data ? mig_recv(ch, st->data, hdr[1]) : -ENOMEM;
+	case MIG_MAC: {
+		int e = mig_check_mac(ch, hdr[1]);
+		if (e == -EBADMSG)
+			snprintf(err, errlen, "the stream was altered on its way: its MAC does not match the key's");
+		*mac_ok = e == 0;
+		return e;
+	}
+	case MIG_END: {
+		int e = ch->keyed && !was_mac_ok ? -EPROTO : machine_state_restore(m, st, err, errlen);
+		if (e == -EPROTO && !err[0])
+			snprintf(err, errlen, "the stream ended without its MAC");
+		reply(ch, e == 0, e ? err : NULL);
+		return e ? e : 1;
+	}
+	}
+	return -EPROTO;
+}
+
+static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
+{
+	struct mig_chan ch = { .fd = fd };
+	struct state_buf st;
+	state_buf_init(&st);
+	bool mac_ok = false;
+	int e = mig_auth_receiver(&ch, key_of(m), err, errlen);
+	uint32_t hdr[2];
+	if (!e && !(e = mig_recv(&ch, hdr, sizeof(hdr))))
+		e = hdr[0] == MIG_HELLO ? recv_hello(m, &ch, hdr[1], err, errlen) : -EPROTO;
+	while (!e && !(e = mig_recv(&ch, hdr, sizeof(hdr))))
+		e = receive_record(m, &ch, hdr, &st, &mac_ok, err, errlen);
+	state_buf_free(&st);
+	if (e == 1)
+		return 0;
+	if (!err[0])
+		snprintf(err, errlen, "%s", e == -ECONNRESET ? "the sender went away before the end" :
+			 e == -EPROTO ? "the stream is not a pagoda migration" : strerror(-e));
+	return e;
+}
+
+int migration_receive(struct machine *m, const char *uri, double timeout_s, char *err, size_t errlen)
+{
+	char why[256] = "";
+	int lfd = mig_socket(uri, true, why, sizeof(why));
+	if (lfd < 0) {
+		snprintf(err, errlen, "--incoming %s", why);
+		return lfd;
+	}
+	fprintf(stderr, "pagoda: waiting for a migration on %s\n", uri);
+	int fd = accept_one(lfd, timeout_s, why, sizeof(why));
+	close(lfd);
+	if (!strncmp(uri, "unix:", 5))
+		unlink(uri + 5);
+	int e = fd < 0 ? fd : receive_stream(m, fd, why, sizeof(why));
+	if (fd >= 0)
+		close(fd);
+	if (e)
+		snprintf(err, errlen, "incoming migration failed: %s", why);
+	return e;
+}
+
+int migration_receive_fd(struct machine *m, int fd, char *err, size_t errlen)
+{
+	err[0] = 0;
+	return receive_stream(m, fd, err, errlen);
+}

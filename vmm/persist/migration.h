@@ -1,0 +1,68 @@
+/* Pre-copy live migration over a unix or TCP socket. The sender (a thread of the
+ * source VMM) sends all of RAM (zero pages as markers), then passes of the pages dirtied
+ * meanwhile, until the estimated downtime is under the limit or the passes run out (then
+ * force or cancel); auto-converge throttles vCPUs that dirty faster than the link
+ * carries. Stop-and-copy pauses the VM, sends the last pages and the machine state, and
+ * waits for the receiver's word: on any failure the source resumes, whole. The receiver
+ * (`pagoda run --incoming URI`) checks the header before any memory comes, and starts
+ * nothing until the whole VM has arrived. */
+#ifndef PAGODA_VMM_MIGRATION_H
+#define PAGODA_VMM_MIGRATION_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "../core/machine.h"
+
+#define MIG_MAX_PASSES_KEPT 64
+
+enum mig_state { MIG_NONE, MIG_RUNNING, MIG_DONE, MIG_FAILED, MIG_CANCELLED };
+
+struct mig_pass {
+	uint64_t pages, zero_pages, bytes, ns;
+};
+
+struct migration {
+	struct machine *m;
+	char uri[256];
+	double downtime_limit_ms;
+	unsigned int max_passes;
+	bool cancel_at_max;
+	pthread_t thread;
+	bool thread_started;
+	int done_efd;                  /* written when the thread ends, whatever the outcome */
+	atomic_int fd;                 /* the connection while it is open, else -1 */
+	pthread_mutex_t lock;          /* the fields below, read by migrate-status */
+	enum mig_state state;
+	char error[256];
+	unsigned int pass;
+	unsigned int nr_passes;
+	struct mig_pass passes[MIG_MAX_PASSES_KEPT];
+	uint64_t remaining_pages;      /* dirty at the last harvest */
+	double dirty_rate_pps, link_bps;
+	unsigned int throttle_pct;
+	uint64_t t_start_ns, total_ns, downtime_ns, bytes_total;
+};
+
+/* Starts migrating m to uri (unix:PATH or tcp:HOST:PORT) on a thread of its own. */
+int migration_start(struct migration *mg, struct machine *m, const char *uri, char *err, size_t errlen);
+/* The VMM is ending: cut the connection so the thread stops at once (the receiver then
+ * fails and starts nothing). */
+/* Whether the migration thread is still at work (it owns pausing and resuming the VM
+ * until it ends). */
+bool migration_running(struct migration *mg);
+void migration_abort(struct migration *mg);
+/* Joins the thread (after it ended, or to wait for it). */
+void migration_join(struct migration *mg);
+/* One JSON object describing the migration, for migrate-status. */
+void migration_status_json(struct migration *mg, char *out, size_t len);
+
+/* The receiving side, before any vCPU runs: listens on uri, takes one migration into m.
+ * timeout_s > 0 bounds the wait for the sender. 0, or -errno with a message. */
+int migration_receive(struct machine *m, const char *uri, double timeout_s, char *err, size_t errlen);
+/* The same from a connected socket (the stream's parser; the fuzz target feeds it). */
+int migration_receive_fd(struct machine *m, int fd, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,321 @@
+#include "snapshot.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../util/io.h"
+#include "../../util/page.h"
+
+
+/* Page p (counted over the regions back to back) is in a diff snapshot. */
+static bool in_diff(const uint64_t *pages, uint64_t p)
+{
+	return !pages || (pages[p / 64] >> (p % 64)) & 1;
+}
+
+/* Runs of non-zero pages are written; zero pages stay holes of the sparse file. A diff
+ * writes only the pages in its bitmap (those that became zero are holes it names). */
+static int write_memory(const struct guest_mem *mem, const uint64_t *pages, int fd)
+{
+	uint64_t off = 0;
+	for (unsigned int i = 0; i < mem->layout.nr_ram; i++) {
+		const struct mem_range *r = &mem->layout.ram[i];
+		const uint8_t *base = guest_mem_ptr(mem, r->gpa, r->size, GUEST_READ);
+		for (uint64_t p = 0; p < r->size;) {
+			if (!in_diff(pages, (off + p) / SZ_4K) || page_is_zero(base + p)) {
+				p += SZ_4K;
+				continue;
+			}
+			uint64_t q = p + SZ_4K;
+			while (q < r->size && q - p < (64ULL << 20) && in_diff(pages, (off + q) / SZ_4K) && !page_is_zero(base + q))
+				q += SZ_4K;
+			int e = write_all_at(fd, base + p, q - p, (off_t)(off + p));
+			if (e)
+				return e;
+			p = q;
+		}
+		off += r->size;
+	}
+	return ftruncate(fd, (off_t)off) ? -errno : 0;
+}
+
+struct file_body {
+	const void *data;               /* bytes to write, or */
+	size_t len;
+	const struct guest_mem *mem;    /* guest memory (with pages: only those) */
+	const uint64_t *pages;
+};
+
+static int write_file(const char *dir, const char *name, const struct file_body *b, char *err, size_t errlen)
+{
+	char tmp[4096], final[4096];
+	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
+	snprintf(final, sizeof(final), "%s/%s", dir, name);
+	/* A fresh file of our own: whatever stands at tmp (a stale file, or a link planted to
+	 * make us overwrite another file) goes first, and O_EXCL|O_NOFOLLOW refuses anything
+	 * that appears there meanwhile. */
+	if (unlink(tmp) && errno != ENOENT) {
+		snprintf(err, errlen, "snapshot: removing %s: %s", tmp, strerror(errno));
+		return -errno;
+	}
+	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int e = fd < 0 ? -errno : 0;
+	if (!e)
+		e = b->mem ? write_memory(b->mem, b->pages, fd) : write_all_at(fd, b->data, b->len, 0);
+	if (!e && fsync(fd))
+		e = -errno;
+	if (fd >= 0)
+		close(fd);
+	if (!e && rename(tmp, final))
+		e = -errno;
+	if (e) {
+		unlink(tmp);
+		snprintf(err, errlen, "snapshot: writing %s: %s", final, strerror(-e));
+	}
+	return e;
+}
+
+/* The last harvest as one bitmap over RAM pages, regions back to back (one memslot per
+ * region, in the same order). */
+static uint64_t *diff_pages(const struct machine *m)
+{
+	uint64_t total = m->vm.mem.layout.ram_size / SZ_4K, off = 0;
+	uint64_t *pages = calloc((total + 63) / 64, 8);
+	for (unsigned int i = 0; pages && i < m->dirty.nr_slots; i++) {
+		const struct memslot *sl;
+		const uint64_t *bits = dirty_log_bitmap(&m->dirty, i, &sl);
+		for (uint64_t p = 0; bits && p < sl->size / SZ_4K; p++)
+			if ((bits[p / 64] >> (p % 64)) & 1)
+				pages[(off + p) / 64] |= 1ULL << ((off + p) % 64);
+		off += sl->size / SZ_4K;
+	}
+	return pages;
+}
+
+int snapshot_save(struct machine *m, const char *dir, const char *parent, char *err, size_t errlen)
+{
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "snapshot: creating %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	struct state_buf st;
+	state_buf_init(&st);
+	int e = machine_state_save(m, &st, err, errlen);
+	uint64_t *pages = NULL;
+	if (!e && parent && !(pages = diff_pages(m)))
+		e = -ENOMEM;
+	/* Memory first: a state file next to an older memory file would restore garbage. */
+	char state_path[4096];
+	snprintf(state_path, sizeof(state_path), "%s/state", dir);
+	unlink(state_path);
+	struct file_body mem = { .mem = &m->vm.mem, .pages = pages };
+	struct file_body bits = { .data = pages, .len = (m->vm.mem.layout.ram_size / SZ_4K + 63) / 64 * 8 };
+	struct file_body par = { .data = parent, .len = parent ? strlen(parent) : 0 };
+	struct file_body state = { .data = st.data, .len = st.len };
+	if (!e)
+		e = write_file(dir, "memory", &mem, err, errlen);
+	if (!e && parent)
+		e = write_file(dir, "pages", &bits, err, errlen);
+	if (!e && parent)
+		e = write_file(dir, "parent", &par, err, errlen);
+	if (!e && !parent) {
+		char p[4096];
+		snprintf(p, sizeof(p), "%s/parent", dir);
+		unlink(p); /* a full snapshot over an old diff */
+	}
+	if (!e)
+		e = write_file(dir, "state", &state, err, errlen);
+	free(pages);
+	state_buf_free(&st);
+	return e;
+}
+
+/* The header first: it says how large the rest may be, so a file of any size is never
+ * read whole into memory on its word. */
+static int read_state_file(int fd, const char *path, struct state_buf *in, struct state_header *h,
+			   char *err, size_t errlen)
+{
+	struct stat st;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "snapshot %s: not a regular file", path);
+		return -EINVAL;
+	}
+	uint8_t head[8 + sizeof(*h)];
+	ssize_t k = pread(fd, head, sizeof(head), 0);
+	struct state_buf hb = { .data = head, .len = k > 0 ? (size_t)k : 0 };
+	int e = machine_state_peek_header(&hb, h, err, errlen);
+	if (e)
+		return e;
+	if ((uint64_t)st.st_size > machine_state_max_len(h->nr_vcpus)) {
+		snprintf(err, errlen, "snapshot %s: %llu bytes, more than any state of %u vCPUs", path,
+			 (unsigned long long)st.st_size, h->nr_vcpus);
+		return -EBADMSG;
+	}
+	in->len = in->cap = (size_t)st.st_size;
+	in->data = malloc(in->len);
+	k = in->data ? pread(fd, in->data, in->len, 0) : -1;
+	if (k != (ssize_t)in->len) {
+		snprintf(err, errlen, "snapshot %s: could not read it", path);
+		return -EIO;
+	}
+	return 0;
+}
+
+int snapshot_read_state(const char *dir, struct state_buf *in, struct state_header *h,
+			char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/state", dir);
+	state_buf_init(in);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK); /* a FIFO must not block us */
+	if (fd < 0) {
+		int e = -errno;
+		snprintf(err, errlen, "snapshot %s: %s%s", path, strerror(errno),
+			 errno == ENOENT ? " (not a snapshot directory, or an unfinished snapshot)" : "");
+		return e;
+	}
+	int e = read_state_file(fd, path, in, h, err, errlen);
+	close(fd);
+	return e;
+}
+
+static int copy_extents(int fd, uint8_t *dst, uint64_t off, uint64_t size)
+{
+	for (off_t pos = (off_t)off; pos < (off_t)(off + size);) {
+		off_t data = lseek(fd, pos, SEEK_DATA);
+		if (data < 0 || data >= (off_t)(off + size))
+			break; /* the rest is a hole: zeros, as fresh guest RAM is */
+		off_t hole = lseek(fd, data, SEEK_HOLE);
+		if (hole < 0 || hole > (off_t)(off + size))
+			hole = (off_t)(off + size);
+		for (off_t p = data; p < hole;) {
+			ssize_t k = pread(fd, dst + (p - (off_t)off), (size_t)(hole - p), p);
+			if (k <= 0)
+				return k < 0 ? -errno : -EIO;
+			p += k;
+		}
+		pos = hole;
+	}
+	return 0;
+}
+
+static int load_full(struct machine *m, const char *dir, bool map, char *err, size_t errlen);
+
+/* A file of dir as a string (parent) or bytes (pages); NULL when it does not exist. */
+static char *read_small(const char *dir, const char *name, size_t *len)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || st.st_size > (64 << 20)) {
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	char *buf = calloc(1, (size_t)st.st_size + 1);
+	if (buf && pread(fd, buf, (size_t)st.st_size, 0) != st.st_size) {
+		free(buf);
+		buf = NULL;
+	}
+	close(fd);
+	*len = (size_t)st.st_size;
+	return buf;
+}
+
+/* The pages a diff holds, read over what its parents left. */
+static int apply_diff(struct machine *m, const char *dir, char *err, size_t errlen)
+{
+	struct guest_mem *mem = &m->vm.mem;
+	size_t len = 0, want = (mem->layout.ram_size / SZ_4K + 63) / 64 * 8;
+	uint64_t *pages = (uint64_t *)read_small(dir, "pages", &len);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/memory", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	int e = !pages || len != want || fd < 0 ? -EBADMSG : 0;
+	uint64_t off = 0;
+	for (unsigned int i = 0; !e && i < mem->layout.nr_ram; i++) {
+		const struct mem_range *r = &mem->layout.ram[i];
+		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
+		for (uint64_t p = 0; !e && p < r->size; p += SZ_4K)
+			if (in_diff(pages, (off + p) / SZ_4K) && pread(fd, hva + p, SZ_4K, (off_t)(off + p)) != (ssize_t)SZ_4K)
+				e = -EIO;
+		off += r->size;
+	}
+	if (fd >= 0)
+		close(fd);
+	free(pages);
+	if (e)
+		snprintf(err, errlen, "diff snapshot %s: its pages or memory file are missing or truncated", dir);
+	return e;
+}
+
+int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen)
+{
+	static int depth;
+	size_t len;
+	char *parent = read_small(dir, "parent", &len);
+	if (!parent)
+		return load_full(m, dir, map, err, errlen);
+	int e = 0;
+	if (depth >= 64) {
+		snprintf(err, errlen, "snapshot %s: more than 64 diffs deep (a loop of parents?)", dir);
+		e = -ELOOP;
+	}
+	if (!e) {
+		depth++;
+		e = snapshot_load_memory(m, parent, map, err, errlen);
+		depth--;
+	}
+	if (!e)
+		e = apply_diff(m, dir, err, errlen);
+	free(parent);
+	return e;
+}
+
+static int load_full(struct machine *m, const char *dir, bool map, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/memory", dir);
+	struct guest_mem *mem = &m->vm.mem;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st)) {
+		snprintf(err, errlen, "snapshot %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	if ((uint64_t)st.st_size != mem->layout.ram_size) {
+		snprintf(err, errlen, "snapshot %s: %llu bytes, the guest has %llu: truncated or not this snapshot's",
+			 path, (unsigned long long)st.st_size, (unsigned long long)mem->layout.ram_size);
+		close(fd);
+		return -EBADMSG;
+	}
+	if (map && mem_backend_is_shared(&mem->backend)) {
+		snprintf(err, errlen, "--restore-memory map needs private guest RAM: use --memory-backend anon or thp, or copy");
+		close(fd);
+		return -EINVAL;
+	}
+	int e = 0;
+	uint64_t off = 0;
+	for (unsigned int i = 0; i < mem->layout.nr_ram && !e; i++) {
+		const struct mem_range *r = &mem->layout.ram[i];
+		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
+		if (map) /* KVM follows the new mapping through its MMU notifier */
+			e = mmap(hva, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, (off_t)off) == MAP_FAILED ? -errno : 0;
+		else
+			e = copy_extents(fd, hva, off, r->size);
+		off += r->size;
+	}
+	close(fd);
+	if (e)
+		snprintf(err, errlen, "snapshot %s: loading guest memory: %s", path, strerror(-e));
+	return e;
+}
