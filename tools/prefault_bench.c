@@ -15,7 +15,8 @@
 
 #include "../mem/guest_mem.h"
 #include "../mem/prefault.h"
-#include "../vmm/front/cli.h"
+#include "../util/clock.h"
+#include "../util/sizes.h"
 
 #ifndef MADV_POPULATE_WRITE
 #define MADV_POPULATE_WRITE 23
@@ -23,9 +24,7 @@
 
 static double now_s(void)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+	return (double)now_ns() / 1e9;
 }
 
 static int cmp(const void *a, const void *b)

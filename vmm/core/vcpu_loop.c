@@ -9,6 +9,7 @@
 
 #include "machine_arch.h"
 #include "sandbox.h"
+#include "../../util/clock.h"
 
 #define KICK_SIGNAL SIGUSR1
 
@@ -157,11 +158,8 @@ void *vcpu_loop_thread(void *arg)
 		vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: installing its seccomp filter: %s", v->index, strerror(-e));
 		return NULL;
 	}
-	if (v->index == 0) {
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		atomic_store(&v->vm->first_run_ns, (unsigned long long)ts.tv_sec * 1000000000ULL + (unsigned long long)ts.tv_nsec);
-	}
+	if (v->index == 0)
+		atomic_store(&v->vm->first_run_ns, now_ns());
 	while (!atomic_load(&v->vm->stopping)) {
 		atomic_store(&v->in_guest, true);
 		int r = ioctl(v->fd, KVM_RUN, 0);
