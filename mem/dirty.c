@@ -12,8 +12,6 @@
 #include "kvm_compat.h"
 #include "../util/clock.h"
 
-
-
 static uint64_t slot_words(const struct memslot *s)
 {
 	return (s->size / SZ_4K + 63) / 64;

@@ -150,7 +150,6 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 	return 1;
 }
 
-
 /* While a migration runs, its thread pauses the VM for stop-and-copy and resumes it if
  * the migration fails: a pause, resume or snapshot from here would let the guest run
  * while its last pages and state are sent, or be undone behind the user's back. */

@@ -306,7 +306,6 @@ void machine_print_stats(const struct machine *m, FILE *out)
 		virtio_devices_print_stats((struct virtio_devices *)&m->virtio, out);
 }
 
-
 void machine_dirty_log_stop(struct machine *m)
 {
 	int e = dirty_log_stop(&m->dirty);

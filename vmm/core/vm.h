@@ -116,5 +116,4 @@ void vm_report_wake_state(struct vcpu *v);
  * counted from 0 (INTID 32), as an irqfd's gsi is on each. */
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
 
-
 #endif

@@ -95,7 +95,7 @@ int machine_state_peek_header(const struct state_buf *in, struct state_header *h
 			 h->version, h->arch, STATE_VERSION);
 		return -EPROTO;
 	}
-	if (!h->nr_vcpus || h->nr_vcpus > MACHINE_MAX_CPUS || h->ram_size < (2ULL << 20) || h->ram_size % 4096 ||
+	if (!h->nr_vcpus || h->nr_vcpus > MACHINE_MAX_CPUS || h->ram_size < MACHINE_MIN_MEM || h->ram_size % SZ_4K ||
 	    !h->nr_ram || h->nr_ram > 4 || h->nr_virtio > MACHINE_MAX_VIRTIO) {
 		snprintf(err, errlen, "VM state header is corrupted (%u vCPUs, %llu bytes of RAM in %u regions, %u devices)",
 			 h->nr_vcpus, (unsigned long long)h->ram_size, h->nr_ram, h->nr_virtio);

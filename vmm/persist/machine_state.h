@@ -11,7 +11,6 @@
 #include "../../util/state_buf.h"
 #include "../../util/state_records.h"
 
-
 void machine_state_header(const struct machine *m, struct state_header *h);
 /* Why h cannot go into m (a static message with the two values), or NULL when it can. */
 const char *machine_state_mismatch(const struct machine *m, const struct state_header *h,

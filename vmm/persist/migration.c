@@ -2,16 +2,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <netdb.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
-#include <time.h>
 #include <unistd.h>
 
 #include "machine_state.h"
@@ -37,7 +32,6 @@ static const struct mig_key *key_of(const struct machine *m)
 {
 	return m->cfg.migration_keyed ? &m->cfg.migration_key : NULL;
 }
-
 
 /* ---- sender ---- */
 

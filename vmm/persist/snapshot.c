@@ -12,7 +12,6 @@
 #include "../../util/io.h"
 #include "../../util/page.h"
 
-
 /* Page p (counted over the regions back to back) is in a diff snapshot. */
 static bool in_diff(const uint64_t *pages, uint64_t p)
 {
