@@ -12,7 +12,7 @@ case "$format" in
   *) echo "boot-test.sh: format must be bzimage or pvh" >&2; exit 2;;
 esac
 exec python3 "$guest_test" "$here/../lab/lab.sh" --wall 900 --exit 0 \
-  --expect='^PAGODA-INIT-OK' --expect="^cpus online: $cpus\$" --expect="cmdline: .* -- $action" \
+  --expect='^PAGODA-INIT-OK' --expect="^cpus online: $cpus(\[ *[0-9.]+\] |\$)" --expect="cmdline: .* -- $action" \
   --expect='^real\s' -- \
   x86 --timeout 600 --add "$pagoda" --add "$kernel:/kernel" --add "$initramfs:/initramfs.cpio" -- \
   time pagoda run -k /kernel -i /initramfs.cpio -m 512M -c "$cpus" --timeout 120 -p "-- $action"
