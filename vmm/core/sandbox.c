@@ -58,6 +58,7 @@ static const int main_only[] = {
 static const int setup_only[] = {
 	SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(epoll_create1), SCMP_SYS(signalfd4), SCMP_SYS(umask),
 	SCMP_SYS(fcntl), SCMP_SYS(pipe2), SCMP_SYS(dup),
+	SCMP_SYS(mincore), /* the migration receiver: which pages of RAM may hold data */
 };
 
 /* ioctl request numbers per thread kind. */

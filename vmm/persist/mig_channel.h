@@ -30,6 +30,12 @@ struct mig_chan {
 	crypto_auth_hmacsha256_state tx, rx;  /* the two directions' running MACs */
 };
 
+/* The key this machine's migrations use, NULL without --migration-key. */
+static inline const struct mig_key *mig_key_of(const struct machine_config *c)
+{
+	return c->migration_keyed ? &c->migration_key : NULL;
+}
+
 /* listen: a bound listening socket; else a connected one. -errno, message in err. */
 int mig_socket(const char *uri, bool listen_side, char *err, size_t errlen);
 /* Timeouts, buffer sizes and TCP_NODELAY for a connection. 0, or -errno. */

@@ -11,27 +11,10 @@
 
 #include "machine_state.h"
 #include "mig_channel.h"
+#include "mig_proto.h"
 #include "../../util/clock.h"
 #include "../../util/page.h"
 #include "../core/vcpu_loop.h"
-
-#define BATCH 256                 /* pages per record */
-
-struct mig_pages_hdr {
-	uint64_t gpa;
-	uint32_t count;
-	uint32_t zero;                /* 1: count zero pages, no data follows */
-};
-
-struct mig_reply {
-	uint32_t ok;
-	char msg[252];
-};
-
-static const struct mig_key *key_of(const struct machine *m)
-{
-	return m->cfg.migration_keyed ? &m->cfg.migration_key : NULL;
-}
 
 /* ---- sender ---- */
 
@@ -88,9 +71,15 @@ static int send_slot(struct sender *s, const struct memslot *sl, const uint64_t 
 	uint32_t run = 0;
 	bool run_zero = false;
 	for (uint64_t p = 0; p <= npages; p++) {
+		/* A clean word of a 4 GiB bitmap skips 64 pages at once: the last pass's scan
+		 * is part of the downtime. */
+		if (bits && !run && p % 64 == 0 && p + 64 <= npages && !bits[p / 64]) {
+			p += 63;
+			continue;
+		}
 		bool want = p < npages && (!bits || (bits[p / 64] >> (p % 64)) & 1);
 		bool zero = want && page_is_zero(sl->hva + p * SZ_4K);
-		if (run && (!want || zero != run_zero || run == BATCH)) {
+		if (run && (!want || zero != run_zero || run == MIG_BATCH)) {
 			int e = send_run(s, sl->gpa + run_start * SZ_4K, run, run_zero);
 			if (e)
 				return e;
@@ -107,9 +96,26 @@ static int send_slot(struct sender *s, const struct memslot *sl, const uint64_t 
 	return 0;
 }
 
+/* The receiver's word that all of the pass is in place (mig_proto.h). */
+static int wait_pass_ack(struct mig_chan *ch, uint32_t pass)
+{
+	uint32_t hdr[2], got;
+	int e = mig_recv(ch, hdr, sizeof(hdr));
+	if (!e && (hdr[0] != MIG_PASS_END || hdr[1] != sizeof(got)))
+		e = -EPROTO;
+	if (!e)
+		e = mig_recv(ch, &got, sizeof(got));
+	return !e && got != pass ? -EPROTO : e;
+}
+
+/* The pass is over once the receiver has it all: its time and rate are end to end. */
 static int end_pass(struct sender *s, uint64_t t0)
 {
 	struct migration *mg = s->mg;
+	uint32_t pass = mg->pass;
+	int e = mig_send_rec(&s->ch, MIG_PASS_END, &pass, sizeof(pass));
+	if (!e)
+		e = wait_pass_ack(&s->ch, pass);
 	s->cur.ns = now_ns() - t0;
 	pthread_mutex_lock(&mg->lock);
 	if (mg->nr_passes < MIG_MAX_PASSES_KEPT)
@@ -118,12 +124,11 @@ static int end_pass(struct sender *s, uint64_t t0)
 	if (s->cur.ns && s->cur.bytes > (1 << 20))
 		mg->link_bps = (double)s->cur.bytes * 1e9 / (double)s->cur.ns;
 	pthread_mutex_unlock(&mg->lock);
-	uint32_t pass = mg->pass;
 	fprintf(stderr, "pagoda: migrate: pass %u: %" PRIu64 " pages (%" PRIu64 " zero), %.1f MiB in %.1f ms, %.0f MiB/s\n",
 		pass, s->cur.pages, s->cur.zero_pages, (double)s->cur.bytes / (1 << 20), (double)s->cur.ns / 1e6,
 		s->cur.ns ? (double)s->cur.bytes / (1 << 20) / ((double)s->cur.ns / 1e9) : 0.0);
 	s->cur = (struct mig_pass){ 0 };
-	return mig_send_rec(&s->ch, MIG_PASS_END, &pass, sizeof(pass));
+	return e;
 }
 
 /* Everything dirtied since the last harvest. */
@@ -171,7 +176,7 @@ static int read_reply(struct mig_chan *ch, struct mig_reply *r)
 static int handshake(struct sender *s)
 {
 	char err[256];
-	int e = mig_auth_sender(&s->ch, key_of(s->m), err, sizeof(err));
+	int e = mig_auth_sender(&s->ch, mig_key_of(&s->m->cfg), err, sizeof(err));
 	if (e) {
 		set_error(s->mg, MIG_FAILED, "%s", err);
 		return e;
@@ -266,12 +271,17 @@ static int precopy(struct sender *s)
 static int stop_and_copy(struct sender *s)
 {
 	struct migration *mg = s->mg;
-	uint64_t t0 = now_ns();
+	struct mig_stop *st_t = &mg->stop;
+	uint64_t t0 = now_ns(), t = t0;
 	if (!vm_pause(&s->m->vm))
 		return -ECANCELED;
+	st_t->pause_ns = now_ns() - t;
+	t += st_t->pause_ns;
 	/* Devices finish their I/O first: nothing may reach guest memory after the last
 	 * harvest. The pages of the harvest that decided to stop go with the last ones. */
 	virtio_devices_quiesce(&s->m->virtio);
+	st_t->quiesce_ns = now_ns() - t;
+	t += st_t->quiesce_ns;
 	int e = send_dirty(s);
 	if (!e)
 		e = dirty_log_harvest(&s->m->dirty);
@@ -279,6 +289,8 @@ static int stop_and_copy(struct sender *s)
 		e = send_dirty(s);
 	if (!e)
 		e = end_pass(s, t0);
+	st_t->pages_ns = now_ns() - t;
+	t += st_t->pages_ns;
 	struct state_buf st;
 	state_buf_init(&st);
 	char err[256] = "";
@@ -286,7 +298,10 @@ static int stop_and_copy(struct sender *s)
 		set_error(mg, MIG_FAILED, "saving the VM state: %.200s", err);
 	if (!e)
 		e = mig_send_rec(&s->ch, MIG_STATE, st.data, st.len);
+	st_t->state_bytes = st.len;
 	state_buf_free(&st);
+	st_t->state_ns = now_ns() - t;
+	t += st_t->state_ns;
 	struct mig_reply r = { 0 };
 	if (!e)
 		e = mig_send_mac(&s->ch); /* the receiver starts nothing without it */
@@ -298,15 +313,20 @@ static int stop_and_copy(struct sender *s)
 		set_error(mg, MIG_FAILED, "the receiver failed: %.200s", r.msg);
 		e = -EIO;
 	}
+	st_t->reply_ns = now_ns() - t;
 	mg->downtime_ns = now_ns() - t0;
 	return e;
 }
 
 static void report(struct migration *mg)
 {
-	fprintf(stderr, "pagoda: migrate: done: %u passes, %.1f MiB in %.1f ms (%.0f MiB/s), downtime %.2f ms\n",
+	const struct mig_stop *t = &mg->stop;
+	fprintf(stderr, "pagoda: migrate: done: %u passes, %.1f MiB in %.1f ms (%.0f MiB/s), downtime %.2f ms "
+		"(pause %.2f, devices %.2f, last pages %.2f, state %.2f, receiver %.2f)\n",
 		mg->nr_passes, (double)mg->bytes_total / (1 << 20), (double)mg->total_ns / 1e6,
-		(double)mg->bytes_total / (1 << 20) / ((double)mg->total_ns / 1e9), (double)mg->downtime_ns / 1e6);
+		(double)mg->bytes_total / (1 << 20) / ((double)mg->total_ns / 1e9), (double)mg->downtime_ns / 1e6,
+		(double)t->pause_ns / 1e6, (double)t->quiesce_ns / 1e6, (double)t->pages_ns / 1e6,
+		(double)t->state_ns / 1e6, (double)t->reply_ns / 1e6);
 }
 
 static void *sender_thread(void *arg)
@@ -424,166 +444,4 @@ void migration_status_json(struct migration *mg, char *out, size_t len)
 	if (n > 0 && (size_t)n < len)
 		snprintf(out + n, len - (size_t)n, "]}");
 	pthread_mutex_unlock(&mg->lock);
-}
-
-/* ---- receiver ---- */
-
-static int reply(struct mig_chan *ch, bool ok, const char *msg)
-{
-	struct mig_reply r = { .ok = ok };
-	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
-	int e = mig_send_rec(ch, MIG_REPLY, &r, sizeof(r));
-	return e ? e : mig_send_mac(ch);
-}
-
-static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
-{
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
-	int r = poll(&p, 1, timeout_s > 0 ? (int)(timeout_s * 1000) : -1);
-	if (r <= 0) {
-		snprintf(err, errlen, "no migration arrived within %g s", timeout_s);
-		return -ETIMEDOUT;
-	}
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "accept: %s", strerror(errno));
-		return -errno;
-	}
-	int e = mig_tune_socket(fd);
-	if (e) {
-		snprintf(err, errlen, "setting the connection's timeouts: %s", strerror(-e));
-		close(fd);
-		return e;
-	}
-	return fd;
-}
-
-static int recv_hello(struct machine *m, struct mig_chan *ch, uint32_t len, char *err, size_t errlen)
-{
-	struct state_header h;
-	char why[200];
-	if (len != sizeof(h) || mig_recv(ch, &h, sizeof(h))) {
-		snprintf(err, errlen, "the sender's header is not a pagoda VM header");
-		reply(ch, false, err);
-		return -EPROTO;
-	}
-	const char *bad = memcmp(h.magic, STATE_MAGIC, 8) || h.version != STATE_VERSION ? "another state version"
-			  : machine_state_mismatch(m, &h, why, sizeof(why));
-	if (bad) {
-		snprintf(err, errlen, "refused before any memory: %s", bad);
-		reply(ch, false, bad);
-		return -EINVAL;
-	}
-	return reply(ch, true, NULL);
-}
-
-static int recv_pages(struct machine *m, struct mig_chan *ch, uint32_t len, char *err, size_t errlen)
-{
-	struct mig_pages_hdr h;
-	if (len < sizeof(h) || mig_recv(ch, &h, sizeof(h)))
-		return -EPROTO;
-	uint64_t bytes = (uint64_t)h.count * SZ_4K;
-	uint8_t *dst = h.count <= BATCH ? guest_mem_ptr(&m->vm.mem, h.gpa, bytes, GUEST_WRITE) : NULL;
-	if (!dst || h.gpa % SZ_4K || len != sizeof(h) + (h.zero ? 0 : bytes)) {
-		snprintf(err, errlen, "bad page record (gpa 0x%llx, %u pages)", (unsigned long long)h.gpa, h.count);
-		return -EPROTO;
-	}
-	if (h.zero) {
-		/* Only pages an earlier pass filled need clearing: writing zeros into fresh
-		 * memory would allocate all of it. */
-		for (uint64_t p = 0; p < bytes; p += SZ_4K)
-			if (!page_is_zero(dst + p))
-				memset(dst + p, 0, SZ_4K);
-		return 0;
-	}
-	return mig_recv(ch, dst, bytes);
-}
-
-/* One record of the stream; 1 at its end (the VM restored or refused). */
-static int receive_record(struct machine *m, struct mig_chan *ch, const uint32_t hdr[2], struct state_buf *st,
-			  bool *mac_ok, char *err, size_t errlen)
-{
-	bool was_mac_ok = *mac_ok;
-	*mac_ok = false; /* the MAC must come right before the end */
-	switch (hdr[0]) {
-	case MIG_PAGES:
-		return recv_pages(m, ch, hdr[1], err, errlen);
-	case MIG_PASS_END: {
-		uint32_t pass;
-		return hdr[1] == 4 ? mig_recv(ch, &pass, 4) : -EPROTO;
-	}
-	case MIG_STATE:
-		state_buf_free(st);
-		if (hdr[1] > machine_state_max_len(m->vm.nr_vcpus)) {
-			snprintf(err, errlen, "the sender's VM state of %u bytes is larger than any of %u vCPUs",
-				 hdr[1], m->vm.nr_vcpus);
-			return -EPROTO;
-		}
-		st->data = malloc(hdr[1] ? hdr[1] : 1);
-		st->len = st->cap = hdr[1];
-		return st->data ? mig_recv(ch, st->data, hdr[1]) : -ENOMEM;
-	case MIG_MAC: {
-		int e = mig_check_mac(ch, hdr[1]);
-		if (e == -EBADMSG)
-			snprintf(err, errlen, "the stream was altered on its way: its MAC does not match the key's");
-		*mac_ok = e == 0;
-		return e;
-	}
-	case MIG_END: {
-		int e = ch->keyed && !was_mac_ok ? -EPROTO : machine_state_restore(m, st, err, errlen);
-		if (e == -EPROTO && !err[0])
-			snprintf(err, errlen, "the stream ended without its MAC");
-		reply(ch, e == 0, e ? err : NULL);
-		return e ? e : 1;
-	}
-	}
-	return -EPROTO;
-}
-
-static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
-{
-	struct mig_chan ch = { .fd = fd };
-	struct state_buf st;
-	state_buf_init(&st);
-	bool mac_ok = false;
-	int e = mig_auth_receiver(&ch, key_of(m), err, errlen);
-	uint32_t hdr[2];
-	if (!e && !(e = mig_recv(&ch, hdr, sizeof(hdr))))
-		e = hdr[0] == MIG_HELLO ? recv_hello(m, &ch, hdr[1], err, errlen) : -EPROTO;
-	while (!e && !(e = mig_recv(&ch, hdr, sizeof(hdr))))
-		e = receive_record(m, &ch, hdr, &st, &mac_ok, err, errlen);
-	state_buf_free(&st);
-	if (e == 1)
-		return 0;
-	if (!err[0])
-		snprintf(err, errlen, "%s", e == -ECONNRESET ? "the sender went away before the end" :
-			 e == -EPROTO ? "the stream is not a pagoda migration" : strerror(-e));
-	return e;
-}
-
-int migration_receive(struct machine *m, const char *uri, double timeout_s, char *err, size_t errlen)
-{
-	char why[256] = "";
-	int lfd = mig_socket(uri, true, why, sizeof(why));
-	if (lfd < 0) {
-		snprintf(err, errlen, "--incoming %s", why);
-		return lfd;
-	}
-	fprintf(stderr, "pagoda: waiting for a migration on %s\n", uri);
-	int fd = accept_one(lfd, timeout_s, why, sizeof(why));
-	close(lfd);
-	if (!strncmp(uri, "unix:", 5))
-		unlink(uri + 5);
-	int e = fd < 0 ? fd : receive_stream(m, fd, why, sizeof(why));
-	if (fd >= 0)
-		close(fd);
-	if (e)
-		snprintf(err, errlen, "incoming migration failed: %s", why);
-	return e;
-}
-
-int migration_receive_fd(struct machine *m, int fd, char *err, size_t errlen)
-{
-	err[0] = 0;
-	return receive_stream(m, fd, err, errlen);
 }

@@ -24,6 +24,13 @@ struct mig_pass {
 	uint64_t pages, zero_pages, bytes, ns;
 };
 
+/* Where the downtime went: stopping the vCPUs, finishing device I/O, the last dirty pages,
+ * saving and sending the machine state, and the receiver's restore until its word. */
+struct mig_stop {
+	uint64_t pause_ns, quiesce_ns, pages_ns, state_ns, reply_ns;
+	uint64_t state_bytes;
+};
+
 struct migration {
 	struct machine *m;
 	char uri[256];
@@ -44,6 +51,7 @@ struct migration {
 	double dirty_rate_pps, link_bps;
 	unsigned int throttle_pct;
 	uint64_t t_start_ns, total_ns, downtime_ns, bytes_total;
+	struct mig_stop stop;
 };
 
 /* Starts migrating m to uri (unix:PATH or tcp:HOST:PORT) on a thread of its own. */

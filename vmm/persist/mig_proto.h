@@ -1,0 +1,33 @@
+/* The records of a migration stream above the channel's framing (mig_channel.h): what a
+ * page record and a reply carry, shared by the sender (migration.c) and the receiver
+ * (mig_receive.c).
+ *
+ *   sender                                  receiver
+ *   MIG_HELLO (state header)          ->
+ *                                     <-    MIG_REPLY ok or why not
+ *   MIG_PAGES..., MIG_PASS_END n      ->    (pages written in place)
+ *                                     <-    MIG_PASS_END n once all of pass n is in place
+ *   ... more passes; the VM paused; the last pages and their MIG_PASS_END ...
+ *   MIG_STATE, MIG_MAC, MIG_END       ->
+ *                                     <-    MIG_REPLY restored or why not
+ * The pass acknowledgement keeps the receiver's backlog out of the downtime: the source
+ * stops its VM only when the destination holds everything sent so far. */
+#ifndef PAGODA_VMM_MIG_PROTO_H
+#define PAGODA_VMM_MIG_PROTO_H
+
+#include <stdint.h>
+
+#define MIG_BATCH 256                 /* pages per record at most */
+
+struct mig_pages_hdr {
+	uint64_t gpa;
+	uint32_t count;
+	uint32_t zero;                /* 1: count zero pages, no data follows */
+};
+
+struct mig_reply {
+	uint32_t ok;
+	char msg[252];
+};
+
+#endif

@@ -1,0 +1,268 @@
+/* The receiving side of a migration (`pagoda run --incoming URI`): the stream's parser.
+ * Every record is hostile until checked: page records land only inside guest RAM, the
+ * state is bounded before it is allocated, and with a key nothing starts without the
+ * sender's MAC over all of it. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "machine_state.h"
+#include "mig_channel.h"
+#include "mig_proto.h"
+#include "migration.h"
+#include "../../util/page.h"
+
+/* Which pages of guest RAM may hold data, one bit per 4K page and memslot: those resident
+ * when the stream began and those a page record filled since. A zero-page record then
+ * clears only those: reading every page to see whether it is zero would fault in all of
+ * RAM (an idle 4 GiB guest's first pass is a million zero pages), and the sender may stop
+ * its VM while the receiver still chews on them. */
+struct filled_map {
+	const struct memslot_table *slots;
+	uint64_t **bits;
+};
+
+static void set_bits(uint64_t *bits, uint64_t first, uint64_t n, bool on)
+{
+	for (uint64_t p = first; p < first + n; p++) {
+		uint64_t m = 1ull << (p % 64);
+		bits[p / 64] = on ? bits[p / 64] | m : bits[p / 64] & ~m;
+	}
+}
+
+static int filled_map_init(struct filled_map *f, const struct memslot_table *t)
+{
+	f->slots = t;
+	f->bits = calloc(t->nr ? t->nr : 1, sizeof(*f->bits));
+	if (!f->bits)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nr; i++) {
+		uint64_t pages = t->slots[i].size / SZ_4K;
+		f->bits[i] = calloc((pages + 63) / 64, sizeof(uint64_t));
+		unsigned char *res = malloc(pages ? pages : 1);
+		if (!f->bits[i] || !res) {
+			free(res);
+			return -ENOMEM;
+		}
+		/* mincore fails only on a bad range: then every page counts as maybe filled. */
+		bool known = mincore(t->slots[i].hva, t->slots[i].size, res) == 0;
+		for (uint64_t p = 0; p < pages; p++)
+			if (!known || (res[p] & 1))
+				set_bits(f->bits[i], p, 1, true);
+		free(res);
+	}
+	return 0;
+}
+
+static void filled_map_free(struct filled_map *f)
+{
+	for (uint32_t i = 0; f->bits && i < f->slots->nr; i++)
+		free(f->bits[i]);
+	free(f->bits);
+}
+
+/* The slot's bits and the first page's index for [gpa, gpa + n pages), already known to
+ * lie inside one slot (guest_mem_ptr checked it). */
+static uint64_t *filled_bits(const struct filled_map *f, uint64_t gpa, uint64_t *first)
+{
+	const struct memslot *s = memslot_find(f->slots, gpa);
+	*first = (gpa - s->gpa) / SZ_4K;
+	return f->bits[s - f->slots->slots];
+}
+
+struct receiver {
+	struct machine *m;
+	struct mig_chan ch;
+	struct state_buf st;
+	struct filled_map filled;
+	bool mac_ok;       /* the last record was the sender's MAC, and it matched */
+	char *err;
+	size_t errlen;
+};
+
+static int reply(struct mig_chan *ch, bool ok, const char *msg)
+{
+	struct mig_reply r = { .ok = ok };
+	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
+	int e = mig_send_rec(ch, MIG_REPLY, &r, sizeof(r));
+	return e ? e : mig_send_mac(ch);
+}
+
+static int recv_hello(struct receiver *r, uint32_t len)
+{
+	struct state_header h;
+	char why[200];
+	if (len != sizeof(h) || mig_recv(&r->ch, &h, sizeof(h))) {
+		snprintf(r->err, r->errlen, "the sender's header is not a pagoda VM header");
+		reply(&r->ch, false, r->err);
+		return -EPROTO;
+	}
+	const char *bad = memcmp(h.magic, STATE_MAGIC, 8) || h.version != STATE_VERSION ? "another state version"
+			  : machine_state_mismatch(r->m, &h, why, sizeof(why));
+	if (bad) {
+		snprintf(r->err, r->errlen, "refused before any memory: %s", bad);
+		reply(&r->ch, false, bad);
+		return -EINVAL;
+	}
+	return reply(&r->ch, true, NULL);
+}
+
+static int recv_pages(struct receiver *r, uint32_t len)
+{
+	struct mig_pages_hdr h;
+	if (len < sizeof(h) || mig_recv(&r->ch, &h, sizeof(h)))
+		return -EPROTO;
+	uint64_t bytes = (uint64_t)h.count * SZ_4K;
+	uint8_t *dst = h.count <= MIG_BATCH ? guest_mem_ptr(&r->m->vm.mem, h.gpa, bytes, GUEST_WRITE) : NULL;
+	if (!dst || h.gpa % SZ_4K || len != sizeof(h) + (h.zero ? 0 : bytes)) {
+		snprintf(r->err, r->errlen, "bad page record (gpa 0x%llx, %u pages)", (unsigned long long)h.gpa, h.count);
+		return -EPROTO;
+	}
+	uint64_t first;
+	uint64_t *bits = filled_bits(&r->filled, h.gpa, &first);
+	if (!h.zero) {
+		set_bits(bits, first, h.count, true);
+		return mig_recv(&r->ch, dst, bytes);
+	}
+	/* Writing zeros into fresh memory would allocate all of it: only pages that may
+	 * hold data are looked at. */
+	for (uint64_t p = 0; p < h.count; p++) {
+		if (!((bits[(first + p) / 64] >> ((first + p) % 64)) & 1))
+			continue;
+		if (!page_is_zero(dst + p * SZ_4K))
+			memset(dst + p * SZ_4K, 0, SZ_4K);
+	}
+	set_bits(bits, first, h.count, false);
+	return 0;
+}
+
+/* Everything of the pass is in place: say so, the sender waits for it. */
+static int recv_pass_end(struct receiver *r, uint32_t len)
+{
+	uint32_t pass;
+	int e = len == sizeof(pass) ? mig_recv(&r->ch, &pass, sizeof(pass)) : -EPROTO;
+	return e ? e : mig_send_rec(&r->ch, MIG_PASS_END, &pass, sizeof(pass));
+}
+
+static int recv_state(struct receiver *r, uint32_t len)
+{
+	state_buf_free(&r->st);
+	if (len > machine_state_max_len(r->m->vm.nr_vcpus)) {
+		snprintf(r->err, r->errlen, "the sender's VM state of %u bytes is larger than any of %u vCPUs", len,
+			 r->m->vm.nr_vcpus);
+		return -EPROTO;
+	}
+	r->st.data = malloc(len ? len : 1);
+	r->st.len = r->st.cap = len;
+	return r->st.data ? mig_recv(&r->ch, r->st.data, len) : -ENOMEM;
+}
+
+static int recv_end(struct receiver *r, bool mac_ok)
+{
+	int e = r->ch.keyed && !mac_ok ? -EPROTO : machine_state_restore(r->m, &r->st, r->err, r->errlen);
+	if (e == -EPROTO && !r->err[0])
+		snprintf(r->err, r->errlen, "the stream ended without its MAC");
+	reply(&r->ch, e == 0, e ? r->err : NULL);
+	return e ? e : 1;
+}
+
+/* One record of the stream; 1 at its end (the VM restored or refused). */
+static int receive_record(struct receiver *r, const uint32_t hdr[2])
+{
+	bool was_mac_ok = r->mac_ok;
+	r->mac_ok = false; /* the MAC must come right before the end */
+	switch (hdr[0]) {
+	case MIG_PAGES:
+		return recv_pages(r, hdr[1]);
+	case MIG_PASS_END:
+		return recv_pass_end(r, hdr[1]);
+	case MIG_STATE:
+		return recv_state(r, hdr[1]);
+	case MIG_MAC: {
+		int e = mig_check_mac(&r->ch, hdr[1]);
+		if (e == -EBADMSG)
+			snprintf(r->err, r->errlen, "the stream was altered on its way: its MAC does not match the key's");
+		r->mac_ok = e == 0;
+		return e;
+	}
+	case MIG_END:
+		return recv_end(r, was_mac_ok);
+	}
+	return -EPROTO;
+}
+
+static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
+{
+	struct receiver r = { .m = m, .ch.fd = fd, .err = err, .errlen = errlen };
+	state_buf_init(&r.st);
+	int e = filled_map_init(&r.filled, &m->vm.mem.slots);
+	if (!e)
+		e = mig_auth_receiver(&r.ch, mig_key_of(&m->cfg), err, errlen);
+	uint32_t hdr[2];
+	if (!e && !(e = mig_recv(&r.ch, hdr, sizeof(hdr))))
+		e = hdr[0] == MIG_HELLO ? recv_hello(&r, hdr[1]) : -EPROTO;
+	while (!e && !(e = mig_recv(&r.ch, hdr, sizeof(hdr))))
+		e = receive_record(&r, hdr);
+	state_buf_free(&r.st);
+	filled_map_free(&r.filled);
+	if (e == 1)
+		return 0;
+	if (!err[0])
+		snprintf(err, errlen, "%s", e == -ECONNRESET ? "the sender went away before the end" :
+			 e == -EPROTO ? "the stream is not a pagoda migration" : strerror(-e));
+	return e;
+}
+
+static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
+{
+	struct pollfd p = { .fd = lfd, .events = POLLIN };
+	int r = poll(&p, 1, timeout_s > 0 ? (int)(timeout_s * 1000) : -1);
+	if (r <= 0) {
+		snprintf(err, errlen, "no migration arrived within %g s", timeout_s);
+		return -ETIMEDOUT;
+	}
+	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "accept: %s", strerror(errno));
+		return -errno;
+	}
+	int e = mig_tune_socket(fd);
+	if (e) {
+		snprintf(err, errlen, "setting the connection's timeouts: %s", strerror(-e));
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int migration_receive(struct machine *m, const char *uri, double timeout_s, char *err, size_t errlen)
+{
+	char why[256] = "";
+	int lfd = mig_socket(uri, true, why, sizeof(why));
+	if (lfd < 0) {
+		snprintf(err, errlen, "--incoming %s", why);
+		return lfd;
+	}
+	fprintf(stderr, "pagoda: waiting for a migration on %s\n", uri);
+	int fd = accept_one(lfd, timeout_s, why, sizeof(why));
+	close(lfd);
+	if (!strncmp(uri, "unix:", 5))
+		unlink(uri + 5);
+	int e = fd < 0 ? fd : receive_stream(m, fd, why, sizeof(why));
+	if (fd >= 0)
+		close(fd);
+	if (e)
+		snprintf(err, errlen, "incoming migration failed: %s", why);
+	return e;
+}
+
+int migration_receive_fd(struct machine *m, int fd, char *err, size_t errlen)
+{
+	err[0] = 0;
+	return receive_stream(m, fd, err, errlen);
+}
