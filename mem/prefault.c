@@ -26,7 +26,7 @@ struct share {
 	int err;
 };
 
-static int touch(uint8_t *start, uint64_t len, uint64_t page_size)
+int mem_populate(uint8_t *start, uint64_t len, uint64_t page_size)
 {
 	if (madvise(start, len, MADV_POPULATE_WRITE) == 0)
 		return 0;
@@ -45,7 +45,7 @@ static void *populate(void *arg)
 {
 	struct share *s = arg;
 	for (unsigned int i = 0; i < s->nr && !s->err; i++)
-		s->err = touch(s->seg[i].start, s->seg[i].len, s->page_size);
+		s->err = mem_populate(s->seg[i].start, s->seg[i].len, s->page_size);
 	return NULL;
 }
 
@@ -100,7 +100,7 @@ static int run_shares(struct share *shares, unsigned int threads)
 static int prefault_segments(const struct segment *segs, unsigned int nr, uint64_t page_size,
 			     unsigned int threads)
 {
-	struct share shares[MAX_THREADS];
+	struct share shares[MAX_THREADS] = { 0 };
 	if (threads == 0)
 		threads = 1;
 	if (threads > MAX_THREADS)

@@ -7,6 +7,8 @@
 
 #include "guest_mem.h"
 
+/* Faults in [start, start + len), whole pages of page_size, from the calling thread. */
+int mem_populate(uint8_t *start, uint64_t len, uint64_t page_size);
 /* Returns 0 or -errno (-ENOMEM: the backing could not supply the memory). */
 int mem_prefault(const struct guest_mem *m, unsigned int threads);
 /* The same on a bare range (also used by the benchmark as the host's limit). */

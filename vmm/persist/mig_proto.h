@@ -5,7 +5,9 @@
  *   sender                                  receiver
  *   MIG_HELLO (state header)          ->
  *                                     <-    MIG_REPLY ok or why not
- *   MIG_PAGES..., MIG_PASS_END n      ->    (pages written in place)
+ *   MIG_HINT, MIG_PAGES..., MIG_PASS_END n -> (pages written in place; a hint names a
+ *                                           range that will come with data: helpers
+ *                                           fault it in ahead of the stream)
  *                                     <-    MIG_PASS_END n once all of pass n is in place
  *   ... more passes; the VM paused; the last pages and their MIG_PASS_END ...
  *   MIG_STATE, MIG_MAC, MIG_END       ->
@@ -18,11 +20,16 @@
 #include <stdint.h>
 
 #define MIG_BATCH 256                 /* pages per record at most */
+#define MIG_HINT_MAX (64ull << 20)    /* bytes a hint may name */
 
 struct mig_pages_hdr {
 	uint64_t gpa;
 	uint32_t count;
 	uint32_t zero;                /* 1: count zero pages, no data follows */
+};
+
+struct mig_hint {
+	uint64_t gpa, len;
 };
 
 struct mig_reply {

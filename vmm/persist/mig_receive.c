@@ -15,6 +15,7 @@
 #include "mig_channel.h"
 #include "mig_proto.h"
 #include "migration.h"
+#include "../../mem/populate_ahead.h"
 #include "../../util/page.h"
 
 /* Which pages of guest RAM may hold data, one bit per 4K page and memslot: those resident
@@ -80,6 +81,7 @@ struct receiver {
 	struct mig_chan ch;
 	struct state_buf st;
 	struct filled_map filled;
+	struct populate_ahead ahead;
 	bool mac_ok;       /* the last record was the sender's MAC, and it matched */
 	char *err;
 	size_t errlen;
@@ -141,6 +143,24 @@ static int recv_pages(struct receiver *r, uint32_t len)
 	return 0;
 }
 
+/* A range the sender will fill: the helpers fault it in ahead of the stream. Advice, yet
+ * checked like a page record: it must lie inside guest RAM. */
+static int recv_hint(struct receiver *r, uint32_t len)
+{
+	struct mig_hint h;
+	if (len != sizeof(h) || mig_recv(&r->ch, &h, sizeof(h)))
+		return -EPROTO;
+	uint8_t *p = h.len && h.len <= MIG_HINT_MAX && h.gpa % SZ_4K == 0 && h.len % SZ_4K == 0
+			     ? guest_mem_ptr(&r->m->vm.mem, h.gpa, h.len, GUEST_READ) : NULL;
+	if (!p) {
+		snprintf(r->err, r->errlen, "bad hint record (gpa 0x%llx, %llu bytes)", (unsigned long long)h.gpa,
+			 (unsigned long long)h.len);
+		return -EPROTO;
+	}
+	populate_ahead_hint(&r->ahead, p, h.len);
+	return 0;
+}
+
 /* Everything of the pass is in place: say so, the sender waits for it. */
 static int recv_pass_end(struct receiver *r, uint32_t len)
 {
@@ -181,6 +201,8 @@ static int receive_record(struct receiver *r, const uint32_t hdr[2])
 		return recv_pages(r, hdr[1]);
 	case MIG_PASS_END:
 		return recv_pass_end(r, hdr[1]);
+	case MIG_HINT:
+		return recv_hint(r, hdr[1]);
 	case MIG_STATE:
 		return recv_state(r, hdr[1]);
 	case MIG_MAC: {
@@ -201,6 +223,8 @@ static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
 	struct receiver r = { .m = m, .ch.fd = fd, .err = err, .errlen = errlen };
 	state_buf_init(&r.st);
 	int e = filled_map_init(&r.filled, &m->vm.mem.slots);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	populate_ahead_start(&r.ahead, cpus > 0 ? (unsigned int)cpus : 1, m->vm.mem.backend.page_size);
 	if (!e)
 		e = mig_auth_receiver(&r.ch, mig_key_of(&m->cfg), err, errlen);
 	uint32_t hdr[2];
@@ -208,6 +232,7 @@ static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
 		e = hdr[0] == MIG_HELLO ? recv_hello(&r, hdr[1]) : -EPROTO;
 	while (!e && !(e = mig_recv(&r.ch, hdr, sizeof(hdr))))
 		e = receive_record(&r, hdr);
+	populate_ahead_stop(&r.ahead);
 	state_buf_free(&r.st);
 	filled_map_free(&r.filled);
 	if (e == 1)

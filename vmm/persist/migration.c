@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <assert.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -64,36 +65,90 @@ static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
 	return e;
 }
 
-/* Pages [first, first+count) of slot sl, those set in bits (all when bits is NULL). */
-static int send_slot(struct sender *s, const struct memslot *sl, const uint64_t *bits)
+/* Pages [first, end) of slot sl, those set in want (all when NULL; indexed from the
+ * slot's start). zero, when given, says which are zero (indexed from first); else each
+ * page is looked at here. */
+static int send_pages(struct sender *s, const struct memslot *sl, uint64_t first, uint64_t end,
+		      const uint64_t *want, const uint64_t *zero)
 {
-	uint64_t npages = sl->size / SZ_4K, run_start = 0;
+	uint64_t run_start = 0;
 	uint32_t run = 0;
 	bool run_zero = false;
-	for (uint64_t p = 0; p <= npages; p++) {
+	for (uint64_t p = first; p <= end; p++) {
 		/* A clean word of a 4 GiB bitmap skips 64 pages at once: the last pass's scan
 		 * is part of the downtime. */
-		if (bits && !run && p % 64 == 0 && p + 64 <= npages && !bits[p / 64]) {
+		if (want && !run && p % 64 == 0 && p + 64 <= end && !want[p / 64]) {
 			p += 63;
 			continue;
 		}
-		bool want = p < npages && (!bits || (bits[p / 64] >> (p % 64)) & 1);
-		bool zero = want && page_is_zero(sl->hva + p * SZ_4K);
-		if (run && (!want || zero != run_zero || run == MIG_BATCH)) {
+		bool wanted = p < end && (!want || (want[p / 64] >> (p % 64)) & 1);
+		bool is_zero = wanted && (zero ? (zero[(p - first) / 64] >> ((p - first) % 64)) & 1
+					       : page_is_zero(sl->hva + p * SZ_4K));
+		if (run && (!wanted || is_zero != run_zero || run == MIG_BATCH)) {
 			int e = send_run(s, sl->gpa + run_start * SZ_4K, run, run_zero);
 			if (e)
 				return e;
 			run = 0;
 		}
-		if (!want)
+		if (!wanted)
 			continue;
 		if (!run) {
 			run_start = p;
-			run_zero = zero;
+			run_zero = is_zero;
 		}
 		run++;
 	}
 	return 0;
+}
+
+static int send_slot(struct sender *s, const struct memslot *sl, const uint64_t *want)
+{
+	return send_pages(s, sl, 0, sl->size / SZ_4K, want, NULL);
+}
+
+/* Pass 0 sends all of RAM in order. It looks AHEAD_CHUNKS chunks ahead of what it sends
+ * and tells the receiver which of them hold data, so that the receiver's helpers fault
+ * that memory in while the stream flows (mem/populate_ahead.h); the zero maps made then
+ * serve the sending, nothing is read twice. */
+#define AHEAD_CHUNK_PAGES 512  /* 2 MiB: a huge page of THP or hugetlb */
+#define AHEAD_CHUNKS 16
+
+static int scan_chunk(struct sender *s, const struct memslot *sl, uint64_t first, uint64_t end, uint64_t *zero)
+{
+	bool data = false;
+	memset(zero, 0, AHEAD_CHUNK_PAGES / 8);
+	for (uint64_t p = first; p < end; p++) {
+		if (page_is_zero(sl->hva + p * SZ_4K))
+			zero[(p - first) / 64] |= 1ull << ((p - first) % 64);
+		else
+			data = true;
+	}
+	if (!data)
+		return 0;
+	struct mig_hint h = { sl->gpa + first * SZ_4K, (end - first) * SZ_4K };
+	s->cur.bytes += 8 + sizeof(h);
+	return mig_send_rec(&s->ch, MIG_HINT, &h, sizeof(h));
+}
+
+static int send_slot_ahead(struct sender *s, const struct memslot *sl)
+{
+	static_assert(AHEAD_CHUNK_PAGES % 64 == 0, "zero maps are whole words");
+	uint64_t zero[AHEAD_CHUNKS + 1][AHEAD_CHUNK_PAGES / 64];
+	uint64_t npages = sl->size / SZ_4K, nchunks = (npages + AHEAD_CHUNK_PAGES - 1) / AHEAD_CHUNK_PAGES;
+	int e = 0;
+	for (uint64_t c = 0; c < nchunks + AHEAD_CHUNKS && !e; c++) {
+		if (c < nchunks) {
+			uint64_t first = c * AHEAD_CHUNK_PAGES;
+			uint64_t end = first + AHEAD_CHUNK_PAGES < npages ? first + AHEAD_CHUNK_PAGES : npages;
+			e = scan_chunk(s, sl, first, end, zero[c % (AHEAD_CHUNKS + 1)]);
+		}
+		if (!e && c >= AHEAD_CHUNKS) {
+			uint64_t k = c - AHEAD_CHUNKS, first = k * AHEAD_CHUNK_PAGES;
+			uint64_t end = first + AHEAD_CHUNK_PAGES < npages ? first + AHEAD_CHUNK_PAGES : npages;
+			e = send_pages(s, sl, first, end, NULL, zero[k % (AHEAD_CHUNKS + 1)]);
+		}
+	}
+	return e;
 }
 
 /* The receiver's word that all of the pass is in place (mig_proto.h). */
@@ -149,7 +204,7 @@ static int send_all_ram(struct sender *s)
 {
 	const struct memslot_table *t = &s->m->vm.mem.slots;
 	for (uint32_t i = 0; i < t->nr; i++) {
-		int e = send_slot(s, &t->slots[i], NULL);
+		int e = send_slot_ahead(s, &t->slots[i]);
 		if (e)
 			return e;
 	}
