@@ -5,7 +5,7 @@ promptly, before any of it reaches the VM; the snapshot writer must not follow l
 
   hostile_state_test.py PAGODA MIGRATE_GUEST CASE
   CASE: cmos-index | duplicate-vcpu | virtio-features | zero-vcpus | huge-state | fifo-state | symlink-tmp |
-        incoming-huge-state | incoming-sandboxed
+        incoming-huge-state | incoming-sandboxed | incoming-bad-hint
 """
 import os
 import re
@@ -130,29 +130,60 @@ def symlink_tmp(pagoda, guest, d):
     return None
 
 
-def incoming_huge_state(pagoda, guest, d):
-    """A peer that passes the header check and announces a 4 GiB state record: the
-    receiver refuses at once instead of allocating it and waiting for the bytes."""
+def connect_past_hello(pagoda, guest, d):
+    """A receiver, and a fake sender past the header check: (receiver, connection)."""
     snap = take_snapshot(pagoda, guest, d)
     header = ss.find(ss.parse(open(os.path.join(snap, "state"), "rb").read()), ss.REC_HEADER)[0][1]
     path = os.path.join(d, "in.sock")
     dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60"])
     if not dst.wait_for("waiting for a migration"):
-        return "the receiver did not start"
+        raise RuntimeError("the receiver did not start")
     c = socket.socket(socket.AF_UNIX)
     c.connect(path)
     ss.read_greeting(c)
-    c.sendall(struct.pack("<II", 0x1000, len(header)) + header)
+    c.sendall(struct.pack("<II", ss.MIG_HELLO, len(header)) + header)
     c.recv(264, socket.MSG_WAITALL)
-    c.sendall(struct.pack("<II", 0x1003, 0xFFFFFFF0))
+    return dst, c
+
+
+def refused(dst, c, what, expect):
     rc = dst.finish(timeout=15)
     c.close()
     if rc is None:
-        return "the receiver waited for 4 GiB of state"
+        return f"the receiver waited on after {what}"
     print(dst.text())
-    if rc == 0 or "larger than any of 1 vCPUs" not in dst.text():
-        return f"receiver exit {rc}: expected a refusal naming the state's size"
+    if rc == 0 or expect not in dst.text():
+        return f"receiver exit {rc}: expected a refusal saying '{expect}'"
     return None
+
+
+def incoming_huge_state(pagoda, guest, d):
+    """A peer that passes the header check and announces a 4 GiB state record: the
+    receiver refuses at once instead of allocating it and waiting for the bytes."""
+    dst, c = connect_past_hello(pagoda, guest, d)
+    c.sendall(struct.pack("<II", ss.MIG_STATE, 0xFFFFFFF0))
+    return refused(dst, c, "a 4 GiB state record", "larger than any of 1 vCPUs")
+
+
+def incoming_bad_hint(pagoda, guest, d):
+    """Populate hints are advice, yet checked like page records: a pass's hint and pages
+    inside RAM are acknowledged at the pass's end; a hint past the end of RAM ends the
+    migration instead of faulting memory outside the guest's."""
+    dst, c = connect_past_hello(pagoda, guest, d)
+    c.sendall(struct.pack("<IIQQ", ss.MIG_HINT, 16, 1 << 20, 2 << 20) +
+              struct.pack("<IIQII", ss.MIG_PAGES, 16, 1 << 20, 256, 1) +
+              struct.pack("<III", ss.MIG_PASS_END, 4, 0))
+    try:
+        ack = c.recv(12, socket.MSG_WAITALL)
+    except ConnectionResetError:
+        ack = b""
+    if ack != struct.pack("<III", ss.MIG_PASS_END, 4, 0):
+        c.close()
+        dst.finish(timeout=15)
+        print(dst.text())
+        return f"the receiver did not acknowledge pass 0: {ack!r}"
+    c.sendall(struct.pack("<IIQQ", ss.MIG_HINT, 16, 64 << 30, 2 << 20))
+    return refused(dst, c, "a hint outside RAM", "bad hint record (gpa 0x1000000000")
 
 
 def incoming_sandboxed(pagoda, guest, d):
@@ -175,7 +206,8 @@ def incoming_sandboxed(pagoda, guest, d):
 CASES = {"cmos-index": cmos_index, "duplicate-vcpu": duplicate_vcpu, "zero-vcpus": zero_vcpus,
          "virtio-features": virtio_features,
          "huge-state": huge_state, "fifo-state": fifo_state, "symlink-tmp": symlink_tmp,
-         "incoming-huge-state": incoming_huge_state, "incoming-sandboxed": incoming_sandboxed}
+         "incoming-huge-state": incoming_huge_state, "incoming-sandboxed": incoming_sandboxed,
+         "incoming-bad-hint": incoming_bad_hint}
 
 
 def main():
