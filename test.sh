@@ -17,6 +17,10 @@ if [ ! -f build-asan/build.ninja ]; then
 fi
 ninja -C build-asan >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 
+# tools/migration-plot draws with gnuplot (the migrate-log test runs it).
+command -v gnuplot >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y gnuplot-nox >/dev/null 2>&1 ||
+  echo "test.sh: gnuplot-nox could not be installed: the migrate-log test will fail" >&2
+
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
 # Every lab retry (a crashed lab kernel or QEMU, tests/lab/lab.sh) is listed at the end.
 PAGODA_LAB_RETRY_LOG=$(mktemp); export PAGODA_LAB_RETRY_LOG

@@ -7,7 +7,8 @@ repeated, every page verified after it, and the VM must end normally where it la
   CASE: snapshot-copy | snapshot-map | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
         migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
         migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
-        migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told
+        migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log |
+        migrate-peer-words-escaped
         (the virtio cases take the virtio_blk guest)
 """
 import os
@@ -245,6 +246,103 @@ def migrate_ok(pagoda, guest, d, uri, **kw):
     if not re.search(r"downtime_ms\": [0-9.]+", out) or "migrated to" in dst.text():
         return "no report"
     return check_continuity(src.text(), dst.text())
+
+
+def records(path):
+    import json
+    return [json.loads(line) for line in open(path)]
+
+
+def check_records(recs, side):
+    """One migration's records of one side: start, passes 0..n-1 in order, end done with the
+    passes' bytes adding up."""
+    if [r["side"] for r in recs] != [side] * len(recs):
+        return f"{side} records name another side"
+    ev = [r["event"] for r in recs]
+    if len(ev) < 3 or ev[0] != "start" or ev[-1] != "end" or set(ev[1:-1]) != {"pass"}:
+        return f"{side} records are {ev}, expected start, passes, end"
+    passes, end = recs[1:-1], recs[-1]
+    if [r["pass"] for r in passes] != list(range(len(passes))) or end["passes"] != len(passes):
+        return f"{side} passes are numbered {[r['pass'] for r in passes]}, the end says {end['passes']}"
+    if end["state"] != "done" or sum(r["bytes"] for r in passes) > end["bytes"]:
+        return f"{side} end record: {end}"
+    if any(b["t_ms"] < a["t_ms"] for a, b in zip(recs, recs[1:])):
+        return f"{side} records go back in time"
+    return None
+
+
+def migrate_log(pagoda, guest, d):
+    """--migration-log on both sides: JSON lines a plot can be made from, the two sides
+    agreeing on what each pass carried; tools/migration-plot draws them."""
+    src_log, dst_log = os.path.join(d, "src.jsonl"), os.path.join(d, "dst.jsonl")
+    why = migrate_ok(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), dst_args=("--migration-log", dst_log),
+                     src_args=("--migration-log", src_log))
+    if why:
+        return why
+    src, dst = records(src_log), records(dst_log)
+    print("".join(open(src_log)) + "".join(open(dst_log)))
+    why = check_records(src, "source") or check_records(dst, "destination")
+    if why:
+        return why
+    sp, dp = [(r["pages"], r["zero_pages"]) for r in src[1:-1]], [(r["pages"], r["zero_pages"]) for r in dst[1:-1]]
+    if sp != dp:
+        return f"the sides disagree on the passes' pages: source {sp}, destination {dp}"
+    if not src[-2]["stop"] or any(r["stop"] for r in src[1:-2]) or "est_downtime_ms" not in src[1]:
+        return "the source's passes do not say which was sent paused, or lack what was dirtied meanwhile"
+    end = src[-1]
+    parts = sum(end[k] for k in ("pause_ms", "devices_ms", "last_pages_ms", "state_ms", "receiver_ms"))
+    if not 0 < parts <= end["downtime_ms"] + 0.01:
+        return f"the downtime's phases add up to {parts} ms of {end['downtime_ms']}"
+    plot = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tools", "migration-plot")
+    out = subprocess.run([sys.executable, plot, "-o", os.path.join(d, "plots"), src_log, dst_log],
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT).stdout.decode()
+    print(out)
+    for name in ("pages-per-pass.png", "throughput.png", "downtime.png"):
+        path = os.path.join(d, "plots", name)
+        if not os.path.exists(path) or open(path, "rb").read(8) != b"\x89PNG\r\n\x1a\n" or os.path.getsize(path) < 2000:
+            return f"migration-plot did not draw {name}"
+    return None
+
+
+def peer_words_escaped(pagoda, guest, d):
+    """A receiver's refusal is quoted in migrate-status: a peer that puts JSON in its words
+    cannot add members to the answer (it could say the migration was done)."""
+    import json
+    import threading
+    mig, sock = os.path.join(d, "mig.sock"), os.path.join(d, "api.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(mig)
+    srv.listen(1)
+    words = b'no", "state": "done", "x": "'
+
+    def refuse():
+        c, _ = srv.accept()
+        c.sendall(state_stream.GREETING)
+        typ, ln = struct.unpack("<II", c.recv(8, socket.MSG_WAITALL))
+        c.recv(ln, socket.MSG_WAITALL)
+        c.sendall(struct.pack("<III", state_stream.MIG_REPLY, 256, 0) + words.ljust(252, b"\0"))
+        c.close()
+
+    t = threading.Thread(target=refuse)
+    t.start()
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", STEPS])
+    try:
+        if not src.wait_for(r"^tick 1 verified"):
+            return "the guest never reached tick 1"
+        rc, out = ctl(pagoda, sock, "migrate", "unix:" + mig)
+        t.join(10)
+        print(out)
+        try:
+            r = json.loads(out)
+        except json.JSONDecodeError as e:
+            return f"migrate answered with broken JSON ({e.msg}): {out}"
+        if r.get("state") != "failed" or words.decode() not in r.get("error", ""):
+            return f"the refusal is not reported as such: {r}"
+        return None
+    finally:
+        ctl(pagoda, sock, "stop")
+        src.finish()
+        srv.close()
 
 
 def netns(d):
@@ -495,6 +593,10 @@ def main():
             return migrate_key(pagoda, guest, d, case)
         if case == "incoming-unkeyed-peer":
             return unkeyed_peer(pagoda, guest, d)
+        if case == "migrate-log":
+            return migrate_log(pagoda, guest, d)
+        if case == "migrate-peer-words-escaped":
+            return peer_words_escaped(pagoda, guest, d)
         if case == "incoming-binds-where-told":
             return incoming_binds_where_told(pagoda, guest, d)
         return "unknown case " + case

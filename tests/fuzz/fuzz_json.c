@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../vmm/control/json.h"
+#include "../../util/json.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -61,7 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_t t;
 	pthread_create(&t, NULL, writer, &f);
 	char err[256];
-	migration_receive_fd(fake_machine(), sv[0], err, sizeof(err));
+	migration_receive_fd(fake_machine(), sv[0], -1, err, sizeof(err));
 	shutdown(sv[0], SHUT_RDWR);
 	pthread_join(t, NULL);
 	close(sv[0]);

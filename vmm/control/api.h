@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #include "../core/event_loop.h"
-#include "json.h"
+#include "../../util/json.h"
 
 #define API_LINE_MAX 4096
 #define API_MAX_CLIENTS 8

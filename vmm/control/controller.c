@@ -191,7 +191,7 @@ static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *
 int controller_open(struct controller *c, struct machine *m, struct event_loop *loop,
 		    const char *path, char *err, size_t errlen)
 {
-	*c = (struct controller){ .m = m, .loop = loop, .rate_fd = -1, .mig_client = -1 };
+	*c = (struct controller){ .m = m, .loop = loop, .rate_fd = -1, .mig_client = -1, .mig_log_fd = -1 };
 	c->mig_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (c->mig_efd < 0 || event_loop_add(loop, c->mig_efd, EPOLLIN, controller_on_migration_end, c)) {
 		snprintf(err, errlen, "control socket: eventfd: %s", strerror(errno));

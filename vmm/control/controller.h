@@ -22,6 +22,7 @@ struct controller {
 	struct migration *mig;     /* the outgoing migration, once one was asked */
 	int mig_efd;               /* the migration thread's end */
 	int mig_client;            /* waiting for the migration's end, or -1 */
+	int mig_log_fd;            /* --migration-log, or -1 (the front end's, set after open) */
 	char last_snapshot[4096];  /* the parent of the next diff snapshot */
 	bool snap_tracking;        /* dirty logging runs for diff snapshots */
 };

@@ -104,6 +104,7 @@ int controller_migrate(struct controller *c, int client, bool wait, const char *
 	c->mig->max_passes = c->m->cfg.max_passes;
 	c->mig->cancel_at_max = c->m->cfg.cancel_at_max_passes;
 	c->mig->done_efd = c->mig_efd;
+	c->mig->log_fd = c->mig_log_fd;
 	char err[256];
 	if (migration_start(c->mig, c->m, arg, err, sizeof(err)))
 		return controller_fail(reply, len, "%s", err);

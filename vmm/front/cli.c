@@ -74,6 +74,10 @@ const char cli_run_usage[] =
 	"                        is under MS milliseconds (default 50)\n"
 	"      --max-passes N[,cancel]  migration: after N passes stop and copy anyway\n"
 	"                        (default 30), or give up with cancel\n"
+	"      --migration-log FILE  append a JSON line per migration event to FILE, on\n"
+	"                        either side: start, each pass (pages, bytes, rate, what was\n"
+	"                        dirtied meanwhile), end (downtime and where it went);\n"
+	"                        tools/migration-plot draws them\n"
 	"      --restore-memory copy|map  pagoda restore: copy the snapshot's memory in, or\n"
 	"                        map it privately and page it in lazily (default copy)\n"
 	"      --seccomp on|log|off  per-thread system call filters (default on); a call\n"
@@ -116,7 +120,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
-       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_MIG_KEY,
+       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_MIG_KEY, OPT_MIG_LOG,
        OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB };
 
 static const struct option run_options[] = {
@@ -146,6 +150,7 @@ static const struct option run_options[] = {
 	{ "api-sock", required_argument, NULL, OPT_API },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
 	{ "migration-key", required_argument, NULL, OPT_MIG_KEY },
+	{ "migration-log", required_argument, NULL, OPT_MIG_LOG },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
 	{ "max-passes", required_argument, NULL, OPT_PASSES },
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEM },
@@ -397,6 +402,9 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		if (strncmp(arg, "unix:", 5) && strncmp(arg, "tcp:", 4))
 			return fail(err, errlen, "--incoming '%s' is not an address: use unix:PATH or tcp:HOST:PORT", arg);
 		cfg->incoming = arg;
+		return 0;
+	case OPT_MIG_LOG:
+		cfg->migration_log = arg;
 		return 0;
 	case OPT_MIG_KEY:
 		cfg->m.migration_keyed = true;

@@ -20,6 +20,7 @@ struct run_config {
 	double dirty_rate_s;           /* 0: no dirty-rate measurement */
 	const char *api_sock;
 	const char *incoming;          /* unix:PATH or tcp:HOST:PORT */
+	const char *migration_log;     /* JSON lines of each migration, appended */
 	const char *restore_dir;       /* set by `pagoda restore DIR` */
 	bool restore_map;              /* --restore-memory map */
 };

@@ -8,7 +8,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include "../control/json.h"
+#include "../../util/json.h"
 #include "../core/vm.h"
 
 static const char ctl_usage[] =

@@ -20,6 +20,7 @@
 #include "../control/controller.h"
 #include "../core/machine.h"
 #include "../persist/migration.h"
+#include "../persist/mig_log.h"
 #include "../core/sandbox.h"
 #include "../persist/snapshot.h"
 
@@ -31,6 +32,7 @@ struct run {
 	int timer_fd, signal_fd;
 	int rate_fd;                 /* --dirty-rate window timer */
 	int watchdog_fd;             /* once a second: can the guest still run? */
+	int mig_log_fd;              /* --migration-log, or -1 */
 	uint64_t rate_last_ns;
 	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
 	struct controller ctl;
@@ -246,7 +248,7 @@ static int bring_in_guest(struct run *r)
 			return e;
 	}
 	if (r->cfg.incoming)
-		return migration_receive(m, r->cfg.incoming, r->cfg.timeout_s, r->err, sizeof(r->err));
+		return migration_receive(m, r->cfg.incoming, r->cfg.timeout_s, r->mig_log_fd, r->err, sizeof(r->err));
 	if (!r->cfg.restore_dir)
 		return 0;
 	struct state_buf st;
@@ -263,6 +265,9 @@ static int bring_in_guest(struct run *r)
 
 static int setup(struct run *r)
 {
+	if (r->cfg.migration_log &&
+	    (r->mig_log_fd = mig_log_open(r->cfg.migration_log, r->err, sizeof(r->err))) < 0)
+		return r->mig_log_fd;
 	int e = machine_setup(&r->m, &r->cfg.m, STDOUT_FILENO);
 	if (e) {
 		snprintf(r->err, sizeof(r->err), "%s", r->m.err);
@@ -278,6 +283,7 @@ static int setup(struct run *r)
 	if (!e && r->cfg.api_sock) {
 		e = controller_open(&r->ctl, &r->m, &r->loop, r->cfg.api_sock, r->err, sizeof(r->err));
 		r->ctl_open = e == 0;
+		r->ctl.mig_log_fd = r->mig_log_fd;
 	}
 	return e;
 }
@@ -316,6 +322,8 @@ static void teardown(struct run *r)
 		close(r->rate_fd);
 	if (r->watchdog_fd >= 0)
 		close(r->watchdog_fd);
+	if (r->mig_log_fd >= 0)
+		close(r->mig_log_fd);
 	free(r->rate_last_vcpu);
 }
 
@@ -361,7 +369,7 @@ static int run_or_restore(int argc, char **argv, const char *restore_dir)
 	struct run *r = calloc(1, sizeof(*r));
 	if (!r)
 		return EXIT_SETUP;
-	r->timer_fd = r->signal_fd = r->rate_fd = r->watchdog_fd = -1;
+	r->timer_fd = r->signal_fd = r->rate_fd = r->watchdog_fd = r->mig_log_fd = -1;
 	r->m.vm.kvm_fd = r->m.vm.vm_fd = r->m.vm.exit_efd = -1;
 	int code;
 	if (cli_parse_run(argc, argv, &r->cfg, r->err, sizeof(r->err)) ||

@@ -3,6 +3,7 @@
  * state is bounded before it is allocated, and with a key nothing starts without the
  * sender's MAC over all of it. */
 #include <errno.h>
+#include <inttypes.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,9 +14,12 @@
 
 #include "machine_state.h"
 #include "mig_channel.h"
+#include "mig_log.h"
 #include "mig_proto.h"
 #include "migration.h"
 #include "../../mem/populate_ahead.h"
+#include "../../util/clock.h"
+#include "../../util/json.h"
 #include "../../util/page.h"
 
 /* Which pages of guest RAM may hold data, one bit per 4K page and memslot: those resident
@@ -83,6 +87,10 @@ struct receiver {
 	struct filled_map filled;
 	struct populate_ahead ahead;
 	bool mac_ok;       /* the last record was the sender's MAC, and it matched */
+	int log_fd;        /* --migration-log, or -1 */
+	uint64_t t0_ns, pass_t0_ns, restore_ns;
+	struct mig_pass pass; /* the pass being received */
+	uint64_t bytes, passes;
 	char *err;
 	size_t errlen;
 };
@@ -127,6 +135,9 @@ static int recv_pages(struct receiver *r, uint32_t len)
 	}
 	uint64_t first;
 	uint64_t *bits = filled_bits(&r->filled, h.gpa, &first);
+	r->pass.pages += h.count;
+	r->pass.zero_pages += h.zero ? h.count : 0;
+	r->pass.bytes += 8 + len;
 	if (!h.zero) {
 		set_bits(bits, first, h.count, true);
 		return mig_recv(&r->ch, dst, bytes);
@@ -166,7 +177,19 @@ static int recv_pass_end(struct receiver *r, uint32_t len)
 {
 	uint32_t pass;
 	int e = len == sizeof(pass) ? mig_recv(&r->ch, &pass, sizeof(pass)) : -EPROTO;
-	return e ? e : mig_send_rec(&r->ch, MIG_PASS_END, &pass, sizeof(pass));
+	if (e)
+		return e;
+	const struct mig_pass *p = &r->pass;
+	uint64_t ns = now_ns() - r->pass_t0_ns;
+	mig_log(r->log_fd, "pass", "destination", r->t0_ns,
+		"\"pass\": %u, \"ms\": %.3f, \"pages\": %" PRIu64 ", \"zero_pages\": %" PRIu64 ", \"bytes\": %" PRIu64
+		", \"mib_per_s\": %.1f", pass, (double)ns / 1e6, p->pages, p->zero_pages, p->bytes,
+		ns ? (double)p->bytes / (1 << 20) / ((double)ns / 1e9) : 0.0);
+	r->bytes += p->bytes;
+	r->passes++;
+	r->pass = (struct mig_pass){ 0 };
+	r->pass_t0_ns = now_ns();
+	return mig_send_rec(&r->ch, MIG_PASS_END, &pass, sizeof(pass));
 }
 
 static int recv_state(struct receiver *r, uint32_t len)
@@ -184,7 +207,9 @@ static int recv_state(struct receiver *r, uint32_t len)
 
 static int recv_end(struct receiver *r, bool mac_ok)
 {
+	uint64_t t0 = now_ns();
 	int e = r->ch.keyed && !mac_ok ? -EPROTO : machine_state_restore(r->m, &r->st, r->err, r->errlen);
+	r->restore_ns = now_ns() - t0;
 	if (e == -EPROTO && !r->err[0])
 		snprintf(r->err, r->errlen, "the stream ended without its MAC");
 	reply(&r->ch, e == 0, e ? r->err : NULL);
@@ -218,9 +243,24 @@ static int receive_record(struct receiver *r, const uint32_t hdr[2])
 	return -EPROTO;
 }
 
-static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
+static void log_end(const struct receiver *r, int e)
 {
-	struct receiver r = { .m = m, .ch.fd = fd, .err = err, .errlen = errlen };
+	char error[512];
+	json_escape(e ? r->err : "", error, sizeof(error));
+	mig_log(r->log_fd, "end", "destination", r->t0_ns,
+		"\"state\": \"%s\", \"error\": \"%s\", \"passes\": %" PRIu64 ", \"bytes\": %" PRIu64
+		", \"total_ms\": %.3f, \"restore_ms\": %.3f, \"populated_ahead_mib\": %.1f, \"hints_dropped_mib\": %.1f",
+		e ? "failed" : "done", error, r->passes, r->bytes + r->pass.bytes, (double)(now_ns() - r->t0_ns) / 1e6,
+		(double)r->restore_ns / 1e6, (double)r->ahead.populated / (1 << 20), (double)r->ahead.dropped / (1 << 20));
+}
+
+static int receive_stream(struct machine *m, int fd, int log_fd, char *err, size_t errlen)
+{
+	struct receiver r = { .m = m, .ch.fd = fd, .err = err, .errlen = errlen, .log_fd = log_fd,
+			      .t0_ns = now_ns() };
+	r.pass_t0_ns = r.t0_ns;
+	mig_log(log_fd, "start", "destination", r.t0_ns, "\"ram_mib\": %" PRIu64 ", \"vcpus\": %u",
+		m->cfg.mem_size >> 20, m->vm.nr_vcpus);
 	state_buf_init(&r.st);
 	int e = filled_map_init(&r.filled, &m->vm.mem.slots);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -236,10 +276,11 @@ static int receive_stream(struct machine *m, int fd, char *err, size_t errlen)
 	state_buf_free(&r.st);
 	filled_map_free(&r.filled);
 	if (e == 1)
-		return 0;
-	if (!err[0])
+		e = 0;
+	if (e && !err[0])
 		snprintf(err, errlen, "%s", e == -ECONNRESET ? "the sender went away before the end" :
 			 e == -EPROTO ? "the stream is not a pagoda migration" : strerror(-e));
+	log_end(&r, e);
 	return e;
 }
 
@@ -265,7 +306,7 @@ static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
 	return fd;
 }
 
-int migration_receive(struct machine *m, const char *uri, double timeout_s, char *err, size_t errlen)
+int migration_receive(struct machine *m, const char *uri, double timeout_s, int log_fd, char *err, size_t errlen)
 {
 	char why[256] = "";
 	int lfd = mig_socket(uri, true, why, sizeof(why));
@@ -278,7 +319,7 @@ int migration_receive(struct machine *m, const char *uri, double timeout_s, char
 	close(lfd);
 	if (!strncmp(uri, "unix:", 5))
 		unlink(uri + 5);
-	int e = fd < 0 ? fd : receive_stream(m, fd, why, sizeof(why));
+	int e = fd < 0 ? fd : receive_stream(m, fd, log_fd, why, sizeof(why));
 	if (fd >= 0)
 		close(fd);
 	if (e)
@@ -286,8 +327,8 @@ int migration_receive(struct machine *m, const char *uri, double timeout_s, char
 	return e;
 }
 
-int migration_receive_fd(struct machine *m, int fd, char *err, size_t errlen)
+int migration_receive_fd(struct machine *m, int fd, int log_fd, char *err, size_t errlen)
 {
 	err[0] = 0;
-	return receive_stream(m, fd, err, errlen);
+	return receive_stream(m, fd, log_fd, err, errlen);
 }

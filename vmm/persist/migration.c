@@ -2,6 +2,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <assert.h>
 #include <poll.h>
 #include <stdio.h>
@@ -12,8 +13,10 @@
 
 #include "machine_state.h"
 #include "mig_channel.h"
+#include "mig_log.h"
 #include "mig_proto.h"
 #include "../../util/clock.h"
+#include "../../util/json.h"
 #include "../../util/page.h"
 #include "../core/vcpu_loop.h"
 
@@ -24,7 +27,7 @@ struct sender {
 	struct machine *m;
 	struct mig_chan ch;
 	uint64_t last_kick_ns;
-	struct mig_pass cur;
+	struct mig_pass cur, last;     /* the pass being sent, and the one before it */
 };
 
 static void set_error(struct migration *mg, enum mig_state st, const char *fmt, const char *arg)
@@ -175,6 +178,7 @@ static int end_pass(struct sender *s, uint64_t t0)
 	pthread_mutex_lock(&mg->lock);
 	if (mg->nr_passes < MIG_MAX_PASSES_KEPT)
 		mg->passes[mg->nr_passes++] = s->cur;
+	mg->passes_sent++;
 	mg->bytes_total += s->cur.bytes;
 	if (s->cur.ns && s->cur.bytes > (1 << 20))
 		mg->link_bps = (double)s->cur.bytes * 1e9 / (double)s->cur.ns;
@@ -182,6 +186,7 @@ static int end_pass(struct sender *s, uint64_t t0)
 	fprintf(stderr, "pagoda: migrate: pass %u: %" PRIu64 " pages (%" PRIu64 " zero), %.1f MiB in %.1f ms, %.0f MiB/s\n",
 		pass, s->cur.pages, s->cur.zero_pages, (double)s->cur.bytes / (1 << 20), (double)s->cur.ns / 1e6,
 		s->cur.ns ? (double)s->cur.bytes / (1 << 20) / ((double)s->cur.ns / 1e9) : 0.0);
+	s->last = s->cur;
 	s->cur = (struct mig_pass){ 0 };
 	return e;
 }
@@ -253,6 +258,26 @@ static int handshake(struct sender *s)
 }
 
 /* Pages still dirty, the rate they are dirtied at, and whether to stop and copy now. */
+/* The pass record; extra: the source's view of what was dirtied during it. */
+static void log_pass(struct migration *mg, unsigned int pass, const struct mig_pass *p, bool stop,
+		     const char *extra_fmt, ...) __attribute__((format(printf, 5, 6)));
+static void log_pass(struct migration *mg, unsigned int pass, const struct mig_pass *p, bool stop,
+		     const char *extra_fmt, ...)
+{
+	if (mg->log_fd < 0)
+		return;
+	char extra[512] = "";
+	va_list ap;
+	va_start(ap, extra_fmt);
+	vsnprintf(extra, sizeof(extra), extra_fmt, ap);
+	va_end(ap);
+	mig_log(mg->log_fd, "pass", "source", mg->t_start_ns,
+		"\"pass\": %u, \"stop\": %s, \"ms\": %.3f, \"pages\": %" PRIu64 ", \"zero_pages\": %" PRIu64
+		", \"bytes\": %" PRIu64 ", \"mib_per_s\": %.1f%s",
+		pass, stop ? "true" : "false", (double)p->ns / 1e6, p->pages, p->zero_pages, p->bytes,
+		p->ns ? (double)p->bytes / (1 << 20) / ((double)p->ns / 1e9) : 0.0, extra);
+}
+
 static bool converged(struct sender *s, uint64_t dirty, double pass_s)
 {
 	struct migration *mg = s->mg;
@@ -270,9 +295,13 @@ static bool converged(struct sender *s, uint64_t dirty, double pass_s)
 		fprintf(stderr, "pagoda: migrate: dirtying %.0f MiB/s against a %.0f MiB/s link: vCPUs throttled %u%%\n",
 			mg->dirty_rate_pps * SZ_4K / (1 << 20), link / (1 << 20), mg->throttle_pct);
 	}
+	unsigned int throttle = mg->throttle_pct;
+	double rate = mg->dirty_rate_pps;
 	pthread_mutex_unlock(&mg->lock);
 	fprintf(stderr, "pagoda: migrate: %" PRIu64 " pages dirty, estimated downtime %.1f ms (limit %.0f)\n",
 		dirty, est_ms, mg->downtime_limit_ms);
+	log_pass(mg, mg->pass - 1, &s->last, false, ", \"dirty_pages\": %" PRIu64 ", \"dirty_pages_per_s\": %.0f"
+		 ", \"throttle_pct\": %u, \"est_downtime_ms\": %.3f", dirty, rate, throttle, est_ms);
 	return est_ms <= mg->downtime_limit_ms;
 }
 
@@ -344,6 +373,8 @@ static int stop_and_copy(struct sender *s)
 		e = send_dirty(s);
 	if (!e)
 		e = end_pass(s, t0);
+	if (!e)
+		log_pass(mg, mg->pass, &s->last, true, "%s", "");
 	st_t->pages_ns = now_ns() - t;
 	t += st_t->pages_ns;
 	struct state_buf st;
@@ -378,10 +409,36 @@ static void report(struct migration *mg)
 	const struct mig_stop *t = &mg->stop;
 	fprintf(stderr, "pagoda: migrate: done: %u passes, %.1f MiB in %.1f ms (%.0f MiB/s), downtime %.2f ms "
 		"(pause %.2f, devices %.2f, last pages %.2f, state %.2f, receiver %.2f)\n",
-		mg->nr_passes, (double)mg->bytes_total / (1 << 20), (double)mg->total_ns / 1e6,
+		mg->passes_sent, (double)mg->bytes_total / (1 << 20), (double)mg->total_ns / 1e6,
 		(double)mg->bytes_total / (1 << 20) / ((double)mg->total_ns / 1e9), (double)mg->downtime_ns / 1e6,
 		(double)t->pause_ns / 1e6, (double)t->quiesce_ns / 1e6, (double)t->pages_ns / 1e6,
 		(double)t->state_ns / 1e6, (double)t->reply_ns / 1e6);
+}
+
+static void log_start(struct migration *mg)
+{
+	char uri[sizeof(mg->uri) * 6];
+	json_escape(mg->uri, uri, sizeof(uri));
+	mig_log(mg->log_fd, "start", "source", mg->t_start_ns,
+		"\"uri\": \"%s\", \"mode\": \"precopy\", \"ram_mib\": %" PRIu64 ", \"vcpus\": %u, \"dirty_log\": \"%s\""
+		", \"downtime_limit_ms\": %.3f, \"max_passes\": %u",
+		uri, mg->m->cfg.mem_size >> 20, mg->m->vm.nr_vcpus, dirty_mode_name(mg->m->dirty.mode),
+		mg->downtime_limit_ms, mg->max_passes);
+}
+
+static void log_end(struct migration *mg)
+{
+	static const char *names[] = { "none", "running", "done", "failed", "cancelled" };
+	char error[sizeof(mg->error) * 6];
+	json_escape(mg->error, error, sizeof(error));
+	const struct mig_stop *t = &mg->stop;
+	mig_log(mg->log_fd, "end", "source", mg->t_start_ns,
+		"\"state\": \"%s\", \"error\": \"%s\", \"passes\": %u, \"bytes\": %" PRIu64 ", \"total_ms\": %.3f"
+		", \"downtime_ms\": %.3f, \"pause_ms\": %.3f, \"devices_ms\": %.3f, \"last_pages_ms\": %.3f"
+		", \"state_ms\": %.3f, \"state_bytes\": %" PRIu64 ", \"receiver_ms\": %.3f",
+		names[mg->state], error, mg->passes_sent, mg->bytes_total, (double)mg->total_ns / 1e6,
+		(double)mg->downtime_ns / 1e6, (double)t->pause_ns / 1e6, (double)t->quiesce_ns / 1e6,
+		(double)t->pages_ns / 1e6, (double)t->state_ns / 1e6, t->state_bytes, (double)t->reply_ns / 1e6);
 }
 
 static void *sender_thread(void *arg)
@@ -393,6 +450,7 @@ static void *sender_thread(void *arg)
 	int e = s.ch.fd < 0 ? s.ch.fd : mig_tune_socket(s.ch.fd);
 	if (e)
 		set_error(mg, MIG_FAILED, "%s", err[0] ? err : "setting the connection's timeouts failed");
+	log_start(mg);
 	if (!e) {
 		atomic_store(&mg->fd, s.ch.fd);
 		e = handshake(&s);
@@ -423,6 +481,7 @@ static void *sender_thread(void *arg)
 		if (mg->m->vm.paused)
 			vm_resume(&mg->m->vm);
 	}
+	log_end(mg);
 	if (s.ch.fd >= 0) {
 		atomic_store(&mg->fd, -1);
 		close(s.ch.fd);
@@ -485,11 +544,14 @@ void migration_status_json(struct migration *mg, char *out, size_t len)
 {
 	static const char *names[] = { "none", "running", "done", "failed", "cancelled" };
 	pthread_mutex_lock(&mg->lock);
+	/* The error may quote the receiver's words: escaped, a peer cannot add members. */
+	char error[sizeof(mg->error) * 6];
+	json_escape(mg->error, error, sizeof(error));
 	uint64_t total = mg->total_ns ? mg->total_ns : now_ns() - mg->t_start_ns;
 	int n = snprintf(out, len, "{\"ok\": true, \"state\": \"%s\", \"error\": \"%s\", \"pass\": %u, \"remaining_pages\": %" PRIu64
 			 ", \"dirty_pages_per_s\": %.0f, \"link_mib_per_s\": %.1f, \"throttle_pct\": %u, \"total_ms\": %.1f"
 			 ", \"downtime_ms\": %.2f, \"bytes\": %" PRIu64 ", \"passes\": [",
-			 names[mg->state], mg->error, mg->pass, mg->remaining_pages, mg->dirty_rate_pps,
+			 names[mg->state], error, mg->pass, mg->remaining_pages, mg->dirty_rate_pps,
 			 mg->link_bps / (1 << 20), mg->throttle_pct, (double)total / 1e6, (double)mg->downtime_ns / 1e6,
 			 mg->bytes_total);
 	for (unsigned int i = 0; i < mg->nr_passes && n > 0 && (size_t)n < len; i++)

@@ -40,12 +40,14 @@ struct migration {
 	pthread_t thread;
 	bool thread_started;
 	int done_efd;                  /* written when the thread ends, whatever the outcome */
+	int log_fd;                    /* --migration-log, or -1 */
 	atomic_int fd;                 /* the connection while it is open, else -1 */
 	pthread_mutex_t lock;          /* the fields below, read by migrate-status */
 	enum mig_state state;
 	char error[256];
 	unsigned int pass;
-	unsigned int nr_passes;
+	unsigned int nr_passes;        /* kept in passes[] */
+	unsigned int passes_sent;
 	struct mig_pass passes[MIG_MAX_PASSES_KEPT];
 	uint64_t remaining_pages;      /* dirty at the last harvest */
 	double dirty_rate_pps, link_bps;
@@ -69,8 +71,8 @@ void migration_status_json(struct migration *mg, char *out, size_t len);
 
 /* The receiving side, before any vCPU runs: listens on uri, takes one migration into m.
  * timeout_s > 0 bounds the wait for the sender. 0, or -errno with a message. */
-int migration_receive(struct machine *m, const char *uri, double timeout_s, char *err, size_t errlen);
+int migration_receive(struct machine *m, const char *uri, double timeout_s, int log_fd, char *err, size_t errlen);
 /* The same from a connected socket (the stream's parser; the fuzz target feeds it). */
-int migration_receive_fd(struct machine *m, int fd, char *err, size_t errlen);
+int migration_receive_fd(struct machine *m, int fd, int log_fd, char *err, size_t errlen);
 
 #endif

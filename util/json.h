@@ -1,7 +1,8 @@
-/* Just enough JSON for the control socket: one flat object per line whose values are
- * strings, numbers, booleans or null (kept as their text), and escaping for replies. */
-#ifndef PAGODA_VMM_JSON_H
-#define PAGODA_VMM_JSON_H
+/* Just enough JSON for the control socket and the migration records: one flat object
+ * per line whose values are strings, numbers, booleans or null (kept as their text), and
+ * escaping for what pagoda writes. */
+#ifndef PAGODA_UTIL_JSON_H
+#define PAGODA_UTIL_JSON_H
 
 #include <stddef.h>
 
