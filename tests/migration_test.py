@@ -8,7 +8,8 @@ repeated, every page verified after it, and the VM must end normally where it la
         migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
         migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
         migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log |
-        migrate-peer-words-escaped
+        migrate-peer-words-escaped | migrate-postcopy | migrate-hybrid | migrate-postcopy-key |
+        postcopy-source-lost | postcopy-destination-lost | postcopy-refused-memfd
         (the virtio cases take the virtio_blk guest)
 """
 import os
@@ -222,7 +223,7 @@ def snapshot_refused(pagoda, guest, d):
     return "; ".join(failures) or None
 
 
-def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=(), src_args=(), send_uri=None):
+def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=(), src_args=(), send_uri=None, mode=()):
     sock = os.path.join(d, "api.sock")
     dst = VM([pagoda, "run", "--incoming", uri, "--timeout", "120"] + list(dst_args), listen_prefix)
     if not dst.wait_for("waiting for a migration"):
@@ -230,7 +231,7 @@ def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=()
     src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS] + list(src_args), send_prefix)
     if not src.wait_for(r"^tick 3 verified"):
         return "the guest never reached tick 3"
-    rc, out = ctl(pagoda, sock, "migrate", send_uri or uri, prefix=send_prefix)
+    rc, out = ctl(pagoda, sock, "migrate", send_uri or uri, *mode, prefix=send_prefix)
     src_rc, dst_rc = src.finish(), dst.finish()
     print(src.text() + "----\n" + dst.text())
     return rc, out, src, dst, src_rc, dst_rc
@@ -343,6 +344,131 @@ def peer_words_escaped(pagoda, guest, d):
         ctl(pagoda, sock, "stop")
         src.finish()
         srv.close()
+
+
+def postcopy_checked(pagoda, guest, d, mode, **kw):
+    """Post-copy and the hybrid: the guest runs on at the destination while its memory
+    follows, every page verified; both sides report the post-copy."""
+    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), mode=(mode,), **kw)
+    if isinstance(r, str):
+        return r
+    rc, out, src, dst, src_rc, dst_rc = r
+    if rc != 0 or src_rc != 0 or dst_rc != 0:
+        return f"ctl exit {rc}, source exit {src_rc}, destination exit {dst_rc}"
+    if not re.search(r"post-copy: all memory here: \d+ pages", dst.text()):
+        return "the destination does not say all memory arrived"
+    if not re.search(r"post-copy: \d+ pages pushed in order", src.text()):
+        return "the source does not report the post-copy"
+    return check_continuity(src.text(), dst.text())
+
+
+def snapshot_state(pagoda, guest, d):
+    """A paused guest's state record stream, and its header record's payload."""
+    snapd = os.path.join(d, "s")
+    sock = os.path.join(d, "snap-api.sock")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", STEPS])
+    src.wait_for(r"^tick 1 verified")
+    for c in (["pause"], ["snapshot", snapd], ["stop"]):
+        ctl(pagoda, sock, *c)
+    src.finish()
+    state = open(os.path.join(snapd, "state"), "rb").read()
+    typ, ln = struct.unpack_from("<II", state, 0)
+    return state, state[8:8 + ln]
+
+
+def postcopy_source_lost(pagoda, guest, d):
+    """A source that switches to post-copy, hands over the state, then goes away: the
+    destination's guest cannot go on (its memory is elsewhere): it ends with exit 16 and
+    says why, promptly, instead of hanging on a page that will not come."""
+    state, header = snapshot_state(pagoda, guest, d)
+    path = os.path.join(d, "in.sock")
+    dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60"])
+    if not dst.wait_for("waiting for a migration"):
+        return "the receiver did not start"
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    state_stream.read_greeting(c)
+    c.sendall(struct.pack("<II", state_stream.MIG_HELLO, len(header)) + header)
+    c.recv(264, socket.MSG_WAITALL)
+    c.sendall(struct.pack("<III", state_stream.MIG_POSTCOPY, 4, 1) +
+              struct.pack("<II", state_stream.MIG_STATE, len(state)) + state + struct.pack("<II", state_stream.MIG_END, 0))
+    c.settimeout(20)
+    got = b""
+    while len(got) < 8:  # page requests, then the reply: read until the guest asked for a page
+        chunk = c.recv(4096)
+        if not chunk:
+            break
+        got += chunk
+    c.close()
+    rc = dst.finish(timeout=30)
+    print(dst.text())
+    if rc is None:
+        return "the destination hung after losing its source"
+    if rc != 16 or "post-copy: the source went away; the guest's memory is incomplete" not in dst.text():
+        return f"destination exit {rc}: expected 16 and a sentence naming the lost source"
+    return None
+
+
+def postcopy_destination_lost(pagoda, guest, d):
+    """A destination that takes the state, says its guest runs, then goes away: the source
+    cannot know what ran there, so it keeps its VM paused and says so."""
+    import threading
+    mig, sock = os.path.join(d, "mig.sock"), os.path.join(d, "api.sock")
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(mig)
+    srv.listen(1)
+
+    def fake():
+        c = state_stream.accept_sender(srv)
+        buf = b""
+        while True:  # up to MIG_END: records are (type, length) headed
+            while len(buf) < 8:
+                buf += c.recv(65536)
+            typ, ln = struct.unpack_from("<II", buf, 0)
+            while len(buf) < 8 + ln:
+                buf += c.recv(65536)
+            buf = buf[8 + ln:]
+            if typ == state_stream.MIG_END:
+                break
+        c.sendall(state_stream.REPLY_OK)
+        time.sleep(0.5)
+        c.close()
+
+    t = threading.Thread(target=fake)
+    t.start()
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", STEPS])
+    try:
+        if not src.wait_for(r"^tick 2 verified"):
+            return "the guest never reached tick 2"
+        rc, out = ctl(pagoda, sock, "migrate", "unix:" + mig, "postcopy")
+        t.join(20)
+        if rc == 0 or "post-copy broke after the destination started the guest" not in out:
+            return f"ctl exit {rc}: the broken post-copy was not reported as such"
+        n = len(ticks(src.text()))
+        time.sleep(1)
+        prc, pout = ctl(pagoda, sock, "pause")
+        if "already paused" not in pout or len(ticks(src.text())) != n:
+            return "the source's VM ran on after its guest had started elsewhere"
+        return None
+    finally:
+        ctl(pagoda, sock, "stop")
+        src.finish()
+        srv.close()
+
+
+def postcopy_refused_memfd(pagoda, guest, d):
+    """A receiver whose RAM is shared memory cannot take post-copy: it says so, and the
+    source, whose guest never ran elsewhere, runs on."""
+    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), dst_args=["--memory-backend", "memfd"],
+                mode=("postcopy",))
+    if isinstance(r, str):
+        return r
+    rc, out, src, dst, src_rc, dst_rc = r
+    if rc == 0 or dst_rc in (0, None) or "post-copy needs --memory-backend anon or thp" not in dst.text():
+        return f"ctl exit {rc}, destination exit {dst_rc}: expected a refusal naming the backend"
+    if src_rc != 0 or "done: 14000 steps, every page verified" not in src.text():
+        return f"source exit {src_rc}: it did not run on to its end"
+    return None
 
 
 def netns(d):
@@ -593,6 +719,20 @@ def main():
             return migrate_key(pagoda, guest, d, case)
         if case == "incoming-unkeyed-peer":
             return unkeyed_peer(pagoda, guest, d)
+        if case == "migrate-postcopy":
+            return postcopy_checked(pagoda, guest, d, "postcopy")
+        if case == "migrate-hybrid":
+            return postcopy_checked(pagoda, guest, d, "precopy-then-postcopy=2")
+        if case == "migrate-postcopy-key":
+            k = key_file(d, "k")
+            return postcopy_checked(pagoda, guest, d, "postcopy", dst_args=["--migration-key", k],
+                                    src_args=["--migration-key", k])
+        if case == "postcopy-source-lost":
+            return postcopy_source_lost(pagoda, guest, d)
+        if case == "postcopy-destination-lost":
+            return postcopy_destination_lost(pagoda, guest, d)
+        if case == "postcopy-refused-memfd":
+            return postcopy_refused_memfd(pagoda, guest, d)
         if case == "migrate-log":
             return migrate_log(pagoda, guest, d)
         if case == "migrate-peer-words-escaped":

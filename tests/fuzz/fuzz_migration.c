@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "../../vmm/persist/migration.h"
+#include "../../vmm/persist/postcopy.h"
 #include "fuzz_common.h"
 
 struct feed {
@@ -61,7 +62,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pthread_t t;
 	pthread_create(&t, NULL, writer, &f);
 	char err[256];
-	migration_receive_fd(fake_machine(), sv[0], -1, err, sizeof(err));
+	struct postcopy_dst *pc;
+	migration_receive_fd(fake_machine(), sv[0], -1, &pc, err, sizeof(err));
+	postcopy_dst_abort(pc);
+	postcopy_dst_finish(pc);
 	shutdown(sv[0], SHUT_RDWR);
 	pthread_join(t, NULL);
 	close(sv[0]);

@@ -182,7 +182,7 @@ static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *
 		return controller_snapshot(c, arg, json_get(kv, n, "mode"), reply, len);
 	if (!strcmp(cmd, "migrate"))
 		return controller_migrate(c, client, json_get(kv, n, "wait") && !strcmp(json_get(kv, n, "wait"), "true"),
-					  arg, reply, len);
+					  arg, json_get(kv, n, "mode"), reply, len);
 	if (!strcmp(cmd, "migrate-status"))
 		return controller_migrate_status(c, reply, len);
 	return controller_fail(reply, len, "unknown command '%s': pause, resume, stop, stats, balloon, dirty-rate, snapshot, migrate, migrate-status", cmd);

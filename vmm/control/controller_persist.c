@@ -84,10 +84,39 @@ void controller_on_migration_end(void *opaque, uint32_t events)
 	controller_answer_migration(c);
 }
 
-int controller_migrate(struct controller *c, int client, bool wait, const char *arg, char *reply, size_t len)
+/* The strategy named by migrate's mode; -1 when it names none. */
+static int parse_mode(const char *mode, enum mig_mode *out, unsigned int *passes)
+{
+	static const char hybrid[] = "precopy-then-postcopy";
+	*passes = 1;
+	if (!mode || !strcmp(mode, "precopy"))
+		*out = MIG_PRECOPY;
+	else if (!strcmp(mode, "postcopy"))
+		*out = MIG_POSTCOPY_ONLY;
+	else if (!strncmp(mode, hybrid, sizeof(hybrid) - 1)) {
+		const char *n = mode + sizeof(hybrid) - 1;
+		char *end;
+		unsigned long v = *n == '=' ? strtoul(n + 1, &end, 10) : 1;
+		if ((*n && *n != '=') || (*n == '=' && (end == n + 1 || *end || v == 0 || v > 10000)))
+			return -1;
+		*out = MIG_HYBRID;
+		*passes = (unsigned int)v;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+int controller_migrate(struct controller *c, int client, bool wait, const char *arg, const char *mode, char *reply,
+		       size_t len)
 {
 	if (!arg || !*arg)
 		return controller_fail(reply, len, "migrate needs a destination: unix:PATH or tcp:HOST:PORT", NULL);
+	enum mig_mode how;
+	unsigned int passes;
+	if (parse_mode(mode, &how, &passes))
+		return controller_fail(reply, len, "migrate: '%s' is not a mode: use precopy, postcopy or "
+				       "precopy-then-postcopy[=PASSES]", mode);
 	if (c->mig && migration_running(c->mig))
 		return controller_fail(reply, len, "a migration is already running", NULL);
 	if (c->m->vm.paused)
@@ -105,6 +134,8 @@ int controller_migrate(struct controller *c, int client, bool wait, const char *
 	c->mig->cancel_at_max = c->m->cfg.cancel_at_max_passes;
 	c->mig->done_efd = c->mig_efd;
 	c->mig->log_fd = c->mig_log_fd;
+	c->mig->mode = how;
+	c->mig->hybrid_passes = passes;
 	char err[256];
 	if (migration_start(c->mig, c->m, arg, err, sizeof(err)))
 		return controller_fail(reply, len, "%s", err);

@@ -1,6 +1,7 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <linux/userfaultfd.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
 #include <seccomp.h>
@@ -59,6 +60,7 @@ static const int setup_only[] = {
 	SCMP_SYS(bind), SCMP_SYS(listen), SCMP_SYS(epoll_create1), SCMP_SYS(signalfd4), SCMP_SYS(umask),
 	SCMP_SYS(fcntl), SCMP_SYS(pipe2), SCMP_SYS(dup),
 	SCMP_SYS(mincore), /* the migration receiver: which pages of RAM may hold data */
+	SCMP_SYS(userfaultfd), /* post-copy */
 };
 
 /* ioctl request numbers per thread kind. */
@@ -89,7 +91,10 @@ static const unsigned long main_ioctls[] = {
 	KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_GET_STATS_FD, KVM_IRQ_LINE,
 	KVM_GET_MP_STATE, KVM_IOEVENTFD, TCSETS, TCGETS, ARCH_MAIN_IOCTLS,
 };
-static const unsigned long setup_ioctls[] = { ARCH_SETUP_IOCTLS };
+/* An incoming post-copy's threads (vmm/persist/postcopy_recv.c) are started under the
+ * setup filter and keep it: userfaultfd's requests. */
+static const unsigned long setup_ioctls[] = { ARCH_SETUP_IOCTLS, UFFDIO_API, UFFDIO_REGISTER, UFFDIO_COPY,
+					      UFFDIO_ZEROPAGE, UFFDIO_WAKE };
 
 const char *sandbox_thread_name(enum sandbox_thread kind)
 {

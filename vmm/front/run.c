@@ -21,6 +21,7 @@
 #include "../core/machine.h"
 #include "../persist/migration.h"
 #include "../persist/mig_log.h"
+#include "../persist/postcopy.h"
 #include "../core/sandbox.h"
 #include "../persist/snapshot.h"
 
@@ -33,6 +34,7 @@ struct run {
 	int rate_fd;                 /* --dirty-rate window timer */
 	int watchdog_fd;             /* once a second: can the guest still run? */
 	int mig_log_fd;              /* --migration-log, or -1 */
+	struct postcopy_dst *postcopy; /* an incoming post-copy still fetching memory */
 	uint64_t rate_last_ns;
 	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
 	struct controller ctl;
@@ -248,7 +250,8 @@ static int bring_in_guest(struct run *r)
 			return e;
 	}
 	if (r->cfg.incoming)
-		return migration_receive(m, r->cfg.incoming, r->cfg.timeout_s, r->mig_log_fd, r->err, sizeof(r->err));
+		return migration_receive(m, r->cfg.incoming, r->cfg.timeout_s, r->mig_log_fd, &r->postcopy, r->err,
+					 sizeof(r->err));
 	if (!r->cfg.restore_dir)
 		return 0;
 	struct state_buf st;
@@ -311,6 +314,8 @@ static void teardown(struct run *r)
 {
 	if (r->ctl_open)
 		controller_close(&r->ctl); /* joins a migration thread before the machine goes */
+	postcopy_dst_abort(r->postcopy); /* setup failed after the stream */
+	postcopy_dst_finish(r->postcopy);
 	machine_destroy(&r->m);
 	terminal_restore();
 	event_loop_destroy(&r->loop);
@@ -390,6 +395,10 @@ static int run_or_restore(int argc, char **argv, const char *restore_dir)
 		int e = event_loop_run(&r->loop);
 		if (e)
 			vm_request_exit(&r->m.vm, EXIT_VMM_ERROR, "event loop: %s", strerror(-e));
+		/* vCPUs waiting for pages that will not come are let go first. */
+		postcopy_dst_abort(r->postcopy);
+		postcopy_dst_finish(r->postcopy);
+		r->postcopy = NULL;
 		machine_stop(&r->m);
 		code = report_end(r);
 		if (r->cfg.stats)

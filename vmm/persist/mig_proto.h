@@ -13,7 +13,19 @@
  *   MIG_STATE, MIG_MAC, MIG_END       ->
  *                                     <-    MIG_REPLY restored or why not
  * The pass acknowledgement keeps the receiver's backlog out of the downtime: the source
- * stops its VM only when the destination holds everything sent so far. */
+ * stops its VM only when the destination holds everything sent so far.
+ *
+ * Post-copy (postcopy.h) continues differently once the VM is paused:
+ *   MIG_POSTCOPY, MIG_DISCARD...      ->    (missing pages registered with userfaultfd;
+ *                                           a discarded page is dropped: dirtied since)
+ *   MIG_STATE, MIG_MAC, MIG_END       ->
+ *                                     <-    MIG_REPLY; the destination's guest runs
+ *   MIG_PAGES [MIG_MAC]...            ->    pushed in order, or asked for first:
+ *                                     <-    MIG_PAGE_REQ gpa (a vCPU or device waits)
+ *   MIG_POSTCOPY_DONE [MIG_MAC]       ->
+ *                                     <-    MIG_POSTCOPY_DONE [MIG_MAC] all in place
+ * With a key every page record is followed by the MAC of the stream so far and the
+ * destination checks it before the pages reach the guest, which is already running. */
 #ifndef PAGODA_VMM_MIG_PROTO_H
 #define PAGODA_VMM_MIG_PROTO_H
 
@@ -30,6 +42,12 @@ struct mig_pages_hdr {
 
 struct mig_hint {
 	uint64_t gpa, len;
+};
+
+/* MIG_DISCARD: count pages from gpa that the destination holds stale. */
+struct mig_discard {
+	uint64_t gpa;
+	uint64_t count;
 };
 
 struct mig_reply {

@@ -17,6 +17,7 @@
 #include "mig_log.h"
 #include "mig_proto.h"
 #include "migration.h"
+#include "postcopy.h"
 #include "../../mem/populate_ahead.h"
 #include "../../util/clock.h"
 #include "../../util/json.h"
@@ -86,6 +87,7 @@ struct receiver {
 	struct state_buf st;
 	struct filled_map filled;
 	struct populate_ahead ahead;
+	struct postcopy_dst *pc;   /* the source switched to post-copy */
 	bool mac_ok;       /* the last record was the sender's MAC, and it matched */
 	int log_fd;        /* --migration-log, or -1 */
 	uint64_t t0_ns, pass_t0_ns, restore_ns;
@@ -205,14 +207,46 @@ static int recv_state(struct receiver *r, uint32_t len)
 	return r->st.data ? mig_recv(&r->ch, r->st.data, len) : -ENOMEM;
 }
 
+/* Post-copy: the source's VM is paused; the pages it names missing (all, or those
+ * discarded next) are fetched on demand once the guest runs here. */
+static int recv_postcopy(struct receiver *r, uint32_t len)
+{
+	uint32_t all;
+	int e = len == sizeof(all) && !r->pc ? mig_recv(&r->ch, &all, sizeof(all)) : -EPROTO;
+	if (!e && (e = postcopy_dst_begin(&r->pc, r->m, all != 0, r->log_fd, r->t0_ns, r->err, r->errlen)))
+		reply(&r->ch, false, r->err);
+	return e;
+}
+
+static int recv_discard(struct receiver *r, uint32_t len)
+{
+	struct mig_discard d;
+	int e = len == sizeof(d) && r->pc ? mig_recv(&r->ch, &d, sizeof(d)) : -EPROTO;
+	if (!e && (e = postcopy_dst_discard(r->pc, d.gpa, d.count)) == -EPROTO)
+		snprintf(r->err, r->errlen, "bad discard record (gpa 0x%llx, %llu pages)", (unsigned long long)d.gpa,
+			 (unsigned long long)d.count);
+	return e;
+}
+
 static int recv_end(struct receiver *r, bool mac_ok)
 {
 	uint64_t t0 = now_ns();
-	int e = r->ch.keyed && !mac_ok ? -EPROTO : machine_state_restore(r->m, &r->st, r->err, r->errlen);
+	int e = r->ch.keyed && !mac_ok ? -EPROTO : 0;
+	/* Restoring may touch memory still at the source: the page thread must listen. */
+	if (!e && r->pc)
+		e = postcopy_dst_run(r->pc, &r->ch);
+	if (!e)
+		e = machine_state_restore(r->m, &r->st, r->err, r->errlen);
 	r->restore_ns = now_ns() - t0;
 	if (e == -EPROTO && !r->err[0])
 		snprintf(r->err, r->errlen, "the stream ended without its MAC");
-	reply(&r->ch, e == 0, e ? r->err : NULL);
+	if (r->pc) {
+		struct mig_reply rep = { .ok = e == 0 };
+		snprintf(rep.msg, sizeof(rep.msg), "%s", e ? r->err : "");
+		postcopy_dst_reply(r->pc, &rep);
+	} else {
+		reply(&r->ch, e == 0, e ? r->err : NULL);
+	}
 	return e ? e : 1;
 }
 
@@ -221,7 +255,15 @@ static int receive_record(struct receiver *r, const uint32_t hdr[2])
 {
 	bool was_mac_ok = r->mac_ok;
 	r->mac_ok = false; /* the MAC must come right before the end */
+	/* After the switch to post-copy pages come only through userfaultfd. */
+	bool precopy_only = hdr[0] == MIG_PAGES || hdr[0] == MIG_PASS_END || hdr[0] == MIG_HINT;
+	if (r->pc && precopy_only)
+		return -EPROTO;
 	switch (hdr[0]) {
+	case MIG_POSTCOPY:
+		return recv_postcopy(r, hdr[1]);
+	case MIG_DISCARD:
+		return recv_discard(r, hdr[1]);
 	case MIG_PAGES:
 		return recv_pages(r, hdr[1]);
 	case MIG_PASS_END:
@@ -254,7 +296,8 @@ static void log_end(const struct receiver *r, int e)
 		(double)r->restore_ns / 1e6, (double)r->ahead.populated / (1 << 20), (double)r->ahead.dropped / (1 << 20));
 }
 
-static int receive_stream(struct machine *m, int fd, int log_fd, char *err, size_t errlen)
+static int receive_stream(struct machine *m, int fd, int log_fd, struct postcopy_dst **pc, char *err,
+			  size_t errlen)
 {
 	struct receiver r = { .m = m, .ch.fd = fd, .err = err, .errlen = errlen, .log_fd = log_fd,
 			      .t0_ns = now_ns() };
@@ -281,6 +324,12 @@ static int receive_stream(struct machine *m, int fd, int log_fd, char *err, size
 		snprintf(err, errlen, "%s", e == -ECONNRESET ? "the sender went away before the end" :
 			 e == -EPROTO ? "the stream is not a pagoda migration" : strerror(-e));
 	log_end(&r, e);
+	if (e && r.pc) {
+		postcopy_dst_abort(r.pc);
+		postcopy_dst_finish(r.pc);
+		r.pc = NULL;
+	}
+	*pc = r.pc;
 	return e;
 }
 
@@ -306,7 +355,8 @@ static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
 	return fd;
 }
 
-int migration_receive(struct machine *m, const char *uri, double timeout_s, int log_fd, char *err, size_t errlen)
+int migration_receive(struct machine *m, const char *uri, double timeout_s, int log_fd, struct postcopy_dst **pc,
+		      char *err, size_t errlen)
 {
 	char why[256] = "";
 	int lfd = mig_socket(uri, true, why, sizeof(why));
@@ -319,16 +369,17 @@ int migration_receive(struct machine *m, const char *uri, double timeout_s, int 
 	close(lfd);
 	if (!strncmp(uri, "unix:", 5))
 		unlink(uri + 5);
-	int e = fd < 0 ? fd : receive_stream(m, fd, log_fd, why, sizeof(why));
+	*pc = NULL;
+	int e = fd < 0 ? fd : receive_stream(m, fd, log_fd, pc, why, sizeof(why));
 	if (fd >= 0)
-		close(fd);
+		close(fd); /* in post-copy the page thread has a descriptor of its own */
 	if (e)
 		snprintf(err, errlen, "incoming migration failed: %s", why);
 	return e;
 }
 
-int migration_receive_fd(struct machine *m, int fd, int log_fd, char *err, size_t errlen)
+int migration_receive_fd(struct machine *m, int fd, int log_fd, struct postcopy_dst **pc, char *err, size_t errlen)
 {
 	err[0] = 0;
-	return receive_stream(m, fd, log_fd, err, errlen);
+	return receive_stream(m, fd, log_fd, pc, err, errlen);
 }

@@ -15,6 +15,7 @@
 #include "mig_channel.h"
 #include "mig_log.h"
 #include "mig_proto.h"
+#include "postcopy.h"
 #include "../../util/clock.h"
 #include "../../util/json.h"
 #include "../../util/page.h"
@@ -322,6 +323,10 @@ static int precopy(struct sender *s)
 {
 	struct migration *mg = s->mg;
 	uint64_t t0 = now_ns();
+	if (mg->mode == MIG_HYBRID) { /* a fixed number of passes, then post-copy */
+		mg->max_passes = mg->hybrid_passes;
+		mg->cancel_at_max = false;
+	}
 	/* Pass 0 sends everything: what clear mode reports at first is not news. */
 	int e = dirty_log_drain(&s->m->dirty);
 	if (!e)
@@ -352,21 +357,104 @@ static int precopy(struct sender *s)
 	return e;
 }
 
+/* The machine state, the MAC of all that went before and the end of the stream: the
+ * receiver restores and starts nothing before it has all three. */
+static int send_state(struct sender *s)
+{
+	struct migration *mg = s->mg;
+	uint64_t t = now_ns();
+	struct state_buf st;
+	state_buf_init(&st);
+	char err[256] = "";
+	int e = machine_state_save(s->m, &st, err, sizeof(err));
+	if (e)
+		set_error(mg, MIG_FAILED, "saving the VM state: %.200s", err);
+	if (!e)
+		e = mig_send_rec(&s->ch, MIG_STATE, st.data, st.len);
+	mg->stop.state_bytes = st.len;
+	state_buf_free(&st);
+	mg->stop.state_ns = now_ns() - t;
+	if (!e)
+		e = mig_send_mac(&s->ch);
+	return e ? e : mig_send_rec(&s->ch, MIG_END, NULL, 0);
+}
+
+/* The pause and the devices' last I/O, timed for the record. */
+static int pause_for_stop(struct sender *s, uint64_t t0)
+{
+	if (!vm_pause(&s->m->vm))
+		return -ECANCELED;
+	s->mg->stop.pause_ns = now_ns() - t0;
+	/* Devices finish their I/O first: nothing may reach guest memory after the last
+	 * harvest. */
+	virtio_devices_quiesce(&s->m->virtio);
+	s->mg->stop.quiesce_ns = now_ns() - t0 - s->mg->stop.pause_ns;
+	return 0;
+}
+
+/* The hybrid's stale pages: those of the harvest that ended pre-copy and of one more
+ * taken paused. */
+static int discard_dirty(struct sender *s, struct postcopy_src *pc)
+{
+	int e = postcopy_src_discard(pc, &s->m->dirty);
+	if (!e)
+		e = dirty_log_harvest(&s->m->dirty);
+	return e ? e : postcopy_src_discard(pc, &s->m->dirty);
+}
+
+/* Post-copy: the VM paused here runs at the destination as soon as its state is there;
+ * the pages follow (postcopy.h). Once the destination ran it, a failure leaves the VM
+ * here paused: neither side holds all of it. */
+static int stop_and_postcopy(struct sender *s)
+{
+	struct migration *mg = s->mg;
+	uint64_t t0 = now_ns();
+	int e = pause_for_stop(s, t0);
+	if (e)
+		return e;
+	uint64_t t = now_ns();
+	struct postcopy_src pc;
+	e = postcopy_src_init(&pc, &s->ch, s->m, mg->mode == MIG_POSTCOPY_ONLY);
+	if (!e)
+		e = postcopy_src_switch(&pc);
+	if (!e && mg->mode == MIG_HYBRID)
+		e = discard_dirty(s, &pc);
+	mg->stop.pages_ns = now_ns() - t;
+	if (!e)
+		e = send_state(s);
+	char err[256] = "";
+	if (!e)
+		e = postcopy_src_serve(&pc, err, sizeof(err));
+	mg->downtime_ns = (pc.started ? pc.t_started_ns : now_ns()) - t0;
+	mg->stop.reply_ns = mg->downtime_ns - mg->stop.pause_ns - mg->stop.quiesce_ns - mg->stop.pages_ns -
+			    mg->stop.state_ns;
+	mg->pc_pushed = pc.pushed;
+	mg->pc_requested = pc.requested;
+	mg->bytes_total += pc.bytes;
+	if (e && pc.started) {
+		mg->keep_paused = true;
+		char why[64];
+		snprintf(why, sizeof(why), "%s", strerror(e < 0 ? -e : e));
+		set_error(mg, MIG_FAILED, "post-copy broke after the destination started the guest (%s): neither side "
+			  "holds all of it; this VM stays paused, resume it only if the destination is gone", why);
+	} else if (e && err[0]) {
+		set_error(mg, MIG_FAILED, "%s", err);
+	}
+	postcopy_src_free(&pc);
+	return e;
+}
+
 static int stop_and_copy(struct sender *s)
 {
 	struct migration *mg = s->mg;
 	struct mig_stop *st_t = &mg->stop;
-	uint64_t t0 = now_ns(), t = t0;
-	if (!vm_pause(&s->m->vm))
-		return -ECANCELED;
-	st_t->pause_ns = now_ns() - t;
-	t += st_t->pause_ns;
-	/* Devices finish their I/O first: nothing may reach guest memory after the last
-	 * harvest. The pages of the harvest that decided to stop go with the last ones. */
-	virtio_devices_quiesce(&s->m->virtio);
-	st_t->quiesce_ns = now_ns() - t;
-	t += st_t->quiesce_ns;
-	int e = send_dirty(s);
+	uint64_t t0 = now_ns();
+	int e = pause_for_stop(s, t0);
+	if (e)
+		return e;
+	uint64_t t = now_ns();
+	/* The pages of the harvest that decided to stop go with the last ones. */
+	e = send_dirty(s);
 	if (!e)
 		e = dirty_log_harvest(&s->m->dirty);
 	if (!e)
@@ -377,22 +465,10 @@ static int stop_and_copy(struct sender *s)
 		log_pass(mg, mg->pass, &s->last, true, "%s", "");
 	st_t->pages_ns = now_ns() - t;
 	t += st_t->pages_ns;
-	struct state_buf st;
-	state_buf_init(&st);
-	char err[256] = "";
-	if (!e && (e = machine_state_save(s->m, &st, err, sizeof(err))))
-		set_error(mg, MIG_FAILED, "saving the VM state: %.200s", err);
 	if (!e)
-		e = mig_send_rec(&s->ch, MIG_STATE, st.data, st.len);
-	st_t->state_bytes = st.len;
-	state_buf_free(&st);
-	st_t->state_ns = now_ns() - t;
+		e = send_state(s);
 	t += st_t->state_ns;
 	struct mig_reply r = { 0 };
-	if (!e)
-		e = mig_send_mac(&s->ch); /* the receiver starts nothing without it */
-	if (!e)
-		e = mig_send_rec(&s->ch, MIG_END, NULL, 0);
 	if (!e)
 		e = read_reply(&s->ch, &r);
 	if (!e && !r.ok) {
@@ -413,6 +489,15 @@ static void report(struct migration *mg)
 		(double)mg->bytes_total / (1 << 20) / ((double)mg->total_ns / 1e9), (double)mg->downtime_ns / 1e6,
 		(double)t->pause_ns / 1e6, (double)t->quiesce_ns / 1e6, (double)t->pages_ns / 1e6,
 		(double)t->state_ns / 1e6, (double)t->reply_ns / 1e6);
+	if (mg->mode != MIG_PRECOPY)
+		fprintf(stderr, "pagoda: migrate: post-copy: %" PRIu64 " pages pushed in order, %" PRIu64
+			" requests from the destination served first\n", mg->pc_pushed, mg->pc_requested);
+}
+
+static const char *mode_name(const struct migration *mg)
+{
+	static const char *names[] = { "precopy", "postcopy", "precopy-then-postcopy" };
+	return names[mg->mode];
 }
 
 static void log_start(struct migration *mg)
@@ -420,9 +505,9 @@ static void log_start(struct migration *mg)
 	char uri[sizeof(mg->uri) * 6];
 	json_escape(mg->uri, uri, sizeof(uri));
 	mig_log(mg->log_fd, "start", "source", mg->t_start_ns,
-		"\"uri\": \"%s\", \"mode\": \"precopy\", \"ram_mib\": %" PRIu64 ", \"vcpus\": %u, \"dirty_log\": \"%s\""
+		"\"uri\": \"%s\", \"mode\": \"%s\", \"ram_mib\": %" PRIu64 ", \"vcpus\": %u, \"dirty_log\": \"%s\""
 		", \"downtime_limit_ms\": %.3f, \"max_passes\": %u",
-		uri, mg->m->cfg.mem_size >> 20, mg->m->vm.nr_vcpus, dirty_mode_name(mg->m->dirty.mode),
+		uri, mode_name(mg), mg->m->cfg.mem_size >> 20, mg->m->vm.nr_vcpus, dirty_mode_name(mg->m->dirty.mode),
 		mg->downtime_limit_ms, mg->max_passes);
 }
 
@@ -435,10 +520,12 @@ static void log_end(struct migration *mg)
 	mig_log(mg->log_fd, "end", "source", mg->t_start_ns,
 		"\"state\": \"%s\", \"error\": \"%s\", \"passes\": %u, \"bytes\": %" PRIu64 ", \"total_ms\": %.3f"
 		", \"downtime_ms\": %.3f, \"pause_ms\": %.3f, \"devices_ms\": %.3f, \"last_pages_ms\": %.3f"
-		", \"state_ms\": %.3f, \"state_bytes\": %" PRIu64 ", \"receiver_ms\": %.3f",
+		", \"state_ms\": %.3f, \"state_bytes\": %" PRIu64 ", \"receiver_ms\": %.3f, \"mode\": \"%s\""
+		", \"postcopy_pushed_pages\": %" PRIu64 ", \"postcopy_requests\": %" PRIu64,
 		names[mg->state], error, mg->passes_sent, mg->bytes_total, (double)mg->total_ns / 1e6,
 		(double)mg->downtime_ns / 1e6, (double)t->pause_ns / 1e6, (double)t->quiesce_ns / 1e6,
-		(double)t->pages_ns / 1e6, (double)t->state_ns / 1e6, t->state_bytes, (double)t->reply_ns / 1e6);
+		(double)t->pages_ns / 1e6, (double)t->state_ns / 1e6, t->state_bytes, (double)t->reply_ns / 1e6,
+		mode_name(mg), mg->pc_pushed, mg->pc_requested);
 }
 
 static void *sender_thread(void *arg)
@@ -455,12 +542,14 @@ static void *sender_thread(void *arg)
 		atomic_store(&mg->fd, s.ch.fd);
 		e = handshake(&s);
 	}
-	if (!e && (e = dirty_log_start(&mg->m->dirty, &mg->m->vm.mem)))
+	/* Pure post-copy sends nothing before the stop: nothing to track. */
+	bool track = mg->mode != MIG_POSTCOPY_ONLY;
+	if (!e && track && (e = dirty_log_start(&mg->m->dirty, &mg->m->vm.mem)))
 		set_error(mg, MIG_FAILED, "starting dirty logging: %s", strerror(-e));
-	bool logging = !e;
-	int go = e ? e : precopy(&s);
+	bool logging = !e && track;
+	int go = e ? e : track ? precopy(&s) : 1;
 	if (go == 1)
-		e = stop_and_copy(&s);
+		e = mg->mode == MIG_PRECOPY ? stop_and_copy(&s) : stop_and_postcopy(&s);
 	else
 		e = go ? go : -ECANCELED;
 	atomic_store(&mg->m->vm.throttle_pct, 0);
@@ -478,7 +567,7 @@ static void *sender_thread(void *arg)
 		if (logging)
 			machine_dirty_log_stop(mg->m);
 		virtio_devices_resume(&mg->m->virtio);
-		if (mg->m->vm.paused)
+		if (mg->m->vm.paused && !mg->keep_paused)
 			vm_resume(&mg->m->vm);
 	}
 	log_end(mg);

@@ -19,6 +19,9 @@
 #define MIG_MAX_PASSES_KEPT 64
 
 enum mig_state { MIG_NONE, MIG_RUNNING, MIG_DONE, MIG_FAILED, MIG_CANCELLED };
+/* Pre-copy; post-copy from the first byte; or pre-copy passes, then post-copy for what
+ * was dirtied since (postcopy.h). */
+enum mig_mode { MIG_PRECOPY, MIG_POSTCOPY_ONLY, MIG_HYBRID };
 
 struct mig_pass {
 	uint64_t pages, zero_pages, bytes, ns;
@@ -37,6 +40,10 @@ struct migration {
 	double downtime_limit_ms;
 	unsigned int max_passes;
 	bool cancel_at_max;
+	enum mig_mode mode;
+	unsigned int hybrid_passes;    /* MIG_HYBRID: pre-copy passes before the switch */
+	bool keep_paused;              /* post-copy broke after the destination ran the guest */
+	uint64_t pc_pushed, pc_requested; /* post-copy: pages pushed in order, requests served */
 	pthread_t thread;
 	bool thread_started;
 	int done_efd;                  /* written when the thread ends, whatever the outcome */
@@ -70,9 +77,13 @@ void migration_join(struct migration *mg);
 void migration_status_json(struct migration *mg, char *out, size_t len);
 
 /* The receiving side, before any vCPU runs: listens on uri, takes one migration into m.
- * timeout_s > 0 bounds the wait for the sender. 0, or -errno with a message. */
-int migration_receive(struct machine *m, const char *uri, double timeout_s, int log_fd, char *err, size_t errlen);
+ * timeout_s > 0 bounds the wait for the sender. 0, or -errno with a message. After a
+ * post-copy switch *pc holds what still fetches memory (postcopy.h): its owner ends it
+ * with postcopy_dst_abort/finish before the machine goes; else NULL. */
+struct postcopy_dst;
+int migration_receive(struct machine *m, const char *uri, double timeout_s, int log_fd, struct postcopy_dst **pc,
+		      char *err, size_t errlen);
 /* The same from a connected socket (the stream's parser; the fuzz target feeds it). */
-int migration_receive_fd(struct machine *m, int fd, int log_fd, char *err, size_t errlen);
+int migration_receive_fd(struct machine *m, int fd, int log_fd, struct postcopy_dst **pc, char *err, size_t errlen);
 
 #endif

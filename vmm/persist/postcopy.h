@@ -1,0 +1,75 @@
+/* Post-copy migration over userfaultfd: the destination runs the guest as soon as its
+ * state has arrived; a page it lacks is fetched when a vCPU or a device first touches it
+ * (the fault thread asks the source, which sends that page ahead of everything else)
+ * while the source pushes the rest in order. The hybrid mode sends pre-copy passes first
+ * and then only what was dirtied since.
+ *
+ * Memory: anonymous backings (anon, thp) only, filled with UFFDIO_COPY/ZEROPAGE; shared
+ * and hugetlb backings would need minor faults and UFFDIO_CONTINUE, and are refused.
+ *
+ * Failure is not hidden: once the destination's guest ran, neither side holds the whole
+ * VM. A destination that loses its source ends with EXIT_POSTCOPY_LOST; a source that
+ * loses its destination keeps its VM paused (its memory and devices as they were at the
+ * switch) and says so: resume it only if the destination is known dead. */
+#ifndef PAGODA_VMM_POSTCOPY_H
+#define PAGODA_VMM_POSTCOPY_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "mig_channel.h"
+#include "../core/machine.h"
+
+#define EXIT_POSTCOPY_LOST 16
+/* Socket buffers once post-copy runs: a requested page waits behind at most this much. */
+#define POSTCOPY_SOCK_BUF (256 << 10)
+
+/* ---- source ---- */
+
+struct postcopy_src {
+	struct mig_chan *ch;
+	struct machine *m;
+	uint64_t **to_send;           /* per memslot, a bit per 4K page still to send */
+	uint64_t left;                /* pages still to send */
+	uint32_t cursor_slot;
+	uint64_t cursor;              /* the background push's next page in that slot */
+	uint64_t pushed, requested, bytes;
+	bool started;                 /* the destination said its guest runs */
+	uint64_t t_started_ns;
+};
+
+/* all: every page is missing (pure post-copy), else none until postcopy_src_discard. */
+int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machine *m, bool all);
+/* Sends MIG_POSTCOPY (the VM is paused, its devices quiet). */
+int postcopy_src_switch(struct postcopy_src *p);
+/* Hybrid: the pages set in the dirty log's bitmaps are stale at the destination. */
+int postcopy_src_discard(struct postcopy_src *p, const struct dirty_log *d);
+/* After MIG_END: serves requests and pushes the rest until the destination has it all.
+ * 0 when done; -errno otherwise, with p->started telling whether the guest ran there;
+ * the destination's refusal (the guest never ran) in err. */
+int postcopy_src_serve(struct postcopy_src *p, char *err, size_t errlen);
+void postcopy_src_free(struct postcopy_src *p);
+
+/* ---- destination ---- */
+
+struct postcopy_dst;
+
+/* On MIG_POSTCOPY: registers guest RAM with userfaultfd (all of it missing when all) and
+ * starts the fault thread, before the state is restored (restoring may touch memory). */
+int postcopy_dst_begin(struct postcopy_dst **out, struct machine *m, bool all, int log_fd, uint64_t t0_ns,
+		       char *err, size_t errlen);
+/* MIG_DISCARD: those pages are dropped and fetched again. */
+int postcopy_dst_discard(struct postcopy_dst *p, uint64_t gpa, uint64_t count);
+/* At the stream's end, before the state is restored: the page thread takes the
+ * connection over (a duplicate of ch's descriptor); from here on the receiver's words go
+ * through postcopy_dst_reply. */
+int postcopy_dst_run(struct postcopy_dst *p, const struct mig_chan *ch);
+struct mig_reply;
+int postcopy_dst_reply(struct postcopy_dst *p, const struct mig_reply *r);
+/* Waits for the page thread (all memory in, or the source lost), writes the records, and
+ * frees everything. Safe with NULL. */
+void postcopy_dst_finish(struct postcopy_dst *p);
+/* Ends the page thread early (the VM is ending). */
+void postcopy_dst_abort(struct postcopy_dst *p);
+
+#endif

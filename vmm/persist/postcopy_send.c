@@ -1,0 +1,214 @@
+/* The source's side of post-copy (postcopy.h): which pages the destination lacks, and
+ * the loop that answers its requests first and pushes the rest in gpa order. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "mig_proto.h"
+#include "postcopy.h"
+#include "../../util/clock.h"
+#include "../../util/page.h"
+
+#define PUSH_PAGES 64          /* pages per background record: requests wait at most one */
+#define REQ_AHEAD 16           /* a request also takes the missing pages after it */
+
+static bool test_bit(const uint64_t *b, uint64_t i)
+{
+	return (b[i / 64] >> (i % 64)) & 1;
+}
+
+int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machine *m, bool all)
+{
+	const struct memslot_table *t = &m->vm.mem.slots;
+	*p = (struct postcopy_src){ .ch = ch, .m = m };
+	p->to_send = calloc(t->nr ? t->nr : 1, sizeof(*p->to_send));
+	if (!p->to_send)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < t->nr; i++) {
+		uint64_t pages = t->slots[i].size / SZ_4K, words = (pages + 63) / 64;
+		p->to_send[i] = calloc(words, sizeof(uint64_t));
+		if (!p->to_send[i])
+			return -ENOMEM;
+		for (uint64_t w = 0; all && w < words; w++)
+			p->to_send[i][w] = w + 1 < words || pages % 64 == 0 ? ~0ull : (1ull << (pages % 64)) - 1;
+		p->left += all ? pages : 0;
+	}
+	return 0;
+}
+
+void postcopy_src_free(struct postcopy_src *p)
+{
+	for (uint32_t i = 0; p->to_send && i < p->m->vm.mem.slots.nr; i++)
+		free(p->to_send[i]);
+	free(p->to_send);
+	p->to_send = NULL;
+}
+
+int postcopy_src_switch(struct postcopy_src *p)
+{
+	int buf = POSTCOPY_SOCK_BUF;
+	(void)setsockopt(p->ch->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
+	uint32_t all = p->left != 0;
+	return mig_send_rec(p->ch, MIG_POSTCOPY, &all, sizeof(all));
+}
+
+int postcopy_src_discard(struct postcopy_src *p, const struct dirty_log *d)
+{
+	for (unsigned int i = 0; i < d->nr_slots; i++) {
+		const struct memslot *sl;
+		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
+		uint64_t pages = bits ? sl->size / SZ_4K : 0;
+		for (uint64_t pg = 0; pg < pages;) {
+			if (!test_bit(bits, pg)) {
+				pg++;
+				continue;
+			}
+			uint64_t n = 0;
+			for (; pg + n < pages && test_bit(bits, pg + n); n++) {
+				uint64_t *w = &p->to_send[i][(pg + n) / 64], m = 1ull << ((pg + n) % 64);
+				p->left += !(*w & m);
+				*w |= m;
+			}
+			struct mig_discard dc = { sl->gpa + pg * SZ_4K, n };
+			int e = mig_send_rec(p->ch, MIG_DISCARD, &dc, sizeof(dc));
+			if (e)
+				return e;
+			pg += n;
+		}
+	}
+	return 0;
+}
+
+/* Sends the run of pages [pg, pg + n) of slot i (all still to send), zero pages as a
+ * marker, each record followed by the MAC with a key (the destination's guest runs). */
+static int send_pages(struct postcopy_src *p, uint32_t i, uint64_t pg, uint32_t n)
+{
+	const struct memslot *sl = &p->m->vm.mem.slots.slots[i];
+	bool zero = true;
+	for (uint32_t k = 0; k < n && zero; k++)
+		zero = page_is_zero(sl->hva + (pg + k) * SZ_4K);
+	struct mig_pages_hdr h = { sl->gpa + pg * SZ_4K, n, zero };
+	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * SZ_4K)) };
+	int e = mig_send(p->ch, hdr, sizeof(hdr));
+	if (!e)
+		e = mig_send(p->ch, &h, sizeof(h));
+	if (!e && !zero)
+		e = mig_send(p->ch, sl->hva + pg * SZ_4K, n * SZ_4K);
+	if (!e)
+		e = mig_send_mac(p->ch);
+	for (uint32_t k = 0; k < n; k++)
+		p->to_send[i][(pg + k) / 64] &= ~(1ull << ((pg + k) % 64));
+	p->left -= n;
+	p->bytes += sizeof(hdr) + hdr[1];
+	return e;
+}
+
+/* The missing run starting at page pg of slot i, at most max pages long. */
+static uint32_t missing_run(const struct postcopy_src *p, uint32_t i, uint64_t pg, uint32_t max)
+{
+	uint64_t pages = p->m->vm.mem.slots.slots[i].size / SZ_4K;
+	uint32_t n = 0;
+	while (n < max && pg + n < pages && test_bit(p->to_send[i], pg + n))
+		n++;
+	return n;
+}
+
+static int push_next(struct postcopy_src *p)
+{
+	const struct memslot_table *t = &p->m->vm.mem.slots;
+	while (p->cursor_slot < t->nr) {
+		uint64_t pages = t->slots[p->cursor_slot].size / SZ_4K;
+		while (p->cursor < pages && !test_bit(p->to_send[p->cursor_slot], p->cursor))
+			p->cursor++;
+		if (p->cursor < pages) {
+			uint32_t n = missing_run(p, p->cursor_slot, p->cursor, PUSH_PAGES);
+			p->pushed += n;
+			return send_pages(p, p->cursor_slot, p->cursor, n);
+		}
+		p->cursor_slot++;
+		p->cursor = 0;
+	}
+	return -EIO; /* pages left that are nowhere: cannot be */
+}
+
+/* A page the destination waits for: it and the missing pages after it go now. A request
+ * for a page already sent (it crossed the push) needs nothing. */
+static int answer_request(struct postcopy_src *p, uint64_t gpa)
+{
+	const struct memslot *sl = memslot_find(&p->m->vm.mem.slots, gpa);
+	if (!sl || gpa % SZ_4K)
+		return -EPROTO;
+	uint32_t i = (uint32_t)(sl - p->m->vm.mem.slots.slots);
+	uint64_t pg = (gpa - sl->gpa) / SZ_4K;
+	uint32_t n = missing_run(p, i, pg, REQ_AHEAD);
+	p->requested++;
+	return n ? send_pages(p, i, pg, n) : 0;
+}
+
+/* One record from the destination. 1 when it confirmed it has everything. */
+static int take_record(struct postcopy_src *p, char *err, size_t errlen)
+{
+	uint32_t hdr[2];
+	int e = mig_recv(p->ch, hdr, sizeof(hdr));
+	if (e)
+		return e;
+	switch (hdr[0]) {
+	case MIG_PAGE_REQ: {
+		uint64_t gpa;
+		e = hdr[1] == sizeof(gpa) ? mig_recv(p->ch, &gpa, sizeof(gpa)) : -EPROTO;
+		return e ? e : answer_request(p, gpa);
+	}
+	case MIG_REPLY: {
+		struct mig_reply r;
+		e = hdr[1] == sizeof(r) ? mig_recv(p->ch, &r, sizeof(r)) : -EPROTO;
+		r.msg[sizeof(r.msg) - 1] = 0;
+		if (!e && !r.ok) {
+			snprintf(err, errlen, "the receiver failed: %.200s", r.msg);
+			return -EIO;
+		}
+		p->started = !e;
+		p->t_started_ns = now_ns();
+		return e;
+	}
+	case MIG_MAC:
+		return mig_check_mac(p->ch, hdr[1]);
+	case MIG_POSTCOPY_DONE:
+		return hdr[1] == 0 && p->started && !p->left ? 1 : -EPROTO;
+	}
+	return -EPROTO;
+}
+
+/* Until the destination's guest runs, only its requests are answered (restoring the
+ * state may touch memory); a background push then could fill the socket while nobody
+ * reads it. */
+int postcopy_src_serve(struct postcopy_src *p, char *err, size_t errlen)
+{
+	bool done_sent = false;
+	for (;;) {
+		struct pollfd pf = { .fd = p->ch->fd, .events = POLLIN };
+		bool wait = !p->started || done_sent;
+		int ready = wait ? 1 : poll(&pf, 1, 0);
+		if (ready < 0)
+			return -errno;
+		if (ready) { /* requests first: a vCPU waits for each of them */
+			int e = take_record(p, err, errlen);
+			if (e)
+				return e == 1 ? 0 : e;
+			continue;
+		}
+		int e;
+		if (p->left) {
+			e = push_next(p);
+		} else {
+			e = mig_send_rec(p->ch, MIG_POSTCOPY_DONE, NULL, 0);
+			if (!e)
+				e = mig_send_mac(p->ch);
+			done_sent = true;
+		}
+		if (e)
+			return e;
+	}
+}
