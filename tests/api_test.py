@@ -157,6 +157,11 @@ def main():
         check("multiple of 4K" in request(path, '{"cmd": "balloon", "arg": "1G"}\n').get("error", ""), "balloon size not checked")
         check("paused first" in request(path, '{"cmd": "snapshot", "arg": "/tmp/x"}\n').get("error", ""), "snapshot of a running VM")
 
+        err = request(path, '{"cmd": "migrate", "arg": "unix:/nonexistent", "mode": "sideways"}\n').get("error", "")
+        check("'sideways' is not a mode: use precopy, postcopy or precopy-then-postcopy[=PASSES]" in err,
+              f"a bad migration mode: {err}")
+        err = request(path, '{"cmd": "migrate", "arg": "unix:/nonexistent", "mode": "precopy-then-postcopy=0"}\n').get("error", "")
+        check("is not a mode" in err, f"hybrid with 0 passes: {err}")
         deferred_reply_stays_with_its_client(path, check)
         no_pause_during_migration(path, d, check)
 

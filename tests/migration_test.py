@@ -346,10 +346,13 @@ def peer_words_escaped(pagoda, guest, d):
         srv.close()
 
 
-def postcopy_checked(pagoda, guest, d, mode, **kw):
+def postcopy_checked(pagoda, guest, d, mode, dst_args=(), src_args=()):
     """Post-copy and the hybrid: the guest runs on at the destination while its memory
-    follows, every page verified; both sides report the post-copy."""
-    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), mode=(mode,), **kw)
+    follows, every page verified; both sides report the post-copy, and their records say
+    how many pages came after the switch and how long remote faults waited."""
+    src_log, dst_log = os.path.join(d, "src.jsonl"), os.path.join(d, "dst.jsonl")
+    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), mode=(mode,),
+                dst_args=list(dst_args) + ["--migration-log", dst_log], src_args=list(src_args) + ["--migration-log", src_log])
     if isinstance(r, str):
         return r
     rc, out, src, dst, src_rc, dst_rc = r
@@ -359,6 +362,18 @@ def postcopy_checked(pagoda, guest, d, mode, **kw):
         return "the destination does not say all memory arrived"
     if not re.search(r"post-copy: \d+ pages pushed in order", src.text()):
         return "the source does not report the post-copy"
+    src_recs, dst_recs = records(src_log), records(dst_log)
+    print("".join(open(src_log)) + "".join(open(dst_log)))
+    why = check_records(src_recs, "source")
+    last = src_recs[-2]
+    dst_end = [r for r in dst_recs if r["event"] == "postcopy_end"]
+    faults = [r for r in dst_recs if r["event"] == "faults"]
+    if why or not last.get("postcopy") or not last["stop"]:
+        return why or f"the source's last pass is not the post-copy: {last}"
+    if not dst_end or dst_end[0]["state"] != "done" or dst_end[0]["pages"] != last["pages"] or not faults:
+        return f"the destination's post-copy records disagree with the source's: {dst_end} {faults}"
+    if mode == "postcopy" and last["pages"] != 65536:  # the 256 MiB guest, all of it after the switch
+        return f"pure post-copy sent {last['pages']} pages after the switch, not all 65536"
     return check_continuity(src.text(), dst.text())
 
 

@@ -92,8 +92,8 @@ const char cli_run_usage[] =
 	"Exit status: 0 guest powered off or rebooted; (v << 1) | 1 guest wrote v to the\n"
 	"debug-exit port 0x501; 2 bad command line or setup failure; 4 guest triple fault;\n"
 	"6 KVM internal error; 8 unhandled VM exit; 10 VMM error while running; 12 seccomp\n"
-	"violation; 14 every vCPU halted with interrupts off; 124 timeout;\n"
-	"128+N killed by signal N.\n"
+	"violation; 14 every vCPU halted with interrupts off; 16 an incoming post-copy lost\n"
+	"its source; 124 timeout; 128+N killed by signal N.\n"
 	"Console: Ctrl-a x ends the VM when stdin is a terminal.\n";
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)

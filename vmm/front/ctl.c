@@ -19,7 +19,9 @@ static const char ctl_usage[] =
 	"  dirty-rate [SECONDS]    measure the guest's dirty rate over a window (default 1)\n"
 	"  snapshot DIR [diff]     a paused VM into DIR (pagoda restore DIR brings it back);\n"
 	"                          diff: only the pages dirtied since this VM's last snapshot\n"
-	"  migrate unix:PATH|tcp:HOST:PORT   live-migrate; waits and prints the report\n"
+	"  migrate unix:PATH|tcp:HOST:PORT [postcopy|precopy-then-postcopy[=N]]\n"
+	"                          live-migrate (pre-copy unless told); waits and prints the\n"
+	"                          report\n"
 	"  migrate-status\n"
 	"Exit status: 0 when the reply says ok, 1 when it does not, 2 when nothing answered.\n";
 

@@ -423,14 +423,21 @@ static int stop_and_postcopy(struct sender *s)
 	if (!e)
 		e = send_state(s);
 	char err[256] = "";
+	uint64_t t_serve = now_ns();
 	if (!e)
 		e = postcopy_src_serve(&pc, err, sizeof(err));
+	/* The post-copy phase is the last pass of the record, sent with the VM paused here. */
+	struct mig_pass last = { pc.pages_sent, pc.zero_pages_sent, pc.bytes, now_ns() - t_serve };
+	log_pass(mg, mg->passes_sent, &last, true, ", \"postcopy\": true, \"pushed_pages\": %" PRIu64
+		 ", \"requests\": %" PRIu64, pc.pushed, pc.requested);
 	mg->downtime_ns = (pc.started ? pc.t_started_ns : now_ns()) - t0;
 	mg->stop.reply_ns = mg->downtime_ns - mg->stop.pause_ns - mg->stop.quiesce_ns - mg->stop.pages_ns -
 			    mg->stop.state_ns;
 	mg->pc_pushed = pc.pushed;
 	mg->pc_requested = pc.requested;
 	mg->bytes_total += pc.bytes;
+	if (!e)
+		mg->passes_sent++;
 	if (e && pc.started) {
 		mg->keep_paused = true;
 		char why[64];
@@ -637,10 +644,10 @@ void migration_status_json(struct migration *mg, char *out, size_t len)
 	char error[sizeof(mg->error) * 6];
 	json_escape(mg->error, error, sizeof(error));
 	uint64_t total = mg->total_ns ? mg->total_ns : now_ns() - mg->t_start_ns;
-	int n = snprintf(out, len, "{\"ok\": true, \"state\": \"%s\", \"error\": \"%s\", \"pass\": %u, \"remaining_pages\": %" PRIu64
+	int n = snprintf(out, len, "{\"ok\": true, \"state\": \"%s\", \"mode\": \"%s\", \"error\": \"%s\", \"pass\": %u, \"remaining_pages\": %" PRIu64
 			 ", \"dirty_pages_per_s\": %.0f, \"link_mib_per_s\": %.1f, \"throttle_pct\": %u, \"total_ms\": %.1f"
 			 ", \"downtime_ms\": %.2f, \"bytes\": %" PRIu64 ", \"passes\": [",
-			 names[mg->state], error, mg->pass, mg->remaining_pages, mg->dirty_rate_pps,
+			 names[mg->state], mode_name(mg), error, mg->pass, mg->remaining_pages, mg->dirty_rate_pps,
 			 mg->link_bps / (1 << 20), mg->throttle_pct, (double)total / 1e6, (double)mg->downtime_ns / 1e6,
 			 mg->bytes_total);
 	for (unsigned int i = 0; i < mg->nr_passes && n > 0 && (size_t)n < len; i++)

@@ -20,7 +20,6 @@
 #include "mig_channel.h"
 #include "../core/machine.h"
 
-#define EXIT_POSTCOPY_LOST 16
 /* Socket buffers once post-copy runs: a requested page waits behind at most this much. */
 #define POSTCOPY_SOCK_BUF (256 << 10)
 
@@ -33,7 +32,7 @@ struct postcopy_src {
 	uint64_t left;                /* pages still to send */
 	uint32_t cursor_slot;
 	uint64_t cursor;              /* the background push's next page in that slot */
-	uint64_t pushed, requested, bytes;
+	uint64_t pushed, requested, bytes, pages_sent, zero_pages_sent;
 	bool started;                 /* the destination said its guest runs */
 	uint64_t t_started_ns;
 };

@@ -103,6 +103,8 @@ static int send_pages(struct postcopy_src *p, uint32_t i, uint64_t pg, uint32_t 
 		p->to_send[i][(pg + k) / 64] &= ~(1ull << ((pg + k) % 64));
 	p->left -= n;
 	p->bytes += sizeof(hdr) + hdr[1];
+	p->pages_sent += n;
+	p->zero_pages_sent += zero ? n : 0;
 	return e;
 }
 
