@@ -299,7 +299,21 @@ static uint64_t merge_vmm_bits(const struct memslot *s, uint64_t *out, uint64_t 
 	return count;
 }
 
+static int harvest(struct dirty_log *d, bool rearm);
+
 int dirty_log_harvest(struct dirty_log *d)
+{
+	return harvest(d, true);
+}
+
+int dirty_log_harvest_final(struct dirty_log *d)
+{
+	return harvest(d, false);
+}
+
+/* rearm: clear mode write-protects the harvested pages again (KVM_CLEAR_DIRTY_LOG), which
+ * costs as much as the dirtying was; the last harvest before logging stops skips it. */
+static int harvest(struct dirty_log *d, bool rearm)
 {
 	if (!d->active)
 		return -EINVAL;
@@ -311,7 +325,7 @@ int dirty_log_harvest(struct dirty_log *d)
 		const struct memslot *s = &d->mem->slots.slots[i];
 		if (d->mode != DIRTY_RING)
 			r = get_log(d, s, d->out[i], &kvm_ns);
-		if (!r && d->mode == DIRTY_CLEAR)
+		if (!r && d->mode == DIRTY_CLEAR && rearm)
 			r = clear_log(d, s, d->out[i], &kvm_ns);
 		if (!r)
 			pages += merge_vmm_bits(s, d->out[i], &vmm_only);

@@ -80,6 +80,10 @@ int dirty_log_start(struct dirty_log *d, struct guest_mem *mem);
 int dirty_log_drain(struct dirty_log *d);
 int dirty_log_harvest(struct dirty_log *d);
 /* The last harvest's bitmap for the i-th memslot (memslot table order), with its slot. */
+/* The last harvest before logging stops (the guest paused): in clear mode the pages are
+ * not write-protected again, which on a dirtying guest was most of the stop's time. The
+ * log must be stopped (or restarted) before it is harvested again. */
+int dirty_log_harvest_final(struct dirty_log *d);
 const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i, const struct memslot **slot);
 int dirty_log_stop(struct dirty_log *d);
 /* Ring mode, on the vCPU thread that got KVM_EXIT_DIRTY_RING_FULL: collect, reset, go

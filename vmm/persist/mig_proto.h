@@ -44,7 +44,9 @@ struct mig_hint {
 	uint64_t gpa, len;
 };
 
-/* MIG_DISCARD: count pages from gpa that the destination holds stale. */
+/* MIG_DISCARD: 1 to MIG_DISCARD_BATCH of these, each count pages from gpa that the
+ * destination holds stale. */
+#define MIG_DISCARD_BATCH 1024
 struct mig_discard {
 	uint64_t gpa;
 	uint64_t count;

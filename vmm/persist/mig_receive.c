@@ -220,11 +220,13 @@ static int recv_postcopy(struct receiver *r, uint32_t len)
 
 static int recv_discard(struct receiver *r, uint32_t len)
 {
-	struct mig_discard d;
-	int e = len == sizeof(d) && r->pc ? mig_recv(&r->ch, &d, sizeof(d)) : -EPROTO;
-	if (!e && (e = postcopy_dst_discard(r->pc, d.gpa, d.count)) == -EPROTO)
-		snprintf(r->err, r->errlen, "bad discard record (gpa 0x%llx, %llu pages)", (unsigned long long)d.gpa,
-			 (unsigned long long)d.count);
+	struct mig_discard d[MIG_DISCARD_BATCH];
+	bool fits = len && len % sizeof(d[0]) == 0 && len <= sizeof(d);
+	int e = fits && r->pc ? mig_recv(&r->ch, d, len) : -EPROTO;
+	for (uint32_t k = 0; !e && k < len / sizeof(d[0]); k++)
+		if ((e = postcopy_dst_discard(r->pc, d[k].gpa, d[k].count)) == -EPROTO)
+			snprintf(r->err, r->errlen, "bad discard record (gpa 0x%llx, %llu pages)",
+				 (unsigned long long)d[k].gpa, (unsigned long long)d[k].count);
 	return e;
 }
 

@@ -49,37 +49,69 @@ void postcopy_src_free(struct postcopy_src *p)
 
 int postcopy_src_switch(struct postcopy_src *p)
 {
-	int buf = POSTCOPY_SOCK_BUF;
-	(void)setsockopt(p->ch->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	uint32_t all = p->left != 0;
 	return mig_send_rec(p->ch, MIG_POSTCOPY, &all, sizeof(all));
 }
 
+/* The run of dirty pages from pg, bridging gaps of up to DISCARD_GAP clean pages (which
+ * are then sent again): each run costs the destination an madvise before its guest
+ * starts, and a guest that dirties every other page made 20,000 of them (40 ms). */
+#define DISCARD_GAP 8
+
+static uint64_t run_with_gaps(const uint64_t *bits, uint64_t pg, uint64_t pages)
+{
+	uint64_t end = pg;
+	while (end < pages) {
+		if (test_bit(bits, end)) {
+			end++;
+			continue;
+		}
+		uint64_t g = 1;
+		while (g <= DISCARD_GAP && end + g < pages && !test_bit(bits, end + g))
+			g++;
+		if (g > DISCARD_GAP || end + g >= pages)
+			break;
+		end += g;
+	}
+	return end - pg;
+}
+
+/* Discarded runs go in batches: one record per run made a dirtying guest's switch take
+ * 120 ms for 20,000 scattered pages. */
+static int flush_discards(struct postcopy_src *p, struct mig_discard *batch, uint32_t *n)
+{
+	int e = *n ? mig_send_rec(p->ch, MIG_DISCARD, batch, *n * sizeof(*batch)) : 0;
+	*n = 0;
+	return e;
+}
+
 int postcopy_src_discard(struct postcopy_src *p, const struct dirty_log *d)
 {
-	for (unsigned int i = 0; i < d->nr_slots; i++) {
+	struct mig_discard batch[MIG_DISCARD_BATCH];
+	uint32_t nb = 0;
+	int e = 0;
+	for (unsigned int i = 0; i < d->nr_slots && !e; i++) {
 		const struct memslot *sl;
 		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
 		uint64_t pages = bits ? sl->size / SZ_4K : 0;
-		for (uint64_t pg = 0; pg < pages;) {
+		for (uint64_t pg = 0; pg < pages && !e;) {
 			if (!test_bit(bits, pg)) {
-				pg++;
+				pg += pg % 64 == 0 && !bits[pg / 64] ? 64 : 1;
 				continue;
 			}
-			uint64_t n = 0;
-			for (; pg + n < pages && test_bit(bits, pg + n); n++) {
-				uint64_t *w = &p->to_send[i][(pg + n) / 64], m = 1ull << ((pg + n) % 64);
+			uint64_t n = run_with_gaps(bits, pg, pages);
+			for (uint64_t k = pg; k < pg + n; k++) {
+				uint64_t *w = &p->to_send[i][k / 64], m = 1ull << (k % 64);
 				p->left += !(*w & m);
 				*w |= m;
 			}
-			struct mig_discard dc = { sl->gpa + pg * SZ_4K, n };
-			int e = mig_send_rec(p->ch, MIG_DISCARD, &dc, sizeof(dc));
-			if (e)
-				return e;
+			batch[nb++] = (struct mig_discard){ sl->gpa + pg * SZ_4K, n };
+			if (nb == MIG_DISCARD_BATCH)
+				e = flush_discards(p, batch, &nb);
 			pg += n;
 		}
 	}
-	return 0;
+	return e ? e : flush_discards(p, batch, &nb);
 }
 
 /* Sends the run of pages [pg, pg + n) of slot i (all still to send), zero pages as a
@@ -189,6 +221,8 @@ static int take_record(struct postcopy_src *p, char *err, size_t errlen)
 int postcopy_src_serve(struct postcopy_src *p, char *err, size_t errlen)
 {
 	bool done_sent = false;
+	int buf = POSTCOPY_SOCK_BUF;
+	(void)setsockopt(p->ch->fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
 	for (;;) {
 		struct pollfd pf = { .fd = p->ch->fd, .events = POLLIN };
 		bool wait = !p->started || done_sent;
