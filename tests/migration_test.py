@@ -9,7 +9,7 @@ repeated, every page verified after it, and the VM must end normally where it la
         migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
         migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log |
         migrate-peer-words-escaped | migrate-postcopy | migrate-hybrid | migrate-postcopy-key |
-        postcopy-source-lost | postcopy-destination-lost | postcopy-refused-memfd
+        postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | migrate-postcopy-memfd
         (the virtio cases take the virtio_blk guest)
 """
 import os
@@ -471,15 +471,15 @@ def postcopy_destination_lost(pagoda, guest, d):
         srv.close()
 
 
-def postcopy_refused_memfd(pagoda, guest, d):
-    """A receiver whose RAM is shared memory cannot take post-copy: it says so, and the
-    source, whose guest never ran elsewhere, runs on."""
-    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), dst_args=["--memory-backend", "memfd"],
-                mode=("postcopy",))
+def postcopy_refused_file(pagoda, guest, d):
+    """A receiver whose RAM is a file cannot take post-copy: it says so, and the source,
+    whose guest never ran elsewhere, runs on."""
+    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"),
+                dst_args=["--memory-backend", "file=" + os.path.join(d, "ram")], mode=("postcopy",))
     if isinstance(r, str):
         return r
     rc, out, src, dst, src_rc, dst_rc = r
-    if rc == 0 or dst_rc in (0, None) or "post-copy needs --memory-backend anon or thp" not in dst.text():
+    if rc == 0 or dst_rc in (0, None) or "post-copy needs --memory-backend anon, thp or memfd" not in dst.text():
         return f"ctl exit {rc}, destination exit {dst_rc}: expected a refusal naming the backend"
     if src_rc != 0 or "done: 14000 steps, every page verified" not in src.text():
         return f"source exit {src_rc}: it did not run on to its end"
@@ -746,8 +746,11 @@ def main():
             return postcopy_source_lost(pagoda, guest, d)
         if case == "postcopy-destination-lost":
             return postcopy_destination_lost(pagoda, guest, d)
-        if case == "postcopy-refused-memfd":
-            return postcopy_refused_memfd(pagoda, guest, d)
+        if case == "postcopy-refused-file":
+            return postcopy_refused_file(pagoda, guest, d)
+        if case == "migrate-postcopy-memfd":
+            return postcopy_checked(pagoda, guest, d, "precopy-then-postcopy=1", dst_args=["--memory-backend", "memfd"],
+                                    src_args=["--memory-backend", "memfd"])
         if case == "migrate-log":
             return migrate_log(pagoda, guest, d)
         if case == "migrate-peer-words-escaped":

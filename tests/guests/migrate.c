@@ -26,6 +26,8 @@ static void write_page(uint64_t base, uint64_t p)
 	w[511] = ~v;
 }
 
+static volatile uint64_t last_step;
+
 static int64_t verify(uint64_t base, uint64_t n)
 {
 	for (uint64_t p = 0; p < n; p++) {
@@ -59,6 +61,14 @@ int main(void)
 			__asm__ volatile("sti; hlt");
 	}
 	for (uint64_t s = 1; !steps || s <= steps; s++) {
+		/* The step lives in a register and in memory: after a move they must agree, or
+		 * memory went back in time (pages and the versions that describe them both stale
+		 * would still verify each other). */
+		if (last_step != s - 1) {
+			rt_printf("FAIL: memory says step %lu, the CPU says %lu: memory went back in time\n", last_step, s - 1);
+			return 1;
+		}
+		last_step = s;
 		uint64_t p = (s * 7919) % n;
 		version[p]++;
 		write_page(lo, p);

@@ -4,8 +4,9 @@
  * while the source pushes the rest in order. The hybrid mode sends pre-copy passes first
  * and then only what was dirtied since.
  *
- * Memory: anonymous backings (anon, thp) only, filled with UFFDIO_COPY/ZEROPAGE; shared
- * and hugetlb backings would need minor faults and UFFDIO_CONTINUE, and are refused.
+ * Memory: anonymous backings (anon, thp) and memfd (shmem: its holes are missing pages
+ * too), filled with UFFDIO_COPY/ZEROPAGE; hugetlb would need whole huge pages per fault
+ * and files minor faults (UFFDIO_CONTINUE): both are refused.
  *
  * Failure is not hidden: once the destination's guest ran, neither side holds the whole
  * VM. A destination that loses its source ends with EXIT_POSTCOPY_LOST; a source that

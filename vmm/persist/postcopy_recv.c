@@ -39,6 +39,7 @@ struct postcopy_dst {
 	struct mig_chan ch;              /* handed over by the receiver at the stream's end */
 	pthread_mutex_t tx_lock;         /* the fault thread's requests and the page thread's end */
 	int uffd, stop_efd;
+	bool shmem;                      /* a memfd backing */
 	_Atomic uint64_t **arrived;      /* per memslot, a bit per 4K page in place */
 	_Atomic uint64_t **requested;
 	uint64_t missing;                /* pages the source still owes */
@@ -350,7 +351,9 @@ static void free_bitmaps(_Atomic uint64_t **b, uint32_t nr)
 static int open_uffd(struct postcopy_dst *p, char *err, size_t errlen)
 {
 	p->uffd = (int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK);
-	struct uffdio_api api = { .api = UFFD_API };
+	/* A memfd is shmem: its holes are missing pages too, filled the same way. */
+	p->shmem = p->m->vm.mem.backend.cfg.kind == MEM_MEMFD;
+	struct uffdio_api api = { .api = UFFD_API, .features = p->shmem ? UFFD_FEATURE_MISSING_SHMEM : 0 };
 	if (p->uffd < 0 || ioctl(p->uffd, UFFDIO_API, &api))
 		return err_set(err, errlen, -errno, "post-copy: userfaultfd: %s", strerror(errno));
 	const struct memslot_table *t = &p->m->vm.mem.slots;
@@ -368,9 +371,10 @@ int postcopy_dst_begin(struct postcopy_dst **out, struct machine *m, bool all, i
 		       char *err, size_t errlen)
 {
 	enum mem_backend_kind kind = m->vm.mem.backend.cfg.kind;
-	if (kind != MEM_ANON && kind != MEM_THP)
-		return err_set(err, errlen, -ENOTSUP, "post-copy needs --memory-backend anon or thp on the receiver "
-			       "(shared and hugetlb memory would need minor faults, which pagoda does not do)");
+	if (kind != MEM_ANON && kind != MEM_THP && kind != MEM_MEMFD)
+		return err_set(err, errlen, -ENOTSUP, "post-copy needs --memory-backend anon, thp or memfd on the "
+			       "receiver (hugetlb pages and files would need whole-huge-page or minor-fault filling, "
+			       "which pagoda does not do)");
 	struct postcopy_dst *p = calloc(1, sizeof(*p));
 	if (!p)
 		return err_set(err, errlen, -ENOMEM, "post-copy: out of memory");
@@ -399,7 +403,8 @@ int postcopy_dst_discard(struct postcopy_dst *p, uint64_t gpa, uint64_t count)
 		return -EPROTO;
 	uint32_t i = (uint32_t)(sl - p->m->vm.mem.slots.slots);
 	uint64_t first = (gpa - sl->gpa) / SZ_4K;
-	if (madvise(sl->hva + first * SZ_4K, count * SZ_4K, MADV_DONTNEED))
+	/* Shared memory keeps its pages behind an unmapping: they must leave the file. */
+	if (madvise(sl->hva + first * SZ_4K, count * SZ_4K, p->shmem ? MADV_REMOVE : MADV_DONTNEED))
 		return -errno;
 	for (uint64_t k = 0; k < count; k++) {
 		if (bit(p->arrived[i], first + k))
