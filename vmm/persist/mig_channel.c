@@ -129,28 +129,52 @@ static int recv_raw(int fd, void *p, size_t len)
 	return 0;
 }
 
-/* With a key, through a copy: the source's guest runs during pre-copy and may change a
- * page between its MAC and its send, and the MAC must be of the bytes sent. */
-int mig_send(struct mig_chan *ch, const void *p, size_t len)
+int mig_flush(struct mig_chan *ch)
 {
-	if (!ch->keyed)
-		return send_raw(ch->fd, p, len);
-	uint8_t copy[16384];
-	for (size_t off = 0; off < len;) {
-		size_t n = len - off < sizeof(copy) ? len - off : sizeof(copy);
-		memcpy(copy, (const uint8_t *)p + off, n);
-		crypto_auth_hmacsha256_update(&ch->tx, copy, n);
-		int e = send_raw(ch->fd, copy, n);
-		if (e)
-			return e;
-		off += n;
+	int e = ch->wlen ? send_raw(ch->fd, ch->wbuf, ch->wlen) : 0;
+	ch->wlen = 0;
+	return e;
+}
+
+/* Into the write buffer (the MAC, when asked, over the buffered copy: the source's guest
+ * runs during pre-copy and may change a page between its MAC and its send, and the MAC
+ * must be of the bytes sent). Small records coalesce: a pass of scattered single pages
+ * was three system calls a page. */
+static int append(struct mig_chan *ch, const void *p, size_t len, bool mac)
+{
+	while (len) {
+		if (ch->wlen == sizeof(ch->wbuf)) {
+			int e = mig_flush(ch);
+			if (e)
+				return e;
+		}
+		size_t n = sizeof(ch->wbuf) - ch->wlen < len ? sizeof(ch->wbuf) - ch->wlen : len;
+		memcpy(ch->wbuf + ch->wlen, p, n);
+		if (mac && ch->keyed)
+			crypto_auth_hmacsha256_update(&ch->tx, ch->wbuf + ch->wlen, n);
+		ch->wlen += n;
+		p = (const uint8_t *)p + n;
+		len -= n;
 	}
 	return 0;
 }
 
+int mig_send(struct mig_chan *ch, const void *p, size_t len)
+{
+	/* Whole runs of pages go straight out when nothing needs a stable copy. */
+	if (!ch->keyed && len >= sizeof(ch->wbuf) / 2) {
+		int e = mig_flush(ch);
+		return e ? e : send_raw(ch->fd, p, len);
+	}
+	return append(ch, p, len, true);
+}
+
 int mig_recv(struct mig_chan *ch, void *p, size_t len)
 {
-	int e = recv_raw(ch->fd, p, len);
+	/* The peer may be waiting for what is buffered before it answers. */
+	int e = mig_flush(ch);
+	if (!e)
+		e = recv_raw(ch->fd, p, len);
 	if (!e && ch->keyed)
 		crypto_auth_hmacsha256_update(&ch->rx, p, len);
 	return e;
@@ -174,12 +198,15 @@ static void tag_of(const crypto_auth_hmacsha256_state *st, uint8_t tag[TAG])
 int mig_send_mac(struct mig_chan *ch)
 {
 	if (!ch->keyed)
-		return 0;
+		return mig_flush(ch); /* the end of a message all the same */
 	uint32_t hdr[2] = { MIG_MAC, TAG };
 	uint8_t tag[TAG];
 	int e = mig_send(ch, hdr, sizeof(hdr));
 	tag_of(&ch->tx, tag);
-	return e ? e : send_raw(ch->fd, tag, TAG);
+	if (!e)
+		e = append(ch, tag, TAG, false);
+	/* A MAC ends a message: the peer checks it before it answers. */
+	return e ? e : mig_flush(ch);
 }
 
 int mig_check_mac(struct mig_chan *ch, uint32_t len)
@@ -188,7 +215,9 @@ int mig_check_mac(struct mig_chan *ch, uint32_t len)
 	if (!ch->keyed || len != TAG)
 		return -EPROTO;
 	tag_of(&ch->rx, want);
-	int e = recv_raw(ch->fd, got, TAG);
+	int e = mig_flush(ch);
+	if (!e)
+		e = recv_raw(ch->fd, got, TAG);
 	return e ? e : sodium_memcmp(want, got, TAG) ? -EBADMSG : 0;
 }
 
@@ -216,7 +245,9 @@ static void start_session(struct mig_chan *ch, const struct mig_key *key, bool s
 static int recv_fixed(struct mig_chan *ch, uint32_t type, void *p, uint32_t len)
 {
 	uint32_t hdr[2];
-	int e = recv_raw(ch->fd, hdr, sizeof(hdr));
+	int e = mig_flush(ch);
+	if (!e)
+		e = recv_raw(ch->fd, hdr, sizeof(hdr));
 	if (!e && (hdr[0] != type || hdr[1] != len))
 		e = -EPROTO;
 	return e ? e : recv_raw(ch->fd, p, len);
@@ -225,7 +256,9 @@ static int recv_fixed(struct mig_chan *ch, uint32_t type, void *p, uint32_t len)
 static int send_fixed(struct mig_chan *ch, uint32_t type, const void *p, uint32_t len)
 {
 	uint32_t hdr[2] = { type, len };
-	int e = send_raw(ch->fd, hdr, sizeof(hdr));
+	int e = mig_flush(ch);
+	if (!e)
+		e = send_raw(ch->fd, hdr, sizeof(hdr));
 	return e ? e : send_raw(ch->fd, p, len);
 }
 

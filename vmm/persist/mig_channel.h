@@ -29,6 +29,8 @@ struct mig_chan {
 	int fd;
 	bool keyed;
 	crypto_auth_hmacsha256_state tx, rx;  /* the two directions' running MACs */
+	size_t wlen;
+	uint8_t wbuf[64 << 10];               /* sends not yet written (mig_flush) */
 };
 
 /* The key this machine's migrations use, NULL without --migration-key. */
@@ -42,11 +44,13 @@ int mig_socket(const char *uri, bool listen_side, char *err, size_t errlen);
 /* Timeouts, buffer sizes and TCP_NODELAY for a connection. 0, or -errno. */
 int mig_tune_socket(int fd);
 
+/* Sends are buffered: a receive, a MAC record or mig_flush writes them out. */
 int mig_send(struct mig_chan *ch, const void *p, size_t len);
+int mig_flush(struct mig_chan *ch);
 int mig_recv(struct mig_chan *ch, void *p, size_t len);
 int mig_send_rec(struct mig_chan *ch, uint32_t type, const void *p, size_t len);
-/* The MIG_MAC record of everything sent so far, and the check of the one received
- * (its record header already read). No-ops without a key. */
+/* The MIG_MAC record of everything sent so far (without a key: only the flush that ends
+ * a message), and the check of the one received (its record header already read). */
 int mig_send_mac(struct mig_chan *ch);
 int mig_check_mac(struct mig_chan *ch, uint32_t len);
 

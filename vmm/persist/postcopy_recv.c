@@ -36,7 +36,9 @@ struct pending_req {
 
 struct postcopy_dst {
 	struct machine *m;
-	struct mig_chan ch;              /* handed over by the receiver at the stream's end */
+	struct mig_chan ch;              /* handed over at the stream's end: the sending half */
+	struct mig_chan rx;              /* the same connection's receiving half, the page
+					  * thread's alone (its write buffer stays empty) */
 	pthread_mutex_t tx_lock;         /* the fault thread's requests and the page thread's end */
 	int uffd, stop_efd;
 	bool shmem;                      /* a memfd backing */
@@ -208,7 +210,7 @@ static int install(struct postcopy_dst *p, uint32_t i, uint64_t page, uint32_t n
 static int take_pages(struct postcopy_dst *p, uint32_t len)
 {
 	struct mig_pages_hdr h;
-	if (len < sizeof(h) || mig_recv(&p->ch, &h, sizeof(h)))
+	if (len < sizeof(h) || mig_recv(&p->rx, &h, sizeof(h)))
 		return -EPROTO;
 	uint64_t bytes = (uint64_t)h.count * SZ_4K;
 	bool ok = h.count && h.count <= MIG_BATCH && h.gpa % SZ_4K == 0 && len == sizeof(h) + (h.zero ? 0 : bytes) &&
@@ -217,11 +219,11 @@ static int take_pages(struct postcopy_dst *p, uint32_t len)
 		snprintf(p->err, sizeof(p->err), "bad page record (gpa 0x%" PRIx64 ", %u pages)", h.gpa, h.count);
 		return -EPROTO;
 	}
-	int e = h.zero ? 0 : mig_recv(&p->ch, p->bounce, bytes);
+	int e = h.zero ? 0 : mig_recv(&p->rx, p->bounce, bytes);
 	uint32_t hdr[2];
 	/* With a key, nothing reaches the running guest before its MAC is checked. */
-	if (!e && p->ch.keyed && !(e = mig_recv(&p->ch, hdr, sizeof(hdr))))
-		e = hdr[0] == MIG_MAC ? mig_check_mac(&p->ch, hdr[1]) : -EPROTO;
+	if (!e && p->ch.keyed && !(e = mig_recv(&p->rx, hdr, sizeof(hdr))))
+		e = hdr[0] == MIG_MAC ? mig_check_mac(&p->rx, hdr[1]) : -EPROTO;
 	if (e == -EBADMSG)
 		snprintf(p->err, sizeof(p->err), "a page record was altered on its way: its MAC does not match");
 	p->bytes += 8 + len;
@@ -244,8 +246,8 @@ static int take_done(struct postcopy_dst *p, uint32_t len)
 {
 	uint32_t hdr[2];
 	int e = len ? -EPROTO : 0;
-	if (!e && p->ch.keyed && !(e = mig_recv(&p->ch, hdr, sizeof(hdr))))
-		e = hdr[0] == MIG_MAC ? mig_check_mac(&p->ch, hdr[1]) : -EPROTO;
+	if (!e && p->ch.keyed && !(e = mig_recv(&p->rx, hdr, sizeof(hdr))))
+		e = hdr[0] == MIG_MAC ? mig_check_mac(&p->rx, hdr[1]) : -EPROTO;
 	if (!e && p->pages_in < p->missing) {
 		snprintf(p->err, sizeof(p->err), "the source ended with %" PRIu64 " pages never sent",
 			 p->missing - p->pages_in);
@@ -258,7 +260,7 @@ static int page_loop(struct postcopy_dst *p)
 {
 	for (;;) {
 		uint32_t hdr[2];
-		int e = mig_recv(&p->ch, hdr, sizeof(hdr));
+		int e = mig_recv(&p->rx, hdr, sizeof(hdr));
 		if (!e)
 			e = hdr[0] == MIG_PAGES ? take_pages(p, hdr[1]) : hdr[0] == MIG_POSTCOPY_DONE ? take_done(p, hdr[1]) : -EPROTO;
 		if (e)
@@ -378,7 +380,11 @@ int postcopy_dst_begin(struct postcopy_dst **out, struct machine *m, bool all, i
 	struct postcopy_dst *p = calloc(1, sizeof(*p));
 	if (!p)
 		return err_set(err, errlen, -ENOMEM, "post-copy: out of memory");
-	*p = (struct postcopy_dst){ .m = m, .ch.fd = -1, .uffd = -1, .log_fd = log_fd, .t0_ns = t0_ns };
+	/* calloc zeroed it (a compound literal would put its megabyte on the stack). */
+	p->m = m;
+	p->ch.fd = p->rx.fd = p->uffd = -1;
+	p->log_fd = log_fd;
+	p->t0_ns = t0_ns;
 	pthread_mutex_init(&p->tx_lock, NULL);
 	pthread_mutex_init(&p->stats_lock, NULL);
 	*out = p;
@@ -421,6 +427,7 @@ int postcopy_dst_run(struct postcopy_dst *p, const struct mig_chan *ch)
 	p->ch.fd = fcntl(ch->fd, F_DUPFD_CLOEXEC, 0);
 	if (p->ch.fd < 0)
 		return -errno;
+	p->rx = p->ch;
 	/* Pages asked for queue behind what is buffered: little buffering, short waits. */
 	int buf = POSTCOPY_SOCK_BUF;
 	(void)setsockopt(p->ch.fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
