@@ -29,12 +29,16 @@ struct sender {
 	struct mig_chan ch;
 	uint64_t last_kick_ns;
 	struct mig_pass cur, last;     /* the pass being sent, and the one before it */
+	bool paused;                   /* this migration paused the VM (a failure resumes it) */
 };
 
+/* The outcome is published as the state only when the thread has cleaned up (resumed
+ * the VM, stopped logging): a client that saw "failed" and paused the VM at once had its
+ * pause undone by the cleanup. */
 static void set_error(struct migration *mg, enum mig_state st, const char *fmt, const char *arg)
 {
 	pthread_mutex_lock(&mg->lock);
-	mg->state = st;
+	mg->outcome = st;
 	snprintf(mg->error, sizeof(mg->error), fmt, arg ? arg : "");
 	pthread_mutex_unlock(&mg->lock);
 }
@@ -384,6 +388,7 @@ static int pause_for_stop(struct sender *s, uint64_t t0)
 {
 	if (!vm_pause(&s->m->vm))
 		return -ECANCELED;
+	s->paused = true;
 	s->mg->stop.pause_ns = now_ns() - t0;
 	/* Devices finish their I/O first: nothing may reach guest memory after the last
 	 * harvest. */
@@ -529,7 +534,7 @@ static void log_end(struct migration *mg)
 		", \"downtime_ms\": %.3f, \"pause_ms\": %.3f, \"devices_ms\": %.3f, \"last_pages_ms\": %.3f"
 		", \"state_ms\": %.3f, \"state_bytes\": %" PRIu64 ", \"receiver_ms\": %.3f, \"mode\": \"%s\""
 		", \"postcopy_pushed_pages\": %" PRIu64 ", \"postcopy_requests\": %" PRIu64,
-		names[mg->state], error, mg->passes_sent, mg->bytes_total, (double)mg->total_ns / 1e6,
+		names[mg->outcome], error, mg->passes_sent, mg->bytes_total, (double)mg->total_ns / 1e6,
 		(double)mg->downtime_ns / 1e6, (double)t->pause_ns / 1e6, (double)t->quiesce_ns / 1e6,
 		(double)t->pages_ns / 1e6, (double)t->state_ns / 1e6, t->state_bytes, (double)t->reply_ns / 1e6,
 		mode_name(mg), mg->pc_pushed, mg->pc_requested);
@@ -562,22 +567,23 @@ static void *sender_thread(void *arg)
 	atomic_store(&mg->m->vm.throttle_pct, 0);
 	mg->total_ns = now_ns() - mg->t_start_ns;
 	if (!e) {
-		pthread_mutex_lock(&mg->lock);
-		mg->state = MIG_DONE;
-		pthread_mutex_unlock(&mg->lock);
+		mg->outcome = MIG_DONE;
 		report(mg);
 		vm_request_exit(&mg->m->vm, EXIT_GUEST_OFF, "migrated to %s", mg->uri);
 	} else {
-		if (mg->state == MIG_RUNNING)
+		if (mg->outcome == MIG_RUNNING)
 			set_error(mg, MIG_FAILED, "connection: %s", strerror(-e));
 		fprintf(stderr, "pagoda: migrate: %s; the VM runs on here\n", mg->error);
 		if (logging)
 			machine_dirty_log_stop(mg->m);
 		virtio_devices_resume(&mg->m->virtio);
-		if (mg->m->vm.paused && !mg->keep_paused)
+		if (s.paused && !mg->keep_paused)
 			vm_resume(&mg->m->vm);
 	}
 	log_end(mg);
+	pthread_mutex_lock(&mg->lock);
+	mg->state = mg->outcome;
+	pthread_mutex_unlock(&mg->lock);
 	if (s.ch.fd >= 0) {
 		atomic_store(&mg->fd, -1);
 		close(s.ch.fd);
@@ -602,7 +608,7 @@ int migration_start(struct migration *mg, struct machine *m, const char *uri, ch
 	atomic_store(&mg->fd, -1);
 	snprintf(mg->uri, sizeof(mg->uri), "%s", uri);
 	pthread_mutex_init(&mg->lock, NULL);
-	mg->state = MIG_RUNNING;
+	mg->state = mg->outcome = MIG_RUNNING;
 	mg->t_start_ns = now_ns();
 	int e = pthread_create(&mg->thread, NULL, sender_thread, mg);
 	if (e) {

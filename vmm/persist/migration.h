@@ -50,7 +50,8 @@ struct migration {
 	int log_fd;                    /* --migration-log, or -1 */
 	atomic_int fd;                 /* the connection while it is open, else -1 */
 	pthread_mutex_t lock;          /* the fields below, read by migrate-status */
-	enum mig_state state;
+	enum mig_state state;          /* RUNNING until the thread has cleaned up */
+	enum mig_state outcome;        /* the thread's: becomes the state at its end */
 	char error[256];
 	unsigned int pass;
 	unsigned int nr_passes;        /* kept in passes[] */
