@@ -2,8 +2,8 @@
 
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <assert.h>
+#include <stdarg.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -262,7 +262,6 @@ static int handshake(struct sender *s)
 	return e;
 }
 
-/* Pages still dirty, the rate they are dirtied at, and whether to stop and copy now. */
 /* The pass record; extra: the source's view of what was dirtied during it. */
 static void log_pass(struct migration *mg, unsigned int pass, const struct mig_pass *p, bool stop,
 		     const char *extra_fmt, ...) __attribute__((format(printf, 5, 6)));
@@ -283,6 +282,7 @@ static void log_pass(struct migration *mg, unsigned int pass, const struct mig_p
 		p->ns ? (double)p->bytes / (1 << 20) / ((double)p->ns / 1e9) : 0.0, extra);
 }
 
+/* Pages still dirty, the rate they are dirtied at, and whether to stop and copy now. */
 static bool converged(struct sender *s, uint64_t dirty, double pass_s)
 {
 	struct migration *mg = s->mg;
@@ -523,9 +523,14 @@ static void log_start(struct migration *mg)
 		mg->downtime_limit_ms, mg->max_passes);
 }
 
-static void log_end(struct migration *mg)
+static const char *state_name(enum mig_state st)
 {
 	static const char *names[] = { "none", "running", "done", "failed", "cancelled" };
+	return names[st];
+}
+
+static void log_end(struct migration *mg)
+{
 	char error[sizeof(mg->error) * 6];
 	json_escape(mg->error, error, sizeof(error));
 	const struct mig_stop *t = &mg->stop;
@@ -534,7 +539,7 @@ static void log_end(struct migration *mg)
 		", \"downtime_ms\": %.3f, \"pause_ms\": %.3f, \"devices_ms\": %.3f, \"last_pages_ms\": %.3f"
 		", \"state_ms\": %.3f, \"state_bytes\": %" PRIu64 ", \"receiver_ms\": %.3f, \"mode\": \"%s\""
 		", \"postcopy_pushed_pages\": %" PRIu64 ", \"postcopy_requests\": %" PRIu64,
-		names[mg->outcome], error, mg->passes_sent, mg->bytes_total, (double)mg->total_ns / 1e6,
+		state_name(mg->outcome), error, mg->passes_sent, mg->bytes_total, (double)mg->total_ns / 1e6,
 		(double)mg->downtime_ns / 1e6, (double)t->pause_ns / 1e6, (double)t->quiesce_ns / 1e6,
 		(double)t->pages_ns / 1e6, (double)t->state_ns / 1e6, t->state_bytes, (double)t->reply_ns / 1e6,
 		mode_name(mg), mg->pc_pushed, mg->pc_requested);
@@ -644,7 +649,6 @@ void migration_join(struct migration *mg)
 
 void migration_status_json(struct migration *mg, char *out, size_t len)
 {
-	static const char *names[] = { "none", "running", "done", "failed", "cancelled" };
 	pthread_mutex_lock(&mg->lock);
 	/* The error may quote the receiver's words: escaped, a peer cannot add members. */
 	char error[sizeof(mg->error) * 6];
@@ -653,7 +657,7 @@ void migration_status_json(struct migration *mg, char *out, size_t len)
 	int n = snprintf(out, len, "{\"ok\": true, \"state\": \"%s\", \"mode\": \"%s\", \"error\": \"%s\", \"pass\": %u, \"remaining_pages\": %" PRIu64
 			 ", \"dirty_pages_per_s\": %.0f, \"link_mib_per_s\": %.1f, \"throttle_pct\": %u, \"total_ms\": %.1f"
 			 ", \"downtime_ms\": %.2f, \"bytes\": %" PRIu64 ", \"passes\": [",
-			 names[mg->state], mode_name(mg), error, mg->pass, mg->remaining_pages, mg->dirty_rate_pps,
+			 state_name(mg->state), mode_name(mg), error, mg->pass, mg->remaining_pages, mg->dirty_rate_pps,
 			 mg->link_bps / (1 << 20), mg->throttle_pct, (double)total / 1e6, (double)mg->downtime_ns / 1e6,
 			 mg->bytes_total);
 	for (unsigned int i = 0; i < mg->nr_passes && n > 0 && (size_t)n < len; i++)
