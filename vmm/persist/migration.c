@@ -403,7 +403,7 @@ static int discard_dirty(struct sender *s, struct postcopy_src *pc)
 {
 	int e = postcopy_src_discard(pc, &s->m->dirty);
 	if (!e)
-		e = dirty_log_harvest(&s->m->dirty);
+		e = dirty_log_harvest_final(&s->m->dirty);
 	return e ? e : postcopy_src_discard(pc, &s->m->dirty);
 }
 
@@ -468,7 +468,7 @@ static int stop_and_copy(struct sender *s)
 	/* The pages of the harvest that decided to stop go with the last ones. */
 	e = send_dirty(s);
 	if (!e)
-		e = dirty_log_harvest(&s->m->dirty);
+		e = dirty_log_harvest_final(&s->m->dirty);
 	if (!e)
 		e = send_dirty(s);
 	if (!e)
