@@ -12,6 +12,7 @@ repeated, every page verified after it, and the VM must end normally where it la
         postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | migrate-postcopy-memfd
         (the virtio cases take the virtio_blk guest)
 """
+import contextlib
 import os
 import re
 import shutil
@@ -20,6 +21,7 @@ import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 import state_stream
@@ -305,18 +307,33 @@ def migrate_log(pagoda, guest, d):
     return None
 
 
-def peer_words_escaped(pagoda, guest, d):
-    """A receiver's refusal is quoted in migrate-status: a peer that puts JSON in its words
-    cannot add members to the answer (it could say the migration was done)."""
-    import json
-    import threading
+@contextlib.contextmanager
+def source_and_fake_receiver(pagoda, guest, d, fake):
+    """A source VM and a receiver of the test's making: fake(srv) runs on a thread with
+    the listening socket. Yields (source, its control socket, the migration URI, thread);
+    the source is stopped at the end."""
     mig, sock = os.path.join(d, "mig.sock"), os.path.join(d, "api.sock")
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(mig)
     srv.listen(1)
+    t = threading.Thread(target=fake, args=(srv,))
+    t.start()
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", STEPS])
+    try:
+        yield src, sock, "unix:" + mig, t
+    finally:
+        ctl(pagoda, sock, "stop")
+        src.finish()
+        srv.close()
+
+
+def peer_words_escaped(pagoda, guest, d):
+    """A receiver's refusal is quoted in migrate-status: a peer that puts JSON in its words
+    cannot add members to the answer (it could say the migration was done)."""
+    import json
     words = b'no", "state": "done", "x": "'
 
-    def refuse():
+    def refuse(srv):
         c, _ = srv.accept()
         c.sendall(state_stream.GREETING)
         typ, ln = struct.unpack("<II", c.recv(8, socket.MSG_WAITALL))
@@ -324,13 +341,10 @@ def peer_words_escaped(pagoda, guest, d):
         c.sendall(struct.pack("<III", state_stream.MIG_REPLY, 256, 0) + words.ljust(252, b"\0"))
         c.close()
 
-    t = threading.Thread(target=refuse)
-    t.start()
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", STEPS])
-    try:
+    with source_and_fake_receiver(pagoda, guest, d, refuse) as (src, sock, uri, t):
         if not src.wait_for(r"^tick 1 verified"):
             return "the guest never reached tick 1"
-        rc, out = ctl(pagoda, sock, "migrate", "unix:" + mig)
+        rc, out = ctl(pagoda, sock, "migrate", uri)
         t.join(10)
         print(out)
         try:
@@ -340,10 +354,6 @@ def peer_words_escaped(pagoda, guest, d):
         if r.get("state") != "failed" or words.decode() not in r.get("error", ""):
             return f"the refusal is not reported as such: {r}"
         return None
-    finally:
-        ctl(pagoda, sock, "stop")
-        src.finish()
-        srv.close()
 
 
 def postcopy_checked(pagoda, guest, d, mode, dst_args=(), src_args=()):
@@ -427,13 +437,7 @@ def postcopy_source_lost(pagoda, guest, d):
 def postcopy_destination_lost(pagoda, guest, d):
     """A destination that takes the state, says its guest runs, then goes away: the source
     cannot know what ran there, so it keeps its VM paused and says so."""
-    import threading
-    mig, sock = os.path.join(d, "mig.sock"), os.path.join(d, "api.sock")
-    srv = socket.socket(socket.AF_UNIX)
-    srv.bind(mig)
-    srv.listen(1)
-
-    def fake():
+    def fake(srv):
         c = state_stream.accept_sender(srv)
         buf = b""
         while True:  # up to MIG_END: records are (type, length) headed
@@ -449,13 +453,10 @@ def postcopy_destination_lost(pagoda, guest, d):
         time.sleep(0.5)
         c.close()
 
-    t = threading.Thread(target=fake)
-    t.start()
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", STEPS])
-    try:
+    with source_and_fake_receiver(pagoda, guest, d, fake) as (src, sock, uri, t):
         if not src.wait_for(r"^tick 2 verified"):
             return "the guest never reached tick 2"
-        rc, out = ctl(pagoda, sock, "migrate", "unix:" + mig, "postcopy")
+        rc, out = ctl(pagoda, sock, "migrate", uri, "postcopy")
         t.join(20)
         if rc == 0 or "post-copy broke after the destination started the guest" not in out:
             return f"ctl exit {rc}: the broken post-copy was not reported as such"
@@ -465,10 +466,6 @@ def postcopy_destination_lost(pagoda, guest, d):
         if "already paused" not in pout or len(ticks(src.text())) != n:
             return "the source's VM ran on after its guest had started elsewhere"
         return None
-    finally:
-        ctl(pagoda, sock, "stop")
-        src.finish()
-        srv.close()
 
 
 def postcopy_refused_file(pagoda, guest, d):
@@ -510,7 +507,6 @@ def migrate_cut(pagoda, guest, d):
     src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
     if not src.wait_for(r"^tick 2 verified"):
         return "the guest never reached tick 2"
-    import threading
 
     def fake():
         c = state_stream.accept_sender(srv)
@@ -628,7 +624,6 @@ def migrate_key(pagoda, guest, d, case):
 def tamper_proxy(listen_path, target_path, flip_at):
     """A man in the middle on a unix socket that passes everything on but flips one bit
     of the byte at offset flip_at of the sender's stream."""
-    import threading
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(listen_path)
     srv.listen(1)
