@@ -12,11 +12,6 @@
 #include "kvm_compat.h"
 #include "../util/clock.h"
 
-static uint64_t slot_words(const struct memslot *s)
-{
-	return (s->size / SZ_4K + 63) / 64;
-}
-
 const char *dirty_mode_name(enum dirty_mode m)
 {
 	static const char *const n[] = { "auto", "bitmap", "clear", "ring" };
@@ -110,26 +105,6 @@ int dirty_log_attach_vcpus(struct dirty_log *d, const int *vcpu_fds, unsigned in
 	return 0;
 }
 
-static void free_bits(uint64_t **bits, unsigned int n)
-{
-	for (unsigned int i = 0; bits && i < n; i++)
-		free(bits[i]);
-	free(bits);
-}
-
-static uint64_t **alloc_bits(const struct memslot_table *t)
-{
-	uint64_t **b = calloc(t->nr ? t->nr : 1, sizeof(*b));
-	for (uint32_t i = 0; b && i < t->nr; i++) {
-		b[i] = calloc(slot_words(&t->slots[i]), sizeof(uint64_t));
-		if (!b[i]) {
-			free_bits(b, t->nr);
-			return NULL;
-		}
-	}
-	return b;
-}
-
 static int set_logging(struct dirty_log *d, bool on)
 {
 	struct memslot_table *t = &d->mem->slots;
@@ -150,21 +125,21 @@ int dirty_log_start(struct dirty_log *d, struct guest_mem *mem)
 	/* The bitmaps outlive a stop, so logging can be switched on and off at will; they are
 	 * rebuilt only when the memslots changed in between. */
 	if (d->mem != mem || d->nr_slots != mem->slots.nr) {
-		free_bits(d->out, d->nr_slots);
-		free_bits(d->pending, d->nr_slots);
+		memslot_bitmaps_free(d->out, d->nr_slots);
+		memslot_bitmaps_free(d->pending, d->nr_slots);
 		d->out = d->pending = NULL;
 	}
 	d->mem = mem;
 	d->nr_slots = mem->slots.nr;
 	if (!d->out)
-		d->out = alloc_bits(&mem->slots);
+		d->out = memslot_bitmaps_alloc(&mem->slots);
 	if (d->mode == DIRTY_RING && !d->pending)
-		d->pending = alloc_bits(&mem->slots);
+		d->pending = memslot_bitmaps_alloc(&mem->slots);
 	if (!d->out || (d->mode == DIRTY_RING && !d->pending))
 		return -ENOMEM;
 	/* VMM writes count from here; bits left from an earlier session are stale */
 	for (uint32_t i = 0; i < mem->slots.nr; i++)
-		memset(mem->slots.slots[i].vmm_dirty, 0, slot_words(&mem->slots.slots[i]) * 8);
+		memset(mem->slots.slots[i].vmm_dirty, 0, memslot_bitmap_words(&mem->slots.slots[i]) * 8);
 	__atomic_store_n(&mem->vmm_dirty_on, true, __ATOMIC_RELEASE);
 	int r = set_logging(d, true);
 	d->active = r == 0;
@@ -239,7 +214,7 @@ static int harvest_ring(struct dirty_log *d, uint64_t *kvm_ns)
 	int r = reset_rings(d, kvm_ns);
 	for (unsigned int i = 0; i < d->nr_slots; i++) {
 		const struct memslot *s = &d->mem->slots.slots[i];
-		size_t words = slot_words(s);
+		size_t words = memslot_bitmap_words(s);
 		memcpy(d->out[i], d->pending[i], words * 8);
 		/* After the rings, as KVM asks: the bitmap's pages (pending is scratch now). */
 		if (d->ring_with_bitmap && !r && !(r = get_log(d, s, d->pending[i], kvm_ns)))
@@ -286,7 +261,7 @@ static int clear_log(struct dirty_log *d, const struct memslot *s, uint64_t *bit
 POPCNT_CLONES
 static uint64_t merge_vmm_bits(const struct memslot *s, uint64_t *out, uint64_t *vmm_only)
 {
-	uint64_t count = 0, words = slot_words(s);
+	uint64_t count = 0, words = memslot_bitmap_words(s);
 	for (uint64_t w = 0; w < words; w++) {
 		if (__atomic_load_n(&s->vmm_dirty[w], __ATOMIC_RELAXED)) {
 			uint64_t v = __atomic_exchange_n(&s->vmm_dirty[w], 0, __ATOMIC_ACQ_REL);
@@ -364,8 +339,8 @@ void dirty_log_destroy(struct dirty_log *d)
 	for (unsigned int i = 0; i < d->nr_rings; i++)
 		munmap(d->rings[i].gfns, bytes);
 	free(d->rings);
-	free_bits(d->out, d->nr_slots);
-	free_bits(d->pending, d->nr_slots);
+	memslot_bitmaps_free(d->out, d->nr_slots);
+	memslot_bitmaps_free(d->pending, d->nr_slots);
 	pthread_mutex_destroy(&d->lock);
 	*d = (struct dirty_log){ 0 };
 }

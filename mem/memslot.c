@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 
 #include "kvm_compat.h"
+#include "../util/sizes.h"
 
 int memslot_table_init(struct memslot_table *t, int vm_fd, uint32_t max_slots, bool use_v2)
 {
@@ -164,4 +165,29 @@ const struct memslot *memslot_find(const struct memslot_table *t, uint64_t gpa)
 		return NULL;
 	const struct memslot *s = &t->slots[pos - 1];
 	return gpa - s->gpa < s->size ? s : NULL;
+}
+
+uint64_t memslot_bitmap_words(const struct memslot *s)
+{
+	return (s->size / SZ_4K + 63) / 64;
+}
+
+void memslot_bitmaps_free(uint64_t **bits, uint32_t nr)
+{
+	for (uint32_t i = 0; bits && i < nr; i++)
+		free(bits[i]);
+	free(bits);
+}
+
+uint64_t **memslot_bitmaps_alloc(const struct memslot_table *t)
+{
+	uint64_t **b = calloc(t->nr ? t->nr : 1, sizeof(*b));
+	for (uint32_t i = 0; b && i < t->nr; i++) {
+		b[i] = calloc(memslot_bitmap_words(&t->slots[i]), sizeof(uint64_t));
+		if (!b[i]) {
+			memslot_bitmaps_free(b, t->nr);
+			return NULL;
+		}
+	}
+	return b;
 }

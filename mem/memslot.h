@@ -43,4 +43,14 @@ int memslot_set_flags(struct memslot_table *t, uint32_t id, uint32_t flags);
 /* The slot holding gpa, or NULL. Binary search: devices call it per descriptor. */
 const struct memslot *memslot_find(const struct memslot_table *t, uint64_t gpa);
 
+/* A bit per 4K page of every slot (dirty logs, migration's maps of what is where). */
+uint64_t memslot_bitmap_words(const struct memslot *s);
+/* Zeroed, one array per slot of t; NULL when memory ran out. */
+uint64_t **memslot_bitmaps_alloc(const struct memslot_table *t);
+void memslot_bitmaps_free(uint64_t **bits, uint32_t nr);
+static inline bool memslot_bit(const uint64_t *bits, uint64_t page)
+{
+	return (bits[page / 64] >> (page % 64)) & 1;
+}
+
 #endif

@@ -44,17 +44,14 @@ static void set_bits(uint64_t *bits, uint64_t first, uint64_t n, bool on)
 static int filled_map_init(struct filled_map *f, const struct memslot_table *t)
 {
 	f->slots = t;
-	f->bits = calloc(t->nr ? t->nr : 1, sizeof(*f->bits));
+	f->bits = memslot_bitmaps_alloc(t);
 	if (!f->bits)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < t->nr; i++) {
 		uint64_t pages = t->slots[i].size / SZ_4K;
-		f->bits[i] = calloc((pages + 63) / 64, sizeof(uint64_t));
 		unsigned char *res = malloc(pages ? pages : 1);
-		if (!f->bits[i] || !res) {
-			free(res);
+		if (!res)
 			return -ENOMEM;
-		}
 		/* mincore fails only on a bad range: then every page counts as maybe filled. */
 		bool known = mincore(t->slots[i].hva, t->slots[i].size, res) == 0;
 		for (uint64_t p = 0; p < pages; p++)
@@ -67,9 +64,7 @@ static int filled_map_init(struct filled_map *f, const struct memslot_table *t)
 
 static void filled_map_free(struct filled_map *f)
 {
-	for (uint32_t i = 0; f->bits && i < f->slots->nr; i++)
-		free(f->bits[i]);
-	free(f->bits);
+	memslot_bitmaps_free(f->bits, f->slots->nr);
 }
 
 /* The slot's bits and the first page's index for [gpa, gpa + n pages), already known to
@@ -147,7 +142,7 @@ static int recv_pages(struct receiver *r, uint32_t len)
 	/* Writing zeros into fresh memory would allocate all of it: only pages that may
 	 * hold data are looked at. */
 	for (uint64_t p = 0; p < h.count; p++) {
-		if (!((bits[(first + p) / 64] >> ((first + p) % 64)) & 1))
+		if (!memslot_bit(bits, first + p))
 			continue;
 		if (!page_is_zero(dst + p * SZ_4K))
 			memset(dst + p * SZ_4K, 0, SZ_4K);

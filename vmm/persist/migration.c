@@ -89,8 +89,8 @@ static int send_pages(struct sender *s, const struct memslot *sl, uint64_t first
 			p += 63;
 			continue;
 		}
-		bool wanted = p < end && (!want || (want[p / 64] >> (p % 64)) & 1);
-		bool is_zero = wanted && (zero ? (zero[(p - first) / 64] >> ((p - first) % 64)) & 1
+		bool wanted = p < end && (!want || memslot_bit(want, p));
+		bool is_zero = wanted && (zero ? memslot_bit(zero, p - first)
 					       : page_is_zero(sl->hva + p * SZ_4K));
 		if (run && (!wanted || is_zero != run_zero || run == MIG_BATCH)) {
 			int e = send_run(s, sl->gpa + run_start * SZ_4K, run, run_zero);

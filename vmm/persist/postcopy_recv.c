@@ -9,7 +9,6 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,8 +41,8 @@ struct postcopy_dst {
 	pthread_mutex_t tx_lock;         /* the fault thread's requests and the page thread's end */
 	int uffd, stop_efd;
 	bool shmem;                      /* a memfd backing */
-	_Atomic uint64_t **arrived;      /* per memslot, a bit per 4K page in place */
-	_Atomic uint64_t **requested;
+	uint64_t **arrived;              /* per memslot, a bit per 4K page in place (atomic) */
+	uint64_t **requested;
 	uint64_t missing;                /* pages the source still owes */
 	pthread_t fault_thread, page_thread;
 	bool fault_started, page_started;
@@ -57,17 +56,18 @@ struct postcopy_dst {
 	uint8_t bounce[MIG_BATCH * SZ_4K];
 };
 
-static bool bit(_Atomic uint64_t *b, uint64_t i)
+/* The two threads share the maps: every access is atomic. */
+static bool bit(uint64_t *b, uint64_t i)
 {
-	return (atomic_load(&b[i / 64]) >> (i % 64)) & 1;
+	return (__atomic_load_n(&b[i / 64], __ATOMIC_SEQ_CST) >> (i % 64)) & 1;
 }
 
-static void set_bit_to(_Atomic uint64_t *b, uint64_t i, bool on)
+static void set_bit_to(uint64_t *b, uint64_t i, bool on)
 {
 	if (on)
-		atomic_fetch_or(&b[i / 64], 1ull << (i % 64));
+		__atomic_fetch_or(&b[i / 64], 1ull << (i % 64), __ATOMIC_SEQ_CST);
 	else
-		atomic_fetch_and(&b[i / 64], ~(1ull << (i % 64)));
+		__atomic_fetch_and(&b[i / 64], ~(1ull << (i % 64)), __ATOMIC_SEQ_CST);
 }
 
 /* The memslot index and page of a host address in guest RAM, or -1. */
@@ -122,7 +122,7 @@ static int on_fault(struct postcopy_dst *p, uint64_t addr)
 		}
 		return 0;
 	}
-	if (atomic_fetch_or(&p->requested[i][page / 64], 1ull << (page % 64)) & (1ull << (page % 64)))
+	if (__atomic_fetch_or(&p->requested[i][page / 64], 1ull << (page % 64), __ATOMIC_SEQ_CST) & (1ull << (page % 64)))
 		return 0; /* asked already: its copy wakes every waiter */
 	uint64_t gpa = sl->gpa + page * SZ_4K;
 	note_request(p, gpa);
@@ -329,25 +329,13 @@ static void *page_thread(void *arg)
 
 /* ---- setup ---- */
 
-static _Atomic uint64_t **bitmaps(const struct memslot_table *t, bool all)
+/* Per-slot maps, all ones when every page counts as there already. */
+static uint64_t **bitmaps(const struct memslot_table *t, bool all)
 {
-	_Atomic uint64_t **b = calloc(t->nr ? t->nr : 1, sizeof(*b));
-	for (uint32_t i = 0; b && i < t->nr; i++) {
-		uint64_t words = (t->slots[i].size / SZ_4K + 63) / 64;
-		b[i] = calloc(words, sizeof(uint64_t));
-		if (!b[i])
-			return b; /* freed by the caller with the rest */
-		for (uint64_t w = 0; all && w < words; w++)
-			b[i][w] = ~0ull;
-	}
+	uint64_t **b = memslot_bitmaps_alloc(t);
+	for (uint32_t i = 0; b && all && i < t->nr; i++)
+		memset(b[i], 0xff, memslot_bitmap_words(&t->slots[i]) * sizeof(uint64_t));
 	return b;
-}
-
-static void free_bitmaps(_Atomic uint64_t **b, uint32_t nr)
-{
-	for (uint32_t i = 0; b && i < nr; i++)
-		free((void *)b[i]);
-	free(b);
 }
 
 static int open_uffd(struct postcopy_dst *p, char *err, size_t errlen)
@@ -466,8 +454,8 @@ void postcopy_dst_finish(struct postcopy_dst *p)
 	if (p->ch.fd >= 0)
 		close(p->ch.fd);
 	const struct memslot_table *t = &p->m->vm.mem.slots;
-	free_bitmaps(p->arrived, t->nr);
-	free_bitmaps(p->requested, t->nr);
+	memslot_bitmaps_free(p->arrived, t->nr);
+	memslot_bitmaps_free(p->requested, t->nr);
 	pthread_mutex_destroy(&p->tx_lock);
 	pthread_mutex_destroy(&p->stats_lock);
 	free(p);

@@ -15,23 +15,15 @@
 #define PUSH_PAGES 64          /* pages per background record: requests wait at most one */
 #define REQ_AHEAD 16           /* a request also takes the missing pages after it */
 
-static bool test_bit(const uint64_t *b, uint64_t i)
-{
-	return (b[i / 64] >> (i % 64)) & 1;
-}
-
 int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machine *m, bool all)
 {
 	const struct memslot_table *t = &m->vm.mem.slots;
 	*p = (struct postcopy_src){ .ch = ch, .m = m };
-	p->to_send = calloc(t->nr ? t->nr : 1, sizeof(*p->to_send));
+	p->to_send = memslot_bitmaps_alloc(t);
 	if (!p->to_send)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < t->nr; i++) {
-		uint64_t pages = t->slots[i].size / SZ_4K, words = (pages + 63) / 64;
-		p->to_send[i] = calloc(words, sizeof(uint64_t));
-		if (!p->to_send[i])
-			return -ENOMEM;
+		uint64_t pages = t->slots[i].size / SZ_4K, words = memslot_bitmap_words(&t->slots[i]);
 		for (uint64_t w = 0; all && w < words; w++)
 			p->to_send[i][w] = w + 1 < words || pages % 64 == 0 ? ~0ull : (1ull << (pages % 64)) - 1;
 		p->left += all ? pages : 0;
@@ -41,9 +33,7 @@ int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machin
 
 void postcopy_src_free(struct postcopy_src *p)
 {
-	for (uint32_t i = 0; p->to_send && i < p->m->vm.mem.slots.nr; i++)
-		free(p->to_send[i]);
-	free(p->to_send);
+	memslot_bitmaps_free(p->to_send, p->m->vm.mem.slots.nr);
 	p->to_send = NULL;
 }
 
@@ -62,12 +52,12 @@ static uint64_t run_with_gaps(const uint64_t *bits, uint64_t pg, uint64_t pages)
 {
 	uint64_t end = pg;
 	while (end < pages) {
-		if (test_bit(bits, end)) {
+		if (memslot_bit(bits, end)) {
 			end++;
 			continue;
 		}
 		uint64_t g = 1;
-		while (g <= DISCARD_GAP && end + g < pages && !test_bit(bits, end + g))
+		while (g <= DISCARD_GAP && end + g < pages && !memslot_bit(bits, end + g))
 			g++;
 		if (g > DISCARD_GAP || end + g >= pages)
 			break;
@@ -95,7 +85,7 @@ int postcopy_src_discard(struct postcopy_src *p, const struct dirty_log *d)
 		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
 		uint64_t pages = bits ? sl->size / SZ_4K : 0;
 		for (uint64_t pg = 0; pg < pages && !e;) {
-			if (!test_bit(bits, pg)) {
+			if (!memslot_bit(bits, pg)) {
 				pg += pg % 64 == 0 && !bits[pg / 64] ? 64 : 1;
 				continue;
 			}
@@ -145,7 +135,7 @@ static uint32_t missing_run(const struct postcopy_src *p, uint32_t i, uint64_t p
 {
 	uint64_t pages = p->m->vm.mem.slots.slots[i].size / SZ_4K;
 	uint32_t n = 0;
-	while (n < max && pg + n < pages && test_bit(p->to_send[i], pg + n))
+	while (n < max && pg + n < pages && memslot_bit(p->to_send[i], pg + n))
 		n++;
 	return n;
 }
@@ -155,7 +145,7 @@ static int push_next(struct postcopy_src *p)
 	const struct memslot_table *t = &p->m->vm.mem.slots;
 	while (p->cursor_slot < t->nr) {
 		uint64_t pages = t->slots[p->cursor_slot].size / SZ_4K;
-		while (p->cursor < pages && !test_bit(p->to_send[p->cursor_slot], p->cursor))
+		while (p->cursor < pages && !memslot_bit(p->to_send[p->cursor_slot], p->cursor))
 			p->cursor++;
 		if (p->cursor < pages) {
 			uint32_t n = missing_run(p, p->cursor_slot, p->cursor, PUSH_PAGES);
