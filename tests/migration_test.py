@@ -9,7 +9,8 @@ repeated, every page verified after it, and the VM must end normally where it la
         migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
         migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log |
         migrate-peer-words-escaped | migrate-postcopy | migrate-hybrid | migrate-postcopy-key |
-        postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | migrate-postcopy-memfd
+        postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | migrate-postcopy-memfd |
+        migrate-postcopy-hugetlb | migrate-hybrid-hugetlb | migrate-postcopy-prefaulted
         (the virtio cases take the virtio_blk guest)
 """
 import contextlib
@@ -25,6 +26,7 @@ import threading
 import time
 
 import state_stream
+from memory_test import grow_pool, pool_path
 
 STEPS = "steps=14000"
 
@@ -476,11 +478,41 @@ def postcopy_refused_file(pagoda, guest, d):
     if isinstance(r, str):
         return r
     rc, out, src, dst, src_rc, dst_rc = r
-    if rc == 0 or dst_rc in (0, None) or "post-copy needs --memory-backend anon, thp or memfd" not in dst.text():
+    if rc == 0 or dst_rc in (0, None) or "filling guest RAM on demand needs --memory-backend anon, thp, memfd or hugetlb" not in dst.text():
         return f"ctl exit {rc}, destination exit {dst_rc}: expected a refusal naming the backend"
     if src_rc != 0 or "done: 14000 steps, every page verified" not in src.text():
         return f"source exit {src_rc}: it did not run on to its end"
     return None
+
+
+@contextlib.contextmanager
+def hugetlb_2m(pages):
+    """pages more 2 MiB huge pages for the test, put back after; None when the host has
+    not that many."""
+    old, got = grow_pool(2 << 20, pages)
+    try:
+        yield got >= pages
+    finally:
+        with open(pool_path(2 << 20), "w") as f:
+            f.write(str(old))
+
+
+def postcopy_hugetlb(pagoda, guest, d, mode, both):
+    """Post-copy into hugetlb: a fault waits for its whole 2 MiB page, which the guest
+    sees only once complete (written through a second mapping, then mapped with
+    UFFDIO_CONTINUE); the hybrid's stale pages leave the guest's view a huge page at a
+    time while the rest of it stays good. Every page verified, as always."""
+    huge = ["--memory-backend", "hugetlb", "--hugepage-size", "2M"]
+    with hugetlb_2m(256 if both else 128) as ok:
+        if not ok:
+            print("SKIP: the host has not 128-256 free 2 MiB pages")
+            return 77
+        why = postcopy_checked(pagoda, guest, d, mode, dst_args=huge, src_args=huge if both else ())
+        dst = records(os.path.join(d, "dst.jsonl"))
+        faults = [r for r in dst if r["event"] == "faults"]
+        if not why and (not faults or faults[0]["unit_pages"] != 512):
+            why = f"the destination did not fault in whole 2 MiB pages: {faults}"
+        return why
 
 
 def netns(d):
@@ -746,6 +778,11 @@ def main():
         if case == "migrate-postcopy-memfd":
             return postcopy_checked(pagoda, guest, d, "precopy-then-postcopy=1", dst_args=["--memory-backend", "memfd"],
                                     src_args=["--memory-backend", "memfd"])
+        if case in ("migrate-postcopy-hugetlb", "migrate-hybrid-hugetlb"):
+            hybrid = case == "migrate-hybrid-hugetlb"
+            return postcopy_hugetlb(pagoda, guest, d, "precopy-then-postcopy=1" if hybrid else "postcopy", hybrid)
+        if case == "migrate-postcopy-prefaulted":  # populated pages would never fault
+            return postcopy_checked(pagoda, guest, d, "postcopy", dst_args=["--prefault"])
         if case == "migrate-log":
             return migrate_log(pagoda, guest, d)
         if case == "migrate-peer-words-escaped":
@@ -762,6 +799,8 @@ def main():
 
 if __name__ == "__main__":
     why = main()
+    if why == 77:
+        sys.exit(77)
     if why:
         print("FAIL: " + why)
     sys.exit(1 if why else 0)

@@ -93,7 +93,7 @@ static const unsigned long main_ioctls[] = {
 };
 /* An incoming post-copy's threads (vmm/persist/postcopy_recv.c) are started under the
  * setup filter and keep it: userfaultfd's requests. */
-static const unsigned long setup_ioctls[] = { ARCH_SETUP_IOCTLS, UFFDIO_API, UFFDIO_REGISTER, UFFDIO_COPY,
+static const unsigned long setup_ioctls[] = { ARCH_SETUP_IOCTLS, UFFDIO_API, UFFDIO_REGISTER, UFFDIO_COPY, UFFDIO_CONTINUE,
 					      UFFDIO_ZEROPAGE, UFFDIO_WAKE };
 
 const char *sandbox_thread_name(enum sandbox_thread kind)

@@ -21,7 +21,9 @@
  *   MIG_STATE, MIG_MAC, MIG_END       ->
  *                                     <-    MIG_REPLY; the destination's guest runs
  *   MIG_PAGES [MIG_MAC]...            ->    pushed in order, or asked for first:
- *                                     <-    MIG_PAGE_REQ gpa (a vCPU or device waits)
+ *                                     <-    MIG_PAGE_REQ gpa, pages (a vCPU or
+ *                                           device waits; pages: a huge page's worth
+ *                                           when the destination maps whole ones)
  *   MIG_POSTCOPY_DONE [MIG_MAC]       ->
  *                                     <-    MIG_POSTCOPY_DONE [MIG_MAC] all in place
  * With a key every page record is followed by the MAC of the stream so far and the
@@ -50,6 +52,15 @@ struct mig_hint {
 struct mig_discard {
 	uint64_t gpa;
 	uint64_t count;
+};
+
+/* MIG_PAGE_REQ: the destination waits for a page in [gpa, gpa + pages * 4K): the source
+ * sends those of them it still owes, first. */
+#define MIG_REQ_MAX_PAGES (1u << 18)  /* a 1 GiB page */
+struct mig_page_req {
+	uint64_t gpa;
+	uint32_t pages;
+	uint32_t pad;
 };
 
 struct mig_reply {

@@ -13,7 +13,6 @@
 #include "../../util/page.h"
 
 #define PUSH_PAGES 64          /* pages per background record: requests wait at most one */
-#define REQ_AHEAD 16           /* a request also takes the missing pages after it */
 
 int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machine *m, bool all)
 {
@@ -158,18 +157,24 @@ static int push_next(struct postcopy_src *p)
 	return -EIO; /* pages left that are nowhere: cannot be */
 }
 
-/* A page the destination waits for: it and the missing pages after it go now. A request
- * for a page already sent (it crossed the push) needs nothing. */
-static int answer_request(struct postcopy_src *p, uint64_t gpa)
+/* Pages the destination waits for: those of them still owed go now, in runs. A request
+ * for pages already sent (they crossed the push) needs nothing. */
+static int answer_request(struct postcopy_src *p, const struct mig_page_req *r)
 {
-	const struct memslot *sl = memslot_find(&p->m->vm.mem.slots, gpa);
-	if (!sl || gpa % SZ_4K)
+	const struct memslot *sl = memslot_find(&p->m->vm.mem.slots, r->gpa);
+	uint64_t pg = sl ? (r->gpa - sl->gpa) / SZ_4K : 0, pages = sl ? sl->size / SZ_4K : 0;
+	if (!sl || r->gpa % SZ_4K || !r->pages || r->pages > MIG_REQ_MAX_PAGES || r->pages > pages - pg)
 		return -EPROTO;
 	uint32_t i = (uint32_t)(sl - p->m->vm.mem.slots.slots);
-	uint64_t pg = (gpa - sl->gpa) / SZ_4K;
-	uint32_t n = missing_run(p, i, pg, REQ_AHEAD);
 	p->requested++;
-	return n ? send_pages(p, i, pg, n) : 0;
+	for (uint64_t end = pg + r->pages; pg < end;) {
+		uint32_t n = missing_run(p, i, pg, (uint32_t)(end - pg < MIG_BATCH ? end - pg : MIG_BATCH));
+		int e = n ? send_pages(p, i, pg, n) : 0;
+		if (e)
+			return e;
+		pg += n ? n : 1;
+	}
+	return 0;
 }
 
 /* One record from the destination. 1 when it confirmed it has everything. */
@@ -181,9 +186,9 @@ static int take_record(struct postcopy_src *p, char *err, size_t errlen)
 		return e;
 	switch (hdr[0]) {
 	case MIG_PAGE_REQ: {
-		uint64_t gpa;
-		e = hdr[1] == sizeof(gpa) ? mig_recv(p->ch, &gpa, sizeof(gpa)) : -EPROTO;
-		return e ? e : answer_request(p, gpa);
+		struct mig_page_req r;
+		e = hdr[1] == sizeof(r) ? mig_recv(p->ch, &r, sizeof(r)) : -EPROTO;
+		return e ? e : answer_request(p, &r);
 	}
 	case MIG_REPLY: {
 		struct mig_reply r;
