@@ -257,25 +257,33 @@ static void arrived(struct uffd_fill *f, uint32_t i, uint64_t page, uint64_t n)
 			unit_done(f, i, u);
 }
 
-/* Copy mode: one call for the run. EEXIST: a page of it was mapped meanwhile (a zero
- * page for a fault, or another putter): the run goes page by page. */
+/* Copy mode: one call for the run where it can. The kernel stops at a page mapped
+ * meanwhile (a zero page for a fault, another putter's copy) and says how far it got
+ * (EAGAIN with a partial count), or EEXIST when that page is the first: it is skipped,
+ * its contents are the ones that count. */
 static int copy_run(struct uffd_fill *f, uint32_t i, uint64_t page, uint64_t n, const uint8_t *data)
 {
-	uint64_t hva = (uint64_t)(uintptr_t)slot_at(f, i)->hva + page * SZ_4K, len = n * SZ_4K;
-	int r;
-	if (data) {
-		struct uffdio_copy c = { .dst = hva, .src = (uint64_t)(uintptr_t)data, .len = len };
-		r = ioctl(f->uffd, UFFDIO_COPY, &c);
-	} else {
-		struct uffdio_zeropage z = { .range = { hva, len } };
-		r = ioctl(f->uffd, UFFDIO_ZEROPAGE, &z);
-	}
-	if (r && errno != EEXIST)
-		return -errno;
-	for (uint64_t k = 0; r && n > 1 && k < n; k++) {
-		int e = copy_run(f, i, page + k, 1, data ? data + k * SZ_4K : NULL);
-		if (e)
-			return e;
+	uint64_t hva = (uint64_t)(uintptr_t)slot_at(f, i)->hva + page * SZ_4K, len = n * SZ_4K, done = 0;
+	while (done < len) {
+		int64_t got;
+		int r;
+		if (data) {
+			struct uffdio_copy c = { .dst = hva + done, .src = (uint64_t)(uintptr_t)data + done, .len = len - done };
+			r = ioctl(f->uffd, UFFDIO_COPY, &c);
+			got = c.copy;
+		} else {
+			struct uffdio_zeropage z = { .range = { hva + done, len - done } };
+			r = ioctl(f->uffd, UFFDIO_ZEROPAGE, &z);
+			got = z.zeropage;
+		}
+		if (!r)
+			return 0;
+		if (errno == EEXIST)
+			done += SZ_4K;
+		else if (errno == EAGAIN)
+			done += got > 0 ? (uint64_t)got : 0;
+		else
+			return -errno;
 	}
 	return 0;
 }

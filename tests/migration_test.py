@@ -4,7 +4,8 @@
 repeated, every page verified after it, and the VM must end normally where it landed.
 
   migration_test.py PAGODA GUEST CASE
-  CASE: snapshot-copy | snapshot-map | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
+  CASE: snapshot-copy | snapshot-map | snapshot-lazy | snapshot-lazy-memfd | snapshot-lazy-hugetlb |
+        snapshot-lazy-diff | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
         migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
         migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
         migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log |
@@ -90,7 +91,7 @@ def check_continuity(before, after):
     return None
 
 
-def snapshot(pagoda, guest, d, map_memory):
+def snapshot(pagoda, guest, d, restore_args=()):
     sock = os.path.join(d, "api.sock")
     snap = os.path.join(d, "snap")
     src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
@@ -101,15 +102,29 @@ def snapshot(pagoda, guest, d, map_memory):
         if rc:
             return f"ctl {c[0]} failed: {out}"
     src.finish()
-    args = [pagoda, "restore", snap, "--timeout", "120", "--stats"]
-    if map_memory:
-        args += ["--restore-memory", "map", "--memory-backend", "anon"]
-    dst = VM(args)
+    dst = VM([pagoda, "restore", snap, "--timeout", "120", "--stats"] + list(restore_args))
     rc = dst.finish()
     print(src.text() + "----\n" + dst.text())
     if rc != 0:
         return f"restore exited {rc}"
-    return check_continuity(src.text(), dst.text())
+    return check_continuity(src.text(), dst.text()) or lazy_reported(restore_args, dst.text())
+
+
+def lazy_reported(restore_args, text):
+    """A lazy restore says when all memory was in place, and how much it read."""
+    if "lazy" in restore_args and not re.search(r"restore: all memory in place: [\d.]+ MiB read", text):
+        return "the lazy restore did not say all memory arrived"
+    return None
+
+
+def snapshot_lazy_hugetlb(pagoda, guest, d):
+    """A lazy restore into hugetlb: whole 2 MiB pages, each mapped once complete."""
+    with hugetlb_2m(128) as ok:
+        if not ok:
+            print("SKIP: the host has not 128 free 2 MiB pages")
+            return 77
+        return snapshot(pagoda, guest, d, ["--restore-memory", "lazy", "--memory-backend", "hugetlb",
+                                           "--hugepage-size", "2M"])
 
 
 def cycles(text):
@@ -157,7 +172,7 @@ def disk_kib(path):
     return os.stat(path).st_blocks // 2
 
 
-def snapshot_diff(pagoda, guest, d):
+def snapshot_diff(pagoda, guest, d, restore_args=()):
     """A full snapshot, the guest runs on, a diff snapshot: the diff holds only what was
     dirtied in between, and restoring it (through its parent) continues the guest."""
     sock = os.path.join(d, "api.sock")
@@ -177,16 +192,17 @@ def snapshot_diff(pagoda, guest, d):
     print(f"memory on disk: full {kf} KiB, diff {kd} KiB")
     if kd * 4 > kf:
         return f"the diff ({kd} KiB) is not much smaller than the full snapshot ({kf} KiB)"
-    dst = VM([pagoda, "restore", diff, "--timeout", "120"])
+    dst = VM([pagoda, "restore", diff, "--timeout", "120"] + list(restore_args))
     rc = dst.finish()
     print(src.text() + "----\n" + dst.text())
     if rc != 0:
         return f"restore of the diff exited {rc}"
-    why = check_continuity(src.text(), dst.text())
+    why = check_continuity(src.text(), dst.text()) or lazy_reported(restore_args, dst.text())
     if why:
         return why
     shutil.rmtree(full)
-    p = subprocess.run([pagoda, "restore", diff], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=60)
+    p = subprocess.run([pagoda, "restore", diff] + list(restore_args), stdout=subprocess.PIPE,
+                       stderr=subprocess.STDOUT, timeout=60)
     out = p.stdout.decode(errors="replace")
     print(out)
     if p.returncode != 2 or "snapshot" not in out:
@@ -737,8 +753,18 @@ def main():
     d = tempfile.mkdtemp(prefix="pagoda-mig-")
     ns = None
     try:
-        if case in ("snapshot-copy", "snapshot-map"):
-            return snapshot(pagoda, guest, d, case == "snapshot-map")
+        if case == "snapshot-copy":
+            return snapshot(pagoda, guest, d)
+        if case == "snapshot-map":
+            return snapshot(pagoda, guest, d, ["--restore-memory", "map", "--memory-backend", "anon"])
+        if case == "snapshot-lazy":
+            return snapshot(pagoda, guest, d, ["--restore-memory", "lazy"])
+        if case == "snapshot-lazy-memfd":
+            return snapshot(pagoda, guest, d, ["--restore-memory", "lazy", "--memory-backend", "memfd"])
+        if case == "snapshot-lazy-hugetlb":
+            return snapshot_lazy_hugetlb(pagoda, guest, d)
+        if case == "snapshot-lazy-diff":
+            return snapshot_diff(pagoda, guest, d, ["--restore-memory", "lazy"])
         if case in ("snapshot-virtio", "migrate-virtio"):
             return virtio_move(pagoda, guest, d, case.split("-")[0])
         if case == "snapshot-diff":

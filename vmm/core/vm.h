@@ -22,7 +22,7 @@ enum {
 	EXIT_VMM_ERROR = 10,       /* an ioctl or syscall failed while running */
 	EXIT_SANDBOX = 12,         /* a thread made a system call its seccomp filter forbids */
 	EXIT_GUEST_HUNG = 14,      /* every vCPU halted with interrupts off: nothing can wake it */
-	EXIT_POSTCOPY_LOST = 16,   /* an incoming post-copy lost its source: memory incomplete */
+	EXIT_MEMORY_LOST = 16,     /* memory still coming (post-copy, lazy restore) cannot be had */
 	EXIT_TIMEOUT = 124,
 	EXIT_SIGNAL_BASE = 128,
 };

@@ -78,8 +78,11 @@ const char cli_run_usage[] =
 	"                        either side: start, each pass (pages, bytes, rate, what was\n"
 	"                        dirtied meanwhile), end (downtime and where it went);\n"
 	"                        tools/migration-plot draws them\n"
-	"      --restore-memory copy|map  pagoda restore: copy the snapshot's memory in, or\n"
-	"                        map it privately and page it in lazily (default copy)\n"
+	"      --restore-memory copy|map|lazy  pagoda restore: copy the snapshot's memory in\n"
+	"                        first (default); map the file privately (anon/thp only, the\n"
+	"                        guest's memory stays the file's page cache); or lazy: the\n"
+	"                        guest starts at once, pages read as touched and the rest in\n"
+	"                        the background, into any backing but a private file\n"
 	"      --seccomp on|log|off  per-thread system call filters (default on); a call\n"
 	"                        outside them ends pagoda with exit code 12, naming it;\n"
 	"                        log lets it through and the kernel logs it\n"
@@ -92,8 +95,9 @@ const char cli_run_usage[] =
 	"Exit status: 0 guest powered off or rebooted; (v << 1) | 1 guest wrote v to the\n"
 	"debug-exit port 0x501; 2 bad command line or setup failure; 4 guest triple fault;\n"
 	"6 KVM internal error; 8 unhandled VM exit; 10 VMM error while running; 12 seccomp\n"
-	"violation; 14 every vCPU halted with interrupts off; 16 an incoming post-copy lost\n"
-	"its source; 124 timeout; 128+N killed by signal N.\n"
+	"violation; 14 every vCPU halted with interrupts off; 16 guest memory still coming\n"
+	"(an incoming post-copy, a lazy restore) cannot be had: its source is lost; 124\n"
+	"timeout; 128+N killed by signal N.\n"
 	"Console: Ctrl-a x ends the VM when stdin is a terminal.\n";
 
 static int fail(char *err, size_t errlen, const char *fmt, ...)
@@ -434,10 +438,11 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 			return fail(err, errlen, "--seccomp '%s': use on, log or off", arg);
 		return 0;
 	case OPT_RESTORE_MEM:
-		if (strcmp(arg, "copy") && strcmp(arg, "map"))
-			return fail(err, errlen, "--restore-memory '%s': use copy or map", arg);
-		cfg->restore_map = !strcmp(arg, "map");
-		return 0;
+		if (!strcmp(arg, "copy") || !strcmp(arg, "map") || !strcmp(arg, "lazy")) {
+			cfg->restore_memory = !strcmp(arg, "copy") ? RESTORE_COPY : !strcmp(arg, "map") ? RESTORE_MAP : RESTORE_LAZY;
+			return 0;
+		}
+		return fail(err, errlen, "--restore-memory '%s': use copy, map or lazy", arg);
 	}
 	return 1;
 }

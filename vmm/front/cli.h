@@ -11,6 +11,12 @@
 #include "../core/sandbox.h"
 
 /* `pagoda run`: the machine, and what the front end does around it. */
+enum restore_memory {
+	RESTORE_COPY,   /* read it all in before the guest runs */
+	RESTORE_MAP,    /* map the memory file privately */
+	RESTORE_LAZY,   /* userfaultfd: on touch and in the background (vmm/persist/lazy_restore.h) */
+};
+
 struct run_config {
 	struct machine_config m;
 	bool help;
@@ -22,7 +28,7 @@ struct run_config {
 	const char *incoming;          /* unix:PATH or tcp:HOST:PORT */
 	const char *migration_log;     /* JSON lines of each migration, appended */
 	const char *restore_dir;       /* set by `pagoda restore DIR` */
-	bool restore_map;              /* --restore-memory map */
+	enum restore_memory restore_memory; /* --restore-memory */
 };
 
 /* Parses `run` options (argv[0] is "run"). On error returns -1 with a one-line message in

@@ -19,6 +19,7 @@
 #include "../core/event_loop.h"
 #include "../control/controller.h"
 #include "../core/machine.h"
+#include "../persist/lazy_restore.h"
 #include "../persist/migration.h"
 #include "../persist/mig_log.h"
 #include "../persist/postcopy.h"
@@ -35,6 +36,7 @@ struct run {
 	int watchdog_fd;             /* once a second: can the guest still run? */
 	int mig_log_fd;              /* --migration-log, or -1 */
 	struct postcopy_dst *postcopy; /* an incoming post-copy still fetching memory */
+	struct lazy_restore *lazy;     /* a lazy restore still reading memory */
 	uint64_t rate_last_ns;
 	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
 	struct controller ctl;
@@ -257,8 +259,11 @@ static int bring_in_guest(struct run *r)
 	struct state_buf st;
 	struct state_header h;
 	int e = snapshot_read_state(r->cfg.restore_dir, &st, &h, r->err, sizeof(r->err));
-	if (!e)
-		e = snapshot_load_memory(m, r->cfg.restore_dir, r->cfg.restore_map, r->err, sizeof(r->err));
+	if (!e && r->cfg.restore_memory == RESTORE_LAZY)
+		e = lazy_restore_begin(&r->lazy, m, r->cfg.restore_dir, r->err, sizeof(r->err));
+	else if (!e)
+		e = snapshot_load_memory(m, r->cfg.restore_dir, r->cfg.restore_memory == RESTORE_MAP, r->err,
+					 sizeof(r->err));
 	char why[256];
 	if (!e && (e = machine_state_restore(m, &st, why, sizeof(why))))
 		snprintf(r->err, sizeof(r->err), "snapshot %.60s: %.180s", r->cfg.restore_dir, why);
@@ -316,6 +321,7 @@ static void teardown(struct run *r)
 		controller_close(&r->ctl); /* joins a migration thread before the machine goes */
 	postcopy_dst_abort(r->postcopy); /* setup failed after the stream */
 	postcopy_dst_finish(r->postcopy);
+	lazy_restore_finish(r->lazy);
 	machine_destroy(&r->m);
 	terminal_restore();
 	event_loop_destroy(&r->loop);
@@ -399,6 +405,8 @@ static int run_or_restore(int argc, char **argv, const char *restore_dir)
 		postcopy_dst_abort(r->postcopy);
 		postcopy_dst_finish(r->postcopy);
 		r->postcopy = NULL;
+		lazy_restore_finish(r->lazy);
+		r->lazy = NULL;
 		machine_stop(&r->m);
 		code = report_end(r);
 		if (r->cfg.stats)

@@ -4,12 +4,11 @@
  * while the source pushes the rest in order. The hybrid mode sends pre-copy passes first
  * and then only what was dirtied since.
  *
- * Memory: anonymous backings (anon, thp) and memfd (shmem: its holes are missing pages
- * too), filled with UFFDIO_COPY/ZEROPAGE; hugetlb would need whole huge pages per fault
- * and files minor faults (UFFDIO_CONTINUE): both are refused.
+ * Memory is filled through mem/uffd_fill.h: anon, thp and 4K shared memory page by page,
+ * hugetlb a whole huge page per fault (the request names all of its pages).
  *
  * Failure is not hidden: once the destination's guest ran, neither side holds the whole
- * VM. A destination that loses its source ends with EXIT_POSTCOPY_LOST; a source that
+ * VM. A destination that loses its source ends with EXIT_MEMORY_LOST; a source that
  * loses its destination keeps its VM paused (its memory and devices as they were at the
  * switch) and says so: resume it only if the destination is known dead. */
 #ifndef PAGODA_VMM_POSTCOPY_H

@@ -158,7 +158,7 @@ static void *page_thread(void *arg)
 				 p->result == -EPROTO ? "the stream is not a pagoda migration" : strerror(-p->result));
 		/* The guest cannot go on without its memory. The vCPUs waiting for pages are
 		 * let go only once the VM is stopping (closing userfaultfd maps zero pages). */
-		vm_request_exit(&p->m->vm, EXIT_POSTCOPY_LOST, "post-copy: %s; the guest's memory is incomplete", p->err);
+		vm_request_exit(&p->m->vm, EXIT_MEMORY_LOST, "post-copy: %s; the guest's memory is incomplete", p->err);
 	}
 	uint64_t one = 1;
 	if (write(p->stop_efd, &one, sizeof(one)) < 0) {

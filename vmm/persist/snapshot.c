@@ -318,3 +318,73 @@ static int load_full(struct machine *m, const char *dir, bool map, char *err, si
 		snprintf(err, errlen, "snapshot %s: loading guest memory: %s", path, strerror(-e));
 	return e;
 }
+
+/* DIR/memory, a regular file of the guest's RAM size. */
+static int open_memory(const char *dir, uint64_t ram_size, char *err, size_t errlen)
+{
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/memory", dir);
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != ram_size) {
+		snprintf(err, errlen, "snapshot %s: %s", path, fd < 0 ? strerror(errno) :
+			 "not a regular file of the guest's RAM size: truncated or not this snapshot's");
+		if (fd >= 0)
+			close(fd);
+		return -EBADMSG;
+	}
+	return fd;
+}
+
+/* One layer of dir; *parent: the next directory to read (NULL at the full snapshot). */
+static int open_layer(const char *dir, uint64_t ram_size, struct snapshot_layer *l, char **parent,
+		      char *err, size_t errlen)
+{
+	size_t len = 0, want = (ram_size / SZ_4K + 63) / 64 * 8;
+	*l = (struct snapshot_layer){ .fd = -1 };
+	*parent = read_small(dir, "parent", &len);
+	if (*parent)
+		l->pages = (uint64_t *)read_small(dir, "pages", &len);
+	if (*parent && (!l->pages || len != want)) {
+		snprintf(err, errlen, "diff snapshot %s: its page map is missing or not this guest's size", dir);
+		return -EBADMSG;
+	}
+	int fd = open_memory(dir, ram_size, err, errlen);
+	l->fd = fd >= 0 ? fd : -1;
+	return fd < 0 ? fd : 0;
+}
+
+int snapshot_open_chain(const char *dir, uint64_t ram_size, struct snapshot_layer *layers, unsigned int *n,
+			char *err, size_t errlen)
+{
+	struct snapshot_layer newest_first[SNAPSHOT_MAX_CHAIN];
+	char *cur = strdup(dir), *parent = NULL;
+	unsigned int k = 0;
+	int e = cur ? 0 : -ENOMEM;
+	for (; !e && cur; k++) {
+		if (k == SNAPSHOT_MAX_CHAIN) {
+			snprintf(err, errlen, "snapshot %s: more than 64 diffs deep (a loop of parents?)", dir);
+			e = -ELOOP;
+			break;
+		}
+		e = open_layer(cur, ram_size, &newest_first[k], &parent, err, errlen);
+		free(cur);
+		cur = parent;
+	}
+	free(cur);
+	for (unsigned int i = 0; i < k; i++)
+		layers[i] = newest_first[k - 1 - i];
+	*n = e ? 0 : k;
+	if (e)
+		snapshot_close_chain(layers, k);
+	return e;
+}
+
+void snapshot_close_chain(struct snapshot_layer *layers, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++) {
+		if (layers[i].fd >= 0)
+			close(layers[i].fd);
+		free(layers[i].pages);
+	}
+}

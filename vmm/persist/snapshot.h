@@ -8,6 +8,7 @@
 #define PAGODA_VMM_SNAPSHOT_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "../core/machine.h"
@@ -22,5 +23,18 @@ int snapshot_read_state(const char *dir, struct state_buf *in, struct state_head
 			char *err, size_t errlen);
 /* Guest RAM from DIR/memory: copied, or mapped MAP_PRIVATE (anonymous backings only). */
 int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen);
+
+/* The snapshot DIR and its parents, the full one first: each memory file open and
+ * checked against the guest's RAM size, each diff's page map read. What lazy restore
+ * reads from: page p (over the regions back to back) is in the newest layer whose map
+ * has it, else in the first. */
+#define SNAPSHOT_MAX_CHAIN 65
+struct snapshot_layer {
+	int fd;              /* DIR/memory */
+	uint64_t *pages;     /* a diff's page map; NULL for the full snapshot */
+};
+int snapshot_open_chain(const char *dir, uint64_t ram_size, struct snapshot_layer *layers, unsigned int *n,
+			char *err, size_t errlen);
+void snapshot_close_chain(struct snapshot_layer *layers, unsigned int n);
 
 #endif
