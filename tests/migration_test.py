@@ -11,7 +11,7 @@ repeated, every page verified after it, and the VM must end normally where it la
         migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log |
         migrate-peer-words-escaped | migrate-postcopy | migrate-hybrid | migrate-postcopy-key |
         postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | migrate-postcopy-memfd |
-        migrate-postcopy-hugetlb | migrate-hybrid-hugetlb | migrate-postcopy-prefaulted
+        migrate-postcopy-hugetlb | migrate-hybrid-hugetlb | migrate-postcopy-prefaulted | postcopy-bad-request
         (the virtio cases take the virtio_blk guest)
 """
 import contextlib
@@ -452,21 +452,51 @@ def postcopy_source_lost(pagoda, guest, d):
     return None
 
 
+def take_until_end(srv):
+    """A fake destination's start: the sender's records up to MIG_END, read and dropped."""
+    c = state_stream.accept_sender(srv)
+    buf = b""
+    while True:  # records are (type, length) headed
+        while len(buf) < 8:
+            buf += c.recv(65536)
+        typ, ln = struct.unpack_from("<II", buf, 0)
+        while len(buf) < 8 + ln:
+            buf += c.recv(65536)
+        buf = buf[8 + ln:]
+        if typ == state_stream.MIG_END:
+            return c
+
+
+def postcopy_bad_request(pagoda, guest, d):
+    """A destination that asks for pages past its guest's RAM (a count beyond the slot, a
+    gpa in the MMIO hole) is refused as a broken stream: the source does not read or send
+    past its memory, stays up and keeps its VM paused (the guest ran elsewhere)."""
+    def fake(srv):
+        c = take_until_end(srv)
+        c.sendall(state_stream.REPLY_OK)
+        c.sendall(struct.pack("<IIQII", state_stream.MIG_PAGE_REQ, 16, 0x0FFFF000, 1 << 18, 0))
+        time.sleep(1)
+        c.close()
+
+    with source_and_fake_receiver(pagoda, guest, d, fake) as (src, sock, uri, t):
+        if not src.wait_for(r"^tick 1 verified"):
+            return "the guest never reached tick 1"
+        rc, out = ctl(pagoda, sock, "migrate", uri, "postcopy")
+        t.join(20)
+        print(out)
+        if rc == 0 or "post-copy broke after the destination started the guest" not in out:
+            return f"ctl exit {rc}: the bad request was not reported as a broken post-copy"
+        prc, pout = ctl(pagoda, sock, "pause")
+        if "already paused" not in pout:
+            return f"the source is not up and paused after a bad request: {pout}"
+        return None
+
+
 def postcopy_destination_lost(pagoda, guest, d):
     """A destination that takes the state, says its guest runs, then goes away: the source
     cannot know what ran there, so it keeps its VM paused and says so."""
     def fake(srv):
-        c = state_stream.accept_sender(srv)
-        buf = b""
-        while True:  # up to MIG_END: records are (type, length) headed
-            while len(buf) < 8:
-                buf += c.recv(65536)
-            typ, ln = struct.unpack_from("<II", buf, 0)
-            while len(buf) < 8 + ln:
-                buf += c.recv(65536)
-            buf = buf[8 + ln:]
-            if typ == state_stream.MIG_END:
-                break
+        c = take_until_end(srv)
         c.sendall(state_stream.REPLY_OK)
         time.sleep(0.5)
         c.close()
@@ -799,6 +829,8 @@ def main():
             return postcopy_source_lost(pagoda, guest, d)
         if case == "postcopy-destination-lost":
             return postcopy_destination_lost(pagoda, guest, d)
+        if case == "postcopy-bad-request":
+            return postcopy_bad_request(pagoda, guest, d)
         if case == "postcopy-refused-file":
             return postcopy_refused_file(pagoda, guest, d)
         if case == "migrate-postcopy-memfd":

@@ -37,7 +37,7 @@ def set_header_u32(recs, offset, value):
 # The migration stream (vmm/persist/mig_channel.h): the receiver greets first (flags, nonce);
 # 1 in flags means it demands the migration key.
 MIG_HELLO, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_REPLY, MIG_GREETING = 0x1000, 0x1001, 0x1002, 0x1003, 0x1005, 0x1006
-MIG_END, MIG_HINT, MIG_POSTCOPY = 0x1004, 0x1009, 0x100A
+MIG_END, MIG_HINT, MIG_POSTCOPY, MIG_PAGE_REQ = 0x1004, 0x1009, 0x100A, 0x100C
 GREETING = struct.pack("<III", MIG_GREETING, 36, 0) + bytes(32)
 REPLY_OK = struct.pack("<III", MIG_REPLY, 256, 1) + bytes(252)
 
