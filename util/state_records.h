@@ -16,6 +16,9 @@ enum state_record {
 	REC_X86_MP_STATE, REC_X86_LAPIC, REC_X86_EVENTS, REC_X86_DEBUGREGS,
 	REC_X86_VM = 0x180,      /* nested: the irqchips, the PIT, the clock */
 	REC_X86_IRQCHIP, REC_X86_PIT, REC_X86_CLOCK,
+	/* arm64: arch/arm64/saved_state.c */
+	REC_ARM64_VCPU = 0x200,  /* index, MP state, SError, then (register id, value) pairs */
+	REC_ARM64_GIC = 0x280,   /* (group, attribute, value) triples of the GICv3 */
 	REC_END = 0xffff,        /* u32 CRC-32 of everything before it */
 };
 

@@ -6,7 +6,7 @@
  * repeated, and never a failure. After "steps" steps (default 10000) it powers off;
  * steps=0 runs until stopped. "idle=1": fill the pages, say so, then halt with interrupts on (the
  * benchmark's idle guest with its memory full). */
-#include "rt/rt.h"
+#include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 
 #define PAGE 4096UL
 #define MAX_PAGES (1UL << 20)
@@ -56,9 +56,14 @@ int main(void)
 	if (rt_param_u64("idle", 0)) {
 		/* Halted with interrupts on, as an idle OS is: no interrupt source is set up, so
 		 * it sleeps for good without a spinning vCPU (cli; hlt would be a dead guest). */
+#if defined(__aarch64__)
+		for (;;)
+			__asm__ volatile("msr daifclr, #2; wfi");
+#else
 		rt_idt_init();
 		for (;;)
 			__asm__ volatile("sti; hlt");
+#endif
 	}
 	for (uint64_t s = 1; !steps || s <= steps; s++) {
 		/* The step lives in a register and in memory: after a move they must agree, or

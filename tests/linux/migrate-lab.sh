@@ -1,12 +1,14 @@
 #!/bin/sh
-# Inside the x86 lab: Linux (init "hold": a tick a second) live-migrates from one pagoda
-# to another over a unix socket; the destination must carry on with the next tick.
+# Inside the x86 or arm64 lab: Linux (init "hold": a tick a second) live-migrates from one
+# pagoda to another over a unix socket; the destination must carry on with the next tick.
 # (The guest's tty ends lines with \r\n: patterns stop before the line's end.)
+#   migrate-lab.sh [SECONDS]   how long a step may take (default 120; arm64's lab is slower)
+limit=${1:-120}
 rm -f /tmp/m.sock /tmp/api /tmp/api2
-wait_for() { i=0; while ! grep -q "$2" "$1"; do i=$((i+1)); [ $i -gt 1200 ] && return 1; sleep 0.1; done; }
-pagoda run --incoming unix:/tmp/m.sock -m 256M -c 2 --api-sock /tmp/api2 --timeout 240 > /tmp/dst 2>&1 &
+wait_for() { i=0; while ! grep -q "$2" "$1"; do i=$((i+1)); [ $i -gt $((limit * 10)) ] && return 1; sleep 0.1; done; }
+pagoda run --incoming unix:/tmp/m.sock -m 256M -c 2 --api-sock /tmp/api2 --timeout $((limit * 2)) > /tmp/dst 2>&1 &
 dst=$!
-pagoda run -k /kernel -i /initramfs.cpio -m 256M -c 2 --api-sock /tmp/api --timeout 240 -p "-- hold" > /tmp/src 2>&1 &
+pagoda run -k /kernel -i /initramfs.cpio -m 256M -c 2 --api-sock /tmp/api --timeout $((limit * 2)) -p "-- hold" > /tmp/src 2>&1 &
 src=$!
 wait_for /tmp/src "^tick 3[^0-9]" || { cat /tmp/src; echo "the guest never ticked"; exit 1; }
 pagoda ctl /tmp/api migrate unix:/tmp/m.sock; mrc=$?

@@ -1,13 +1,18 @@
 #!/usr/bin/env bash
 # The Linux guest live-migrates once inside the x86 lab (tests/linux/migrate-lab.sh runs
 # there) and keeps running its init: the ticks go on at the destination, none lost or
-# repeated.
-#   migrate-test.sh PAGODA INITRAMFS GUEST_TEST
+# repeated. With arm64, the Debian arm64 kernel (the lab's own) in the arm64 lab: its
+# timer, GIC and PSCI state move with it.
+#   migrate-test.sh PAGODA INITRAMFS GUEST_TEST [x86|arm64]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-pagoda=$1 initramfs=$2 guest_test=$3
-kdir=$("$here/build-kernel.sh")
+pagoda=$1 initramfs=$2 guest_test=$3 arch=${4:-x86}
+if [ "$arch" = arm64 ]; then
+  kernel=$("$here/../lab/lab.sh" arm64 --kernel-path) limit=400
+else
+  kernel=$("$here/build-kernel.sh")/bzImage limit=120
+fi
 exec python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
   --expect='LINUX-MIGRATED-OK' --expect='migrate: done: [0-9]+ passes' -- \
-  x86 --timeout 900 --add "$pagoda" --add "$kdir/bzImage:/kernel" --add "$initramfs:/initramfs.cpio" \
-  --add "$here/migrate-lab.sh:/bin/migrate-lab.sh" -- sh /bin/migrate-lab.sh
+  "$arch" --timeout 1100 --add "$pagoda" --add "$kernel:/kernel" --add "$initramfs:/initramfs.cpio" \
+  --add "$here/migrate-lab.sh:/bin/migrate-lab.sh" -- sh /bin/migrate-lab.sh "$limit"

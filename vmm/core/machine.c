@@ -312,3 +312,19 @@ void machine_dirty_log_stop(struct machine *m)
 	if (e)
 		fprintf(stderr, "pagoda: stopping dirty logging: %s: memory stays logged (slower, still correct)\n", strerror(-e));
 }
+
+int machine_claim_vcpu_record(const struct machine *m, const struct state_rec *r, bool *vcpu_seen,
+			      uint32_t *idx, char *err, size_t errlen)
+{
+	if (r->len < 4)
+		return 1;
+	memcpy(idx, r->payload, 4);
+	if (*idx >= m->vm.nr_vcpus)
+		return 1;
+	if (vcpu_seen[*idx]) {
+		snprintf(err, errlen, "the state has vCPU %u twice", *idx);
+		return -EBADMSG;
+	}
+	vcpu_seen[*idx] = true;
+	return 0;
+}

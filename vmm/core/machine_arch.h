@@ -32,6 +32,8 @@ struct machine_arch {
 #define MACHINE_ARCH_VIRTIO_IRQS { 1, 2, 3, 4, 5, 6, 7, 8 }
 #define MACHINE_ARCH_VIRTIO_ON_CMDLINE 0
 #define MACHINE_ARCH_ID 2
+#define MACHINE_ARCH_CPU_ID "MIDR_EL1"
+#define MACHINE_ARCH_CPU_MODELS 0    /* --cpu: the host's preferred target only */
 #else
 #include "../../arch/x86/boot_layout.h"
 #include "../../arch/x86/rtc.h"
@@ -49,6 +51,8 @@ struct machine_arch {
 #define MACHINE_ARCH_VIRTIO_IRQS { 5, 6, 7, 10, 11, 12, 14, 15 }
 #define MACHINE_ARCH_VIRTIO_ON_CMDLINE 1
 #define MACHINE_ARCH_ID 1
+#define MACHINE_ARCH_CPU_ID "CPUID 1 eax"
+#define MACHINE_ARCH_CPU_MODELS 1    /* --cpu host | baseline */
 #endif
 
 /* Kernel parameters every guest gets before the devices' and the user's. */
@@ -90,5 +94,10 @@ void machine_arch_state_header(const struct machine *m, struct state_header *h);
 int machine_arch_save(struct machine *m, struct state_buf *out, char *err, size_t errlen);
 int machine_arch_restore_record(struct machine *m, const struct state_rec *r, bool *vcpu_seen,
 				char *err, size_t errlen);
+/* For the hooks: a vCPU record's index (its first 4 bytes), each taken once (a second
+ * record of one vCPU would leave another as it was created). 0 with *idx; 1 when it
+ * names no vCPU of this machine; -EBADMSG with a message for a repeat. */
+int machine_claim_vcpu_record(const struct machine *m, const struct state_rec *r, bool *vcpu_seen,
+			      uint32_t *idx, char *err, size_t errlen);
 
 #endif

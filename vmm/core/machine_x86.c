@@ -145,18 +145,10 @@ int machine_arch_restore_record(struct machine *m, const struct state_rec *r, bo
 	switch (r->type) {
 	case REC_X86_VM:
 		return x86_vm_restore(m->vm.vm_fd, r->payload, r->len, err, errlen);
-	case REC_X86_VCPU:
-		if (r->len < 4)
-			return 1;
-		memcpy(&idx, r->payload, 4);
-		if (idx >= m->vm.nr_vcpus)
-			return 1;
-		if (vcpu_seen[idx]) { /* it would leave another vCPU as it was created */
-			snprintf(err, errlen, "the state has vCPU %u twice", idx);
-			return -EBADMSG;
-		}
-		vcpu_seen[idx] = true;
-		return x86_vcpu_restore(m->vm.vm_fd, m->vm.vcpus[idx].fd, r->payload, r->len, err, errlen);
+	case REC_X86_VCPU: {
+		int e = machine_claim_vcpu_record(m, r, vcpu_seen, &idx, err, errlen);
+		return e ? e : x86_vcpu_restore(m->vm.vm_fd, m->vm.vcpus[idx].fd, r->payload, r->len, err, errlen);
+	}
 	case REC_RTC: {
 		struct rtc_state rs;
 		if (r->len != sizeof(rs))

@@ -12,15 +12,15 @@
 struct state_header {
 	char magic[8];
 	uint32_t version;
-	uint32_t arch;           /* 1: x86-64 */
+	uint32_t arch;           /* 1: x86-64, 2: arm64 */
 	uint64_t ram_size;
 	uint32_t nr_vcpus;
 	uint32_t cpu_baseline;   /* the guest's CPU model: 1 baseline, 0 host */
 	uint32_t nr_ram;
 	uint32_t nr_virtio;
 	struct { uint64_t gpa, size; } ram[4];
-	uint32_t host_vendor[3]; /* CPUID 0 of the host the state was taken on */
-	uint32_t host_family;    /* CPUID 1 eax */
+	uint32_t host_vendor[3]; /* x86: CPUID 0 of the host the state was taken on */
+	uint32_t host_family;    /* x86: CPUID 1 eax; arm64: MIDR_EL1 */
 };
 
 #endif

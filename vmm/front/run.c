@@ -370,7 +370,8 @@ static int restore_config(struct run *r, const char *dir)
 	r->cfg.m.from_state = true;
 	r->cfg.m.mem_size = h.ram_size;
 	r->cfg.m.cpus = h.nr_vcpus;
-	r->cfg.m.cpu = h.cpu_baseline ? CPU_MODEL_BASELINE : CPU_MODEL_HOST;
+	if (MACHINE_ARCH_CPU_MODELS)
+		r->cfg.m.cpu = h.cpu_baseline ? CPU_MODEL_BASELINE : CPU_MODEL_HOST;
 	return 0;
 }
 

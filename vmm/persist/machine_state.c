@@ -34,8 +34,8 @@ const char *machine_state_mismatch(const struct machine *m, const struct state_h
 			 h->cpu_baseline ? "baseline" : "host", mine.cpu_baseline ? "baseline" : "host",
 			 h->cpu_baseline ? "baseline" : "host");
 	else if (!h->cpu_baseline && (memcmp(h->host_vendor, mine.host_vendor, 12) || h->host_family != mine.host_family))
-		snprintf(why, len, "the state has the host CPU model of another kind of CPU (CPUID 1 eax 0x%x, here 0x%x)",
-			 h->host_family, mine.host_family);
+		snprintf(why, len, "the state has the host CPU model of another kind of CPU (" MACHINE_ARCH_CPU_ID
+			 " 0x%x, here 0x%x)", h->host_family, mine.host_family);
 	else if (h->nr_ram != mine.nr_ram || memcmp(h->ram, mine.ram, sizeof(h->ram)))
 		snprintf(why, len, "the guest memory layout differs");
 	else if (h->nr_virtio != mine.nr_virtio)
