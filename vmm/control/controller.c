@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "../../mem/mem_stats.h"
+#include "../../mem/working_set.h"
 #include "../../util/sizes.h"
 #include "../../virtio/balloon.h"
 #include "controller_persist.h"
@@ -150,6 +151,32 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 	return 1;
 }
 
+/* The working set: the first ask starts the estimation (windows of arg seconds, default
+ * 1) and says so; later ones answer with the last window. */
+static int cmd_working_set(struct controller *c, const char *arg, char *reply, size_t len)
+{
+	struct machine *m = c->m;
+	char why[256];
+	struct wss_report rep;
+	double s = arg ? strtod(arg, NULL) : 1.0;
+	if (!m->wss) {
+		if (!(s > 0 && s <= 60))
+			return controller_fail(reply, len, "working-set window '%s': give seconds from 0 to 60, e.g. 1", arg);
+		if (working_set_start(&m->wss, &m->vm.mem, s, why, sizeof(why)))
+			return controller_fail(reply, len, "%s", why);
+		snprintf(reply, len, OK ", \"started\": true, \"window_s\": %.3f, \"note\": \"ask again after a few "
+			 "windows\"}", s);
+		return 0;
+	}
+	if (working_set_sample(m->wss, &rep, why, sizeof(why)))
+		return controller_fail(reply, len, "%s", why);
+	int n = snprintf(reply, len, OK ", ");
+	if (n < 0 || (size_t)n >= len || wss_report_json(&rep, reply + n, len - (size_t)n - 1))
+		return controller_fail(reply, len, "working-set: the report does not fit the reply", NULL);
+	strcat(reply, "}");
+	return 0;
+}
+
 /* While a migration runs, its thread pauses the VM for stop-and-copy and resumes it if
  * the migration fails: a pause, resume or snapshot from here would let the guest run
  * while its last pages and state are sent, or be undone behind the user's back. */
@@ -178,6 +205,8 @@ static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *
 		return cmd_balloon(c, arg, reply, len);
 	if (!strcmp(cmd, "dirty-rate"))
 		return cmd_dirty_rate(c, client, arg, reply, len);
+	if (!strcmp(cmd, "working-set"))
+		return cmd_working_set(c, arg, reply, len);
 	if (!strcmp(cmd, "snapshot"))
 		return controller_snapshot(c, arg, json_get(kv, n, "mode"), reply, len);
 	if (!strcmp(cmd, "migrate"))
@@ -185,7 +214,7 @@ static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *
 					  arg, json_get(kv, n, "mode"), reply, len);
 	if (!strcmp(cmd, "migrate-status"))
 		return controller_migrate_status(c, reply, len);
-	return controller_fail(reply, len, "unknown command '%s': pause, resume, stop, stats, balloon, dirty-rate, snapshot, migrate, migrate-status", cmd);
+	return controller_fail(reply, len, "unknown command '%s': pause, resume, stop, stats, balloon, dirty-rate, working-set, snapshot, migrate, migrate-status", cmd);
 }
 
 int controller_open(struct controller *c, struct machine *m, struct event_loop *loop,

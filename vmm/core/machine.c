@@ -11,6 +11,7 @@
 #include "../../mem/kvm_compat.h"
 #include "../../mem/mem_stats.h"
 #include "../../mem/prefault.h"
+#include "../../mem/working_set.h"
 #include "demo_guest.h"
 #include "sigbus.h"
 
@@ -275,6 +276,8 @@ void machine_stop(struct machine *m)
 void machine_destroy(struct machine *m)
 {
 	vm_stop(&m->vm);
+	working_set_stop(m->wss);
+	m->wss = NULL;
 	if (m->virtio_inited)
 		virtio_devices_destroy(&m->virtio);
 	m->virtio_inited = false;

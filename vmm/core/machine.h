@@ -31,6 +31,7 @@ struct machine {
 	struct dirty_log dirty;           /* set up when cfg.dirty_wanted; started by its user */
 	bool dirty_inited;
 	struct eager_split_state eager;
+	struct working_set *wss;          /* --working-set or ctl working-set (mem/working_set.h) */
 	uint64_t t_start_ns, t_memory_ns; /* for --stats: how long setting up took */
 	char *cmdline;
 	int out_fd;

@@ -42,6 +42,8 @@ const char cli_run_usage[] =
 	"      --dirty-clear-chunk SIZE  bytes per KVM_CLEAR_DIRTY_LOG (default 1G)\n"
 	"      --dirty-rate SECONDS  log dirty pages while the guest runs and print the rate\n"
 	"                        (pages/s, MiB/s, per vCPU with the ring) every SECONDS\n"
+	"      --working-set SECONDS  estimate what the guest uses (DAMON on guest RAM,\n"
+	"                        windows of SECONDS): a table at exit, ctl working-set asks\n"
 	"      --eager-split off|on|chunk=SIZE\n"
 	"                        split huge mappings when logging starts (x86: the host-wide\n"
 	"                        kvm.eager_page_split, restored at exit; arm64: the VM's chunk\n"
@@ -125,7 +127,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
        OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_MIG_KEY, OPT_MIG_LOG,
-       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB };
+       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -145,6 +147,7 @@ static const struct option run_options[] = {
 	{ "dirty-ring-size", required_argument, NULL, OPT_RING_SIZE },
 	{ "dirty-clear-chunk", required_argument, NULL, OPT_CLEAR_CHUNK },
 	{ "dirty-rate", required_argument, NULL, OPT_DIRTY_RATE },
+	{ "working-set", required_argument, NULL, OPT_WSS },
 	{ "eager-split", required_argument, NULL, OPT_EAGER },
 	{ "dump-dtb", required_argument, NULL, OPT_DUMP_DTB },
 	{ "disk", required_argument, NULL, OPT_DISK },
@@ -256,6 +259,10 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 		if (parse_timeout(arg, &cfg->dirty_rate_s))
 			return fail(err, errlen, "--dirty-rate '%s' is not a window: give seconds greater than 0, e.g. --dirty-rate 1", arg);
 		cfg->m.dirty_wanted = true;
+		return 0;
+	case OPT_WSS:
+		if (parse_timeout(arg, &cfg->working_set_s) || cfg->working_set_s > 60)
+			return fail(err, errlen, "--working-set '%s' is not a window: give seconds from 0 to 60, e.g. --working-set 1", arg);
 		return 0;
 	case OPT_EAGER:
 		if (!strcmp(arg, "off"))

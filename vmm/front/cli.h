@@ -24,6 +24,7 @@ struct run_config {
 	bool stats;
 	enum sandbox_mode seccomp;     /* default on */
 	double dirty_rate_s;           /* 0: no dirty-rate measurement */
+	double working_set_s;          /* --working-set window, 0: none */
 	const char *api_sock;
 	const char *incoming;          /* unix:PATH or tcp:HOST:PORT */
 	const char *migration_log;     /* JSON lines of each migration, appended */

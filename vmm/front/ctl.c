@@ -17,6 +17,8 @@ static const char ctl_usage[] =
 	"  pause | resume | stop | stats\n"
 	"  balloon [SIZE]          set the balloon's target (and show the balloon)\n"
 	"  dirty-rate [SECONDS]    measure the guest's dirty rate over a window (default 1)\n"
+	"  working-set [SECONDS]   the guest's working set: the first ask starts the estimate\n"
+	"                          (windows of SECONDS, default 1), later ones report it\n"
 	"  snapshot DIR [diff]     a paused VM into DIR (pagoda restore DIR brings it back);\n"
 	"                          diff: only the pages dirtied since this VM's last snapshot\n"
 	"  migrate unix:PATH|tcp:HOST:PORT [postcopy|precopy-then-postcopy[=N]]\n"

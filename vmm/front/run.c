@@ -19,6 +19,7 @@
 #include "../core/event_loop.h"
 #include "../control/controller.h"
 #include "../core/machine.h"
+#include "../../mem/working_set.h"
 #include "../persist/lazy_restore.h"
 #include "../persist/migration.h"
 #include "../persist/mig_log.h"
@@ -271,6 +272,17 @@ static int bring_in_guest(struct run *r)
 	return e;
 }
 
+/* The working set's last window, at exit (--working-set or a ctl working-set). */
+static void report_working_set(struct machine *m)
+{
+	struct wss_report rep;
+	char why[256];
+	if (m->wss && !working_set_sample(m->wss, &rep, why, sizeof(why)))
+		wss_report_table(&rep, stderr);
+	else if (m->wss)
+		fprintf(stderr, "pagoda: %s\n", why);
+}
+
 static int setup(struct run *r)
 {
 	if (r->cfg.migration_log &&
@@ -288,6 +300,8 @@ static int setup(struct run *r)
 		e = setup_console(r);
 	if (!e && (e = setup_dirty_rate(r)))
 		snprintf(r->err, sizeof(r->err), "--dirty-rate: starting dirty logging: %s", strerror(-e));
+	if (!e && r->cfg.working_set_s > 0)
+		e = working_set_start(&r->m.wss, &r->m.vm.mem, r->cfg.working_set_s, r->err, sizeof(r->err));
 	if (!e && r->cfg.api_sock) {
 		e = controller_open(&r->ctl, &r->m, &r->loop, r->cfg.api_sock, r->err, sizeof(r->err));
 		r->ctl_open = e == 0;
@@ -410,6 +424,7 @@ static int run_or_restore(int argc, char **argv, const char *restore_dir)
 		r->lazy = NULL;
 		machine_stop(&r->m);
 		code = report_end(r);
+		report_working_set(&r->m);
 		if (r->cfg.stats)
 			machine_print_stats(&r->m, stderr);
 	}

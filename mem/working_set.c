@@ -1,0 +1,241 @@
+/* Working-set estimation through DAMON's sysfs interface (working_set.h): one kdamond,
+ * one context with the vaddr operations and this process as its target, one scheme whose
+ * action is "stat" so that its tried regions list every region with its access count and
+ * age. */
+#include "working_set.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../util/err.h"
+
+#define DAMON "/sys/kernel/mm/damon/admin/kdamonds"
+#define CTX DAMON "/0/contexts/0"
+#define SCHEME CTX "/schemes/0"
+
+struct working_set {
+	const struct guest_mem *mem;
+	double window_s;
+};
+
+static int put(const char *path, const char *fmt, ...)
+{
+	char v[64];
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(v, sizeof(v), fmt, ap);
+	va_end(ap);
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	int e = write(fd, v, (size_t)n) == n ? 0 : -errno;
+	close(fd);
+	return e;
+}
+
+static int get(const char *path, char *buf, size_t len)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	ssize_t n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = 0;
+	return 0;
+}
+
+static int get_u64(const char *path, uint64_t *v)
+{
+	char b[32];
+	int e = get(path, b, sizeof(b));
+	if (!e)
+		*v = strtoull(b, NULL, 10);
+	return e;
+}
+
+/* The context: vaddr on this process, windows of window_s, regions between 10 and
+ * 1000 (DAMON's defaults), and a scheme that only counts every region. */
+static int configure(double window_s)
+{
+	uint64_t aggr = (uint64_t)(window_s * 1e6), sample = aggr / 20 > 1000 ? aggr / 20 : 1000;
+	struct { const char *path; uint64_t v; } attrs[] = {
+		{ CTX "/monitoring_attrs/intervals/sample_us", sample },
+		{ CTX "/monitoring_attrs/intervals/aggr_us", aggr },
+		{ CTX "/monitoring_attrs/intervals/update_us", aggr },
+		{ CTX "/monitoring_attrs/nr_regions/min", 10 },
+		{ CTX "/monitoring_attrs/nr_regions/max", 1000 },
+		{ CTX "/targets/nr_targets", 1 },
+		{ CTX "/targets/0/pid_target", (uint64_t)getpid() },
+		{ CTX "/schemes/nr_schemes", 1 },
+		{ SCHEME "/access_pattern/sz/min", 0 },
+		{ SCHEME "/access_pattern/sz/max", UINT64_MAX },
+		{ SCHEME "/access_pattern/nr_accesses/min", 0 },
+		{ SCHEME "/access_pattern/nr_accesses/max", UINT32_MAX },
+		{ SCHEME "/access_pattern/age/min", 0 },
+		{ SCHEME "/access_pattern/age/max", UINT32_MAX },
+	};
+	int e = put(CTX "/operations", "vaddr");
+	for (size_t i = 0; !e && i < sizeof(attrs) / sizeof(attrs[0]); i++)
+		e = put(attrs[i].path, "%" PRIu64, attrs[i].v);
+	if (!e)
+		e = put(SCHEME "/action", "stat");
+	return e ? e : put(DAMON "/0/state", "on");
+}
+
+int working_set_start(struct working_set **out, const struct guest_mem *mem, double window_s, char *err,
+		      size_t errlen)
+{
+	*out = NULL;
+	uint64_t n;
+	char ops[128] = "";
+	if (get_u64(DAMON "/nr_kdamonds", &n))
+		return err_set(err, errlen, -ENOTSUP, "working-set: this kernel has no DAMON sysfs interface "
+			       "(CONFIG_DAMON_SYSFS) and pagoda has no other method");
+	if (n)
+		return err_set(err, errlen, -EBUSY, "working-set: DAMON is in use here (%" PRIu64 " kdamond%s not "
+			       "pagoda's): pagoda needs one of its own", n, n == 1 ? "" : "s");
+	int e = put(DAMON "/nr_kdamonds", "1");
+	if (!e)
+		e = put(DAMON "/0/contexts/nr_contexts", "1");
+	if (!e)
+		e = get(CTX "/avail_operations", ops, sizeof(ops));
+	if (!e && !strstr(ops, "vaddr"))
+		e = -ENOTSUP;
+	if (!e)
+		e = configure(window_s);
+	if (e) {
+		put(DAMON "/nr_kdamonds", "0");
+		return err_set(err, errlen, e, e == -ENOTSUP ? "working-set: this kernel's DAMON cannot monitor virtual "
+			       "addresses (CONFIG_DAMON_VADDR; it offers: %.60s), and page idle tracking is not implemented"
+			       : "working-set: setting up DAMON: %s", e == -ENOTSUP ? ops : strerror(-e));
+	}
+	struct working_set *w = calloc(1, sizeof(*w));
+	if (!w) {
+		put(DAMON "/0/state", "off");
+		put(DAMON "/nr_kdamonds", "0");
+		return err_set(err, errlen, -ENOMEM, "working-set: out of memory");
+	}
+	*w = (struct working_set){ .mem = mem, .window_s = window_s };
+	*out = w;
+	return 0;
+}
+
+void wss_account(struct wss_report *r, const struct guest_mem *mem, uint64_t start, uint64_t end,
+		 uint32_t nr_accesses, uint32_t age)
+{
+	bool counted = false;
+	uint64_t idle = nr_accesses ? 0 : (uint64_t)age + 1; /* windows since it was last touched */
+	for (uint32_t i = 0; i < mem->slots.nr && i < sizeof(r->slot) / sizeof(r->slot[0]); i++) {
+		const struct memslot *sl = &mem->slots.slots[i];
+		uint64_t lo = (uint64_t)(uintptr_t)sl->hva, hi = lo + sl->size;
+		uint64_t a = start > lo ? start : lo, b = end < hi ? end : hi;
+		struct wss_slot *s = &r->slot[i];
+		s->gpa = sl->gpa;
+		s->size = sl->size;
+		if (a >= b)
+			continue;
+		counted = true;
+		s->touched += nr_accesses ? b - a : 0;
+		for (unsigned int k = 0; k < WSS_BUCKETS; k++)
+			s->within[k] += idle < (1ull << k) ? b - a : 0;
+	}
+	r->nr_slots = mem->slots.nr < 8 ? mem->slots.nr : 8;
+	r->regions += counted;
+}
+
+static bool numeric(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static int read_region(struct wss_report *r, const struct guest_mem *mem, const char *name)
+{
+	char path[256];
+	uint64_t v[4];
+	const char *fields[] = { "start", "end", "nr_accesses", "age" };
+	for (int i = 0; i < 4; i++) {
+		snprintf(path, sizeof(path), SCHEME "/tried_regions/%s/%s", name, fields[i]);
+		int e = get_u64(path, &v[i]);
+		if (e)
+			return e;
+	}
+	wss_account(r, mem, v[0], v[1], (uint32_t)v[2], (uint32_t)v[3]);
+	return 0;
+}
+
+int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen)
+{
+	*r = (struct wss_report){ .method = "damon-vaddr", .window_s = w->window_s };
+	int e = put(DAMON "/0/state", "update_schemes_tried_regions");
+	DIR *d = e ? NULL : opendir(SCHEME "/tried_regions");
+	if (!e && !d)
+		e = -errno;
+	for (struct dirent *de; d && !e && (de = readdir(d));)
+		if (numeric(de->d_name))
+			e = read_region(r, w->mem, de->d_name);
+	if (d)
+		closedir(d);
+	for (uint32_t i = 0; !r->nr_slots && i < w->mem->slots.nr && i < 8; i++) /* nothing seen yet */
+		r->slot[r->nr_slots++] = (struct wss_slot){ .gpa = w->mem->slots.slots[i].gpa,
+							     .size = w->mem->slots.slots[i].size };
+	return e ? err_set(err, errlen, e, "working-set: reading DAMON's regions: %s", strerror(-e)) : 0;
+}
+
+int wss_report_json(const struct wss_report *r, char *out, size_t len)
+{
+	uint64_t touched = 0, within[WSS_BUCKETS] = { 0 };
+	size_t n = 0;
+	for (uint32_t i = 0; i < r->nr_slots; i++) {
+		touched += r->slot[i].touched;
+		for (unsigned int k = 0; k < WSS_BUCKETS; k++)
+			within[k] += r->slot[i].within[k];
+	}
+#define OUT(...) (n += (size_t)snprintf(out + n, n < len ? len - n : 0, __VA_ARGS__))
+	OUT("\"method\": \"%s\", \"window_s\": %.3f, \"regions\": %" PRIu64 ", \"touched\": %" PRIu64
+	    ", \"within_windows\": {", r->method, r->window_s, r->regions, touched);
+	for (unsigned int k = 0; k < WSS_BUCKETS; k++)
+		OUT("%s\"%u\": %" PRIu64, k ? ", " : "", 1u << k, within[k]);
+	OUT("}, \"slots\": [");
+	for (uint32_t i = 0; i < r->nr_slots; i++)
+		OUT("%s{\"gpa\": %" PRIu64 ", \"size\": %" PRIu64 ", \"touched\": %" PRIu64 "}", i ? ", " : "",
+		    r->slot[i].gpa, r->slot[i].size, r->slot[i].touched);
+	OUT("], \"blind\": \"a page touched once between two samples; boundaries settle over a few windows\"");
+#undef OUT
+	return n < len ? 0 : -ENOSPC;
+}
+
+void wss_report_table(const struct wss_report *r, FILE *out)
+{
+	fprintf(out, "working set (%s, window %.2f s, %" PRIu64 " regions):\n", r->method, r->window_s, r->regions);
+	for (uint32_t i = 0; i < r->nr_slots; i++) {
+		const struct wss_slot *s = &r->slot[i];
+		fprintf(out, "  gpa 0x%" PRIx64 " %" PRIu64 "M: touched %.1fM in the last window; within", s->gpa,
+			s->size >> 20, (double)s->touched / (1 << 20));
+		for (unsigned int k = 1; k < WSS_BUCKETS; k++)
+			fprintf(out, " %u: %.1fM%s", 1u << k, (double)s->within[k] / (1 << 20), k + 1 < WSS_BUCKETS ? "," : "");
+		fprintf(out, " windows\n");
+	}
+}
+
+void working_set_stop(struct working_set *w)
+{
+	if (!w)
+		return;
+	put(DAMON "/0/state", "off");
+	put(DAMON "/nr_kdamonds", "0");
+	free(w);
+}

@@ -1,0 +1,43 @@
+#!/bin/sh
+# Runs inside the x86 or arm64 lab (busybox sh): the wss guest (tests/guests/wss.c) wrote
+# all of its RAM once and then reads a 64 MiB window of it over and over; pagoda's
+# --working-set estimate (DAMON on guest RAM, half-second windows) must come within 5% of
+# those 64 MiB, on anon, THP and hugetlb RAM. Prints "== BACKEND ok ..." or "== BACKEND FAIL".
+#   working_set.sh GUEST
+G=$1
+MIB=64
+echo 300 > /proc/sys/vm/nr_hugepages
+
+wait_for() { # file regex seconds
+	i=0
+	while [ $i -lt $(($3 * 5)) ]; do
+		grep -q "$2" "$1" 2>/dev/null && return 0
+		sleep 0.2
+		i=$((i + 1))
+	done
+	return 1
+}
+
+for backend in anon thp hugetlb; do
+	rm -f /tmp/w.sock
+	pagoda run -k "$G" -m 512M --memory-backend $backend --api-sock /tmp/w.sock --working-set 0.5 --timeout 120 \
+		-p "mib=$MIB" >/tmp/w.out 2>/tmp/w.err &
+	if ! wait_for /tmp/w.out 'now reading' 60; then
+		echo "== $backend FAIL: the guest did not start reading"; cat /tmp/w.err /tmp/w.out; kill $!; wait; continue
+	fi
+	sleep 8 # the populating writes age out, DAMON's regions settle
+	: > /tmp/w.json
+	for i in 1 2 3 4 5; do pagoda ctl /tmp/w.sock working-set >> /tmp/w.json; echo >> /tmp/w.json; sleep 1; done
+	pagoda ctl /tmp/w.sock stop >/dev/null
+	wait
+	cat /tmp/w.err /tmp/w.out /tmp/w.json
+	# The median of the five windows' totals.
+	got=$(sed -n 's/.*"touched": \([0-9]*\), "within_windows".*/\1/p' /tmp/w.json | sort -n | sed -n 3p)
+	want=$((MIB << 20))
+	diff=$(( ${got:-0} > want ? ${got:-0} - want : want - ${got:-0} ))
+	if [ -n "$got" ] && [ $((diff * 20)) -le $want ]; then
+		echo "== $backend ok: touched $((got >> 10)) KiB per window, the guest reads $((want >> 10)) KiB"
+	else
+		echo "== $backend FAIL: touched ${got:-nothing} bytes per window, the guest reads $want"
+	fi
+done
