@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -23,6 +24,7 @@
 struct working_set {
 	const struct guest_mem *mem;
 	double window_s;
+	pthread_mutex_t lock;      /* one reader of DAMON's regions at a time */
 };
 
 static int put(const char *path, const char *fmt, ...)
@@ -125,6 +127,7 @@ int working_set_start(struct working_set **out, const struct guest_mem *mem, dou
 		return err_set(err, errlen, -ENOMEM, "working-set: out of memory");
 	}
 	*w = (struct working_set){ .mem = mem, .window_s = window_s };
+	pthread_mutex_init(&w->lock, NULL);
 	*out = w;
 	return 0;
 }
@@ -180,6 +183,7 @@ static int read_region(struct wss_report *r, const struct guest_mem *mem, const 
 int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen)
 {
 	*r = (struct wss_report){ .method = "damon-vaddr", .window_s = w->window_s };
+	pthread_mutex_lock(&w->lock);
 	int e = put(DAMON "/0/state", "update_schemes_tried_regions");
 	DIR *d = e ? NULL : opendir(SCHEME "/tried_regions");
 	if (!e && !d)
@@ -189,21 +193,28 @@ int working_set_sample(struct working_set *w, struct wss_report *r, char *err, s
 			e = read_region(r, w->mem, de->d_name);
 	if (d)
 		closedir(d);
+	pthread_mutex_unlock(&w->lock);
 	for (uint32_t i = 0; !r->nr_slots && i < w->mem->slots.nr && i < 8; i++) /* nothing seen yet */
 		r->slot[r->nr_slots++] = (struct wss_slot){ .gpa = w->mem->slots.slots[i].gpa,
 							     .size = w->mem->slots.slots[i].size };
 	return e ? err_set(err, errlen, e, "working-set: reading DAMON's regions: %s", strerror(-e)) : 0;
 }
 
+uint64_t wss_touched(const struct wss_report *r)
+{
+	uint64_t touched = 0;
+	for (uint32_t i = 0; i < r->nr_slots; i++)
+		touched += r->slot[i].touched;
+	return touched;
+}
+
 int wss_report_json(const struct wss_report *r, char *out, size_t len)
 {
-	uint64_t touched = 0, within[WSS_BUCKETS] = { 0 };
+	uint64_t touched = wss_touched(r), within[WSS_BUCKETS] = { 0 };
 	size_t n = 0;
-	for (uint32_t i = 0; i < r->nr_slots; i++) {
-		touched += r->slot[i].touched;
+	for (uint32_t i = 0; i < r->nr_slots; i++)
 		for (unsigned int k = 0; k < WSS_BUCKETS; k++)
 			within[k] += r->slot[i].within[k];
-	}
 #define OUT(...) (n += (size_t)snprintf(out + n, n < len ? len - n : 0, __VA_ARGS__))
 	OUT("\"method\": \"%s\", \"window_s\": %.3f, \"regions\": %" PRIu64 ", \"touched\": %" PRIu64
 	    ", \"within_windows\": {", r->method, r->window_s, r->regions, touched);
@@ -237,5 +248,6 @@ void working_set_stop(struct working_set *w)
 		return;
 	put(DAMON "/0/state", "off");
 	put(DAMON "/nr_kdamonds", "0");
+	pthread_mutex_destroy(&w->lock);
 	free(w);
 }

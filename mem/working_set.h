@@ -44,8 +44,10 @@ struct working_set;
  * naming what the kernel lacks; -EBUSY when DAMON is taken by someone else. */
 int working_set_start(struct working_set **out, const struct guest_mem *mem, double window_s, char *err,
 		      size_t errlen);
-/* The last window's picture. */
+/* The last window's picture. Safe from several threads (the control socket, a migration). */
 int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen);
+/* Bytes touched in the last window, all slots. */
+uint64_t wss_touched(const struct wss_report *r);
 /* The report as one JSON object's members (no braces), and as a table for the exit. */
 int wss_report_json(const struct wss_report *r, char *out, size_t len);
 void wss_report_table(const struct wss_report *r, FILE *out);

@@ -2,14 +2,15 @@
  * RAM once (so all of it is populated), says so, then reads one word of each page of a
  * "mib" MiB window (default 64) over and over. With shift=S it moves the window up by
  * its size after every S passes (wrapping), saying where it is each time: an estimate
- * must follow. Never ends; the harness stops it. */
+ * must follow. With every=K it prints "pass N" after every K passes (tools/wss-bench
+ * times them). Never ends; the harness stops it. */
 #include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 
 #define PAGE 4096UL
 
 int main(void)
 {
-	uint64_t mib = rt_param_u64("mib", 64), shift = rt_param_u64("shift", 0);
+	uint64_t mib = rt_param_u64("mib", 64), shift = rt_param_u64("shift", 0), every = rt_param_u64("every", 0);
 	unsigned int idx = 0;
 	uint64_t lo, hi;
 	rt_ram_range(&idx, &lo, &hi);
@@ -26,6 +27,8 @@ int main(void)
 	for (uint64_t pass = 1;; pass++) {
 		for (uint64_t a = lo + base; a < lo + base + window; a += PAGE)
 			sum += *(volatile uint64_t *)(uintptr_t)a;
+		if (every && pass % every == 0)
+			rt_printf("pass %lu\n", pass);
 		if (shift && pass % shift == 0) {
 			base = (base + window) % span;
 			rt_printf("wss guest: window at +%lu MiB (%lx)\n", base >> 20, sum & 0xf);

@@ -41,3 +41,22 @@ for backend in anon thp hugetlb; do
 		echo "== $backend FAIL: touched ${got:-nothing} bytes per window, the guest reads $want"
 	fi
 done
+
+# A migration's pass records carry the working set while it is estimated.
+rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/mig.log
+pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 120 >/tmp/d.out 2>/tmp/d.err &
+wait_for /tmp/d.err 'waiting for a migration' 60
+pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock --working-set 0.5 --migration-log /tmp/mig.log --timeout 120 \
+	-p "mib=$MIB" >/tmp/w.out 2>/tmp/w.err &
+wait_for /tmp/w.out 'now reading' 60
+sleep 3
+pagoda ctl /tmp/w.sock migrate unix:/tmp/m.sock >/dev/null
+sleep 1
+pagoda ctl /tmp/d.sock stop >/dev/null
+wait
+cat /tmp/mig.log
+if grep '"event": "pass"' /tmp/mig.log | grep -q '"working_set": [1-9]'; then
+	echo "== migration-log ok: the passes say what the guest used"
+else
+	echo "== migration-log FAIL: no pass record carries the working set"
+fi

@@ -16,6 +16,7 @@
 #include "mig_log.h"
 #include "mig_proto.h"
 #include "postcopy.h"
+#include "../../mem/working_set.h"
 #include "../../util/clock.h"
 #include "../../util/json.h"
 #include "../../util/page.h"
@@ -273,8 +274,13 @@ static void log_pass(struct migration *mg, unsigned int pass, const struct mig_p
 	char extra[512] = "";
 	va_list ap;
 	va_start(ap, extra_fmt);
-	vsnprintf(extra, sizeof(extra), extra_fmt, ap);
+	int n = vsnprintf(extra, sizeof(extra), extra_fmt, ap);
 	va_end(ap);
+	/* With the working set estimated (--working-set), what the guest used meanwhile. */
+	struct wss_report w;
+	char why[256];
+	if (mg->m->wss && n >= 0 && (size_t)n < sizeof(extra) && !working_set_sample(mg->m->wss, &w, why, sizeof(why)))
+		snprintf(extra + n, sizeof(extra) - (size_t)n, ", \"working_set\": %" PRIu64, wss_touched(&w));
 	mig_log(mg->log_fd, "pass", "source", mg->t_start_ns,
 		"\"pass\": %u, \"stop\": %s, \"ms\": %.3f, \"pages\": %" PRIu64 ", \"zero_pages\": %" PRIu64
 		", \"bytes\": %" PRIu64 ", \"mib_per_s\": %.1f%s",
