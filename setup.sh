@@ -6,7 +6,12 @@ cd "$(dirname "$0")"
 
 pkgs=(gcc meson ninja-build pkg-config python3 liburing-dev libseccomp-dev libsodium-dev libfdt-dev device-tree-compiler)
 missing=()
-for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+# With the arm64 cross build's -dev packages installed too (Multi-Arch: same), a bare name
+# is ambiguous to dpkg -s: ask for this machine's architecture then.
+native=$(dpkg --print-architecture)
+for p in "${pkgs[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || dpkg -s "$p:$native" >/dev/null 2>&1 || missing+=("$p")
+done
 if [ ${#missing[@]} -gt 0 ]; then
   if [ "$(id -u)" != 0 ]; then
     echo "setup.sh: missing packages ${missing[*]}: run as root or apt-get install them" >&2
