@@ -5,12 +5,23 @@
 #include <string.h>
 #include <sys/mman.h>
 
-static int map_regions(struct guest_mem *m, char *err, size_t errlen)
+uint64_t guest_mem_file_offset(const struct guest_mem *m, uint64_t gpa)
 {
-	uint64_t offset = 0; /* RAM regions sit back to back in the backing file */
+	uint64_t offset = 0;
 	for (unsigned int i = 0; i < m->layout.nr_ram; i++) {
 		const struct mem_range *rr = &m->layout.ram[i];
-		int r = mem_backend_map(&m->backend, m->base + rr->gpa, rr->size, offset);
+		if (gpa - rr->gpa < rr->size)
+			return offset + (gpa - rr->gpa);
+		offset += rr->size;
+	}
+	return offset;
+}
+
+static int map_regions(struct guest_mem *m, char *err, size_t errlen)
+{
+	for (unsigned int i = 0; i < m->layout.nr_ram; i++) {
+		const struct mem_range *rr = &m->layout.ram[i];
+		int r = mem_backend_map(&m->backend, m->base + rr->gpa, rr->size, guest_mem_file_offset(m, rr->gpa));
 		if (r == 0)
 			r = memslot_add(&m->slots, rr->gpa, rr->size, m->base + rr->gpa, 0, NULL);
 		if (r) {
@@ -19,7 +30,6 @@ static int map_regions(struct guest_mem *m, char *err, size_t errlen)
 				 m->backend.desc, strerror(-r));
 			return r;
 		}
-		offset += rr->size;
 	}
 	return 0;
 }

@@ -48,5 +48,8 @@ void guest_mem_destroy(struct guest_mem *m);
  * last pass runs with devices stopped. */
 void *guest_mem_ptr(const struct guest_mem *m, uint64_t gpa, uint64_t len,
 		    enum guest_access access);
+/* Where RAM at gpa sits in the backing file, and in a snapshot's memory file: the RAM
+ * regions back to back, in order. */
+uint64_t guest_mem_file_offset(const struct guest_mem *m, uint64_t gpa);
 
 #endif

@@ -405,14 +405,13 @@ static int map_aliases(struct uffd_fill *f, bool all_missing)
 	f->alias = calloc(t->nr, sizeof(*f->alias));
 	if (!f->alias)
 		return -ENOMEM;
-	uint64_t off = 0; /* slots sit back to back in the file, in order (mem/guest_mem.c) */
 	for (uint32_t i = 0; i < t->nr; i++) {
 		uint64_t size = t->slots[i].size, pages = size / SZ_4K;
-		void *a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem->backend.fd, (off_t)off);
+		void *a = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, f->mem->backend.fd,
+			       (off_t)guest_mem_file_offset(f->mem, t->slots[i].gpa));
 		if (a == MAP_FAILED)
 			return -errno;
 		f->alias[i] = a;
-		off += size;
 		unsigned char *vec = all_missing ? malloc(pages) : NULL; /* a byte per 4K, even for hugetlb */
 		if (all_missing && (!vec || mincore(a, size, vec))) {
 			free(vec);

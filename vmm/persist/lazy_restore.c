@@ -26,7 +26,6 @@ struct lazy_restore {
 	struct uffd_fill *fill;
 	struct snapshot_layer layers[SNAPSHOT_MAX_CHAIN];
 	unsigned int nr_layers;
-	uint64_t *slot_off;        /* each slot's offset in the memory files */
 	int stop_efd;
 	bool stop;                 /* atomic: the VM ends */
 	pthread_t fault_thread, fill_thread;
@@ -95,7 +94,7 @@ static int bring(struct lazy_restore *l, uint8_t *buf, uint32_t i, uint64_t page
 		if (a == b)
 			continue;
 		uint32_t c = (uint32_t)(b - a);
-		uint64_t gpa = sl->gpa + a * SZ_4K, off = l->slot_off[i] + a * SZ_4K;
+		uint64_t gpa = sl->gpa + a * SZ_4K, off = guest_mem_file_offset(&l->m->vm.mem, gpa);
 		bool holes = all_holes(l, off, c);
 		int e = holes ? uffd_fill_put(l->fill, gpa, c, NULL) : read_pages(l, buf, off, c);
 		if (!e && !holes)
@@ -195,15 +194,9 @@ int lazy_restore_begin(struct lazy_restore **out, struct machine *m, const char 
 	l->stop_efd = -1;
 	l->t0_ns = now_ns();
 	snprintf(l->dir, sizeof(l->dir), "%s", dir);
-	const struct memslot_table *t = &m->vm.mem.slots;
 	int e = snapshot_open_chain(dir, m->vm.mem.layout.ram_size, l->layers, &l->nr_layers, err, errlen);
 	if (e)
 		return e;
-	l->slot_off = calloc(t->nr ? t->nr : 1, sizeof(*l->slot_off));
-	if (!l->slot_off)
-		return err_set(err, errlen, -ENOMEM, "restore: out of memory");
-	for (uint32_t i = 1; i < t->nr; i++) /* back to back in the file, as in guest_mem */
-		l->slot_off[i] = l->slot_off[i - 1] + t->slots[i - 1].size;
 	char why[200];
 	if ((e = uffd_fill_open(&l->fill, &m->vm.mem, true, why, sizeof(why))))
 		return err_set(err, errlen, e, "--restore-memory lazy: %s", why);
@@ -226,6 +219,5 @@ void lazy_restore_finish(struct lazy_restore *l)
 	if (l->stop_efd >= 0)
 		close(l->stop_efd);
 	snapshot_close_chain(l->layers, l->nr_layers);
-	free(l->slot_off);
 	free(l);
 }

@@ -204,8 +204,6 @@ static int copy_extents(int fd, uint8_t *dst, uint64_t off, uint64_t size)
 	return 0;
 }
 
-static int load_full(struct machine *m, const char *dir, bool map, char *err, size_t errlen);
-
 /* A file of dir as a string (parent) or bytes (pages); NULL when it does not exist. */
 static char *read_small(const char *dir, const char *name, size_t *len)
 {
@@ -228,80 +226,10 @@ static char *read_small(const char *dir, const char *name, size_t *len)
 	return buf;
 }
 
-/* The pages a diff holds, read over what its parents left. */
-static int apply_diff(struct machine *m, const char *dir, char *err, size_t errlen)
+/* The full snapshot's memory: copied in, or each region mapped privately from the file. */
+static int load_full(struct machine *m, int fd, bool map)
 {
 	struct guest_mem *mem = &m->vm.mem;
-	size_t len = 0, want = (mem->layout.ram_size / SZ_4K + 63) / 64 * 8;
-	uint64_t *pages = (uint64_t *)read_small(dir, "pages", &len);
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/memory", dir);
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	int e = !pages || len != want || fd < 0 ? -EBADMSG : 0;
-	uint64_t off = 0;
-	for (unsigned int i = 0; !e && i < mem->layout.nr_ram; i++) {
-		const struct mem_range *r = &mem->layout.ram[i];
-		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
-		for (uint64_t p = 0; !e && p < r->size; p += SZ_4K)
-			if (in_diff(pages, (off + p) / SZ_4K) && pread(fd, hva + p, SZ_4K, (off_t)(off + p)) != (ssize_t)SZ_4K)
-				e = -EIO;
-		off += r->size;
-	}
-	if (fd >= 0)
-		close(fd);
-	free(pages);
-	if (e)
-		snprintf(err, errlen, "diff snapshot %s: its pages or memory file are missing or truncated", dir);
-	return e;
-}
-
-int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen)
-{
-	static int depth;
-	size_t len;
-	char *parent = read_small(dir, "parent", &len);
-	if (!parent)
-		return load_full(m, dir, map, err, errlen);
-	int e = 0;
-	if (depth >= 64) {
-		snprintf(err, errlen, "snapshot %s: more than 64 diffs deep (a loop of parents?)", dir);
-		e = -ELOOP;
-	}
-	if (!e) {
-		depth++;
-		e = snapshot_load_memory(m, parent, map, err, errlen);
-		depth--;
-	}
-	if (!e)
-		e = apply_diff(m, dir, err, errlen);
-	free(parent);
-	return e;
-}
-
-static int load_full(struct machine *m, const char *dir, bool map, char *err, size_t errlen)
-{
-	char path[4096];
-	snprintf(path, sizeof(path), "%s/memory", dir);
-	struct guest_mem *mem = &m->vm.mem;
-	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-	struct stat st;
-	if (fd < 0 || fstat(fd, &st)) {
-		snprintf(err, errlen, "snapshot %s: %s", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
-		return -EIO;
-	}
-	if ((uint64_t)st.st_size != mem->layout.ram_size) {
-		snprintf(err, errlen, "snapshot %s: %llu bytes, the guest has %llu: truncated or not this snapshot's",
-			 path, (unsigned long long)st.st_size, (unsigned long long)mem->layout.ram_size);
-		close(fd);
-		return -EBADMSG;
-	}
-	if (map && mem_backend_is_shared(&mem->backend)) {
-		snprintf(err, errlen, "--restore-memory map needs private guest RAM: use --memory-backend anon or thp, or copy");
-		close(fd);
-		return -EINVAL;
-	}
 	int e = 0;
 	uint64_t off = 0;
 	for (unsigned int i = 0; i < mem->layout.nr_ram && !e; i++) {
@@ -313,9 +241,45 @@ static int load_full(struct machine *m, const char *dir, bool map, char *err, si
 			e = copy_extents(fd, hva, off, r->size);
 		off += r->size;
 	}
-	close(fd);
+	return e;
+}
+
+/* The pages a diff holds, read over what its parents left. */
+static int apply_diff(struct machine *m, const struct snapshot_layer *l)
+{
+	struct guest_mem *mem = &m->vm.mem;
+	uint64_t off = 0;
+	for (unsigned int i = 0; i < mem->layout.nr_ram; i++) {
+		const struct mem_range *r = &mem->layout.ram[i];
+		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
+		for (uint64_t p = 0; p < r->size; p += SZ_4K)
+			if (in_diff(l->pages, (off + p) / SZ_4K) &&
+			    pread(l->fd, hva + p, SZ_4K, (off_t)(off + p)) != (ssize_t)SZ_4K)
+				return -EIO;
+		off += r->size;
+	}
+	return 0;
+}
+
+/* The chain is opened (and checked) as a lazy restore opens it, then read in order. */
+int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err, size_t errlen)
+{
+	struct guest_mem *mem = &m->vm.mem;
+	if (map && mem_backend_is_shared(&mem->backend)) {
+		snprintf(err, errlen, "--restore-memory map needs private guest RAM: use --memory-backend anon or thp, or copy");
+		return -EINVAL;
+	}
+	struct snapshot_layer layers[SNAPSHOT_MAX_CHAIN];
+	unsigned int n;
+	int e = snapshot_open_chain(dir, mem->layout.ram_size, layers, &n, err, errlen);
 	if (e)
-		snprintf(err, errlen, "snapshot %s: loading guest memory: %s", path, strerror(-e));
+		return e;
+	e = load_full(m, layers[0].fd, map);
+	for (unsigned int k = 1; k < n && !e; k++)
+		e = apply_diff(m, &layers[k]);
+	snapshot_close_chain(layers, n);
+	if (e)
+		snprintf(err, errlen, "snapshot %s: loading guest memory: %s", dir, strerror(-e));
 	return e;
 }
 
@@ -326,14 +290,18 @@ static int open_memory(const char *dir, uint64_t ram_size, char *err, size_t err
 	snprintf(path, sizeof(path), "%s/memory", dir);
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	struct stat st;
-	if (fd < 0 || fstat(fd, &st) || !S_ISREG(st.st_mode) || (uint64_t)st.st_size != ram_size) {
-		snprintf(err, errlen, "snapshot %s: %s", path, fd < 0 ? strerror(errno) :
-			 "not a regular file of the guest's RAM size: truncated or not this snapshot's");
-		if (fd >= 0)
-			close(fd);
-		return -EBADMSG;
-	}
-	return fd;
+	if (fd < 0 || fstat(fd, &st))
+		snprintf(err, errlen, "snapshot %s: %s", path, strerror(errno));
+	else if (!S_ISREG(st.st_mode))
+		snprintf(err, errlen, "snapshot %s: not a regular file", path);
+	else if ((uint64_t)st.st_size != ram_size)
+		snprintf(err, errlen, "snapshot %s: %llu bytes, the guest has %llu: truncated or not this snapshot's",
+			 path, (unsigned long long)st.st_size, (unsigned long long)ram_size);
+	else
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	return -EBADMSG;
 }
 
 /* One layer of dir; *parent: the next directory to read (NULL at the full snapshot). */
