@@ -10,15 +10,7 @@ G=/bin/migrate.img
 # About 10 s of guest here (200 ticks): long enough to catch it mid-run.
 source_vm() { pagoda run -k $G -m 128M -c 2 --timeout 400 -p "steps=400000 tick=2000 mib=8" "$@"; }
 
-wait_for() { # file regex seconds
-	i=0
-	while [ $i -lt $(($3 * 5)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.2
-		i=$((i + 1))
-	done
-	return 1
-}
+. /wait_for.sh # wait_for FILE REGEX SECONDS
 
 # The ticks of both sides in order. The guest's console (stdout) of the two joined is one
 # stream: a line cut by the move goes on at the destination. pagoda's own words go to

@@ -8,15 +8,7 @@ G=$1
 MIB=64
 echo 300 > /proc/sys/vm/nr_hugepages
 
-wait_for() { # file regex seconds
-	i=0
-	while [ $i -lt $(($3 * 5)) ]; do
-		grep -q "$2" "$1" 2>/dev/null && return 0
-		sleep 0.2
-		i=$((i + 1))
-	done
-	return 1
-}
+. /wait_for.sh # wait_for FILE REGEX SECONDS
 
 for backend in anon thp hugetlb; do
 	rm -f /tmp/w.sock
