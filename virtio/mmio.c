@@ -12,13 +12,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-static void notify_queue(struct virtio_dev *d, unsigned int q)
-{
-	d->nr_notifies++;
-	if (q < d->ops->nr_queues && virtio_dev_live(d) && d->vqs[q].ready)
-		d->ops->queue_notify(d, q);
-}
-
 static void on_ioeventfd(void *opaque, uint32_t events)
 {
 	struct virtio_mmio_notify *n = opaque;
@@ -28,7 +21,7 @@ static void on_ioeventfd(void *opaque, uint32_t events)
 	if (read(n->t->notify_fd[n->q], &count, sizeof(count)) != sizeof(count))
 		return;
 	pthread_mutex_lock(&d->lock);
-	notify_queue(d, n->q);
+	virtio_dev_notify(d, n->q);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -145,47 +138,10 @@ static void set_half(uint64_t *v, bool high, uint32_t val)
 	*v = high ? (*v & 0xffffffffULL) | ((uint64_t)val << 32) : (*v & ~0xffffffffULL) | val;
 }
 
-/* Only the bits offered, and VERSION_1 (pagoda has no legacy interface). */
-static bool features_acceptable(const struct virtio_dev *d)
-{
-	return !(d->driver_features & ~d->features) && virtio_dev_has(d, VIRTIO_F_VERSION_1);
-}
-
 static void write_status(struct virtio_mmio *t, uint32_t val)
 {
-	struct virtio_dev *d = t->dev;
-	if (val == 0) {
-		if (d->ops->reset)
-			d->ops->reset(d);
-		virtio_dev_reset(d);
+	if (virtio_dev_write_status(t->dev, val))
 		t->queue_sel = t->device_features_sel = t->driver_features_sel = 0;
-		return;
-	}
-	uint8_t was = d->status;
-	uint8_t v = (uint8_t)val & ~VIRTIO_CONFIG_S_NEEDS_RESET; /* the device's bit, not the driver's */
-	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(was & VIRTIO_CONFIG_S_FEATURES_OK) && !features_acceptable(d))
-		v &= ~VIRTIO_CONFIG_S_FEATURES_OK; /* the driver reads it back and gives up */
-	d->status = v | (was & VIRTIO_CONFIG_S_NEEDS_RESET);
-	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(was & VIRTIO_CONFIG_S_DRIVER_OK) && d->ops->driver_ok)
-		d->ops->driver_ok(d);
-}
-
-static void write_queue_ready(struct virtio_mmio *t, struct virtq *vq, uint32_t val)
-{
-	struct virtio_dev *d = t->dev;
-	if (!val) {
-		virtq_disable(vq); /* what the device still holds of it is never pushed */
-		return;
-	}
-	if (vq->ready)
-		return;
-	vq->event_idx = virtio_dev_has(d, VIRTIO_RING_F_EVENT_IDX);
-	const char *why = "";
-	if (virtq_enable(vq, &why)) {
-		char msg[128];
-		snprintf(msg, sizeof(msg), "queue %u: %s", t->queue_sel, why);
-		virtio_dev_broken(d, msg);
-	}
 }
 
 static void write_queue_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
@@ -217,28 +173,13 @@ static void write_reg(struct virtio_mmio *t, uint64_t off, uint32_t val)
 	case VIRTIO_MMIO_QUEUE_SEL: t->queue_sel = val; return;
 	case VIRTIO_MMIO_QUEUE_READY:
 		if (selected(t))
-			write_queue_ready(t, selected(t), val);
+			virtio_dev_write_queue_ready(d, t->queue_sel, val);
 		return;
-	case VIRTIO_MMIO_QUEUE_NOTIFY: notify_queue(d, val); return;
+	case VIRTIO_MMIO_QUEUE_NOTIFY: virtio_dev_notify(d, val); return;
 	case VIRTIO_MMIO_INTERRUPT_ACK: atomic_fetch_and(&d->isr, ~val); return;
 	case VIRTIO_MMIO_STATUS: write_status(t, val); return;
 	}
 	write_queue_reg(t, off, val);
-}
-
-static void config_access(struct virtio_dev *d, uint64_t off, void *data, uint32_t len, bool is_write)
-{
-	if (off >= d->config_len || len > d->config_len - off) {
-		if (!is_write)
-			memset(data, 0, len);
-		return;
-	}
-	if (!is_write) {
-		memcpy(data, d->config + off, len);
-	} else if (d->ops->config_written) {
-		memcpy(d->config + off, data, len);
-		d->ops->config_written(d, (uint32_t)off, len);
-	}
 }
 
 void virtio_mmio_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write)
@@ -247,7 +188,7 @@ void virtio_mmio_io(void *opaque, uint64_t offset, void *data, uint32_t len, boo
 	struct virtio_dev *d = t->dev;
 	pthread_mutex_lock(&d->lock);
 	if (offset >= VIRTIO_MMIO_CONFIG) {
-		config_access(d, offset - VIRTIO_MMIO_CONFIG, data, len, is_write);
+		virtio_dev_config_access(d, offset - VIRTIO_MMIO_CONFIG, data, len, is_write);
 	} else if (len != 4 || offset % 4) {
 		if (!is_write) /* registers are 32-bit wide and aligned; anything else reads 0 */
 			memset(data, 0, len);

@@ -41,10 +41,14 @@ bool virtio_dev_live(const struct virtio_dev *d)
 	return (d->status & VIRTIO_CONFIG_S_DRIVER_OK) && !(d->status & VIRTIO_CONFIG_S_NEEDS_RESET);
 }
 
-static void raise_irq(struct virtio_dev *d, unsigned int bits)
+static void raise_irq(struct virtio_dev *d, unsigned int bits, int q)
 {
 	atomic_fetch_or(&d->isr, bits);
 	d->nr_interrupts++;
+	if (d->interrupt) {
+		d->interrupt(d, q);
+		return;
+	}
 	if (d->irq_fd >= 0) {
 		uint64_t one = 1;
 		if (write(d->irq_fd, &one, sizeof(one)) == sizeof(one))
@@ -57,7 +61,7 @@ static void raise_irq(struct virtio_dev *d, unsigned int bits)
 void virtio_dev_used(struct virtio_dev *d, unsigned int q)
 {
 	if (virtq_should_notify(&d->vqs[q]))
-		raise_irq(d, VIRTIO_ISR_USED);
+		raise_irq(d, VIRTIO_ISR_USED, (int)q);
 }
 
 void virtio_dev_broken(struct virtio_dev *d, const char *why)
@@ -76,7 +80,7 @@ void virtio_dev_config_changed(struct virtio_dev *d)
 {
 	d->config_generation++;
 	if (d->status & VIRTIO_CONFIG_S_DRIVER_OK)
-		raise_irq(d, VIRTIO_ISR_CONFIG);
+		raise_irq(d, VIRTIO_ISR_CONFIG, -1);
 }
 
 void virtio_dev_reset(struct virtio_dev *d)
@@ -86,6 +90,70 @@ void virtio_dev_reset(struct virtio_dev *d)
 	atomic_store(&d->isr, 0);
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
 		virtq_reset(&d->vqs[q], d->host->mem);
+}
+
+/* Only the bits offered, and VERSION_1 (pagoda has no legacy interface). */
+static bool features_acceptable(const struct virtio_dev *d)
+{
+	return !(d->driver_features & ~d->features) && virtio_dev_has(d, VIRTIO_F_VERSION_1);
+}
+
+bool virtio_dev_write_status(struct virtio_dev *d, uint32_t val)
+{
+	if (val == 0) {
+		if (d->ops->reset)
+			d->ops->reset(d);
+		virtio_dev_reset(d);
+		return true;
+	}
+	uint8_t was = d->status;
+	uint8_t v = (uint8_t)val & ~VIRTIO_CONFIG_S_NEEDS_RESET; /* the device's bit, not the driver's */
+	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(was & VIRTIO_CONFIG_S_FEATURES_OK) && !features_acceptable(d))
+		v &= ~VIRTIO_CONFIG_S_FEATURES_OK; /* the driver reads it back and gives up */
+	d->status = v | (was & VIRTIO_CONFIG_S_NEEDS_RESET);
+	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(was & VIRTIO_CONFIG_S_DRIVER_OK) && d->ops->driver_ok)
+		d->ops->driver_ok(d);
+	return false;
+}
+
+void virtio_dev_write_queue_ready(struct virtio_dev *d, unsigned int q, uint32_t val)
+{
+	struct virtq *vq = &d->vqs[q];
+	if (!val) {
+		virtq_disable(vq); /* what the device still holds of it is never pushed */
+		return;
+	}
+	if (vq->ready)
+		return;
+	vq->event_idx = virtio_dev_has(d, VIRTIO_RING_F_EVENT_IDX);
+	const char *why = "";
+	if (virtq_enable(vq, &why)) {
+		char msg[128];
+		snprintf(msg, sizeof(msg), "queue %u: %s", q, why);
+		virtio_dev_broken(d, msg);
+	}
+}
+
+void virtio_dev_notify(struct virtio_dev *d, unsigned int q)
+{
+	d->nr_notifies++;
+	if (q < d->ops->nr_queues && virtio_dev_live(d) && d->vqs[q].ready)
+		d->ops->queue_notify(d, q);
+}
+
+void virtio_dev_config_access(struct virtio_dev *d, uint64_t off, void *data, uint32_t len, bool is_write)
+{
+	if (off >= d->config_len || len > d->config_len - off) {
+		if (!is_write)
+			memset(data, 0, len);
+		return;
+	}
+	if (!is_write) {
+		memcpy(data, d->config + off, len);
+	} else if (d->ops->config_written) {
+		memcpy(d->config + off, data, len);
+		d->ops->config_written(d, (uint32_t)off, len);
+	}
 }
 
 int virtio_dev_pop(struct virtio_dev *d, unsigned int q, struct virtq_chain *c)

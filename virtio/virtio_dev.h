@@ -30,6 +30,10 @@ struct virtio_host {
 	int (*rewatch)(void *ctx, int fd, uint32_t events);
 	/* Without an irqfd: an edge on interrupt line gsi. */
 	int (*irq_pulse)(void *ctx, uint32_t gsi);
+	/* MSI through KVM's GSI routing (virtio-pci; NULL where the VM has none): a GSI of
+	 * its own, and pointing it at a message (-errno). */
+	int (*msi_alloc)(void *ctx, uint32_t *gsi);
+	int (*msi_route)(void *ctx, uint32_t gsi, uint64_t addr, uint32_t data);
 	void *ctx;
 };
 
@@ -70,6 +74,10 @@ struct virtio_dev {
 	struct virtq vqs[VIRTIO_MAX_QUEUES];
 	uint32_t irq;              /* the GSI */
 	int irq_fd;                /* irqfd eventfd, or -1 */
+	/* A transport with interrupts of its own (virtio-pci's MSI-X) takes them here: q is
+	 * the queue, or -1 for a config change (lock held). NULL: irq_fd or irq. */
+	void (*interrupt)(struct virtio_dev *d, int q);
+	void *transport;
 	unsigned int nr_broken;    /* times the driver broke it */
 	uint64_t nr_notifies, nr_interrupts;
 };
@@ -112,6 +120,17 @@ void virtio_dev_broken(struct virtio_dev *d, const char *why);
 void virtio_dev_config_changed(struct virtio_dev *d);
 /* Back to the state after creation (driver wrote 0 to status). */
 void virtio_dev_reset(struct virtio_dev *d);
+/* What every transport's registers do (lock held). Writing the status byte: 0 resets
+ * the device (returns true: the transport clears its selectors), FEATURES_OK is refused
+ * for features not offered or without VERSION_1, DRIVER_OK starts the device. */
+bool virtio_dev_write_status(struct virtio_dev *d, uint32_t val);
+/* Enables (checking the rings; a bad one breaks the device) or disables queue q < nr_queues. */
+void virtio_dev_write_queue_ready(struct virtio_dev *d, unsigned int q, uint32_t val);
+/* The driver rang queue q (any value: out of range or not ready is ignored). */
+void virtio_dev_notify(struct virtio_dev *d, unsigned int q);
+/* The device-specific config space: reads outside it read 0, writes outside it or to a
+ * read-only space are dropped. */
+void virtio_dev_config_access(struct virtio_dev *d, uint64_t off, void *data, uint32_t len, bool is_write);
 /* Pops the next chain of an enabled queue of a live device; a malformed one breaks the
  * device. 1, 0 (nothing, or the device cannot take work), -EINVAL (now broken). */
 int virtio_dev_pop(struct virtio_dev *d, unsigned int q, struct virtq_chain *c);

@@ -25,6 +25,10 @@
 
 #define ARM64_VIRTIO_MMIO_GPA     0x0a000000ULL
 #define ARM64_VIRTIO_MMIO_STRIDE  0x1000ULL
+/* Where PCI will go (--virtio-transport pci is refused on arm64 until MSI-X has an ITS). */
+#define ARM64_PCI_ECAM_GPA        0x30000000ULL
+#define ARM64_PCI_MMIO_GPA        0x10000000ULL
+#define ARM64_PCI_MMIO_SIZE       0x10000000ULL
 
 /* GIC interrupt numbers as the device tree gives them. */
 #define ARM64_GIC_SPI             0

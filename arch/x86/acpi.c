@@ -1,5 +1,6 @@
 #include "acpi.h"
 
+#include <stdbool.h>
 #include <string.h>
 
 #include "boot_layout.h"
@@ -97,6 +98,101 @@ static const uint8_t dsdt_aml[] = {
 	0x00, 0x00,                       /* Zero, Zero */
 };
 
+/* --- AML for the PCI host bridge (ACPI 6.x, 20.2) ---------------------------------- */
+
+/* Bytes of AML under construction; an overflow is caught once, at the end. */
+struct aml {
+	uint8_t b[256];
+	size_t n;
+	bool overflow;
+};
+
+static void aml_bytes(struct aml *a, const void *p, size_t n)
+{
+	if (a->n + n > sizeof(a->b)) {
+		a->overflow = true;
+		return;
+	}
+	memcpy(a->b + a->n, p, n);
+	a->n += n;
+}
+
+static void aml_byte(struct aml *a, uint8_t v) { aml_bytes(a, &v, 1); }
+
+/* PkgLength counts itself: one byte up to 63, two bytes (low nibble first) up to 4095. */
+static void aml_pkg(struct aml *a, const struct aml *body)
+{
+	size_t total = body->n + 1;
+	if (total < 64) {
+		aml_byte(a, (uint8_t)total);
+	} else {
+		total++;
+		aml_byte(a, (uint8_t)(0x40 | (total & 0xf)));
+		aml_byte(a, (uint8_t)(total >> 4));
+	}
+	aml_bytes(a, body->b, body->n);
+	a->overflow |= body->overflow;
+}
+
+/* Name (SEG, Integer): Zero, or a DWordConst. */
+static void aml_name_int(struct aml *a, const char seg[4], uint32_t v)
+{
+	aml_byte(a, 0x08); /* NameOp */
+	aml_bytes(a, seg, 4);
+	if (v == 0) {
+		aml_byte(a, 0x00); /* ZeroOp */
+	} else {
+		aml_byte(a, 0x0c); /* DWordPrefix */
+		aml_bytes(a, &v, 4);
+	}
+}
+
+#define EISAID_PNP0A08 0x080ad041u /* PCI Express root bridge */
+#define EISAID_PNP0A03 0x030ad041u /* PCI root bridge */
+
+/* _CRS: bus 0 only, the config ports, the BAR window (32-bit, producer, fixed). */
+static void aml_pci_crs(struct aml *a, uint64_t base, uint64_t size)
+{
+	struct aml buf = { .n = 0 };
+	const uint8_t bus[16] = { 0x88, 13, 0, 2 /* bus range */, 0x0c /* min, max fixed */, 0,
+				  0, 0, 0, 0, 0, 0, 0, 0, 1, 0 /* granularity, min, max, offset, length 1 */ };
+	aml_bytes(&buf, bus, sizeof(bus));
+	const uint8_t io[8] = { 0x47, 1, 0xf8, 0x0c, 0xf8, 0x0c, 1, 8 }; /* IO (Decode16, 0xcf8, 0xcf8, 1, 8) */
+	aml_bytes(&buf, io, sizeof(io));
+	uint8_t mem[26] = { 0x87, 23, 0, 0 /* memory */, 0x0c, 0x01 /* read-write, not cacheable */ };
+	uint32_t f[5] = { 0, (uint32_t)base, (uint32_t)(base + size - 1), 0, (uint32_t)size };
+	memcpy(mem + 6, f, sizeof(f));
+	aml_bytes(&buf, mem, sizeof(mem));
+	aml_bytes(&buf, (const uint8_t[]){ 0x79, 0 }, 2); /* EndTag */
+	struct aml body = { .n = 0 };
+	aml_byte(&body, 0x0a); /* BufferSize: BytePrefix n */
+	aml_byte(&body, (uint8_t)buf.n);
+	aml_bytes(&body, buf.b, buf.n);
+	aml_byte(a, 0x08);
+	aml_bytes(a, "_CRS", 4);
+	aml_byte(a, 0x11); /* BufferOp */
+	aml_pkg(a, &body);
+}
+
+/* Scope (\_SB) { Device (PCI0) { _HID, _CID, _SEG, _BBN, _UID, _CRS } } */
+static void aml_pci_root(struct aml *a, uint64_t base, uint64_t size)
+{
+	struct aml dev = { .n = 0 };
+	aml_bytes(&dev, "PCI0", 4);
+	aml_name_int(&dev, "_HID", EISAID_PNP0A08);
+	aml_name_int(&dev, "_CID", EISAID_PNP0A03);
+	aml_name_int(&dev, "_SEG", 0);
+	aml_name_int(&dev, "_BBN", 0);
+	aml_name_int(&dev, "_UID", 0);
+	aml_pci_crs(&dev, base, size);
+	struct aml scope = { .n = 0 };
+	aml_bytes(&scope, "\\_SB_", 5);
+	aml_bytes(&scope, (const uint8_t[]){ 0x5b, 0x82 }, 2); /* DeviceOp */
+	aml_pkg(&scope, &dev);
+	aml_byte(a, 0x10); /* ScopeOp */
+	aml_pkg(a, &scope);
+}
+
 static uint8_t checksum(const void *p, size_t n)
 {
 	uint8_t sum = 0;
@@ -184,35 +280,64 @@ static void build_facs(struct acpi_facs *f)
 #define ALIGN16(x) (((x) + 15) & ~(size_t)15)
 #define ALIGN64(x) (((x) + 63) & ~(size_t)63)
 
-size_t acpi_build(uint8_t *buf, size_t buflen, uint64_t gpa, unsigned int nr_cpus)
+/* MCFG: one ECAM region, segment 0, bus 0. */
+static size_t build_mcfg(uint8_t *p, uint64_t ecam)
 {
-	size_t rsdp_off = 0;
-	size_t facs_off = ALIGN64(sizeof(struct acpi_rsdp)); /* the spec wants 64-byte alignment */
-	size_t xsdt_off = ALIGN16(facs_off + sizeof(struct acpi_facs));
-	size_t xsdt_len = sizeof(struct acpi_header) + 2 * 8;
-	size_t fadt_off = ALIGN16(xsdt_off + xsdt_len);
-	size_t dsdt_off = ALIGN16(fadt_off + sizeof(struct acpi_fadt));
-	size_t dsdt_len = sizeof(struct acpi_header) + sizeof(dsdt_aml);
-	size_t madt_off = ALIGN16(dsdt_off + dsdt_len);
-	size_t madt_max = sizeof(struct acpi_header) + 8 + 8 * (size_t)nr_cpus + 12 + 10 + 6;
-	if (madt_off + madt_max > buflen)
+	size_t len = sizeof(struct acpi_header) + 8 + 16;
+	memset(p, 0, len);
+	uint8_t *e = p + sizeof(struct acpi_header) + 8;
+	memcpy(e, &ecam, 8); /* segment 0, buses 0 to 0 follow as zeroes */
+	header((struct acpi_header *)p, "MCFG", (uint32_t)len, 1);
+	finish(p);
+	return len;
+}
+
+static size_t build_dsdt(uint8_t *p, size_t room, const struct acpi_pci *pci)
+{
+	struct aml a = { .n = 0 };
+	aml_bytes(&a, dsdt_aml, sizeof(dsdt_aml));
+	if (pci)
+		aml_pci_root(&a, pci->mmio_base, pci->mmio_size);
+	size_t len = sizeof(struct acpi_header) + a.n;
+	if (a.overflow || len > room)
 		return 0;
-	memset(buf, 0, madt_off + madt_max);
+	memcpy(p + sizeof(struct acpi_header), a.b, a.n);
+	header((struct acpi_header *)p, "DSDT", (uint32_t)len, 2);
+	finish(p);
+	return len;
+}
 
-	memcpy(buf + dsdt_off + sizeof(struct acpi_header), dsdt_aml, sizeof(dsdt_aml));
-	header((struct acpi_header *)(buf + dsdt_off), "DSDT", (uint32_t)dsdt_len, 2);
-	finish(buf + dsdt_off);
-
+size_t acpi_build(uint8_t *buf, size_t buflen, uint64_t gpa, unsigned int nr_cpus, const struct acpi_pci *pci)
+{
+	enum { MAX_TABLES = 3 };
+	size_t need = 0x400 + 8 * (size_t)nr_cpus; /* every table but the MADT's CPUs fits 1 KiB */
+	if (need > buflen)
+		return 0;
+	memset(buf, 0, need);
+	size_t facs_off = ALIGN64(sizeof(struct acpi_rsdp)); /* the spec wants 64-byte alignment */
 	build_facs((struct acpi_facs *)(buf + facs_off));
+	size_t dsdt_off = ALIGN16(facs_off + sizeof(struct acpi_facs));
+	size_t dsdt_len = build_dsdt(buf + dsdt_off, buflen - dsdt_off, pci);
+	size_t fadt_off = ALIGN16(dsdt_off + dsdt_len);
 	build_fadt((struct acpi_fadt *)(buf + fadt_off), gpa + dsdt_off, gpa + facs_off);
+	size_t madt_off = ALIGN16(fadt_off + sizeof(struct acpi_fadt));
 	size_t madt_len = build_madt(buf + madt_off, nr_cpus);
-
-	uint64_t entries[2] = { gpa + fadt_off, gpa + madt_off };
-	memcpy(buf + xsdt_off + sizeof(struct acpi_header), entries, sizeof(entries));
+	uint64_t entries[MAX_TABLES] = { gpa + fadt_off, gpa + madt_off };
+	unsigned int nr = 2;
+	size_t end = ALIGN16(madt_off + madt_len);
+	if (pci) {
+		entries[nr++] = gpa + end;
+		end = ALIGN16(end + build_mcfg(buf + end, pci->ecam_base));
+	}
+	size_t xsdt_off = end;
+	size_t xsdt_len = sizeof(struct acpi_header) + nr * 8;
+	memcpy(buf + xsdt_off + sizeof(struct acpi_header), entries, nr * 8);
 	header((struct acpi_header *)(buf + xsdt_off), "XSDT", (uint32_t)xsdt_len, 1);
 	finish(buf + xsdt_off);
+	if (!dsdt_len || xsdt_off + xsdt_len > need)
+		return 0;
 
-	struct acpi_rsdp *r = (struct acpi_rsdp *)(buf + rsdp_off);
+	struct acpi_rsdp *r = (struct acpi_rsdp *)buf;
 	memcpy(r->signature, "RSD PTR ", 8);
 	memcpy(r->oem_id, "PAGODA", 6);
 	r->revision = 2;
@@ -220,5 +345,5 @@ size_t acpi_build(uint8_t *buf, size_t buflen, uint64_t gpa, unsigned int nr_cpu
 	r->xsdt_address = gpa + xsdt_off;
 	r->checksum = checksum(r, 20);
 	r->ext_checksum = checksum(r, sizeof(*r));
-	return madt_off + madt_len;
+	return xsdt_off + xsdt_len;
 }

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "../../devices/pci.h"
 #include "acpi.h"
 #include "boot_layout.h"
 #include "mptable.h"
@@ -12,7 +13,7 @@
 #define E820_RAM      1
 #define E820_RESERVED 2
 
-unsigned int boot_e820_build(const struct mem_layout *l, struct boot_e820_entry *out,
+unsigned int boot_e820_build(const struct mem_layout *l, bool pci, struct boot_e820_entry *out,
 			     unsigned int max)
 {
 	unsigned int n = 0;
@@ -20,13 +21,20 @@ unsigned int boot_e820_build(const struct mem_layout *l, struct boot_e820_entry 
 	ADD(0, BOOT_EBDA_GPA, E820_RAM);
 	ADD(BOOT_EBDA_GPA, 0xa0000 - BOOT_EBDA_GPA, E820_RESERVED);
 	ADD(BOOT_BIOS_GPA, BOOT_HIGH_GPA - BOOT_BIOS_GPA, E820_RESERVED);
+	bool ecam_listed = !pci;
 	for (unsigned int i = 0; i < l->nr_ram; i++) {
 		uint64_t start = l->ram[i].gpa, end = start + l->ram[i].size;
+		if (!ecam_listed && start > PCI_ECAM_GPA) { /* in address order */
+			ADD(PCI_ECAM_GPA, PCI_ECAM_SIZE, E820_RESERVED);
+			ecam_listed = true;
+		}
 		if (start < BOOT_HIGH_GPA)
 			start = BOOT_HIGH_GPA;
 		if (end > start)
 			ADD(start, end - start, E820_RAM);
 	}
+	if (!ecam_listed)
+		ADD(PCI_ECAM_GPA, PCI_ECAM_SIZE, E820_RESERVED);
 #undef ADD
 	return n;
 }
@@ -76,7 +84,7 @@ int boot_put_initrd(struct guest_mem *m, const struct x86_boot_config *c, uint64
 }
 
 int boot_fill_params(struct guest_mem *m, const void *hdr, size_t hdr_len, uint64_t initrd_gpa,
-		     uint64_t initrd_len)
+		     uint64_t initrd_len, bool pci)
 {
 	struct boot_params *bp = guest_mem_ptr(m, BOOT_PARAMS_GPA, sizeof(*bp), GUEST_WRITE);
 	if (!bp)
@@ -91,7 +99,7 @@ int boot_fill_params(struct guest_mem *m, const void *hdr, size_t hdr_len, uint6
 	bp->ext_ramdisk_image = (uint32_t)(initrd_gpa >> 32);
 	bp->ext_ramdisk_size = (uint32_t)(initrd_len >> 32);
 	bp->acpi_rsdp_addr = BOOT_ACPI_GPA;
-	bp->e820_entries = (uint8_t)boot_e820_build(&m->layout, bp->e820_table,
+	bp->e820_entries = (uint8_t)boot_e820_build(&m->layout, pci, bp->e820_table,
 						    E820_MAX_ENTRIES_ZEROPAGE);
 	return 0;
 }
@@ -135,13 +143,14 @@ static int put_identity_map(struct guest_mem *m)
 	return 0;
 }
 
-static int put_tables(struct guest_mem *m, unsigned int nr_cpus)
+static int put_tables(struct guest_mem *m, unsigned int nr_cpus, bool pci)
 {
+	const struct acpi_pci bus = { .ecam_base = PCI_ECAM_GPA, .mmio_base = PCI_MMIO_GPA, .mmio_size = PCI_MMIO_SIZE };
 	uint8_t buf[0x2000];
 	size_t n = mptable_build(buf, sizeof(buf), BOOT_MPTABLE_GPA, nr_cpus);
 	if (!n || put_bytes(m, BOOT_MPTABLE_GPA, buf, n))
 		return -E2BIG;
-	n = acpi_build(buf, sizeof(buf), BOOT_ACPI_GPA, nr_cpus);
+	n = acpi_build(buf, sizeof(buf), BOOT_ACPI_GPA, nr_cpus, pci ? &bus : NULL);
 	if (!n || n > BOOT_MPTABLE_GPA - BOOT_ACPI_GPA || put_bytes(m, BOOT_ACPI_GPA, buf, n))
 		return -E2BIG;
 	return 0;
@@ -178,7 +187,7 @@ int x86_boot_setup(struct guest_mem *m, const struct x86_boot_config *c,
 	if (!r && e->mode == X86_ENTRY_LONG64)
 		r = put_identity_map(m);
 	if (!r)
-		r = put_tables(m, c->nr_cpus);
+		r = put_tables(m, c->nr_cpus, c->pci);
 	if (r)
 		return err_set(err, errlen, r, "could not write boot tables into guest memory: %s", strerror(-r));
 	return 0;

@@ -19,6 +19,7 @@ struct x86_boot_config {
 	size_t initrd_len;
 	const char *cmdline;
 	unsigned int nr_cpus;
+	bool pci;              /* a PCI bus: described in ACPI, its ECAM reserved in e820 */
 };
 
 enum x86_entry_mode {
@@ -40,7 +41,7 @@ int x86_boot_setup(struct guest_mem *m, const struct x86_boot_config *c,
 
 /* Internals shared by the loaders (boot.c). */
 struct boot_e820_entry;
-unsigned int boot_e820_build(const struct mem_layout *l, struct boot_e820_entry *out,
+unsigned int boot_e820_build(const struct mem_layout *l, bool pci, struct boot_e820_entry *out,
 			     unsigned int max);
 /* Copies the command line to BOOT_CMDLINE_GPA; max_len counts the terminating NUL. */
 int boot_put_cmdline(struct guest_mem *m, const char *cmdline, size_t max_len, char *err,
@@ -51,7 +52,7 @@ int boot_put_initrd(struct guest_mem *m, const struct x86_boot_config *c, uint64
 		    uint64_t highest, uint64_t *gpa_out, char *err, size_t errlen);
 /* Fills the zero page at BOOT_PARAMS_GPA from hdr (may be NULL) and the shared tables. */
 int boot_fill_params(struct guest_mem *m, const void *hdr, size_t hdr_len, uint64_t initrd_gpa,
-		     uint64_t initrd_len);
+		     uint64_t initrd_len, bool pci);
 
 int x86_load_bzimage(struct guest_mem *m, const struct x86_boot_config *c,
 		     struct x86_boot_entry *e, char *err, size_t errlen);

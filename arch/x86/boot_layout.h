@@ -24,6 +24,12 @@
 #define VIRTIO_MMIO_GPA      0xc0000000ULL
 #define VIRTIO_MMIO_STRIDE   0x1000ULL
 
+/* PCI (--virtio-transport pci): BARs decode in a 256 MiB window, config space is ECAM
+ * for bus 0 (reserved in the e820 map, so Linux trusts MCFG's word for it). */
+#define PCI_MMIO_GPA         0xd0000000ULL
+#define PCI_MMIO_SIZE        0x10000000ULL
+#define PCI_ECAM_GPA         0xe0000000ULL
+
 #define LAPIC_GPA            0xfee00000ULL
 #define IOAPIC_GPA           0xfec00000ULL
 

@@ -59,7 +59,7 @@ int x86_load_bzimage(struct guest_mem *m, const struct x86_boot_config *c,
 	r = boot_put_initrd(m, c, need, (uint64_t)h.initrd_addr_max + 1, &initrd, err, errlen);
 	if (r)
 		return r;
-	r = boot_fill_params(m, c->kernel + HDR_OFFSET, hdr_len, initrd, c->initrd ? c->initrd_len : 0);
+	r = boot_fill_params(m, c->kernel + HDR_OFFSET, hdr_len, initrd, c->initrd ? c->initrd_len : 0, c->pci);
 	if (r)
 		return err_set(err, errlen, r, "could not write the zero page");
 	*e = (struct x86_boot_entry){ X86_ENTRY_LONG64, BOOT_HIGH_GPA + STARTUP_64, BOOT_PARAMS_GPA, "bzImage" };

@@ -110,7 +110,7 @@ static uint64_t find_pvh_entry(const struct elf_image *img)
 	return 0;
 }
 
-static int put_start_info(struct guest_mem *m, uint64_t initrd, uint64_t initrd_len)
+static int put_start_info(struct guest_mem *m, uint64_t initrd, uint64_t initrd_len, bool pci)
 {
 	struct hvm_start_info *si = guest_mem_ptr(m, BOOT_PVH_INFO_GPA, SZ_4K, GUEST_WRITE);
 	if (!si)
@@ -119,7 +119,7 @@ static int put_start_info(struct guest_mem *m, uint64_t initrd, uint64_t initrd_
 	struct hvm_modlist_entry *mod = (struct hvm_modlist_entry *)(si + 1);
 	struct hvm_memmap_table_entry *mm = (struct hvm_memmap_table_entry *)(mod + 1);
 	struct boot_e820_entry e820[MAX_PVH_MEMMAP];
-	unsigned int n = boot_e820_build(&m->layout, e820, MAX_PVH_MEMMAP);
+	unsigned int n = boot_e820_build(&m->layout, pci, e820, MAX_PVH_MEMMAP);
 	for (unsigned int i = 0; i < n; i++)
 		mm[i] = (struct hvm_memmap_table_entry){ e820[i].addr, e820[i].size, e820[i].type, 0 };
 	*si = (struct hvm_start_info){
@@ -153,7 +153,7 @@ int x86_load_elf(struct guest_mem *m, const struct x86_boot_config *c,
 
 	uint64_t pvh = find_pvh_entry(&img);
 	if (pvh) {
-		if (put_start_info(m, initrd, initrd_len))
+		if (put_start_info(m, initrd, initrd_len, c->pci))
 			return err_set(err, errlen, -ENOMEM, "could not write the PVH start info");
 		*e = (struct x86_boot_entry){ X86_ENTRY_PVH32, pvh, BOOT_PVH_INFO_GPA, "ELF (PVH)" };
 		return 0;
@@ -161,7 +161,7 @@ int x86_load_elf(struct guest_mem *m, const struct x86_boot_config *c,
 	if (!guest_mem_ptr(m, img.eh->e_entry, 1, GUEST_READ) || img.eh->e_entry >= img.load_end)
 		return err_set(err, errlen, -ENOEXEC, "ELF has no PVH note and its entry 0x%llx is not a loaded physical address: build Linux with CONFIG_PVH=y or boot its bzImage",
 				(unsigned long long)img.eh->e_entry);
-	if (boot_fill_params(m, NULL, 0, initrd, initrd_len))
+	if (boot_fill_params(m, NULL, 0, initrd, initrd_len, c->pci))
 		return err_set(err, errlen, -ENOMEM, "could not write the zero page");
 	*e = (struct x86_boot_entry){ X86_ENTRY_LONG64, img.eh->e_entry, BOOT_PARAMS_GPA, "ELF (64-bit)" };
 	return 0;

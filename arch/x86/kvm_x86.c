@@ -24,31 +24,24 @@ static int kvm_err(char *err, size_t errlen, const char *what)
 /* KVM's default routing puts GSI 0 (where the in-kernel PIT injects) on IOAPIC pin 0;
  * pagoda's MP table and MADT, like every PC, say ISA IRQ 0 arrives on pin 2. So: ISA IRQs
  * 0-15 on the 8259s, and GSI n on IOAPIC pin n except GSI 0 -> pin 2 (as QEMU does). */
-static int set_gsi_routing(int vm_fd)
+unsigned int x86_irqchip_routes(struct kvm_irq_routing_entry *e)
 {
-	enum { NR_PIC = 15, NR_IOAPIC = 23 };
-	struct {
-		struct kvm_irq_routing r;
-		struct kvm_irq_routing_entry e[NR_PIC + NR_IOAPIC];
-	} rt;
-	memset(&rt, 0, sizeof(rt));
 	unsigned int n = 0;
 	for (uint32_t irq = 0; irq < 16; irq++) {
 		if (irq == 2)
 			continue; /* the cascade */
-		rt.e[n++] = (struct kvm_irq_routing_entry){
+		e[n++] = (struct kvm_irq_routing_entry){
 			.gsi = irq, .type = KVM_IRQ_ROUTING_IRQCHIP,
 			.u.irqchip = { irq < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE, irq % 8 } };
 	}
 	for (uint32_t gsi = 0; gsi < 24; gsi++) {
 		if (gsi == 2)
 			continue;
-		rt.e[n++] = (struct kvm_irq_routing_entry){
+		e[n++] = (struct kvm_irq_routing_entry){
 			.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
 			.u.irqchip = { KVM_IRQCHIP_IOAPIC, gsi == 0 ? 2 : gsi } };
 	}
-	rt.r.nr = n;
-	return ioctl(vm_fd, KVM_SET_GSI_ROUTING, &rt);
+	return n;
 }
 
 int x86_vm_init(int vm_fd, char *err, size_t errlen)
@@ -60,8 +53,6 @@ int x86_vm_init(int vm_fd, char *err, size_t errlen)
 		return kvm_err(err, errlen, "KVM_SET_IDENTITY_MAP_ADDR");
 	if (ioctl(vm_fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		return kvm_err(err, errlen, "KVM_CREATE_IRQCHIP");
-	if (set_gsi_routing(vm_fd) < 0)
-		return kvm_err(err, errlen, "KVM_SET_GSI_ROUTING");
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	if (ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0)
 		return kvm_err(err, errlen, "KVM_CREATE_PIT2");

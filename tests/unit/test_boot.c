@@ -59,7 +59,7 @@ static uint8_t *make_bzimage(size_t *len, uint16_t version, uint32_t cmdline_siz
 static int load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd,
 		size_t ilen, const char *cmdline, struct x86_boot_entry *e)
 {
-	struct x86_boot_config c = { k, klen, initrd, ilen, cmdline, 2 };
+	struct x86_boot_config c = { k, klen, initrd, ilen, cmdline, 2, false };
 	err[0] = 0;
 	return x86_boot_setup(m, &c, e, err, sizeof(err));
 }

@@ -31,6 +31,10 @@ struct machine_arch {
 /* SPIs after the UART's, edge-triggered in the device tree: what an irqfd gives. */
 #define MACHINE_ARCH_VIRTIO_IRQS { 1, 2, 3, 4, 5, 6, 7, 8 }
 #define MACHINE_ARCH_VIRTIO_ON_CMDLINE 0
+#define MACHINE_ARCH_PCI_ECAM_GPA ARM64_PCI_ECAM_GPA
+#define MACHINE_ARCH_PCI_MMIO_GPA ARM64_PCI_MMIO_GPA
+#define MACHINE_ARCH_PCI_MMIO_SIZE ARM64_PCI_MMIO_SIZE
+#define MACHINE_ARCH_PCI_CF8 0      /* no port I/O */
 #define MACHINE_ARCH_ID 2
 #define MACHINE_ARCH_CPU_ID "MIDR_EL1"
 #define MACHINE_ARCH_CPU_MODELS 0    /* --cpu: the host's preferred target only */
@@ -50,6 +54,10 @@ struct machine_arch {
  * which is what an irqfd gives. */
 #define MACHINE_ARCH_VIRTIO_IRQS { 5, 6, 7, 10, 11, 12, 14, 15 }
 #define MACHINE_ARCH_VIRTIO_ON_CMDLINE 1
+#define MACHINE_ARCH_PCI_ECAM_GPA PCI_ECAM_GPA
+#define MACHINE_ARCH_PCI_MMIO_GPA PCI_MMIO_GPA
+#define MACHINE_ARCH_PCI_MMIO_SIZE PCI_MMIO_SIZE
+#define MACHINE_ARCH_PCI_CF8 1      /* the legacy config ports too */
 #define MACHINE_ARCH_ID 1
 #define MACHINE_ARCH_CPU_ID "CPUID 1 eax"
 #define MACHINE_ARCH_CPU_MODELS 1    /* --cpu host | baseline */

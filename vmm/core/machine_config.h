@@ -53,6 +53,7 @@ struct machine_config {
 	enum eager_split eager_split;
 	uint64_t eager_chunk;
 	/* virtio devices, at most MACHINE_MAX_VIRTIO of them together */
+	enum virtio_transport { VIRTIO_TRANSPORT_MMIO, VIRTIO_TRANSPORT_PCI } virtio_transport;
 	struct blk_options disks[MACHINE_MAX_VIRTIO];
 	unsigned int nr_disks;
 	const char *net_tap;           /* a tap device's name */

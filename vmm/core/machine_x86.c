@@ -37,7 +37,14 @@ int machine_arch_init(struct machine *m)
 	if (m->vm.pvm_fixups)
 		fprintf(stderr, "pagoda: PVM host: %s CPU model, emulation-failure fix-ups on\n",
 			m->cfg.cpu == CPU_MODEL_HOST ? "host" : "baseline");
-	return x86_vm_init(m->vm.vm_fd, m->err, sizeof(m->err));
+	int e = x86_vm_init(m->vm.vm_fd, m->err, sizeof(m->err));
+	if (e)
+		return e;
+	struct kvm_irq_routing_entry routes[X86_IRQCHIP_ROUTES];
+	e = irq_routes_init(&m->vm.routes, m->vm.vm_fd, routes, x86_irqchip_routes(routes));
+	if (e)
+		snprintf(m->err, sizeof(m->err), "KVM_SET_GSI_ROUTING: %s", strerror(-e));
+	return e;
 }
 
 int machine_arch_layout(uint64_t ram_size, uint64_t page_size, struct mem_layout *out)
@@ -61,7 +68,8 @@ int machine_arch_load_guest(struct machine *m, const void *kernel, size_t kernel
 			    const void *initrd, size_t initrd_len)
 {
 	struct x86_boot_config bc = { .kernel = kernel, .kernel_len = kernel_len, .initrd = initrd,
-				      .initrd_len = initrd_len, .cmdline = m->cmdline, .nr_cpus = m->cfg.cpus };
+				      .initrd_len = initrd_len, .cmdline = m->cmdline, .nr_cpus = m->cfg.cpus,
+				      .pci = m->cfg.virtio_transport == VIRTIO_TRANSPORT_PCI };
 	struct x86_boot_entry entry;
 	int e = x86_boot_setup(&m->vm.mem, &bc, &entry, m->err, sizeof(m->err));
 	if (e)

@@ -86,13 +86,15 @@ static const int setup_only[] = {
 static const unsigned long vcpu_ioctls[] = {
 	KVM_RUN, KVM_GET_MP_STATE, KVM_IRQ_LINE, KVM_RESET_DIRTY_RINGS, KVM_GET_DIRTY_LOG,
 	KVM_CLEAR_DIRTY_LOG, TCSETS, TCGETS, ARCH_VCPU_IOCTLS,
+	KVM_IOEVENTFD, KVM_SET_GSI_ROUTING, /* a PCI driver moving a BAR, programming MSI-X */
 };
-/* TCSETS/TCGETS: any thread that crashes puts the terminal back (vmm/core/terminal.c). */
-static const unsigned long io_ioctls[] = { KVM_IRQ_LINE, TCSETS, TCGETS };
+/* TCSETS/TCGETS: any thread that crashes puts the terminal back (vmm/core/terminal.c).
+ * KVM_SET_GSI_ROUTING: an MSI-X vector routed when it first fires after a restore. */
+static const unsigned long io_ioctls[] = { KVM_IRQ_LINE, KVM_SET_GSI_ROUTING, TCSETS, TCGETS };
 static const unsigned long main_ioctls[] = {
 	KVM_CHECK_EXTENSION, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS,
 	KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_GET_STATS_FD, KVM_IRQ_LINE,
-	KVM_GET_MP_STATE, KVM_IOEVENTFD, TCSETS, TCGETS, ARCH_MAIN_IOCTLS,
+	KVM_GET_MP_STATE, KVM_IOEVENTFD, KVM_SET_GSI_ROUTING, TCSETS, TCGETS, ARCH_MAIN_IOCTLS,
 };
 /* An incoming post-copy's threads (vmm/persist/postcopy_recv.c) are started under the
  * setup filter and keep it: userfaultfd's requests. */

@@ -29,15 +29,40 @@ static int rewatch(void *ctx, int fd, uint32_t events)
 	return io_thread_rewatch(&v->io, fd, events);
 }
 
+static int msi_alloc(void *ctx, uint32_t *gsi)
+{
+	struct virtio_devices *v = ctx;
+	return irq_routes_msi_alloc(&v->vm->routes, gsi);
+}
+
+static int msi_route(void *ctx, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	struct virtio_devices *v = ctx;
+	return irq_routes_msi_set(&v->vm->routes, gsi, addr, data);
+}
+
+static int attach_pci(struct virtio_devices *v, struct virtio_slot *s, char *err, size_t errlen)
+{
+	int e = virtio_pci_init(&s->pci, s->dev);
+	s->transport_inited = true;
+	if (!e)
+		e = pci_bus_add(&v->pci, &s->pci.func);
+	if (e)
+		snprintf(err, errlen, "%s: setting up its virtio-pci transport: %s", s->dev->name, strerror(-e));
+	return e;
+}
+
 static int attach(struct virtio_devices *v, struct vm *vm, enum virtio_kind kind, void *impl,
 		  struct virtio_dev *dev, char *err, size_t errlen)
 {
 	unsigned int i = v->nr++;
 	struct virtio_slot *s = &v->slots[i];
 	*s = (struct virtio_slot){ .kind = kind, .impl = impl, .dev = dev };
+	if (v->pci_on)
+		return attach_pci(v, s, err, errlen);
 	uint64_t base = MACHINE_ARCH_VIRTIO_GPA + i * MACHINE_ARCH_VIRTIO_STRIDE;
 	int e = virtio_mmio_init(&s->mmio, dev, base, virtio_irqs[i]);
-	s->mmio_inited = true;
+	s->transport_inited = true;
 	if (!e)
 		e = bus_register(&vm->mmio, base, VIRTIO_MMIO_WINDOW, virtio_mmio_io, &s->mmio, dev->name);
 	if (e) {
@@ -68,6 +93,22 @@ static int add_disks(struct virtio_devices *v, struct vm *vm, const struct machi
 	return 0;
 }
 
+/* Bus 0's config space (ECAM; x86 also ports 0xcf8-0xcff) and its BAR window. */
+static int setup_pci_bus(struct virtio_devices *v, struct vm *vm, char *err, size_t errlen)
+{
+	pci_bus_init(&v->pci, MACHINE_ARCH_PCI_MMIO_GPA, MACHINE_ARCH_PCI_MMIO_SIZE);
+	v->pci_on = true;
+	int e = bus_register(&vm->mmio, MACHINE_ARCH_PCI_ECAM_GPA, PCI_ECAM_SIZE, pci_ecam_io, &v->pci, "pci-ecam");
+	if (!e)
+		e = bus_register(&vm->mmio, MACHINE_ARCH_PCI_MMIO_GPA, MACHINE_ARCH_PCI_MMIO_SIZE, pci_window_io, &v->pci,
+				 "pci-bars");
+	if (!e && MACHINE_ARCH_PCI_CF8)
+		e = bus_register(&vm->pio, PCI_CF8_PORT, PCI_CF8_LEN, pci_cf8_io, &v->pci, "pci-cf8");
+	if (e)
+		snprintf(err, errlen, "PCI bus: %s", strerror(-e));
+	return e;
+}
+
 int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct machine_config *cfg,
 			 char *err, size_t errlen)
 {
@@ -80,9 +121,11 @@ int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct m
 	v->vm = vm;
 	v->host = (struct virtio_host){
 		.mem = &vm->mem, .vm_fd = vm->vm_fd, .watch = watch, .rewatch = rewatch,
-		.irq_pulse = irq_pulse, .ctx = v,
+		.irq_pulse = irq_pulse, .msi_alloc = msi_alloc, .msi_route = msi_route, .ctx = v,
 	};
-	e = add_disks(v, vm, cfg, err, errlen);
+	e = cfg->virtio_transport == VIRTIO_TRANSPORT_PCI ? setup_pci_bus(v, vm, err, errlen) : 0;
+	if (!e)
+		e = add_disks(v, vm, cfg, err, errlen);
 	if (!e && cfg->net_tap) {
 		struct virtio_dev *d = virtio_net_create(&v->host, cfg->net_tap, cfg->net_mac_set ? cfg->net_mac : NULL,
 							 err, errlen);
@@ -120,11 +163,16 @@ void virtio_devices_destroy(struct virtio_devices *v)
 	io_thread_stop(&v->io);
 	for (unsigned int i = 0; i < v->nr; i++) {
 		struct virtio_slot *s = &v->slots[i];
-		if (s->mmio_inited)
+		if (s->transport_inited && v->pci_on)
+			virtio_pci_destroy(&s->pci);
+		else if (s->transport_inited)
 			virtio_mmio_destroy(&s->mmio);
 		s->dev->ops->destroy(s->dev);
 	}
 	v->nr = 0;
+	if (v->pci_on)
+		pci_bus_destroy(&v->pci);
+	v->pci_on = false;
 	io_thread_destroy(&v->io);
 }
 
@@ -173,9 +221,9 @@ void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
 			break;
 		default: break;
 		}
-		fprintf(out, "stats: %s notifications=%llu interrupts=%llu%s\n", s->dev->name,
+		fprintf(out, "stats: %s notifications=%llu interrupts=%llu%s%s\n", s->dev->name,
 			(unsigned long long)s->dev->nr_notifies, (unsigned long long)s->dev->nr_interrupts,
-			(s->dev->status & 0x40) ? " NEEDS_RESET" : "");
+			v->pci_on ? " transport=pci" : "", (s->dev->status & 0x40) ? " NEEDS_RESET" : "");
 	}
 }
 
@@ -221,5 +269,25 @@ int virtio_devices_restore(struct virtio_devices *v, unsigned int i, const struc
 	pthread_mutex_unlock(&d->lock);
 	if (e)
 		snprintf(err, errlen, "%s: %s", d->name, why);
+	return e;
+}
+
+void virtio_devices_save_pci(struct virtio_devices *v, unsigned int i, struct virtio_pci_state *st)
+{
+	virtio_pci_save(&v->slots[i].pci, &v->pci, st);
+}
+
+int virtio_devices_restore_pci(struct virtio_devices *v, unsigned int i, const struct virtio_pci_state *st,
+			       char *err, size_t errlen)
+{
+	if (i >= v->nr || !v->pci_on) {
+		snprintf(err, errlen, "the state has PCI transport state for virtio device %u, and this VM has %s",
+			 i, v->pci_on ? "no such device" : "--virtio-transport mmio");
+		return -EINVAL;
+	}
+	const char *why = "";
+	int e = virtio_pci_restore(&v->slots[i].pci, &v->pci, st, &why);
+	if (e)
+		snprintf(err, errlen, "%s: %s", v->slots[i].dev->name, why);
 	return e;
 }

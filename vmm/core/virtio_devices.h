@@ -1,13 +1,17 @@
-/* The VM's virtio devices, built from the run configuration: each gets a virtio-mmio
- * window in the MMIO hole and an edge-triggered interrupt line (x86: ISA, arm64: SPI), is
- * put on the MMIO bus and named to the guest (x86: on the kernel command line, arm64: in
- * the device tree); all of them are served by one I/O thread. */
+/* The VM's virtio devices, built from the run configuration, all served by one I/O
+ * thread. With the mmio transport each gets a virtio-mmio window in the MMIO hole and an
+ * edge-triggered interrupt line (x86: ISA, arm64: SPI), is put on the MMIO bus and named
+ * to the guest (x86: on the kernel command line, arm64: in the device tree). With the pci
+ * transport each is a function on PCI bus 0 (devices/pci.h) with MSI-X vectors routed
+ * through KVM; the guest finds the bus in ACPI. */
 #ifndef PAGODA_VMM_VIRTIO_DEVICES_H
 #define PAGODA_VMM_VIRTIO_DEVICES_H
 
 #include <stdio.h>
 
+#include "../../devices/pci.h"
 #include "../../virtio/mmio.h"
+#include "../../virtio/pci.h"
 #include "machine_config.h"
 #include "machine_arch.h"
 #include "io_thread.h"
@@ -25,8 +29,11 @@ struct virtio_devices {
 		void *impl;                 /* struct virtio_blk *, ... */
 		struct virtio_dev *dev;
 		struct virtio_mmio mmio;
-		bool mmio_inited;
+		struct virtio_pci pci;
+		bool transport_inited;
 	} slots[MACHINE_MAX_VIRTIO];
+	bool pci_on;
+	struct pci_bus pci;
 	char cmdline[MACHINE_MAX_VIRTIO * 48]; /* virtio_mmio.device=... for each */
 };
 
@@ -48,5 +55,9 @@ int virtio_devices_resume(struct virtio_devices *v);
 void virtio_devices_save(struct virtio_devices *v, unsigned int i, struct virtio_dev_state *st);
 int virtio_devices_restore(struct virtio_devices *v, unsigned int i, const struct virtio_dev_state *st,
 			   char *err, size_t errlen);
+/* The PCI transport's part of device i (only when v->pci_on). */
+void virtio_devices_save_pci(struct virtio_devices *v, unsigned int i, struct virtio_pci_state *st);
+int virtio_devices_restore_pci(struct virtio_devices *v, unsigned int i, const struct virtio_pci_state *st,
+			       char *err, size_t errlen);
 
 #endif

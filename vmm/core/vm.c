@@ -156,6 +156,7 @@ void vm_destroy(struct vm *vm)
 	guest_mem_destroy(&vm->mem);
 	bus_destroy(&vm->pio);
 	bus_destroy(&vm->mmio);
+	irq_routes_destroy(&vm->routes);
 	if (vm->exit_efd >= 0)
 		close(vm->exit_efd);
 	if (vm->vm_fd >= 0)

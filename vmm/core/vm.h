@@ -11,6 +11,7 @@
 #include "../../mem/dirty.h"
 #include "../../mem/guest_mem.h"
 #include "bus.h"
+#include "irq_routes.h"
 
 /* Exit codes of `pagoda run`; the guest's own debug-exit codes are odd, ours even. */
 enum {
@@ -52,6 +53,7 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
+	struct irq_routes routes;  /* x86: the irqchip's lines and MSI-X vectors */
 	unsigned int nr_vcpus;
 	struct vcpu *vcpus;
 	bool pvm_fixups;           /* emulation-failure fix-ups of a PVM host */

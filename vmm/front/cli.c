@@ -61,7 +61,13 @@ const char cli_run_usage[] =
 	"                        for its memory statistics every SECONDS (printed with --stats);\n"
 	"                        report: free page reporting, the guest's free memory goes back\n"
 	"                        to the host too\n"
-	"                        At most 8 virtio devices; Linux finds them on its command line.\n"
+	"                        At most 8 virtio devices\n"
+	"      --virtio-transport mmio|pci\n"
+	"                        how the guest finds them: mmio (default): virtio-mmio windows\n"
+	"                        named on Linux's command line (x86) or in the device tree;\n"
+	"                        pci (x86 only for now): virtio-pci functions with MSI-X on a\n"
+	"                        PCI bus (ECAM in ACPI MCFG, ports 0xcf8/0xcfc), for kernels\n"
+	"                        built with CONFIG_VIRTIO_PCI and CONFIG_PCI_MSI\n"
 	"      --api-sock PATH   a control socket (mode 0600): one JSON object per line;\n"
 	"                        pagoda ctl PATH COMMAND [ARG] is its client\n"
 	"      --incoming unix:PATH|tcp:HOST:PORT\n"
@@ -127,7 +133,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
        OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_MIG_KEY, OPT_MIG_LOG,
-       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS };
+       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS, OPT_TRANSPORT };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -153,6 +159,7 @@ static const struct option run_options[] = {
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
+	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "api-sock", required_argument, NULL, OPT_API },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
@@ -359,6 +366,12 @@ static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t er
 
 static int apply_device_option(int c, char *arg, struct run_config *cfg, char *err, size_t errlen)
 {
+	if (c == OPT_TRANSPORT) {
+		if (strcmp(arg, "mmio") && strcmp(arg, "pci"))
+			return fail(err, errlen, "--virtio-transport '%s': use mmio or pci", arg);
+		cfg->m.virtio_transport = !strcmp(arg, "pci") ? VIRTIO_TRANSPORT_PCI : VIRTIO_TRANSPORT_MMIO;
+		return 0;
+	}
 	bool is_device = c == OPT_DISK || c == OPT_NET || c == OPT_RNG || c == OPT_BALLOON;
 	if (!is_device)
 		return 1;
