@@ -4,7 +4,8 @@ refused with exit 2 (or a failed migration) and a message that says what is wron
 promptly, before any of it reaches the VM; the snapshot writer must not follow links.
 
   hostile_state_test.py PAGODA MIGRATE_GUEST CASE
-  CASE: cmos-index | duplicate-vcpu | virtio-features | zero-vcpus | huge-state | fifo-state | symlink-tmp |
+  CASE: cmos-index | duplicate-vcpu | virtio-features | virtio-pci-readonly | virtio-pci-transport |
+        virtio-pci-wild | zero-vcpus | huge-state | fifo-state | symlink-tmp |
         incoming-huge-state | incoming-sandboxed | incoming-bad-hint
 """
 import os
@@ -85,6 +86,61 @@ def virtio_features(pagoda, guest, d):
     rewrite_state(snap, all_features)
     return restore_refused(pagoda, snap, "virtio-rng: the saved driver accepted features this device does not offer",
                            extra=["--rng"])
+
+
+PCI = ["--rng", "--virtio-transport", "pci"]
+REC_VIRTIO_PCI = 5
+# In a REC_VIRTIO_PCI payload: u32 index, then struct virtio_pci_state (virtio/pci.h).
+PCI_CFG, PCI_QUEUE_SEL, PCI_CONFIG_VECTOR, PCI_MSIX, PCI_PENDING = 4, 268, 270, 280, 360
+
+
+def patch(b, off, data):
+    return b[:off] + data + b[off + len(data):]
+
+
+def virtio_pci_readonly(pagoda, guest, d):
+    """A PCI function whose saved config header has another device ID: the read-only bits
+    are the device's, not the file's."""
+    snap = take_snapshot(pagoda, guest, d, extra=PCI)
+
+    def other_device(recs):
+        v = ss.find(recs, REC_VIRTIO_PCI)[0]
+        v[1] = patch(v[1], PCI_CFG + 2, struct.pack("<H", 0x1041))
+    rewrite_state(snap, other_device)
+    return restore_refused(pagoda, snap, "virtio-rng: its saved PCI config space differs from this device's in read-only bits",
+                           extra=PCI)
+
+
+def virtio_pci_transport(pagoda, guest, d):
+    """A snapshot of PCI devices restored as virtio-mmio, and one whose PCI records were
+    cut out restored on PCI: both refused, naming the option."""
+    snap = take_snapshot(pagoda, guest, d, extra=PCI)
+    why = restore_refused(pagoda, snap, "this VM has --virtio-transport mmio", extra=["--rng"])
+    if why:
+        return why
+    rewrite_state(snap, lambda recs: recs.__setitem__(slice(None), [r for r in recs if r[0] != REC_VIRTIO_PCI]))
+    return restore_refused(pagoda, snap, "the state's virtio devices are not on PCI", extra=PCI)
+
+
+def virtio_pci_wild(pagoda, guest, d):
+    """Writable PCI state at its wildest: vectors and a queue selector past every table,
+    every pending bit, every MSI-X control bit, MSI-X messages to nowhere. Taken as a
+    driver's writes would be (vectors become NO_VECTOR, the rest masked to what exists):
+    the guest runs on."""
+    snap = take_snapshot(pagoda, guest, d, extra=PCI)
+
+    def wild(recs):
+        v = ss.find(recs, REC_VIRTIO_PCI)[0]
+        b = patch(v[1], PCI_QUEUE_SEL, struct.pack("<HH4H", 0xffff, 0x7777, 9, 0x100, 0xfffe, 5))
+        b = patch(b, PCI_MSIX, struct.pack("<IIII", 0x12345678, 0xffffffff, 0, 0xffffffff) * 5)
+        v[1] = patch(b, PCI_PENDING, b"\xff" * 8)
+    rewrite_state(snap, wild)
+    dst = VM([pagoda, "restore", snap, "--timeout", "20"] + PCI)
+    ok = dst.wait_for(r"^tick \d+ verified", 20)
+    dst.p.kill()
+    dst.finish()
+    print(dst.text())
+    return None if ok and "FAIL" not in dst.text() else "the guest did not run on after wild PCI state: " + dst.text()
 
 
 def zero_vcpus(pagoda, guest, d):
@@ -204,7 +260,8 @@ def incoming_sandboxed(pagoda, guest, d):
 
 
 CASES = {"cmos-index": cmos_index, "duplicate-vcpu": duplicate_vcpu, "zero-vcpus": zero_vcpus,
-         "virtio-features": virtio_features,
+         "virtio-features": virtio_features, "virtio-pci-readonly": virtio_pci_readonly,
+         "virtio-pci-transport": virtio_pci_transport, "virtio-pci-wild": virtio_pci_wild,
          "huge-state": huge_state, "fifo-state": fifo_state, "symlink-tmp": symlink_tmp,
          "incoming-huge-state": incoming_huge_state, "incoming-sandboxed": incoming_sandboxed,
          "incoming-bad-hint": incoming_bad_hint}

@@ -143,15 +143,17 @@ def cycles(text):
     return [int(t) for t in re.findall(r"^cycle (\d+) ok", text, re.M)]
 
 
-def virtio_move(pagoda, guest, d, how):
+def virtio_move(pagoda, guest, d, how, pci=False):
     """The polling virtio-blk guest (write, flush, read back, verify, forever) with an rng
     beside it moves mid-run, device and driver state included; the destination uses the
-    same image: its cycles must go on, in order, verified."""
+    same image: its cycles must go on, in order, verified. With pci: the virtio-pci guest
+    (rng requests, each answered by an MSI-X interrupt) moves, its BAR, MSI-X table and
+    vectors with it."""
     img = os.path.join(d, "disk.img")
     with open(img, "wb") as f:
         f.truncate(4 << 20)
     sock, snap = os.path.join(d, "api.sock"), os.path.join(d, "snap")
-    devs = ["--disk", img, "--rng"]
+    devs = ["--rng", "--virtio-transport", "pci"] if pci else ["--disk", img, "--rng"]
     uri = "unix:" + os.path.join(d, "mig.sock")
     if how == "migrate":
         dst = VM([pagoda, "run", "--incoming", uri, "--timeout", "60"] + devs)
@@ -807,8 +809,8 @@ def main():
             return snapshot_lazy_hugetlb(pagoda, guest, d)
         if case == "snapshot-lazy-diff":
             return snapshot_diff(pagoda, guest, d, ["--restore-memory", "lazy"])
-        if case in ("snapshot-virtio", "migrate-virtio"):
-            return virtio_move(pagoda, guest, d, case.split("-")[0])
+        if case in ("snapshot-virtio", "migrate-virtio", "snapshot-virtio-pci", "migrate-virtio-pci"):
+            return virtio_move(pagoda, guest, d, case.split("-")[0], pci=case.endswith("-pci"))
         if case == "snapshot-diff":
             return snapshot_diff(pagoda, guest, d)
         if case == "snapshot-refused":

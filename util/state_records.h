@@ -10,6 +10,7 @@ enum state_record {
 	REC_SERIAL = 2,          /* devices/serial.h: struct serial_state */
 	REC_RTC = 3,             /* arch/x86/rtc.h: struct rtc_state */
 	REC_VIRTIO = 4,          /* u32 device index, virtio/virtio_dev.h: struct virtio_dev_state */
+	REC_VIRTIO_PCI = 5,      /* u32 device index, virtio/pci.h: struct virtio_pci_state */
 	/* x86 vCPUs and VM: arch/x86/saved_state.c */
 	REC_X86_VCPU = 0x100,    /* u32 index, then the pieces below as nested records */
 	REC_X86_REGS, REC_X86_SREGS, REC_X86_XSAVE, REC_X86_XCRS, REC_X86_MSRS,

@@ -66,6 +66,11 @@ int machine_state_save(struct machine *m, struct state_buf *out, char *err, size
 		virtio_devices_save(&m->virtio, i, &vs);
 		uint32_t idx = i;
 		state_put(out, REC_VIRTIO, &idx, sizeof(idx), &vs, sizeof(vs));
+		if (!m->virtio.pci_on)
+			continue;
+		struct virtio_pci_state ps;
+		virtio_devices_save_pci(&m->virtio, i, &ps);
+		state_put(out, REC_VIRTIO_PCI, &idx, sizeof(idx), &ps, sizeof(ps));
 	}
 	uint32_t crc = state_crc32(out->data, out->len, 0);
 	state_put(out, REC_END, &crc, sizeof(crc), NULL, 0);
@@ -126,6 +131,7 @@ bad:
 struct restore_seen {
 	bool *vcpu;
 	bool virtio[MACHINE_MAX_VIRTIO];
+	bool virtio_pci[MACHINE_MAX_VIRTIO];
 };
 
 static int restore_record(struct machine *m, const struct state_rec *r, struct restore_seen *seen,
@@ -153,6 +159,16 @@ static int restore_record(struct machine *m, const struct state_rec *r, struct r
 		if (idx < MACHINE_MAX_VIRTIO)
 			seen->virtio[idx] = true;
 		return virtio_devices_restore(&m->virtio, idx, &vs, err, errlen);
+	case REC_VIRTIO_PCI:
+		if (r->len != 4 + sizeof(struct virtio_pci_state))
+			break;
+		struct virtio_pci_state ps;
+		memcpy(&idx, r->payload, 4);
+		memcpy(&ps, r->payload + 4, sizeof(ps));
+		if (idx >= MACHINE_MAX_VIRTIO || seen->virtio_pci[idx] || !seen->virtio[idx])
+			break; /* once per device, after the device's own record */
+		seen->virtio_pci[idx] = true;
+		return virtio_devices_restore_pci(&m->virtio, idx, &ps, err, errlen);
 	default: {
 		int e = machine_arch_restore_record(m, r, seen->vcpu, err, errlen);
 		if (e <= 0)
@@ -184,16 +200,21 @@ int machine_state_restore(struct machine *m, struct state_buf *in, char *err, si
 	in->pos = 0;
 	while (!e && (got = state_next(in, &r)) > 0)
 		e = restore_record(m, &r, &seen, err, errlen);
-	unsigned int vcpus = 0, devices = 0;
+	unsigned int vcpus = 0, devices = 0, on_pci = 0;
 	for (unsigned int i = 0; i < m->vm.nr_vcpus; i++)
 		vcpus += seen.vcpu[i];
-	for (unsigned int i = 0; i < m->virtio.nr; i++)
+	for (unsigned int i = 0; i < m->virtio.nr; i++) {
 		devices += seen.virtio[i];
+		on_pci += seen.virtio_pci[i];
+	}
 	free(seen.vcpu);
 	if (!e && (vcpus != m->vm.nr_vcpus || devices != m->virtio.nr)) {
 		snprintf(err, errlen, "VM state holds %u of %u vCPUs and %u of %u virtio devices", vcpus,
 			 m->vm.nr_vcpus, devices, m->virtio.nr);
 		e = -EBADMSG;
+	} else if (!e && m->virtio.pci_on && on_pci != m->virtio.nr) {
+		snprintf(err, errlen, "the state's virtio devices are not on PCI and this VM's are: use --virtio-transport mmio");
+		e = -EINVAL;
 	}
 	return e;
 }
