@@ -39,7 +39,8 @@ make -C "$src" O="$bld" tinyconfig >/dev/null
 make -C "$src" O="$bld" olddefconfig >/dev/null
 # merge_config only warns when an option did not stick; a silent miss would make the
 # boot tests fail for a reason far from here, so check the ones that matter.
-for opt in CONFIG_SERIAL_8250_CONSOLE CONFIG_ACPI CONFIG_PCI CONFIG_PVH CONFIG_SMP CONFIG_BLK_DEV_INITRD CONFIG_VIRTIO_MMIO; do
+for opt in CONFIG_SERIAL_8250_CONSOLE CONFIG_ACPI CONFIG_PCI CONFIG_PVH CONFIG_SMP CONFIG_BLK_DEV_INITRD CONFIG_VIRTIO_MMIO \
+           CONFIG_VIRTIO_PCI CONFIG_PCI_MSI CONFIG_PCI_MMCONFIG; do
   grep -q "^$opt=y" "$bld/.config" || { log "$opt did not stick in the kernel config"; exit 1; }
 done
 log "building (takes minutes on 2 cores; later runs use the cache)"

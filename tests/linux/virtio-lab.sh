@@ -2,9 +2,10 @@
 # Inside the x86 lab (busybox): boots the Linux guest with a disk, a tap in a fresh network
 # namespace, an rng and a balloon, reads the VM's RSS at the guest's markers, then prints
 # what the host sees for virtio-test.sh to check.
-#   virtio-lab.sh inflate BALLOON_MB   the guest fills and frees memory, then inflates
-#   virtio-lab.sh report  0            free page reporting: the guest fills and frees memory
-mode=$1 balloon_mb=$2
+#   virtio-lab.sh inflate BALLOON_MB [pci]  the guest fills and frees memory, then inflates
+#                                           (pci: every device on virtio-pci)
+#   virtio-lab.sh report  0                 free page reporting: the guest fills and frees memory
+mode=$1 balloon_mb=$2 transport=${3:-mmio}
 rss() { sed -n 's/^VmRSS:[[:space:]]*\([0-9]*\) kB/\1/p' /proc/$1/status; }
 wait_for() { i=0; while ! grep -q "$1" /tmp/out; do i=$((i+1)); [ $i -gt 1800 ] && return 1; sleep 0.1; done; }
 
@@ -20,7 +21,8 @@ else
   marks="REPORT-HOLDING REPORT-FREED"
   action=report
 fi
-pagoda run -k /kernel -i /initramfs.cpio -m 256M --timeout 300 --stats $devices -p "-- $action" > /tmp/out 2>&1 &
+pagoda run -k /kernel -i /initramfs.cpio -m 256M --timeout 300 --stats --virtio-transport $transport $devices \
+  -p "-- $action" > /tmp/out 2>&1 &
 pid=$!
 n=0
 for m in $marks; do

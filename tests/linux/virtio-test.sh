@@ -6,7 +6,9 @@
 # (mode inflate), or by about what the guest freed with free page reporting (mode report).
 # With arm64, the same in the arm64 lab with the Debian arm64 kernel (the lab's own), whose
 # virtio-mmio and virtio drivers are modules: they go into the initramfs for init to load.
-#   virtio-test.sh PAGODA INITRAMFS GUEST_TEST inflate|report [x86|arm64]
+# Mode inflate-pci: the same devices on virtio-pci (x86): Linux finds them on the PCI bus
+# ACPI describes, through MCFG's ECAM, and takes their interrupts as MSI-X.
+#   virtio-test.sh PAGODA INITRAMFS GUEST_TEST inflate|inflate-pci|report [x86|arm64]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 pagoda=$1 initramfs=$2 guest_test=$3 mode=$4 arch=${5:-x86}
@@ -30,8 +32,12 @@ lab=("$arch" --timeout 900 --add "$pagoda" --add "$kernel:/kernel" --add "$initr
      --add "$here/virtio-lab.sh:/bin/virtio-lab.sh")
 # A drop within 25% of what was asked: the guest's own allocations move a few MiB.
 drop='drop ([0-9]+) MiB'
-if [ "$mode" = inflate ]; then
+if [ "$mode" = inflate ] || [ "$mode" = inflate-pci ]; then
   mb=64
+  pci=() transport=mmio
+  [ "$mode" = inflate-pci ] && transport=pci && pci=(--expect='PCI: MMCONFIG at \[mem 0xe0000000-0xe00fffff\] reserved' \
+    --expect='pci 0000:00:0[1-4].0: \[1af4:104[1-5]\]' --expect='virtio-rng .*interrupts=[1-9].* transport=pci'
+    --expect='virtio-blk vda .*interrupts=[1-9][0-9]*.* transport=pci')
   records=$(python3 -c 'import hashlib; print(hashlib.sha256(b"".join(b"pagodablk %05x\n" % i for i in range(65536))).hexdigest())')
   zeros=$(head -c 1048576 /dev/zero | sha256sum | cut -d' ' -f1)
   # Inflated to the target, deflated at the unbind, inflated again at the rebind. The
@@ -45,8 +51,8 @@ if [ "$mode" = inflate ]; then
     --expect='net: eth0 10.0.2.15 ping 10.0.2.1: reply' --expect='virtio-net tap0 .* rx_packets=[1-9]' \
     --expect="image records: $records" --expect="image discarded: $zeros" \
     --expect="$balloon" \
-    --expect="drop (4[89]|5[0-9]|6[0-9]|7[0-9]|80) MiB" -- \
-    "${lab[@]}" -- unshare -n sh /bin/virtio-lab.sh inflate $mb
+    --expect="drop (4[89]|5[0-9]|6[0-9]|7[0-9]|80) MiB" "${pci[@]}" -- \
+    "${lab[@]}" -- unshare -n sh /bin/virtio-lab.sh inflate $mb $transport
   exit
 fi
 python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
