@@ -269,9 +269,9 @@ static void build_fadt(struct acpi_fadt *f, uint64_t dsdt_gpa, uint64_t facs_gpa
 	finish(f);
 }
 
+/* f is in the zeroed buffer already. */
 static void build_facs(struct acpi_facs *f)
 {
-	memset(f, 0, sizeof(*f));
 	memcpy(f->signature, "FACS", 4);
 	f->length = sizeof(*f);
 	f->version = 2;
