@@ -13,7 +13,7 @@ void machine_config_defaults(struct machine_config *c)
 
 unsigned int machine_config_devices(const struct machine_config *c)
 {
-	return c->nr_disks + (c->net_tap != NULL) + c->rng + c->balloon;
+	return c->nr_disks + (c->net_tap != NULL) + c->rng + c->balloon + c->nr_fs;
 }
 
 int machine_config_check(const struct machine_config *c, char *err, size_t errlen)

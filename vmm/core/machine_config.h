@@ -12,6 +12,7 @@
 #include "../../mem/dirty.h"
 #include "../../mem/eager_split.h"
 #include "../../virtio/blk.h"
+#include "../../virtio/p9.h"
 
 enum cpu_model {
 	CPU_MODEL_AUTO,     /* baseline on a PVM host, host elsewhere */
@@ -64,6 +65,8 @@ struct machine_config {
 	uint64_t balloon_size;         /* bytes the balloon inflates to at start */
 	double balloon_stats_s;        /* 0: no periodic statistics request */
 	bool balloon_report;           /* offer free page reporting */
+	struct fs_options fs[MACHINE_MAX_VIRTIO]; /* --fs: shared directories (virtio-9p) */
+	unsigned int nr_fs;
 	/* migration policy */
 	double downtime_limit_ms;
 	unsigned int max_passes;

@@ -42,6 +42,15 @@ static const int device[] = {
 	SCMP_SYS(pwrite64), SCMP_SYS(fdatasync), SCMP_SYS(fsync), SCMP_SYS(fallocate),
 	SCMP_SYS(io_uring_enter), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
 };
+/* A file server's work (virtio/p9_server.c), only with a shared directory. */
+static const int shared_files[] = {
+	SCMP_SYS(openat2), SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(mkdirat), SCMP_SYS(unlinkat),
+	SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(symlinkat), SCMP_SYS(readlinkat), SCMP_SYS(linkat),
+	SCMP_SYS(mknodat), SCMP_SYS(fchownat), SCMP_SYS(fchmod), SCMP_SYS(ftruncate), SCMP_SYS(utimensat),
+	SCMP_SYS(fstatfs),
+};
+static bool with_shared_files;
+
 /* The main thread: the event loop, the control socket, snapshots, a migration thread. */
 static const int main_only[] = {
 	SCMP_SYS(accept4), SCMP_SYS(recvfrom), SCMP_SYS(sendto), SCMP_SYS(recvmsg), SCMP_SYS(sendmsg),
@@ -100,6 +109,11 @@ static const unsigned long main_ioctls[] = {
  * setup filter and keep it: userfaultfd's requests. */
 static const unsigned long setup_ioctls[] = { ARCH_SETUP_IOCTLS, UFFDIO_API, UFFDIO_REGISTER, UFFDIO_COPY, UFFDIO_CONTINUE,
 					      UFFDIO_ZEROPAGE, UFFDIO_WAKE };
+
+void sandbox_allow_shared_files(void)
+{
+	with_shared_files = true;
+}
 
 const char *sandbox_thread_name(enum sandbox_thread kind)
 {
@@ -228,6 +242,8 @@ static int allow_kind(scmp_filter_ctx ctx, enum sandbox_thread kind)
 		e = allow_own_signals(ctx);
 	if (!e)
 		e = allow_list(ctx, device, N(device)); /* vCPU threads run devices without ioeventfd */
+	if (!e && with_shared_files)
+		e = allow_list(ctx, shared_files, N(shared_files));
 	if (!e && main_like)
 		e = allow_list(ctx, main_only, N(main_only));
 	if (!e && main_like)

@@ -14,6 +14,9 @@ enum sandbox_mode { SANDBOX_ON, SANDBOX_LOG, SANDBOX_OFF };
  * it, which can only take rights away. */
 enum sandbox_thread { SANDBOX_VCPU, SANDBOX_IO, SANDBOX_MAIN, SANDBOX_SETUP };
 
+/* Before sandbox_prepare, when the VM has a shared directory (--fs): device threads may
+ * then work on files there (openat2 and the *at calls of a file server). */
+void sandbox_allow_shared_files(void);
 /* Once, before any filter: the SIGSYS reporter and the table of syscall names it uses. */
 int sandbox_prepare(enum sandbox_mode mode);
 /* Installs the calling thread's filter. 0, or -errno. */

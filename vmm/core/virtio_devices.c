@@ -6,6 +6,7 @@
 #include "../../virtio/balloon.h"
 #include "../../virtio/blk.h"
 #include "../../virtio/net.h"
+#include "../../virtio/p9.h"
 #include "../../virtio/rng.h"
 
 static const uint32_t virtio_irqs[MACHINE_MAX_VIRTIO] = MACHINE_ARCH_VIRTIO_IRQS;
@@ -145,6 +146,10 @@ int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct m
 							   cfg->balloon_report);
 		e = d ? attach(v, vm, VDEV_BALLOON, d, d, err, errlen) : -ENOMEM;
 	}
+	for (unsigned int i = 0; !e && i < cfg->nr_fs; i++) {
+		struct virtio_dev *d = virtio_p9_create(&v->host, &cfg->fs[i], err, errlen);
+		e = d ? attach(v, vm, VDEV_FS, d, d, err, errlen) : -EINVAL;
+	}
 	return e;
 }
 
@@ -216,6 +221,12 @@ void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
 			break;
 		}
 		case VDEV_BALLOON: print_balloon(s, out); break;
+		case VDEV_FS: {
+			struct p9_stats p = virtio_p9_stats(s->dev);
+			fprintf(out, "stats: %s requests=%llu errors=%llu fids=%u\n", s->dev->name,
+				(unsigned long long)p.requests, (unsigned long long)p.errors, p.fids);
+			break;
+		}
 		case VDEV_RNG:
 			fprintf(out, "stats: %s bytes=%llu\n", s->dev->name, (unsigned long long)virtio_rng_bytes(s->dev));
 			break;

@@ -55,6 +55,12 @@ const char cli_run_usage[] =
 	"      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
 	"                        a virtio-net device on tap NAME (created if it does not exist)\n"
 	"      --rng             a virtio-rng device fed by getrandom(2)\n"
+	"      --fs PATH[,tag=TAG][,ro]\n"
+	"                        share directory PATH with the guest over virtio-9p (9P2000.L),\n"
+	"                        mounted there with mount -t 9p -o trans=virtio TAG DIR (tag\n"
+	"                        default: pagoda); ro: read-only. The guest reaches nothing\n"
+	"                        outside PATH and no file system mounted below it, opens no\n"
+	"                        device node or FIFO, sets no set-user-ID bit. Repeatable\n"
 	"      --balloon[=SIZE][,stats=SECONDS][,report]\n"
 	"                        a virtio-balloon device, inflated to SIZE at start (default 0);\n"
 	"                        the pages it takes go back to the host; stats= asks the guest\n"
@@ -133,7 +139,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
        OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_MIG_KEY, OPT_MIG_LOG,
-       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS, OPT_TRANSPORT };
+       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS, OPT_TRANSPORT, OPT_FS };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -160,6 +166,7 @@ static const struct option run_options[] = {
 	{ "net", required_argument, NULL, OPT_NET },
 	{ "rng", no_argument, NULL, OPT_RNG },
 	{ "virtio-transport", required_argument, NULL, OPT_TRANSPORT },
+	{ "fs", required_argument, NULL, OPT_FS },
 	{ "balloon", optional_argument, NULL, OPT_BALLOON },
 	{ "api-sock", required_argument, NULL, OPT_API },
 	{ "incoming", required_argument, NULL, OPT_INCOMING },
@@ -314,6 +321,36 @@ static int parse_disk(char *arg, struct run_config *cfg, char *err, size_t errle
 	return 0;
 }
 
+static int parse_fs(char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	struct fs_options *f = &cfg->m.fs[cfg->m.nr_fs];
+	*f = (struct fs_options){ .path = arg, .tag = "pagoda" };
+	char *opt = strchr(arg, ',');
+	if (opt)
+		*opt++ = 0;
+	if (!*arg)
+		return fail(err, errlen, "--fs needs a directory: --fs PATH[,tag=TAG][,ro]");
+	for (char *o = opt; o && *o;) {
+		char *next = strchr(o, ',');
+		if (next)
+			*next++ = 0;
+		if (!strcmp(o, "ro"))
+			f->read_only = true;
+		else if (!strncmp(o, "tag=", 4) && o[4] && strlen(o + 4) < P9_TAG_MAX)
+			f->tag = o + 4;
+		else
+			return fail(err, errlen, "--fs %s: bad option '%s': use tag=TAG (1 to %d bytes) or ro", arg, o,
+				    P9_TAG_MAX - 1);
+		o = next;
+	}
+	for (unsigned int i = 0; i < cfg->m.nr_fs; i++)
+		if (!strcmp(cfg->m.fs[i].tag, f->tag))
+			return fail(err, errlen, "--fs %s: tag '%s' is taken by --fs %s: give tag=OTHER", arg, f->tag,
+				    cfg->m.fs[i].path);
+	cfg->m.nr_fs++;
+	return 0;
+}
+
 static int parse_mac(const char *s, uint8_t mac[6])
 {
 	unsigned int b[6];
@@ -372,7 +409,7 @@ static int apply_device_option(int c, char *arg, struct run_config *cfg, char *e
 		cfg->m.virtio_transport = !strcmp(arg, "pci") ? VIRTIO_TRANSPORT_PCI : VIRTIO_TRANSPORT_MMIO;
 		return 0;
 	}
-	bool is_device = c == OPT_DISK || c == OPT_NET || c == OPT_RNG || c == OPT_BALLOON;
+	bool is_device = c == OPT_DISK || c == OPT_NET || c == OPT_RNG || c == OPT_BALLOON || c == OPT_FS;
 	if (!is_device)
 		return 1;
 	if ((c == OPT_RNG && cfg->m.rng) || (c == OPT_BALLOON && cfg->m.balloon))
@@ -383,6 +420,7 @@ static int apply_device_option(int c, char *arg, struct run_config *cfg, char *e
 	case OPT_DISK: return parse_disk(arg, cfg, err, errlen);
 	case OPT_NET: return parse_net(arg, cfg, err, errlen);
 	case OPT_RNG: cfg->m.rng = true; return 0;
+	case OPT_FS: return parse_fs(arg, cfg, err, errlen);
 	}
 	return parse_balloon(arg, cfg, err, errlen);
 }

@@ -235,6 +235,8 @@ static int setup_console(struct run *r)
  * parsed. */
 static int sandbox_before_untrusted(struct run *r)
 {
+	if (r->cfg.m.nr_fs)
+		sandbox_allow_shared_files();
 	int e = sandbox_prepare(r->cfg.seccomp);
 	if (!e)
 		e = sandbox_enter(SANDBOX_SETUP);
@@ -314,6 +316,8 @@ static int setup(struct run *r)
  * takes its own last, so they do not inherit it (a migration thread later does). */
 static int start(struct run *r)
 {
+	if (r->cfg.m.nr_fs)
+		sandbox_allow_shared_files();
 	int e = sandbox_prepare(r->cfg.seccomp);
 	if (e) {
 		snprintf(r->err, sizeof(r->err), "--seccomp: %s", strerror(-e));

@@ -54,6 +54,10 @@ void machine_state_put_header(const struct machine *m, struct state_buf *out)
 
 int machine_state_save(struct machine *m, struct state_buf *out, char *err, size_t errlen)
 {
+	if (m->cfg.nr_fs) { /* the server's open files and fids are host state that cannot move */
+		snprintf(err, errlen, "a VM with a shared directory (--fs %s) cannot be saved or moved", m->cfg.fs[0].path);
+		return -EOPNOTSUPP;
+	}
 	machine_state_put_header(m, out);
 	int e = machine_arch_save(m, out, err, errlen);
 	if (e)

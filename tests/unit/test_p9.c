@@ -1,0 +1,337 @@
+/* The 9P2000.L server on a temporary directory: what Linux's v9fs does (attach, walk,
+ * create, write, read, readdir, mkdir, rename, unlink, getattr) lands on the host as it
+ * should, and what a hostile guest tries is refused: walking above the share, through a
+ * symlink it planted, opening a FIFO or a device node, making one, setting set-user-ID,
+ * writing a read-only share, malformed and truncated messages, running out of fids. */
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "../../virtio/p9_server.h"
+#include "check.h"
+
+enum { RLERROR = 7, RLOPEN = 13, RLCREATE = 15, RSYMLINK = 17, RMKNOD = 19, RREADLINK = 23,
+       RGETATTR = 25, RREADDIR = 41, RMKDIR = 73, RRENAMEAT = 75, RUNLINKAT = 77, RVERSION = 101,
+       RATTACH = 105, RWALK = 111, RREAD = 117, RWRITE = 119, RCLUNK = 121 };
+
+static uint8_t msg[1 << 16], rep[1 << 16];
+static size_t mlen, rlen;
+static struct p9_server *srv;
+
+static void begin(uint8_t type)
+{
+	mlen = 7;
+	msg[4] = type;
+	msg[5] = 0x34;
+	msg[6] = 0x12;
+}
+
+static void put(uint64_t v, int n)
+{
+	for (int i = 0; i < n; i++)
+		msg[mlen++] = (uint8_t)(v >> (8 * i));
+}
+
+static void str(const char *s)
+{
+	put(strlen(s), 2);
+	memcpy(msg + mlen, s, strlen(s));
+	mlen += strlen(s);
+}
+
+static uint64_t at(size_t off, int n)
+{
+	uint64_t v = 0;
+	for (int i = 0; i < n; i++)
+		v |= (uint64_t)rep[off + i] << (8 * i);
+	return v;
+}
+
+/* Sends the message; returns the reply's type (RLERROR: errno in err). */
+static uint8_t send_msg(uint32_t *err)
+{
+	for (int i = 0; i < 4; i++)
+		msg[i] = (uint8_t)(mlen >> (8 * i));
+	rlen = p9_server_handle(srv, msg, mlen, rep, sizeof(rep));
+	if (rlen < 7 || at(0, 4) != rlen || at(5, 2) != 0x1234)
+		return 0;
+	if (err)
+		*err = rep[4] == RLERROR ? (uint32_t)at(7, 4) : 0;
+	return rep[4];
+}
+
+static uint8_t walk(uint32_t fid, uint32_t newfid, int n, const char **names, uint32_t *err)
+{
+	begin(110);
+	put(fid, 4);
+	put(newfid, 4);
+	put((uint64_t)n, 2);
+	for (int i = 0; i < n; i++)
+		str(names[i]);
+	return send_msg(err);
+}
+
+static uint8_t lopen(uint32_t fid, uint32_t flags, uint32_t *err)
+{
+	begin(12);
+	put(fid, 4);
+	put(flags, 4);
+	return send_msg(err);
+}
+
+static uint8_t clunk(uint32_t fid)
+{
+	begin(120);
+	put(fid, 4);
+	return send_msg(NULL);
+}
+
+static void start(const char *dir, bool ro)
+{
+	char err[256];
+	p9_server_destroy(srv);
+	srv = p9_server_create(dir, ro, err, sizeof(err));
+	CHECK(srv != NULL);
+	begin(100);
+	put(1 << 20, 4);
+	str("9P2000.L");
+	CHECK_EQ(send_msg(NULL), RVERSION);
+	CHECK_EQ(at(7, 4), P9_MSIZE_MAX); /* a 1 MiB ask gets the server's most */
+	begin(104);
+	put(1, 4);
+	put(~0u, 4);
+	str("root");
+	str("");
+	put(0, 4);
+	CHECK_EQ(send_msg(NULL), RATTACH);
+}
+
+static uint64_t root_ino;
+
+static void honest(const char *dir)
+{
+	start(dir, false);
+	root_ino = at(7 + 5, 8);
+	uint32_t e;
+	CHECK_EQ(walk(1, 2, 0, NULL, &e), RWALK); /* clone the root, create in it */
+	begin(14);
+	put(2, 4);
+	str("hello.txt");
+	put(O_RDWR, 4);
+	put(0644, 4);
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RLCREATE);
+	begin(118);
+	put(2, 4);
+	put(0, 8);
+	put(8, 4);
+	memcpy(msg + mlen, "hi there", 8);
+	mlen += 8;
+	CHECK_EQ(send_msg(&e), RWRITE);
+	CHECK_EQ(at(7, 4), 8);
+	CHECK_EQ(clunk(2), RCLUNK);
+	char path[512], buf[32] = { 0 };
+	snprintf(path, sizeof(path), "%s/hello.txt", dir);
+	int fd = open(path, O_RDONLY);
+	CHECK(fd >= 0 && read(fd, buf, sizeof(buf)) == 8 && !strcmp(buf, "hi there"));
+	close(fd);
+
+	const char *hello[] = { "hello.txt" };
+	CHECK_EQ(walk(1, 3, 1, hello, &e), RWALK);
+	CHECK_EQ(lopen(3, O_RDONLY, &e), RLOPEN);
+	begin(116);
+	put(3, 4);
+	put(3, 8);
+	put(0xffffffff, 4); /* more than any message: capped */
+	CHECK_EQ(send_msg(&e), RREAD);
+	CHECK(at(7, 4) == 5 && !memcmp(rep + 11, "there", 5));
+	begin(24);
+	put(3, 4);
+	put(0x7ff, 8);
+	CHECK_EQ(send_msg(&e), RGETATTR);
+	CHECK_EQ(at(7 + 8 + 13 + 4 * 3 + 8 * 2, 8), 8); /* size */
+	CHECK_EQ(clunk(3), RCLUNK);
+
+	begin(72);
+	put(1, 4);
+	str("sub");
+	put(0755, 4);
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RMKDIR);
+	begin(74);
+	put(1, 4);
+	str("hello.txt");
+	put(1, 4);
+	str("moved.txt");
+	CHECK_EQ(send_msg(&e), RRENAMEAT);
+	snprintf(path, sizeof(path), "%s/moved.txt", dir);
+	CHECK(access(path, F_OK) == 0);
+
+	CHECK_EQ(walk(1, 4, 0, NULL, &e), RWALK);
+	CHECK_EQ(lopen(4, O_RDONLY | 00200000, &e), RLOPEN);
+	begin(40);
+	put(4, 4);
+	put(0, 8);
+	put(8192, 4);
+	CHECK_EQ(send_msg(&e), RREADDIR);
+	rep[rlen] = 0;
+	CHECK(memmem(rep, rlen, "moved.txt", 9) && memmem(rep, rlen, "sub", 3));
+	CHECK_EQ(clunk(4), RCLUNK);
+	begin(76);
+	put(1, 4);
+	str("sub");
+	put(0x200, 4); /* AT_REMOVEDIR */
+	CHECK_EQ(send_msg(&e), RUNLINKAT);
+	snprintf(path, sizeof(path), "%s/sub", dir);
+	CHECK(access(path, F_OK) != 0);
+}
+
+static void hostile(const char *dir)
+{
+	uint32_t e;
+	const char *up[] = { "..", "..", ".." };
+	CHECK_EQ(walk(1, 10, 3, up, &e), RWALK); /* ".." stops at the share's root */
+	CHECK_EQ(at(9 + 2 * 13 + 5, 8), root_ino);
+	CHECK_EQ(clunk(10), RCLUNK);
+	const char *slash[] = { "a/b" };
+	CHECK_EQ(walk(1, 10, 1, slash, &e), RLERROR);
+
+	begin(16); /* a symlink out of the share: made, never followed by the server */
+	put(1, 4);
+	str("out");
+	str("/etc");
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RSYMLINK);
+	const char *through[] = { "out", "passwd" };
+	CHECK_EQ(walk(1, 10, 2, through, &e), RWALK); /* stops at the link: one qid, no fid */
+	CHECK_EQ(at(7, 2), 1);
+	CHECK_EQ(lopen(10, O_RDONLY, &e), RLERROR);
+	CHECK_EQ(e, EBADF);
+	const char *beyond[] = { "out/passwd" };
+	CHECK_EQ(walk(1, 10, 1, beyond, &e), RLERROR);
+	const char *link[] = { "out" };
+	CHECK_EQ(walk(1, 11, 1, link, &e), RWALK);
+	const char *passwd[] = { "passwd" }; /* from the link's own fid: its path runs through it */
+	CHECK_EQ(walk(11, 14, 1, passwd, &e), RLERROR);
+	CHECK_EQ(e, ELOOP);
+	begin(22);
+	put(11, 4);
+	CHECK_EQ(send_msg(&e), RREADLINK);
+	CHECK(at(7, 2) == 4 && !memcmp(rep + 9, "/etc", 4));
+	CHECK_EQ(lopen(11, O_RDONLY, &e), RLERROR);
+	CHECK_EQ(e, EACCES);
+	CHECK_EQ(clunk(11), RCLUNK);
+
+	char path[512];
+	snprintf(path, sizeof(path), "%s/fifo", dir);
+	CHECK(mkfifo(path, 0644) == 0);
+	const char *fifo[] = { "fifo" };
+	CHECK_EQ(walk(1, 12, 1, fifo, &e), RWALK);
+	CHECK_EQ(lopen(12, O_RDONLY, &e), RLERROR); /* would block the I/O thread: refused */
+	CHECK_EQ(e, EACCES);
+	CHECK_EQ(clunk(12), RCLUNK);
+	begin(18);
+	put(1, 4);
+	str("sda");
+	put(S_IFBLK | 0600, 4);
+	put(8, 4);
+	put(0, 4);
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RLERROR);
+	CHECK_EQ(e, EPERM);
+
+	CHECK_EQ(walk(1, 13, 0, NULL, &e), RWALK);
+	begin(14);
+	put(13, 4);
+	str("suid");
+	put(O_WRONLY, 4);
+	put(04755, 4);
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RLCREATE);
+	struct stat st;
+	snprintf(path, sizeof(path), "%s/suid", dir);
+	CHECK(stat(path, &st) == 0 && !(st.st_mode & S_ISUID) && (st.st_mode & 0777) == 0755);
+	CHECK_EQ(clunk(13), RCLUNK);
+}
+
+static void malformed(void)
+{
+	uint32_t e;
+	begin(110); /* a walk whose name runs past the message */
+	put(1, 4);
+	put(20, 4);
+	put(1, 2);
+	put(200, 2);
+	CHECK_EQ(send_msg(&e), RLERROR);
+	CHECK_EQ(e, EINVAL);
+	begin(200);
+	CHECK_EQ(send_msg(&e), RLERROR);
+	CHECK_EQ(e, EOPNOTSUPP);
+	begin(12);
+	put(1, 2); /* half a fid */
+	CHECK_EQ(send_msg(&e), RLERROR);
+	const char *many[17];
+	for (int i = 0; i < 17; i++)
+		many[i] = "x";
+	CHECK_EQ(walk(1, 21, 17, many, &e), RLERROR);
+	CHECK_EQ(lopen(999, O_RDONLY, &e), RLERROR);
+	CHECK_EQ(e, EBADF);
+	msg[0] = 100; /* a size field larger than what arrived */
+	rlen = p9_server_handle(srv, msg, 9, rep, sizeof(rep));
+	CHECK(rlen == 11 && rep[4] == RLERROR);
+	CHECK_EQ(p9_server_handle(srv, msg, 3, rep, sizeof(rep)), 0);
+	/* Fids run out, then come back when clunked. */
+	CHECK_EQ(p9_server_fids(srv), 1);
+	unsigned int made = 0;
+	for (uint32_t f = 100; f < 100 + P9_MAX_FIDS + 1; f++)
+		made += walk(1, f, 0, NULL, &e) == RWALK;
+	CHECK_EQ(made, P9_MAX_FIDS - 1);
+	CHECK_EQ(e, ENFILE);
+	for (uint32_t f = 100; f < 100 + P9_MAX_FIDS + 1; f++)
+		clunk(f);
+	CHECK_EQ(p9_server_fids(srv), 1);
+	CHECK_EQ(walk(1, 5, 0, NULL, &e), RWALK);
+}
+
+static void read_only(const char *dir)
+{
+	start(dir, true);
+	uint32_t e;
+	CHECK_EQ(walk(1, 2, 0, NULL, &e), RWALK);
+	begin(14);
+	put(2, 4);
+	str("new");
+	put(O_RDWR, 4);
+	put(0644, 4);
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RLERROR);
+	CHECK_EQ(e, EROFS);
+	const char *moved[] = { "moved.txt" };
+	CHECK_EQ(walk(1, 3, 1, moved, &e), RWALK);
+	CHECK_EQ(lopen(3, O_WRONLY, &e), RLERROR);
+	CHECK_EQ(e, EROFS);
+	CHECK_EQ(lopen(3, O_RDONLY, &e), RLOPEN);
+}
+
+int main(void)
+{
+	char dir[] = "/tmp/pagoda-p9-XXXXXX";
+	if (!mkdtemp(dir))
+		return 1;
+	honest(dir);
+	hostile(dir);
+	malformed();
+	read_only(dir);
+	p9_server_destroy(srv);
+	char cmd[256];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd)) {
+		/* a leftover temporary directory is not a failure of the server */
+	}
+	char err[256];
+	CHECK(p9_server_create("/nonexistent", false, err, sizeof(err)) == NULL);
+	CHECK_MSG(err, "give a directory to share");
+	return check_result("p9");
+}
