@@ -5,6 +5,7 @@
  *   hold                stay up (migration and snapshot tests), printing a tick each second
  *   virtio              check the virtio devices (init_virtio.c), then power off
  *   report              fill and free memory (free page reporting test), then power off
+ *   fs, fs-ro           use the shared directory (init_fs.c), then power off
  * Kernel modules the initramfs carries in /modules (listed in /modules/order) are loaded
  * first: Debian's arm64 kernel builds virtio-mmio and the virtio drivers as modules.
  * init must never return: the kernel would panic. */
@@ -19,6 +20,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "init_fs.h"
 #include "init_virtio.h"
 
 static void print_file(const char *label, const char *path)
@@ -76,6 +78,10 @@ int main(int argc, char **argv)
 		virtio_checks();
 	if (!strcmp(action, "report"))
 		report_check();
+	if (!strcmp(action, "fs"))
+		fs_checks();
+	if (!strcmp(action, "fs-ro"))
+		fs_ro_checks();
 	/* write() only queues for the UART; without draining, power-off wins the race and
 	 * the lines above never reach the console. */
 	tcdrain(STDOUT_FILENO);

@@ -2,6 +2,7 @@
 #include <string.h>
 
 #include "ctl.h"
+#include "exec.h"
 #include "run.h"
 #include "../core/vm.h"
 
@@ -10,6 +11,7 @@ static const char usage[] =
 	"\n"
 	"commands:\n"
 	"  run       boot a VM (pagoda run --help)\n"
+	"  exec      run one command in a VM booted on a host directory (pagoda exec --help)\n"
 	"  restore   resume a snapshot: pagoda restore DIR [run options]\n"
 	"  ctl       talk to a running VM's control socket (pagoda ctl --help)\n"
 	"  version   print the version\n"
@@ -23,6 +25,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return run_main(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "exec"))
+		return exec_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "restore"))
 		return restore_main(argc - 1, argv + 1);
 	if (!strcmp(argv[1], "ctl"))

@@ -393,26 +393,10 @@ static int restore_config(struct run *r, const char *dir)
 	return 0;
 }
 
-static int run_or_restore(int argc, char **argv, const char *restore_dir)
+/* Boots (or restores) the VM cfg describes and runs it to its end: the exit code. */
+static int run_configured(struct run *r, const char *who)
 {
-	const char *who = restore_dir ? "pagoda restore" : "pagoda run";
-	struct run *r = calloc(1, sizeof(*r));
-	if (!r)
-		return EXIT_SETUP;
-	r->timer_fd = r->signal_fd = r->rate_fd = r->watchdog_fd = r->mig_log_fd = -1;
-	r->m.vm.kvm_fd = r->m.vm.vm_fd = r->m.vm.exit_efd = -1;
 	int code;
-	if (cli_parse_run(argc, argv, &r->cfg, r->err, sizeof(r->err)) ||
-	    (restore_dir && !r->cfg.help && restore_config(r, restore_dir))) {
-		fprintf(stderr, "%s: %s\n", who, r->err);
-		free(r);
-		return EXIT_SETUP;
-	}
-	if (r->cfg.help) {
-		fputs(cli_run_usage, stdout);
-		free(r);
-		return 0;
-	}
 	if (setup(r) || start(r)) {
 		fprintf(stderr, "%s: %s\n", who, r->err);
 		code = EXIT_SETUP;
@@ -435,6 +419,45 @@ static int run_or_restore(int argc, char **argv, const char *restore_dir)
 	teardown(r);
 	free(r);
 	return code;
+}
+
+static struct run *run_new(void)
+{
+	struct run *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->timer_fd = r->signal_fd = r->rate_fd = r->watchdog_fd = r->mig_log_fd = -1;
+	r->m.vm.kvm_fd = r->m.vm.vm_fd = r->m.vm.exit_efd = -1;
+	return r;
+}
+
+int run_with_config(const struct run_config *cfg, const char *who)
+{
+	struct run *r = run_new();
+	if (!r)
+		return EXIT_SETUP;
+	r->cfg = *cfg;
+	return run_configured(r, who);
+}
+
+static int run_or_restore(int argc, char **argv, const char *restore_dir)
+{
+	const char *who = restore_dir ? "pagoda restore" : "pagoda run";
+	struct run *r = run_new();
+	if (!r)
+		return EXIT_SETUP;
+	if (cli_parse_run(argc, argv, &r->cfg, r->err, sizeof(r->err)) ||
+	    (restore_dir && !r->cfg.help && restore_config(r, restore_dir))) {
+		fprintf(stderr, "%s: %s\n", who, r->err);
+		free(r);
+		return EXIT_SETUP;
+	}
+	if (r->cfg.help) {
+		fputs(cli_run_usage, stdout);
+		free(r);
+		return 0;
+	}
+	return run_configured(r, who);
 }
 
 int run_main(int argc, char **argv)

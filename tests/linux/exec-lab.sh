@@ -1,0 +1,15 @@
+#!/bin/sh
+# Inside the x86 lab (busybox): pagoda exec on the lab's own root. A command's output
+# and status come back; what it writes stays in the guest's overlay; a missing command
+# is 127, a killed one 128+9; with --rw the write reaches the host.
+cd /bin
+pagoda exec -k /kernel --stats -- sh -c 'echo "exec: hello from $(uname -s) in $(pwd)"; echo scratch > /bin/pagoda-scratch && cat /bin/pagoda-scratch; exit 7'
+echo "exec status: $?"
+echo "host sees scratch: $([ -e /bin/pagoda-scratch ] && echo present || echo absent)"
+pagoda exec -k /kernel -- /no/such/command
+echo "exec missing status: $?"
+pagoda exec -k /kernel -- sh -c 'kill -9 $$'
+echo "exec killed status: $?"
+pagoda exec -k /kernel --rw -- sh -c 'echo "written through --rw" > /rw-proof'
+echo "exec rw status: $?"
+echo "host sees rw-proof: $(cat /rw-proof 2>&1)"

@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# pagoda exec in the x86 lab (tests/linux/exec-lab.sh runs there): the lab's own root as
+# the guest's, the command's output streamed, its status returned (7, 127, 137, 0), its
+# writes kept in the overlay unless --rw, and the time from boot to the command printed.
+#   exec-test.sh PAGODA GUEST_TEST
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+pagoda=$1 guest_test=$2
+kernel=$("$here/build-kernel.sh")/bzImage
+exec python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
+  --expect='exec: hello from Linux in /bin' --expect='^scratch' \
+  --expect='pagoda-init: command starts [0-9]+ ms after boot' \
+  --expect='exec status: 7' --expect='host sees scratch: absent' \
+  --expect='pagoda-init: /no/such/command: No such file or directory' --expect='exec missing status: 127' \
+  --expect='exec killed status: 137' --expect='exec rw status: 0' \
+  --expect='host sees rw-proof: written through --rw' -- \
+  x86 --timeout 900 --add "$pagoda" --add "$kernel:/kernel" --add "$here/exec-lab.sh:/bin/exec-lab.sh" \
+  -- sh /bin/exec-lab.sh

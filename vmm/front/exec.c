@@ -1,0 +1,173 @@
+/* `pagoda exec`: boots a kernel whose root is a host directory (shared over virtio-9p,
+ * read-only under a tmpfs overlay unless --rw), runs one command there with pagoda's own
+ * init (guest/exec_init.c, carried inside pagoda) and exits with the command's status:
+ * the virtme-ng workflow for kernel CI. The initramfs is built for each run, in memory:
+ * the init and the job (mode, working directory, the command's arguments). */
+#include "exec.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "../../util/cpio.h"
+#include "../../util/io.h"
+#include "../core/vm.h"
+#include "cli.h"
+#include "run.h"
+
+extern const uint8_t exec_init_image[];
+extern const size_t exec_init_image_size;
+
+static const char exec_usage[] =
+	"usage: pagoda exec -k KERNEL [--root DIR] [--rw] [run options] -- COMMAND [ARGS...]\n"
+	"\n"
+	"Boots KERNEL with host directory DIR (default /) as the guest's root, shared over\n"
+	"virtio-9p (tag pagoda-root): read-only under a tmpfs overlay, so the guest may write\n"
+	"anywhere and the host sees none of it; --rw shares it writable instead. Runs COMMAND\n"
+	"in the current directory (when DIR holds it, else /) with the console as its\n"
+	"terminal, and exits with its status (128+N for signal N; 125: the guest's init could\n"
+	"not set up, 126: COMMAND cannot run, 127: not found; pagoda's own failures say so on\n"
+	"stderr). Only the file system DIR is on is shared: /proc, /sys, /dev, /tmp are the\n"
+	"guest's own. The kernel needs CONFIG_9P_FS, CONFIG_NET_9P_VIRTIO, CONFIG_OVERLAY_FS\n"
+	"(unless --rw) and CONFIG_DEVTMPFS built in. Every pagoda run option applies (-m, -c,\n"
+	"--timeout, --fs for more shares, --stats also prints when the command started).\n";
+
+struct exec_opts {
+	const char *root;
+	bool rw;
+	int cmd_at;        /* argv index of COMMAND */
+};
+
+/* Takes out what only exec knows (--root, --rw) and finds "--"; what stays is for the
+ * run parser. -1 with a message in err. */
+static int split_args(int *argc, char **argv, struct exec_opts *o, char *err, size_t errlen)
+{
+	int out = 1, i = 1;
+	*o = (struct exec_opts){ .root = "/" };
+	for (; i < *argc && strcmp(argv[i], "--"); i++) {
+		if (!strcmp(argv[i], "--rw")) {
+			o->rw = true;
+		} else if (!strcmp(argv[i], "--root") && i + 1 < *argc) {
+			o->root = argv[++i];
+		} else if (!strncmp(argv[i], "--root=", 7)) {
+			o->root = argv[i] + 7;
+		} else {
+			argv[out++] = argv[i];
+		}
+	}
+	if (i + 1 >= *argc) {
+		snprintf(err, errlen, "give the command after --: pagoda exec -k KERNEL [options] -- COMMAND [ARGS]");
+		return -1;
+	}
+	o->cmd_at = i + 1;
+	argv[out] = NULL;
+	*argc = out;
+	return 0;
+}
+
+/* The working directory the command starts in: ours, seen from inside the root. */
+static const char *guest_cwd(const char *root, char *buf, size_t len)
+{
+	char cwd[PATH_MAX], real_root[PATH_MAX];
+	if (!getcwd(cwd, sizeof(cwd)) || !realpath(root, real_root))
+		return "/";
+	size_t n = strlen(real_root);
+	if (!strcmp(real_root, "/"))
+		return snprintf(buf, len, "%s", cwd) < (int)len ? buf : "/";
+	if (strncmp(cwd, real_root, n) || (cwd[n] && cwd[n] != '/'))
+		return "/";
+	return snprintf(buf, len, "%s", cwd[n] ? cwd + n : "/") < (int)len ? buf : "/";
+}
+
+/* The job file: "1", mode, working directory, then the arguments, NUL after each. */
+static int build_job(const struct exec_opts *o, int argc, char **argv, struct cpio *c)
+{
+	char cwd[PATH_MAX];
+	size_t cap = 64 << 10, len = 0;
+	char *job = malloc(cap);
+	if (!job)
+		return -ENOMEM;
+	const char *head[3] = { "1", o->rw ? "rw" : "overlay", guest_cwd(o->root, cwd, sizeof(cwd)) };
+	for (int i = 0; i < 3 + argc - o->cmd_at; i++) {
+		const char *s = i < 3 ? head[i] : argv[o->cmd_at + i - 3];
+		size_t n = strlen(s) + 1;
+		if (len + n > cap) {
+			free(job);
+			return -E2BIG;
+		}
+		memcpy(job + len, s, n);
+		len += n;
+	}
+	cpio_add_file(c, "pagoda-exec", 0644, job, len);
+	free(job);
+	return 0;
+}
+
+/* The initramfs, in a memfd the run reads as its initrd (/proc/self/fd/N). */
+static int build_initramfs(const struct exec_opts *o, int argc, char **argv, char *path, size_t len)
+{
+	struct cpio c = { 0 };
+	for (const char *const *d = (const char *const[]){ "dev", "proc", "sys", "tmp", NULL }; *d; d++)
+		cpio_add_dir(&c, *d, 0755);
+	cpio_add_chardev(&c, "dev/console", 0600, 5, 1); /* init's stdio: the kernel opens it */
+	cpio_add_file(&c, "init", 0755, exec_init_image, exec_init_image_size);
+	int e = build_job(o, argc, argv, &c);
+	if (!e)
+		e = cpio_finish(&c);
+	int fd = e ? -1 : memfd_create("pagoda-exec-initramfs", 0);
+	if (!e && fd < 0)
+		e = -errno;
+	if (!e)
+		e = write_all_at(fd, c.data, c.len, 0);
+	cpio_free(&c);
+	if (e) {
+		if (fd >= 0)
+			close(fd);
+		return e;
+	}
+	snprintf(path, len, "/proc/self/fd/%d", fd);
+	return 0; /* the fd stays open for the run */
+}
+
+int exec_main(int argc, char **argv)
+{
+	char err[256];
+	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
+		fputs(exec_usage, stdout);
+		return 0;
+	}
+	int full_argc = argc;
+	struct exec_opts o;
+	static struct run_config cfg;
+	if (split_args(&argc, argv, &o, err, sizeof(err)) ||
+	    cli_parse_run(argc, argv, &cfg, err, sizeof(err))) {
+		fprintf(stderr, "pagoda exec: %s\n", err);
+		return EXIT_SETUP;
+	}
+	if (!cfg.m.kernel || cfg.m.initrd || cfg.incoming) {
+		fprintf(stderr, "pagoda exec: %s\n", !cfg.m.kernel ? "give the kernel to boot: -k bzImage"
+					     : "exec builds its own initramfs and boots: drop -i and --incoming");
+		return EXIT_SETUP;
+	}
+	if (cfg.m.nr_fs >= MACHINE_MAX_VIRTIO) {
+		fprintf(stderr, "pagoda exec: too many --fs: the root takes one virtio device too\n");
+		return EXIT_SETUP;
+	}
+	static char initrd[64], params[4096];
+	int e = build_initramfs(&o, full_argc, argv, initrd, sizeof(initrd));
+	if (e) {
+		fprintf(stderr, "pagoda exec: building the initramfs: %s\n", strerror(-e));
+		return EXIT_SETUP;
+	}
+	cfg.m.initrd = initrd;
+	cfg.m.fs[cfg.m.nr_fs++] = (struct fs_options){ .path = o.root, .tag = "pagoda-root", .read_only = !o.rw };
+	/* quiet: the console is the command's; the user's -p still comes last and wins. */
+	snprintf(params, sizeof(params), "quiet%s%s%s", cfg.stats ? " pagoda_exec_timing=1" : "",
+		 cfg.m.params ? " " : "", cfg.m.params ? cfg.m.params : "");
+	cfg.m.params = params;
+	return run_with_config(&cfg, "pagoda exec");
+}
