@@ -46,8 +46,15 @@ static void finish(int status)
 	fflush(stderr);
 	sync();
 #if defined(__x86_64__)
-	if (ioperm(0x502, 1, 1) == 0)
+	/* ioperm needs CONFIG_X86_IOPL_IOPERM, /dev/port CONFIG_DEVPORT: either will do. */
+	if (ioperm(0x502, 1, 1) == 0) {
 		outb((unsigned char)status, 0x502);
+		pause(); /* the VM is ending */
+	}
+	unsigned char b = (unsigned char)status;
+	int fd = open("/dev/port", O_WRONLY);
+	if (fd >= 0 && pwrite(fd, &b, 1, 0x502) == 1)
+		pause(); /* the VM is ending */
 #endif
 	say("could not report status %d through the debug-exit port: powering off", status);
 	reboot(RB_POWER_OFF);

@@ -40,7 +40,7 @@ make -C "$src" O="$bld" olddefconfig >/dev/null
 # merge_config only warns when an option did not stick; a silent miss would make the
 # boot tests fail for a reason far from here, so check the ones that matter.
 for opt in CONFIG_SERIAL_8250_CONSOLE CONFIG_ACPI CONFIG_PCI CONFIG_PVH CONFIG_SMP CONFIG_BLK_DEV_INITRD CONFIG_VIRTIO_MMIO \
-           CONFIG_VIRTIO_PCI CONFIG_PCI_MSI CONFIG_PCI_MMCONFIG CONFIG_9P_FS CONFIG_NET_9P_VIRTIO CONFIG_OVERLAY_FS; do
+           CONFIG_VIRTIO_PCI CONFIG_PCI_MSI CONFIG_PCI_MMCONFIG CONFIG_9P_FS CONFIG_NET_9P_VIRTIO CONFIG_OVERLAY_FS CONFIG_X86_IOPL_IOPERM; do
   grep -q "^$opt=y" "$bld/.config" || { log "$opt did not stick in the kernel config"; exit 1; }
 done
 log "building (takes minutes on 2 cores; later runs use the cache)"
