@@ -224,6 +224,28 @@ def snapshot_diff(pagoda, guest, d, restore_args=()):
     return None
 
 
+def snapshot_with_share(pagoda, guest, d):
+    """A VM with a shared directory cannot be saved or moved: the server's open files are
+    host state. Snapshot and migration are refused with the reason and the VM runs on."""
+    sock, snap = os.path.join(d, "api.sock"), os.path.join(d, "snap")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", "steps=0", "--fs", d])
+    if not src.wait_for(r"^tick 1 verified"):
+        return "the guest never reached tick 1: " + src.text()
+    rc, out = ctl(pagoda, sock, "snapshot", snap)
+    print(f"snapshot: exit {rc}: {out}")
+    mrc, mout = ctl(pagoda, sock, "migrate", "unix:" + os.path.join(d, "mig.sock"))
+    print(f"migrate: exit {mrc}: {mout}")
+    n = len(ticks(src.console()))
+    ran_on = src.wait_for(r"^tick %d verified" % (n + 1), 30)
+    ctl(pagoda, sock, "stop")
+    src.finish()
+    if rc == 0 or "cannot be saved or moved" not in out or os.path.exists(os.path.join(snap, "state")):
+        return "a snapshot of a VM with a share was not refused with the reason"
+    if mrc == 0 or "cannot be saved or moved" not in mout:
+        return "a migration of a VM with a share was not refused with the reason"
+    return None if ran_on else "the VM did not run on after the refused snapshot: " + src.text()
+
+
 def snapshot_refused(pagoda, guest, d):
     sock = os.path.join(d, "api.sock")
     snap = os.path.join(d, "snap")
@@ -815,6 +837,8 @@ def main():
             return snapshot_diff(pagoda, guest, d)
         if case == "snapshot-refused":
             return snapshot_refused(pagoda, guest, d)
+        if case == "snapshot-with-share-refused":
+            return snapshot_with_share(pagoda, guest, d)
         if case == "migrate-unix":
             return migrate_ok(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"))
         if case == "migrate-tcp-netns":

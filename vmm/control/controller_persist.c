@@ -39,6 +39,9 @@ int controller_snapshot(struct controller *c, const char *arg, const char *mode,
 {
 	if (!arg || !*arg)
 		return controller_fail(reply, len, "snapshot needs a directory: {\"cmd\": \"snapshot\", \"arg\": \"DIR\"}", NULL);
+	if (c->m->cfg.nr_fs) /* its server's open files are host state */
+		return controller_fail(reply, len, "a VM with a shared directory (--fs %s) cannot be saved or moved",
+				       c->m->cfg.fs[0].path);
 	if (!c->m->vm.paused)
 		return controller_fail(reply, len, "the VM must be paused first (pause)", NULL);
 	bool diff = mode && !strcmp(mode, "diff");
@@ -119,6 +122,9 @@ int controller_migrate(struct controller *c, int client, bool wait, const char *
 				       "precopy-then-postcopy[=PASSES]", mode);
 	if (c->mig && migration_running(c->mig))
 		return controller_fail(reply, len, "a migration is already running", NULL);
+	if (c->m->cfg.nr_fs) /* refused before any page moves, not at the last step */
+		return controller_fail(reply, len, "a VM with a shared directory (--fs %s) cannot be saved or moved",
+				       c->m->cfg.fs[0].path);
 	if (c->m->vm.paused)
 		return controller_fail(reply, len, "resume the VM first: migration pauses it itself at the end", NULL);
 	if (c->mig) {

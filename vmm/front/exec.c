@@ -32,10 +32,11 @@ static const char exec_usage[] =
 	"terminal, and exits with its status (128+N for signal N; 125: the guest's init could\n"
 	"not set up, 126: COMMAND cannot run, 127: not found; pagoda's own failures say so on\n"
 	"stderr). Only the file system DIR is on is shared: /proc, /sys, /dev, /tmp are the\n"
-	"guest's own. The kernel needs CONFIG_9P_FS, CONFIG_NET_9P_VIRTIO, CONFIG_OVERLAY_FS\n"
-	"(unless --rw), CONFIG_DEVTMPFS and (x86) CONFIG_X86_IOPL_IOPERM or CONFIG_DEVPORT\n"
-	"built in. Every pagoda run option applies (-m, -c,\n"
-	"--timeout, --fs for more shares, --stats also prints when the command started).\n";
+	"guest's own. The guest reads DIR with pagoda's privileges (as root: everything).\n"
+	"The kernel needs CONFIG_9P_FS, CONFIG_NET_9P_VIRTIO, CONFIG_OVERLAY_FS (unless\n"
+	"--rw), CONFIG_DEVTMPFS and (x86) CONFIG_X86_IOPL_IOPERM or CONFIG_DEVPORT built in.\n"
+	"Every pagoda run option applies (-m, -c, --timeout, --fs for more shares; --stats\n"
+	"also prints when the command started).\n";
 
 struct exec_opts {
 	const char *root;
