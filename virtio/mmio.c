@@ -12,34 +12,6 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-static void on_ioeventfd(void *opaque, uint32_t events)
-{
-	struct virtio_mmio_notify *n = opaque;
-	struct virtio_dev *d = n->t->dev;
-	uint64_t count;
-	(void)events;
-	if (read(n->t->notify_fd[n->q], &count, sizeof(count)) != sizeof(count))
-		return;
-	pthread_mutex_lock(&d->lock);
-	virtio_dev_notify(d, n->q);
-	pthread_mutex_unlock(&d->lock);
-}
-
-static int setup_irqfd(struct virtio_dev *d, int vm_fd)
-{
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (fd < 0)
-		return -errno;
-	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = d->irq };
-	if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	d->irq_fd = fd;
-	return 0;
-}
-
 static int setup_ioeventfd(struct virtio_mmio *t, unsigned int q)
 {
 	const struct virtio_host *h = t->dev->host;
@@ -50,30 +22,30 @@ static int setup_ioeventfd(struct virtio_mmio *t, unsigned int q)
 		.datamatch = q, .addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY, .len = 4,
 		.fd = fd, .flags = KVM_IOEVENTFD_FLAG_DATAMATCH,
 	};
-	t->notify[q] = (struct virtio_mmio_notify){ t, q };
 	if (ioctl(h->vm_fd, KVM_IOEVENTFD, &io) < 0) {
 		int e = -errno;
 		close(fd);
 		return e;
 	}
-	t->notify_fd[q] = fd; /* from here virtio_mmio_destroy undoes it */
-	return h->watch(h->ctx, fd, EPOLLIN, on_ioeventfd, &t->notify[q]);
+	t->notify[q].fd = fd; /* from here virtio_mmio_destroy undoes it */
+	return h->watch(h->ctx, fd, EPOLLIN, virtio_notifier_ready, &t->notify[q]);
 }
 
 int virtio_mmio_init(struct virtio_mmio *t, struct virtio_dev *dev, uint64_t base, uint32_t irq)
 {
 	*t = (struct virtio_mmio){ .dev = dev, .base = base };
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		t->notify_fd[q] = -1;
+		t->notify[q] = (struct virtio_notifier){ dev, q, -1 };
 	dev->irq = irq;
 	int vm_fd = dev->host->vm_fd;
 	if (vm_fd < 0)
 		return 0;
 	/* Without these KVM features the device still works, through vCPU exits. */
 	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IRQFD) > 0) {
-		int e = setup_irqfd(dev, vm_fd);
-		if (e)
-			return e;
+		int fd = virtio_irqfd_open(vm_fd, dev->irq);
+		if (fd < 0)
+			return fd;
+		dev->irq_fd = fd;
 	}
 	if (ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_IOEVENTFD) > 0 && dev->host->watch) {
 		for (unsigned int q = 0; q < dev->ops->nr_queues; q++) {
@@ -88,16 +60,16 @@ int virtio_mmio_init(struct virtio_mmio *t, struct virtio_dev *dev, uint64_t bas
 void virtio_mmio_destroy(struct virtio_mmio *t)
 {
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-		if (t->notify_fd[q] < 0)
+		if (t->notify[q].fd < 0)
 			continue;
 		struct kvm_ioeventfd io = {
 			.datamatch = q, .addr = t->base + VIRTIO_MMIO_QUEUE_NOTIFY, .len = 4,
-			.fd = t->notify_fd[q],
+			.fd = t->notify[q].fd,
 			.flags = KVM_IOEVENTFD_FLAG_DATAMATCH | KVM_IOEVENTFD_FLAG_DEASSIGN,
 		};
 		ioctl(t->dev->host->vm_fd, KVM_IOEVENTFD, &io);
-		close(t->notify_fd[q]);
-		t->notify_fd[q] = -1;
+		close(t->notify[q].fd);
+		t->notify[q].fd = -1;
 	}
 }
 

@@ -17,11 +17,7 @@ struct virtio_mmio {
 	struct virtio_dev *dev;
 	uint64_t base;
 	uint32_t device_features_sel, driver_features_sel, queue_sel;
-	int notify_fd[VIRTIO_MAX_QUEUES];      /* ioeventfds, -1 without */
-	struct virtio_mmio_notify {
-		struct virtio_mmio *t;
-		unsigned int q;
-	} notify[VIRTIO_MAX_QUEUES];
+	struct virtio_notifier notify[VIRTIO_MAX_QUEUES]; /* ioeventfds, fd -1 without */
 };
 
 /* Wires dev to the window at base and interrupt line irq: irqfd and ioeventfds when the

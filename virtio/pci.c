@@ -303,24 +303,11 @@ static bool config_read(struct pci_func *f, uint32_t off, void *data, uint32_t l
 
 /* --- notifications: ioeventfds at the BAR's current place ---------------------------- */
 
-static void on_notify(void *opaque, uint32_t events)
-{
-	struct virtio_pci_notify *n = opaque;
-	struct virtio_dev *d = n->t->dev;
-	uint64_t count;
-	(void)events;
-	if (read(n->t->notify_fd[n->q], &count, sizeof(count)) != sizeof(count))
-		return;
-	pthread_mutex_lock(&d->lock);
-	virtio_dev_notify(d, n->q);
-	pthread_mutex_unlock(&d->lock);
-}
-
 static int ioeventfd(struct virtio_pci *t, unsigned int q, uint64_t base, bool assign)
 {
 	struct kvm_ioeventfd io = {
 		.addr = base + VIRTIO_PCI_NOTIFY_OFF + VIRTIO_PCI_NOTIFY_MULT * q, .len = 2,
-		.fd = t->notify_fd[q], .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+		.fd = t->notify[q].fd, .flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
 	};
 	return ioctl(t->dev->host->vm_fd, KVM_IOEVENTFD, &io) < 0 ? -errno : 0;
 }
@@ -332,11 +319,11 @@ static void bar_moved(struct pci_func *f, unsigned int bar, uint64_t addr)
 	struct virtio_pci *t = f->opaque;
 	(void)bar;
 	for (unsigned int q = 0; q < t->dev->ops->nr_queues && t->notify_addr; q++)
-		if (t->notify_fd[q] >= 0)
+		if (t->notify[q].fd >= 0)
 			ioeventfd(t, q, t->notify_addr, false);
 	t->notify_addr = addr;
 	for (unsigned int q = 0; q < t->dev->ops->nr_queues && addr; q++)
-		if (t->notify_fd[q] >= 0)
+		if (t->notify[q].fd >= 0)
 			ioeventfd(t, q, addr, true);
 }
 
@@ -389,17 +376,9 @@ static int setup_vector(struct virtio_pci *t, unsigned int v)
 {
 	const struct virtio_host *h = t->dev->host;
 	int e = h->msi_alloc(h->ctx, &t->gsi[v]);
-	if (e)
-		return e;
-	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	int fd = e ? e : virtio_irqfd_open(h->vm_fd, t->gsi[v]);
 	if (fd < 0)
-		return -errno;
-	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = t->gsi[v] };
-	if (ioctl(h->vm_fd, KVM_IRQFD, &irqfd) < 0) {
-		e = -errno;
-		close(fd);
-		return e;
-	}
+		return fd;
 	t->irq_fd[v] = fd;
 	return 0;
 }
@@ -410,9 +389,8 @@ static int setup_notify(struct virtio_pci *t, unsigned int q)
 	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	t->notify_fd[q] = fd;
-	t->notify[q] = (struct virtio_pci_notify){ t, q };
-	return h->watch(h->ctx, fd, EPOLLIN, on_notify, &t->notify[q]);
+	t->notify[q].fd = fd;
+	return h->watch(h->ctx, fd, EPOLLIN, virtio_notifier_ready, &t->notify[q]);
 }
 
 int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *dev)
@@ -421,7 +399,7 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *dev)
 	for (unsigned int i = 0; i < VIRTIO_PCI_VECTORS; i++)
 		t->irq_fd[i] = -1;
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++)
-		t->notify_fd[q] = -1;
+		t->notify[q] = (struct virtio_notifier){ dev, q, -1 };
 	reset_transport(t);
 	uint16_t id = (uint16_t)dev->ops->device_id;
 	pci_func_init(&t->func, dev->name, VIRTIO_PCI_VENDOR, (uint16_t)(VIRTIO_PCI_DEVICE_BASE + id),
@@ -453,12 +431,12 @@ int virtio_pci_init(struct virtio_pci *t, struct virtio_dev *dev)
 void virtio_pci_destroy(struct virtio_pci *t)
 {
 	for (unsigned int q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-		if (t->notify_fd[q] < 0)
+		if (t->notify[q].fd < 0)
 			continue;
 		if (t->notify_addr)
 			ioeventfd(t, q, t->notify_addr, false);
-		close(t->notify_fd[q]);
-		t->notify_fd[q] = -1;
+		close(t->notify[q].fd);
+		t->notify[q].fd = -1;
 	}
 	/* Closing an irqfd's eventfd detaches it from KVM (it sees the hang-up). */
 	for (unsigned int v = 0; v < VIRTIO_PCI_VECTORS; v++) {

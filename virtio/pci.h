@@ -53,11 +53,7 @@ struct virtio_pci {
 	uint32_t routed_data[VIRTIO_PCI_VECTORS];
 	bool routed[VIRTIO_PCI_VECTORS];
 	uint64_t notify_addr;                   /* where the ioeventfds are, 0: none */
-	int notify_fd[VIRTIO_MAX_QUEUES];
-	struct virtio_pci_notify {
-		struct virtio_pci *t;
-		unsigned int q;
-	} notify[VIRTIO_MAX_QUEUES];
+	struct virtio_notifier notify[VIRTIO_MAX_QUEUES];
 	uint64_t nr_masked;                     /* interrupts held back by a mask */
 };
 

@@ -1,10 +1,13 @@
 #include "virtio_dev.h"
 
 #include <errno.h>
+#include <linux/kvm.h>
 #include <linux/virtio_config.h>
 #include <linux/virtio_ring.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 void virtio_dev_init(struct virtio_dev *d, const struct virtio_dev_ops *ops,
@@ -139,6 +142,32 @@ void virtio_dev_notify(struct virtio_dev *d, unsigned int q)
 	d->nr_notifies++;
 	if (q < d->ops->nr_queues && virtio_dev_live(d) && d->vqs[q].ready)
 		d->ops->queue_notify(d, q);
+}
+
+void virtio_notifier_ready(void *opaque, uint32_t events)
+{
+	struct virtio_notifier *n = opaque;
+	uint64_t count;
+	(void)events;
+	if (read(n->fd, &count, sizeof(count)) != sizeof(count))
+		return;
+	pthread_mutex_lock(&n->dev->lock);
+	virtio_dev_notify(n->dev, n->q);
+	pthread_mutex_unlock(&n->dev->lock);
+}
+
+int virtio_irqfd_open(int vm_fd, uint32_t gsi)
+{
+	int fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return -errno;
+	struct kvm_irqfd irqfd = { .fd = (uint32_t)fd, .gsi = gsi };
+	if (ioctl(vm_fd, KVM_IRQFD, &irqfd) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
 }
 
 void virtio_dev_config_access(struct virtio_dev *d, uint64_t off, void *data, uint32_t len, bool is_write)

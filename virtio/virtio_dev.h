@@ -82,6 +82,18 @@ struct virtio_dev {
 	uint64_t nr_notifies, nr_interrupts;
 };
 
+/* A queue's notification eventfd (an ioeventfd KVM writes when the driver rings queue q,
+ * whatever the transport): the I/O thread reads it and rings the queue. */
+struct virtio_notifier {
+	struct virtio_dev *dev;
+	unsigned int q;
+	int fd;                    /* -1: none */
+};
+/* The virtio_watch_fn of a struct virtio_notifier. */
+void virtio_notifier_ready(void *opaque, uint32_t events);
+/* An eventfd KVM turns into an interrupt on gsi (KVM_IRQFD): the fd, or -errno. */
+int virtio_irqfd_open(int vm_fd, uint32_t gsi);
+
 /* Everything of a device the driver can see, for snapshots and migration. */
 #define VIRTIO_STATE_CONFIG_MAX 256
 struct virtio_dev_state {
