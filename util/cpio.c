@@ -2,35 +2,14 @@
 
 #include <errno.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-
-static void append(struct cpio *c, const void *p, size_t n)
-{
-	if (c->failed || !n)
-		return;
-	if (c->len + n > c->cap) {
-		size_t cap = c->cap ? c->cap : 4096;
-		while (cap < c->len + n)
-			cap *= 2;
-		uint8_t *d = realloc(c->data, cap);
-		if (!d) {
-			c->failed = true;
-			return;
-		}
-		c->data = d;
-		c->cap = cap;
-	}
-	memcpy(c->data + c->len, p, n);
-	c->len += n;
-}
 
 /* newc pads the header plus name, and the data, to 4 bytes. */
 static void pad4(struct cpio *c)
 {
 	static const uint8_t zero[4];
-	append(c, zero, (4 - c->len % 4) % 4);
+	state_buf_append(&c->buf, zero, (4 - c->buf.len % 4) % 4);
 }
 
 static void entry(struct cpio *c, const char *name, uint32_t mode, const void *data, size_t len,
@@ -40,10 +19,10 @@ static void entry(struct cpio *c, const char *name, uint32_t mode, const void *d
 	size_t namesize = strlen(name) + 1;
 	snprintf(hdr, sizeof(hdr), "070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X", ++c->ino, mode,
 		 0u, 0u, 1u, 0u, (unsigned int)len, 0u, 0u, rmajor, rminor, (unsigned int)namesize, 0u);
-	append(c, hdr, 110);
-	append(c, name, namesize);
+	state_buf_append(&c->buf, hdr, 110);
+	state_buf_append(&c->buf, name, namesize);
 	pad4(c);
-	append(c, data, len);
+	state_buf_append(&c->buf, data, len);
 	pad4(c);
 }
 
@@ -60,18 +39,18 @@ void cpio_add_chardev(struct cpio *c, const char *name, uint32_t mode, uint32_t 
 void cpio_add_file(struct cpio *c, const char *name, uint32_t mode, const void *data, size_t len)
 {
 	if (len > UINT32_MAX)
-		c->failed = true;
+		c->buf.failed = true;
 	entry(c, name, S_IFREG | (mode & 07777), data, len, 0, 0);
 }
 
 int cpio_finish(struct cpio *c)
 {
 	entry(c, "TRAILER!!!", 0, NULL, 0, 0, 0);
-	return c->failed ? -ENOMEM : 0;
+	return c->buf.failed ? -ENOMEM : 0;
 }
 
 void cpio_free(struct cpio *c)
 {
-	free(c->data);
-	*c = (struct cpio){ 0 };
+	state_buf_free(&c->buf);
+	c->ino = 0;
 }

@@ -6,11 +6,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "state_buf.h"
+
 struct cpio {
-	uint8_t *data;
-	size_t len, cap;
+	struct state_buf buf; /* the archive so far (buf.failed: out of memory, unusable) */
 	unsigned int ino;
-	bool failed;       /* out of memory: the archive is unusable */
 };
 
 /* A directory, or a regular file of len bytes, or a character device node (mode:

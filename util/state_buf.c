@@ -15,7 +15,7 @@ void state_buf_free(struct state_buf *b)
 	*b = (struct state_buf){ 0 };
 }
 
-static void append(struct state_buf *b, const void *p, size_t l)
+void state_buf_append(struct state_buf *b, const void *p, size_t l)
 {
 	if (b->failed || !l)
 		return;
@@ -38,9 +38,9 @@ static void append(struct state_buf *b, const void *p, size_t l)
 void state_put(struct state_buf *b, uint32_t type, const void *p1, size_t l1, const void *p2, size_t l2)
 {
 	uint32_t hdr[2] = { type, (uint32_t)(l1 + l2) };
-	append(b, hdr, sizeof(hdr));
-	append(b, p1, l1);
-	append(b, p2, l2);
+	state_buf_append(b, hdr, sizeof(hdr));
+	state_buf_append(b, p1, l1);
+	state_buf_append(b, p2, l2);
 }
 
 int state_next(struct state_buf *b, struct state_rec *r)

@@ -23,6 +23,9 @@ struct state_rec {
 
 void state_buf_init(struct state_buf *b);
 void state_buf_free(struct state_buf *b);
+/* Appends raw bytes, growing the buffer (failed set when memory runs out): the records'
+ * writer, and any other writer of a byte stream built in memory (util/cpio.c). */
+void state_buf_append(struct state_buf *b, const void *p, size_t l);
 /* Appends a record; payload may be split over two parts (a header and a body). */
 void state_put(struct state_buf *b, uint32_t type, const void *p1, size_t l1, const void *p2, size_t l2);
 /* The next record: 1, 0 at the end, -EBADMSG when it runs past the end. */

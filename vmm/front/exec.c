@@ -124,7 +124,7 @@ static int build_initramfs(const struct exec_opts *o, int argc, char **argv, cha
 	if (!e && fd < 0)
 		e = -errno;
 	if (!e)
-		e = write_all_at(fd, c.data, c.len, 0);
+		e = write_all_at(fd, c.buf.data, c.buf.len, 0);
 	cpio_free(&c);
 	if (e) {
 		if (fd >= 0)
