@@ -138,10 +138,22 @@ struct restore_seen {
 	bool virtio_pci[MACHINE_MAX_VIRTIO];
 };
 
+/* A device's record: its u32 index, then exactly size bytes of state into out. */
+static bool device_record(const struct state_rec *r, size_t size, uint32_t *idx, void *out)
+{
+	if (r->len != 4 + size)
+		return false;
+	memcpy(idx, r->payload, 4);
+	memcpy(out, r->payload + 4, size);
+	return true;
+}
+
 static int restore_record(struct machine *m, const struct state_rec *r, struct restore_seen *seen,
 			  char *err, size_t errlen)
 {
 	uint32_t idx;
+	struct virtio_dev_state vs;
+	struct virtio_pci_state ps;
 	switch (r->type) {
 	case REC_HEADER:
 	case REC_END:
@@ -153,23 +165,14 @@ static int restore_record(struct machine *m, const struct state_rec *r, struct r
 		memcpy(&ss, r->payload, sizeof(ss));
 		return serial_restore(&m->serial, &ss);
 	case REC_VIRTIO:
-		if (r->len != 4 + sizeof(struct virtio_dev_state))
-			break;
-		struct virtio_dev_state vs;
-		memcpy(&idx, r->payload, 4);
-		memcpy(&vs, r->payload + 4, sizeof(vs));
-		if (idx < MACHINE_MAX_VIRTIO && seen->virtio[idx])
+		if (!device_record(r, sizeof(vs), &idx, &vs) || (idx < MACHINE_MAX_VIRTIO && seen->virtio[idx]))
 			break;
 		if (idx < MACHINE_MAX_VIRTIO)
 			seen->virtio[idx] = true;
 		return virtio_devices_restore(&m->virtio, idx, &vs, err, errlen);
 	case REC_VIRTIO_PCI:
-		if (r->len != 4 + sizeof(struct virtio_pci_state))
-			break;
-		struct virtio_pci_state ps;
-		memcpy(&idx, r->payload, 4);
-		memcpy(&ps, r->payload + 4, sizeof(ps));
-		if (idx >= MACHINE_MAX_VIRTIO || seen->virtio_pci[idx] || !seen->virtio[idx])
+		if (!device_record(r, sizeof(ps), &idx, &ps) || idx >= MACHINE_MAX_VIRTIO || seen->virtio_pci[idx] ||
+		    !seen->virtio[idx])
 			break; /* once per device, after the device's own record */
 		seen->virtio_pci[idx] = true;
 		return virtio_devices_restore_pci(&m->virtio, idx, &ps, err, errlen);
