@@ -258,6 +258,20 @@ static char *parent_of(const char *rel)
 	return strndup(rel, slash ? (size_t)(slash - rel) : 0);
 }
 
+/* The directory that holds rel's file, opened O_PATH, and the file's name in it (*name
+ * points into rel). -EBUSY for the share's root, which has no directory here. */
+static int open_parent(struct p9_server *s, const char *rel, const char **name)
+{
+	if (!*rel)
+		return -EBUSY;
+	const char *slash = strrchr(rel, '/');
+	*name = slash ? slash + 1 : rel;
+	char *parent = parent_of(rel);
+	int fd = parent ? open_beneath(s, parent, O_PATH | O_DIRECTORY, 0) : -ENOMEM;
+	free(parent);
+	return fd;
+}
+
 /* A walk step: ".." goes up (never above the root), anything else must be a name. */
 static char *walk_step(const char *rel, const char *name)
 {
@@ -509,19 +523,32 @@ static int r_lcreate(struct req *q)
 	return 0;
 }
 
-static int r_read(struct req *q)
+/* Tread's and Treaddir's fid (open), offset and count, the count cut to what the reply
+ * holds after its own count field. */
+static int io_args(struct req *q, struct fid **f, uint64_t *off, uint32_t *count)
 {
 	uint32_t id = get32(&q->in);
-	uint64_t off = get64(&q->in);
-	uint32_t count = get32(&q->in);
-	struct fid *f = fid_get(q->s, id);
-	if (q->in.bad || off > INT64_MAX)
+	*off = get64(&q->in);
+	*count = get32(&q->in);
+	*f = fid_get(q->s, id);
+	if (q->in.bad || *off > INT64_MAX)
 		return EINVAL;
-	if (!f || f->open_fd < 0)
+	if (!*f || (*f)->open_fd < 0)
 		return EBADF;
 	size_t room = q->out.room - q->out.off - 4;
-	if (count > room)
-		count = (uint32_t)room;
+	if (*count > room)
+		*count = (uint32_t)room;
+	return 0;
+}
+
+static int r_read(struct req *q)
+{
+	struct fid *f;
+	uint64_t off;
+	uint32_t count;
+	int e = io_args(q, &f, &off, &count);
+	if (e)
+		return e;
 	ssize_t n = pread(f->open_fd, q->out.p + q->out.off + 4, count, (off_t)off);
 	if (n < 0)
 		return errno;
@@ -561,17 +588,14 @@ static int r_clunk(struct req *q, bool remove)
 		e = EROFS;
 	} else if (remove) {
 		struct stat st;
-		char *parent = parent_of(f->rel);
-		const char *slash = strrchr(f->rel, '/');
-		const char *name = slash ? slash + 1 : f->rel;
-		int dfd = parent && *f->rel ? open_beneath(q->s, parent, O_PATH | O_DIRECTORY, 0) : -EBUSY;
+		const char *name;
+		int dfd = open_parent(q->s, f->rel, &name);
 		if (dfd < 0)
 			e = -dfd;
 		else if (fstat(f->path_fd, &st) || unlinkat(dfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0))
 			e = errno;
 		if (dfd >= 0)
 			close(dfd);
-		free(parent);
 	}
 	fid_drop(q->s, f); /* a remove clunks the fid even when it fails */
 	return e;
@@ -666,17 +690,12 @@ static int r_setattr(struct req *q)
 
 static int r_readdir(struct req *q)
 {
-	uint32_t id = get32(&q->in);
-	uint64_t off = get64(&q->in);
-	uint32_t count = get32(&q->in);
-	struct fid *f = fid_get(q->s, id);
-	if (q->in.bad || off > INT64_MAX)
-		return EINVAL;
-	if (!f || f->open_fd < 0)
-		return EBADF;
-	size_t room = q->out.room - q->out.off - 4;
-	if (count > room)
-		count = (uint32_t)room;
+	struct fid *f;
+	uint64_t off;
+	uint32_t count;
+	int e = io_args(q, &f, &off, &count);
+	if (e)
+		return e;
 	if (lseek(f->open_fd, (off_t)off, SEEK_SET) < 0)
 		return errno;
 	static char buf[64 << 10];
@@ -813,14 +832,16 @@ static int r_readlink(struct req *q)
 	return 0;
 }
 
-static int rename_in(struct p9_server *s, struct fid *od, const char *oname, struct fid *nd, const char *nname)
+/* Renames oname in directory odfd (whose path below the root is from) to nname in nd;
+ * the fids below it follow. from must not be a fid's own rel: following replaces those. */
+static int rename_in(struct p9_server *s, int odfd, const char *oname, const char *from, struct fid *nd,
+		     const char *nname)
 {
-	if (renameat(od->path_fd, oname, nd->path_fd, nname))
+	if (renameat(odfd, oname, nd->path_fd, nname))
 		return errno;
-	char *from = join(od->rel, oname), *to = join(nd->rel, nname);
+	char *to = join(nd->rel, nname);
 	if (from && to)
 		follow_rename(s, from, to);
-	free(from);
 	free(to);
 	return 0;
 }
@@ -837,7 +858,12 @@ static int r_renameat(struct req *q)
 		return EINVAL;
 	if (!od || !nd)
 		return EBADF;
-	return q->s->ro ? EROFS : rename_in(q->s, od, oname, nd, nname);
+	if (q->s->ro)
+		return EROFS;
+	char *from = join(od->rel, oname);
+	int e = rename_in(q->s, od->path_fd, oname, from, nd, nname);
+	free(from);
+	return e;
 }
 
 static int r_rename(struct req *q)
@@ -852,21 +878,14 @@ static int r_rename(struct req *q)
 		return EBADF;
 	if (q->s->ro)
 		return EROFS;
-	if (!*f->rel)
-		return EBUSY; /* the root stays */
-	char *parent = parent_of(f->rel);
-	const char *slash = strrchr(f->rel, '/');
-	char *oname = strdup(slash ? slash + 1 : f->rel);
-	int dfd = parent ? open_beneath(q->s, parent, O_PATH | O_DIRECTORY, 0) : -ENOMEM;
-	int e = dfd < 0 ? -dfd : !oname ? ENOMEM : 0;
-	if (!e) {
-		struct fid od = { .path_fd = dfd, .rel = parent };
-		e = rename_in(q->s, &od, oname, nd, nname);
-	}
-	if (dfd >= 0)
-		close(dfd);
-	free(parent);
-	free(oname);
+	const char *oname;
+	int dfd = open_parent(q->s, f->rel, &oname); /* the root stays: EBUSY */
+	if (dfd < 0)
+		return -dfd;
+	char *from = strdup(f->rel);
+	int e = from ? rename_in(q->s, dfd, oname, from, nd, nname) : ENOMEM;
+	close(dfd);
+	free(from);
 	return e;
 }
 

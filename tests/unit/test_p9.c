@@ -12,7 +12,7 @@
 #include "../../virtio/p9_server.h"
 #include "check.h"
 
-enum { RLERROR = 7, RLOPEN = 13, RLCREATE = 15, RSYMLINK = 17, RMKNOD = 19, RREADLINK = 23,
+enum { RRENAME = 21, RREMOVE = 123, RLERROR = 7, RLOPEN = 13, RLCREATE = 15, RSYMLINK = 17, RMKNOD = 19, RREADLINK = 23,
        RGETATTR = 25, RREADDIR = 41, RMKDIR = 73, RRENAMEAT = 75, RUNLINKAT = 77, RVERSION = 101,
        RATTACH = 105, RWALK = 111, RREAD = 117, RWRITE = 119, RCLUNK = 121 };
 
@@ -186,6 +186,48 @@ static void honest(const char *dir)
 	CHECK_EQ(send_msg(&e), RUNLINKAT);
 	snprintf(path, sizeof(path), "%s/sub", dir);
 	CHECK(access(path, F_OK) != 0);
+
+	/* Trename moves a fid's own file; the fid follows it (its next open is by path). */
+	const char *moved[] = { "moved.txt" };
+	CHECK_EQ(walk(1, 6, 1, moved, &e), RWALK);
+	begin(20);
+	put(6, 4);
+	put(1, 4);
+	str("renamed.txt");
+	CHECK_EQ(send_msg(&e), RRENAME);
+	snprintf(path, sizeof(path), "%s/renamed.txt", dir);
+	CHECK(access(path, F_OK) == 0);
+	CHECK_EQ(walk(6, 8, 0, NULL, &e), RWALK); /* a clone opens by path: the new one */
+	CHECK_EQ(clunk(8), RCLUNK);
+	begin(20); /* and back, through the same fid */
+	put(6, 4);
+	put(1, 4);
+	str("moved.txt");
+	CHECK_EQ(send_msg(&e), RRENAME);
+	CHECK(access(path, F_OK) != 0);
+	CHECK_EQ(lopen(6, O_RDONLY, &e), RLOPEN);
+	CHECK_EQ(clunk(6), RCLUNK);
+	begin(20); /* the root itself stays where it is */
+	put(1, 4);
+	put(1, 4);
+	str("elsewhere");
+	CHECK_EQ(send_msg(&e), RLERROR);
+	CHECK_EQ(e, EBUSY);
+	CHECK_EQ(walk(1, 7, 0, NULL, &e), RWALK); /* Tremove: the file goes, and so does the fid */
+	begin(14);
+	put(7, 4);
+	str("gone.txt");
+	put(O_WRONLY, 4);
+	put(0644, 4);
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RLCREATE);
+	begin(122);
+	put(7, 4);
+	CHECK_EQ(send_msg(&e), RREMOVE);
+	snprintf(path, sizeof(path), "%s/gone.txt", dir);
+	CHECK(access(path, F_OK) != 0);
+	CHECK_EQ(lopen(7, O_RDONLY, &e), RLERROR);
+	CHECK_EQ(e, EBADF);
 }
 
 static void hostile(const char *dir)
