@@ -4,6 +4,9 @@
   guest_test.py PAGODA --exit N [--expect REGEX]... [--reject REGEX]... [--stdin TEXT]
                 [--wall SECONDS] [--or-exit N [--or-expect REGEX]...] -- RUN-ARGS...
 
+--skip-exit N: that exit code means the test could not run here (the command says why on
+its output); the test is reported skipped (77), never passed.
+
 --or-exit names a second outcome that also passes (with its own --or-expect checks), for
 behaviour the host decides rather than pagoda: on a PVM host a full dirty ring sometimes
 drains and sometimes cannot, and pagoda must either finish correctly or say why it stopped.
@@ -41,6 +44,7 @@ def main():
     ap.add_argument("--wall", type=float, default=120)
     ap.add_argument("--or-exit", type=int, default=None)
     ap.add_argument("--or-expect", action="append", default=[])
+    ap.add_argument("--skip-exit", type=int, default=None)
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
     a = ap.parse_args(argv[:split])
@@ -58,6 +62,9 @@ def main():
     out = p.stdout.decode(errors="replace")
     sys.stdout.write(out)
     print(f"\n[exit {p.returncode} after {time.monotonic() - t0:.2f} s]")
+    if a.skip_exit is not None and p.returncode == a.skip_exit:
+        print("SKIP: the command could not run here (its output says why)")
+        return 77
     failures = check(p.returncode, out, a.exit_code, a.expect, a.reject)
     if failures and a.or_exit is not None:
         alt = check(p.returncode, out, a.or_exit, a.or_expect, a.reject)

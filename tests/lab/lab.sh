@@ -2,15 +2,18 @@
 # The lab: Linux's own KVM inside QEMU (TCG with SVM + nested paging on x86, EL2 on arm64),
 # everything from Debian's archive. Boots the lab kernel with an initramfs holding busybox,
 # the KVM modules, hugetlb pools and the files given, runs COMMAND there and exits with
-# COMMAND's status; its output is printed as it runs.
+# COMMAND's status; its output is printed as it runs. --patched-kvm (x86) loads pagoda's
+# patched KVM modules (kvm/build-patched-kvm.sh, built once for the lab kernel and cached)
+# instead of Debian's.
 #
-#   lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout SECONDS] [--mem MB] -- COMMAND...
+#   lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout SECONDS] [--mem MB] [--patched-kvm] -- COMMAND...
 #   lab.sh x86|arm64 --kernel-path   (fetches the lab kernel, prints its path: the arm64
 #                                     tests boot the same Debian kernel as a guest)
 #
 # Executables keep their shared libraries (copied with ldd) and land in /bin unless DEST
 # says otherwise; other files land in /. Exit status: COMMAND's, or 124 when the lab timed
-# out, or 125 when the lab itself failed (package missing, QEMU error, no exit marker).
+# out, or 125 when the lab itself failed (package missing, QEMU error, no exit marker), or
+# 77 when --patched-kvm cannot be built because its packages cannot be fetched (says why).
 # A lab whose own kernel crashes or whose QEMU dies is booted once more (see lab_fault).
 # Cache (kernels, packages): ${PAGODA_LAB_CACHE:-/var/cache/pagoda/lab}.
 set -euo pipefail
@@ -19,13 +22,14 @@ die() { echo "lab: $*" >&2; exit 125; }
 [ $# -ge 1 ] || die "usage: lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout S] [--mem MB] -- COMMAND..."
 arch=$1; shift
 case "$arch" in x86|arm64) ;; *) die "unknown lab '$arch': use x86 or arm64";; esac
-adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0
+adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0; patched_kvm=0
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   case "$1" in
     --add) adds+=("$2"); shift 2;;
     --timeout) timeout_s=$2; shift 2;;
     --mem) mem=$2; shift 2;;
     --kernel-path) kernel_path_only=1; shift;;
+    --patched-kvm) patched_kvm=1; shift;;
     *) die "unknown option $1";;
   esac
 done
@@ -97,6 +101,17 @@ mods_dir=$(ls -d "$cache"/k/lib/modules/*/kernel 2>/dev/null | head -1)
 for m in "${modules[@]}"; do
   xz -dc "$mods_dir/$m.ko.xz" > "$r/mods/$(basename "$m").ko" || die "module $m missing from the lab kernel"
 done
+if [ $patched_kvm = 1 ]; then
+  [ "$arch" = x86 ] || die "--patched-kvm: x86 only (Debian's arm64 kernels have KVM built in, not as modules)"
+  release=$(basename "$kernel"); release=${release#vmlinuz-}
+  set +e
+  built=$("$(cd "$(dirname "$0")" && pwd)/../../kvm/build-patched-kvm.sh" "$release")
+  bstatus=$?
+  set -e
+  [ $bstatus = 2 ] && { echo "lab: --patched-kvm: its packages cannot be fetched here (above)" >&2; exit 77; }
+  [ $bstatus = 0 ] || die "--patched-kvm: building the patched KVM failed (above)"
+  cp "$built/kvm.ko" "$built/kvm-amd.ko" "$r/mods/"
+fi
 
 copy_with_libs() { # file dest
   local f=$1 dest=$2
