@@ -1,16 +1,17 @@
 /* What the guest uses, not only what it writes: its working set, estimated from the
- * accessed bits of guest RAM (which KVM clears and tests in its stage-2/NPT entries
- * through the mmu notifiers when the kernel ages the VMM's pages).
+ * accessed bits of guest RAM's stage-2/NPT entries.
  *
- * Method: DAMON's virtual-address monitoring of this process (its sysfs interface, one
- * kdamond of our own): each window (DAMON's aggregation interval) it says, region by
- * region, how often the region was found accessed and for how many windows that has held.
- * A region is "touched" in a window if found accessed at all. DAMON samples: regions are
- * split and merged to follow the pattern, so boundaries take a few windows to settle,
- * and a page touched once between two samples can be missed. hugetlb is seen (DAMON
- * reads its PMD/PUD young bits). Page idle tracking would be the fallback where DAMON's
- * vaddr operations are missing; it is not implemented (neither this host nor the lab
- * kernel has it), so such a kernel gets a clear refusal. */
+ * Methods, the first available taken unless one is asked for:
+ * - access-log: KVM_GET_ACCESS_LOG of pagoda's patched KVM (kvm/patches, the x86 lab's
+ *   --patched-kvm): each window, every page's accessed bit is tested and cleared, so the
+ *   report is exact per page (huge mappings count all of their pages). Blind to a page
+ *   used only through a TLB entry cached since the last clear, and to bits the host's
+ *   own reclaim cleared meanwhile (it ages the same entries).
+ * - damon-vaddr: DAMON's virtual-address monitoring of guest RAM (stock kernels):
+ *   sampled regions, see wss_damon.c.
+ * Page idle tracking would be the fallback where neither exists; it is not implemented
+ * (neither this host nor the lab kernels have CONFIG_IDLE_PAGE_TRACKING, and it cannot
+ * see hugetlb), so such a kernel gets a clear refusal. */
 #ifndef PAGODA_MEM_WORKING_SET_H
 #define PAGODA_MEM_WORKING_SET_H
 
@@ -23,6 +24,9 @@
 /* Histogram of idle age: bucket k holds bytes last touched within 2^k windows (k = 0:
  * touched in the last window), cumulative; the rest were idle longer or never touched. */
 #define WSS_BUCKETS 8
+#define WSS_MAX_SLOTS 8
+
+enum wss_method { WSS_AUTO, WSS_ACCESS_LOG, WSS_DAMON };
 
 struct wss_slot {
 	uint64_t gpa, size;
@@ -31,19 +35,28 @@ struct wss_slot {
 };
 
 struct wss_report {
-	const char *method;               /* "damon-vaddr" */
+	const char *method;               /* "access-log" or "damon-vaddr" */
+	const char *blind;                /* what the method cannot see */
 	double window_s;
-	uint64_t regions;                 /* DAMON regions over guest RAM */
+	uint64_t regions;                 /* DAMON regions over guest RAM (damon-vaddr) */
+	uint64_t windows;                 /* windows scanned so far (access-log) */
+	double scan_ms;                   /* the last window's scan in KVM (access-log) */
 	uint32_t nr_slots;
-	struct wss_slot slot[8];
+	struct wss_slot slot[WSS_MAX_SLOTS];
 };
 
 struct working_set;
 
-/* Starts monitoring guest RAM with windows of window_s seconds. -ENOTSUP with a message
- * naming what the kernel lacks; -EBUSY when DAMON is taken by someone else. */
-int working_set_start(struct working_set **out, const struct guest_mem *mem, double window_s, char *err,
-		      size_t errlen);
+/* Starts estimating with windows of window_s seconds. -ENOTSUP with a message naming
+ * what the kernel lacks; -EBUSY when DAMON is taken by someone else. */
+int working_set_start(struct working_set **out, const struct guest_mem *mem, double window_s,
+		      enum wss_method method, char *err, size_t errlen);
+/* "auto", "access-log" or "damon": 0, or -EINVAL for anything else. */
+int wss_method_parse(const char *s, enum wss_method *m);
+/* A descriptor the owner's event loop watches: readable once per window, then call
+ * working_set_tick (on one thread). -1 when the method needs no ticks. */
+int working_set_fd(const struct working_set *w);
+int working_set_tick(struct working_set *w);
 /* The last window's picture. Safe from several threads (the control socket, a migration). */
 int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen);
 /* Bytes touched in the last window, all slots. */
@@ -51,7 +64,7 @@ uint64_t wss_touched(const struct wss_report *r);
 /* The report as one JSON object's members (no braces), and as a table for the exit. */
 int wss_report_json(const struct wss_report *r, char *out, size_t len);
 void wss_report_table(const struct wss_report *r, FILE *out);
-/* Stops DAMON and frees. Safe with NULL. */
+/* Stops and frees. Safe with NULL. */
 void working_set_stop(struct working_set *w);
 
 /* One DAMON region [start, end) (host addresses) with its access count in the last
@@ -59,5 +72,9 @@ void working_set_stop(struct working_set *w);
  * unit tests. */
 void wss_account(struct wss_report *r, const struct guest_mem *mem, uint64_t start, uint64_t end,
 		 uint32_t nr_accesses, uint32_t age);
+/* One window of the access log for a slot: ages[i] (windows since page i was last seen
+ * accessed, 255 = never) advanced by the bitmap, and the slot's report filled from them.
+ * Exposed for the unit tests. */
+void wss_age_pages(struct wss_slot *s, uint8_t *ages, const uint64_t *bitmap, uint64_t pages);
 
 #endif

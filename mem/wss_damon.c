@@ -1,8 +1,10 @@
 /* Working-set estimation through DAMON's sysfs interface (working_set.h): one kdamond,
  * one context with the vaddr operations and this process as its target, one scheme whose
  * action is "stat" so that its tried regions list every region with its access count and
- * age. */
-#include "working_set.h"
+ * age. DAMON samples: regions are split and merged to follow the pattern, so boundaries
+ * take a few windows to settle, and a page touched once between two samples can be
+ * missed. hugetlb is seen (DAMON reads its PMD/PUD young bits). */
+#include "wss_backend.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -21,7 +23,7 @@
 #define CTX DAMON "/0/contexts/0"
 #define SCHEME CTX "/schemes/0"
 
-struct working_set {
+struct damon {
 	const struct guest_mem *mem;
 	double window_s;
 	pthread_mutex_t lock;      /* one reader of DAMON's regions at a time */
@@ -93,15 +95,12 @@ static int configure(double window_s)
 	return e ? e : put(DAMON "/0/state", "on");
 }
 
-int working_set_start(struct working_set **out, const struct guest_mem *mem, double window_s, char *err,
-		      size_t errlen)
+static int damon_start(void **state, const struct guest_mem *mem, double window_s, char *err, size_t errlen)
 {
-	*out = NULL;
 	uint64_t n;
 	char ops[128] = "";
 	if (get_u64(DAMON "/nr_kdamonds", &n))
-		return err_set(err, errlen, -ENOTSUP, "working-set: this kernel has no DAMON sysfs interface "
-			       "(CONFIG_DAMON_SYSFS) and pagoda has no other method");
+		return err_set(err, errlen, -ENOTSUP, "this kernel has no DAMON sysfs interface (CONFIG_DAMON_SYSFS)");
 	if (n)
 		return err_set(err, errlen, -EBUSY, "working-set: DAMON is in use here (%" PRIu64 " kdamond%s not "
 			       "pagoda's): pagoda needs one of its own", n, n == 1 ? "" : "s");
@@ -116,19 +115,19 @@ int working_set_start(struct working_set **out, const struct guest_mem *mem, dou
 		e = configure(window_s);
 	if (e) {
 		put(DAMON "/nr_kdamonds", "0");
-		return err_set(err, errlen, e, e == -ENOTSUP ? "working-set: this kernel's DAMON cannot monitor virtual "
-			       "addresses (CONFIG_DAMON_VADDR; it offers: %.60s), and page idle tracking is not implemented"
-			       : "working-set: setting up DAMON: %s", e == -ENOTSUP ? ops : strerror(-e));
+		return e == -ENOTSUP ? err_set(err, errlen, e, "this kernel's DAMON cannot monitor virtual addresses "
+					       "(CONFIG_DAMON_VADDR; it offers: %.60s)", ops)
+				     : err_set(err, errlen, e, "working-set: setting up DAMON: %s", strerror(-e));
 	}
-	struct working_set *w = calloc(1, sizeof(*w));
+	struct damon *w = calloc(1, sizeof(*w));
 	if (!w) {
 		put(DAMON "/0/state", "off");
 		put(DAMON "/nr_kdamonds", "0");
 		return err_set(err, errlen, -ENOMEM, "working-set: out of memory");
 	}
-	*w = (struct working_set){ .mem = mem, .window_s = window_s };
+	*w = (struct damon){ .mem = mem, .window_s = window_s };
 	pthread_mutex_init(&w->lock, NULL);
-	*out = w;
+	*state = w;
 	return 0;
 }
 
@@ -180,9 +179,11 @@ static int read_region(struct wss_report *r, const struct guest_mem *mem, const 
 	return 0;
 }
 
-int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen)
+static int damon_sample(void *state, struct wss_report *r, char *err, size_t errlen)
 {
-	*r = (struct wss_report){ .method = "damon-vaddr", .window_s = w->window_s };
+	struct damon *w = state;
+	*r = (struct wss_report){ .method = "damon-vaddr", .window_s = w->window_s,
+				  .blind = "a page touched once between two samples; boundaries settle over a few windows" };
 	pthread_mutex_lock(&w->lock);
 	int e = put(DAMON "/0/state", "update_schemes_tried_regions");
 	DIR *d = e ? NULL : opendir(SCHEME "/tried_regions");
@@ -200,54 +201,28 @@ int working_set_sample(struct working_set *w, struct wss_report *r, char *err, s
 	return e ? err_set(err, errlen, e, "working-set: reading DAMON's regions: %s", strerror(-e)) : 0;
 }
 
-uint64_t wss_touched(const struct wss_report *r)
+static void damon_stop(void *state)
 {
-	uint64_t touched = 0;
-	for (uint32_t i = 0; i < r->nr_slots; i++)
-		touched += r->slot[i].touched;
-	return touched;
-}
-
-int wss_report_json(const struct wss_report *r, char *out, size_t len)
-{
-	uint64_t touched = wss_touched(r), within[WSS_BUCKETS] = { 0 };
-	size_t n = 0;
-	for (uint32_t i = 0; i < r->nr_slots; i++)
-		for (unsigned int k = 0; k < WSS_BUCKETS; k++)
-			within[k] += r->slot[i].within[k];
-#define OUT(...) (n += (size_t)snprintf(out + n, n < len ? len - n : 0, __VA_ARGS__))
-	OUT("\"method\": \"%s\", \"window_s\": %.3f, \"regions\": %" PRIu64 ", \"touched\": %" PRIu64
-	    ", \"within_windows\": {", r->method, r->window_s, r->regions, touched);
-	for (unsigned int k = 0; k < WSS_BUCKETS; k++)
-		OUT("%s\"%u\": %" PRIu64, k ? ", " : "", 1u << k, within[k]);
-	OUT("}, \"slots\": [");
-	for (uint32_t i = 0; i < r->nr_slots; i++)
-		OUT("%s{\"gpa\": %" PRIu64 ", \"size\": %" PRIu64 ", \"touched\": %" PRIu64 "}", i ? ", " : "",
-		    r->slot[i].gpa, r->slot[i].size, r->slot[i].touched);
-	OUT("], \"blind\": \"a page touched once between two samples; boundaries settle over a few windows\"");
-#undef OUT
-	return n < len ? 0 : -ENOSPC;
-}
-
-void wss_report_table(const struct wss_report *r, FILE *out)
-{
-	fprintf(out, "working set (%s, window %.2f s, %" PRIu64 " regions):\n", r->method, r->window_s, r->regions);
-	for (uint32_t i = 0; i < r->nr_slots; i++) {
-		const struct wss_slot *s = &r->slot[i];
-		fprintf(out, "  gpa 0x%" PRIx64 " %" PRIu64 "M: touched %.1fM in the last window; within", s->gpa,
-			s->size >> 20, (double)s->touched / (1 << 20));
-		for (unsigned int k = 1; k < WSS_BUCKETS; k++)
-			fprintf(out, " %u: %.1fM%s", 1u << k, (double)s->within[k] / (1 << 20), k + 1 < WSS_BUCKETS ? "," : "");
-		fprintf(out, " windows\n");
-	}
-}
-
-void working_set_stop(struct working_set *w)
-{
-	if (!w)
-		return;
+	struct damon *w = state;
 	put(DAMON "/0/state", "off");
 	put(DAMON "/nr_kdamonds", "0");
 	pthread_mutex_destroy(&w->lock);
 	free(w);
 }
+
+static int no_fd(void *state)
+{
+	(void)state;
+	return -1;
+}
+
+static int no_tick(void *state)
+{
+	(void)state;
+	return 0;
+}
+
+const struct wss_backend wss_damon = {
+	.name = "damon-vaddr", .start = damon_start, .sample = damon_sample, .fd = no_fd, .tick = no_tick,
+	.stop = damon_stop,
+};

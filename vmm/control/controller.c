@@ -152,17 +152,21 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 }
 
 /* The working set: the first ask starts the estimation (windows of arg seconds, default
- * 1) and says so; later ones answer with the last window. */
-static int cmd_working_set(struct controller *c, const char *arg, char *reply, size_t len)
+ * 1, by the method mode names, default auto) and says so; later ones answer with the
+ * last window. */
+static int cmd_working_set(struct controller *c, const char *arg, const char *mode, char *reply, size_t len)
 {
 	struct machine *m = c->m;
 	char why[256];
 	struct wss_report rep;
+	enum wss_method method = WSS_AUTO;
 	double s = arg ? strtod(arg, NULL) : 1.0;
 	if (!m->wss) {
-		if (!(s > 0 && s <= 60))
-			return controller_fail(reply, len, "working-set window '%s': give seconds from 0 to 60, e.g. 1", arg);
-		if (working_set_start(&m->wss, &m->vm.mem, s, why, sizeof(why)))
+		if (!(s >= 0.01 && s <= 60))
+			return controller_fail(reply, len, "working-set window '%s': give seconds from 0.01 to 60, e.g. 1", arg);
+		if (mode && wss_method_parse(mode, &method))
+			return controller_fail(reply, len, "working-set method '%s': use auto, access-log or damon", mode);
+		if (machine_working_set_start(m, c->loop, s, method, why, sizeof(why)))
 			return controller_fail(reply, len, "%s", why);
 		snprintf(reply, len, OK ", \"started\": true, \"window_s\": %.3f, \"note\": \"ask again after a few "
 			 "windows\"}", s);
@@ -206,7 +210,7 @@ static int handle(void *ctx, int client, const struct json_kv *kv, int n, char *
 	if (!strcmp(cmd, "dirty-rate"))
 		return cmd_dirty_rate(c, client, arg, reply, len);
 	if (!strcmp(cmd, "working-set"))
-		return cmd_working_set(c, arg, reply, len);
+		return cmd_working_set(c, arg, json_get(kv, n, "mode"), reply, len);
 	if (!strcmp(cmd, "snapshot"))
 		return controller_snapshot(c, arg, json_get(kv, n, "mode"), reply, len);
 	if (!strcmp(cmd, "migrate"))

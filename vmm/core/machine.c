@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
@@ -273,9 +274,34 @@ void machine_stop(struct machine *m)
 		virtio_devices_stop(&m->virtio);
 }
 
+static void on_working_set_window(void *opaque, uint32_t events)
+{
+	(void)events;
+	struct machine *m = opaque;
+	working_set_tick(m->wss); /* a failure is kept for the next report */
+}
+
+int machine_working_set_start(struct machine *m, struct event_loop *loop, double window_s,
+			      enum wss_method method, char *err, size_t errlen)
+{
+	int e = working_set_start(&m->wss, &m->vm.mem, window_s, method, err, errlen);
+	if (e || working_set_fd(m->wss) < 0)
+		return e;
+	if ((e = event_loop_add(loop, working_set_fd(m->wss), EPOLLIN, on_working_set_window, m))) {
+		working_set_stop(m->wss);
+		m->wss = NULL;
+		snprintf(err, errlen, "working-set: watching its windows: %s", strerror(-e));
+		return e;
+	}
+	m->wss_loop = loop;
+	return 0;
+}
+
 void machine_destroy(struct machine *m)
 {
 	vm_stop(&m->vm);
+	if (m->wss_loop)
+		event_loop_remove(m->wss_loop, working_set_fd(m->wss));
 	working_set_stop(m->wss);
 	m->wss = NULL;
 	if (m->virtio_inited)

@@ -11,7 +11,9 @@
 
 #include "../../devices/power.h"
 #include "../../devices/serial.h"
+#include "../../mem/working_set.h"
 #include "../../util/clock.h"
+#include "event_loop.h"
 #include "machine_config.h"
 #include "image.h"
 #include "machine_arch.h"
@@ -32,6 +34,7 @@ struct machine {
 	bool dirty_inited;
 	struct eager_split_state eager;
 	struct working_set *wss;          /* --working-set or ctl working-set (mem/working_set.h) */
+	struct event_loop *wss_loop;      /* the loop that ticks its windows */
 	uint64_t t_start_ns, t_memory_ns; /* for --stats: how long setting up took */
 	char *cmdline;
 	int out_fd;
@@ -51,5 +54,9 @@ void machine_print_stats(const struct machine *m, FILE *out);
 /* Stops dirty logging; if KVM will not take the flag off the memslots, says so (the guest
  * stays correct, only slower). */
 void machine_dirty_log_stop(struct machine *m);
+/* Starts the working-set estimate (m->wss); a method that scans each window is ticked
+ * by loop. -errno with the reason in err. */
+int machine_working_set_start(struct machine *m, struct event_loop *loop, double window_s,
+			      enum wss_method method, char *err, size_t errlen);
 
 #endif

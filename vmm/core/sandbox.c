@@ -17,6 +17,7 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "../../mem/kvm_access_log.h"
 #include "../../mem/kvm_compat.h"
 #include "terminal.h"
 #include "vm.h"
@@ -104,6 +105,7 @@ static const unsigned long main_ioctls[] = {
 	KVM_CHECK_EXTENSION, KVM_GET_DIRTY_LOG, KVM_CLEAR_DIRTY_LOG, KVM_RESET_DIRTY_RINGS,
 	KVM_SET_USER_MEMORY_REGION, KVM_SET_USER_MEMORY_REGION2, KVM_GET_STATS_FD, KVM_IRQ_LINE,
 	KVM_GET_MP_STATE, KVM_IOEVENTFD, KVM_SET_GSI_ROUTING, TCSETS, TCGETS, ARCH_MAIN_IOCTLS,
+	KVM_GET_ACCESS_LOG, /* the working set's windows (mem/wss_access_log.c) */
 };
 /* An incoming post-copy's threads (vmm/persist/postcopy_recv.c) are started under the
  * setup filter and keep it: userfaultfd's requests. */

@@ -42,8 +42,11 @@ const char cli_run_usage[] =
 	"      --dirty-clear-chunk SIZE  bytes per KVM_CLEAR_DIRTY_LOG (default 1G)\n"
 	"      --dirty-rate SECONDS  log dirty pages while the guest runs and print the rate\n"
 	"                        (pages/s, MiB/s, per vCPU with the ring) every SECONDS\n"
-	"      --working-set SECONDS  estimate what the guest uses (DAMON on guest RAM,\n"
-	"                        windows of SECONDS): a table at exit, ctl working-set asks\n"
+	"      --working-set SECONDS[,method=auto|access-log|damon]\n"
+	"                        estimate what the guest uses in windows of SECONDS: a table\n"
+	"                        at exit, ctl working-set asks. access-log: pagoda's patched\n"
+	"                        KVM (kvm/patches); damon: DAMON on guest RAM; auto: the first\n"
+	"                        of those the kernel has\n"
 	"      --eager-split off|on|chunk=SIZE\n"
 	"                        split huge mappings when logging starts (x86: the host-wide\n"
 	"                        kvm.eager_page_split, restored at exit; arm64: the VM's chunk\n"
@@ -191,6 +194,22 @@ static int parse_timeout(const char *s, double *out)
 	return 0;
 }
 
+/* SECONDS[,method=M]: the windows have to leave the main thread time for other work. */
+static int parse_working_set(const char *arg, struct run_config *cfg, char *err, size_t errlen)
+{
+	char secs[32];
+	const char *comma = strchr(arg, ',');
+	size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
+	snprintf(secs, sizeof(secs), "%.*s", (int)(n < sizeof(secs) ? n : sizeof(secs) - 1), arg);
+	if (n >= sizeof(secs) || parse_timeout(secs, &cfg->working_set_s) || cfg->working_set_s < 0.01 ||
+	    cfg->working_set_s > 60)
+		return fail(err, errlen, "--working-set '%s' is not a window: give seconds from 0.01 to 60, e.g. --working-set 1", arg);
+	if (comma && (strncmp(comma + 1, "method=", 7) || wss_method_parse(comma + 8, &cfg->working_set_method)))
+		return fail(err, errlen, "--working-set '%s': after the window only method=auto, method=access-log or "
+			    "method=damon, e.g. --working-set 1,method=damon", arg);
+	return 0;
+}
+
 static int parse_backend(const char *arg, struct mem_backend_config *b, char *err, size_t errlen)
 {
 	static const struct { const char *name; enum mem_backend_kind kind; } kinds[] = {
@@ -275,9 +294,7 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 		cfg->m.dirty_wanted = true;
 		return 0;
 	case OPT_WSS:
-		if (parse_timeout(arg, &cfg->working_set_s) || cfg->working_set_s > 60)
-			return fail(err, errlen, "--working-set '%s' is not a window: give seconds from 0 to 60, e.g. --working-set 1", arg);
-		return 0;
+		return parse_working_set(arg, cfg, err, errlen);
 	case OPT_EAGER:
 		if (!strcmp(arg, "off"))
 			cfg->m.eager_split = EAGER_SPLIT_OFF;

@@ -9,6 +9,7 @@
 
 #include "../core/machine_config.h"
 #include "../core/sandbox.h"
+#include "../../mem/working_set.h"
 
 /* `pagoda run`: the machine, and what the front end does around it. */
 enum restore_memory {
@@ -25,6 +26,7 @@ struct run_config {
 	enum sandbox_mode seccomp;     /* default on */
 	double dirty_rate_s;           /* 0: no dirty-rate measurement */
 	double working_set_s;          /* --working-set window, 0: none */
+	enum wss_method working_set_method;
 	const char *api_sock;
 	const char *incoming;          /* unix:PATH or tcp:HOST:PORT */
 	const char *migration_log;     /* JSON lines of each migration, appended */

@@ -303,7 +303,8 @@ static int setup(struct run *r)
 	if (!e && (e = setup_dirty_rate(r)))
 		snprintf(r->err, sizeof(r->err), "--dirty-rate: starting dirty logging: %s", strerror(-e));
 	if (!e && r->cfg.working_set_s > 0)
-		e = working_set_start(&r->m.wss, &r->m.vm.mem, r->cfg.working_set_s, r->err, sizeof(r->err));
+		e = machine_working_set_start(&r->m, &r->loop, r->cfg.working_set_s, r->cfg.working_set_method, r->err,
+					      sizeof(r->err));
 	if (!e && r->cfg.api_sock) {
 		e = controller_open(&r->ctl, &r->m, &r->loop, r->cfg.api_sock, r->err, sizeof(r->err));
 		r->ctl_open = e == 0;

@@ -1,0 +1,22 @@
+/* The working-set methods behind mem/working_set.h: each fills a wss_report its own way. */
+#ifndef PAGODA_MEM_WSS_BACKEND_H
+#define PAGODA_MEM_WSS_BACKEND_H
+
+#include "working_set.h"
+
+struct wss_backend {
+	const char *name;
+	/* 0, or -ENOTSUP with a message naming what the kernel lacks (another method may
+	 * do), or another -errno. */
+	int (*start)(void **state, const struct guest_mem *mem, double window_s, char *err, size_t errlen);
+	int (*sample)(void *state, struct wss_report *r, char *err, size_t errlen);
+	/* A descriptor that becomes readable once per window, or -1 if the method needs
+	 * no ticks; tick then does the window's work. */
+	int (*fd)(void *state);
+	int (*tick)(void *state);
+	void (*stop)(void *state);
+};
+
+extern const struct wss_backend wss_damon, wss_access_log;
+
+#endif
