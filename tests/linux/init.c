@@ -78,6 +78,8 @@ int main(int argc, char **argv)
 		virtio_checks();
 	if (!strcmp(action, "report"))
 		report_check();
+	if (!strcmp(action, "load"))
+		load_check();
 	if (!strcmp(action, "fs"))
 		fs_checks();
 	if (!strcmp(action, "fs-ro"))

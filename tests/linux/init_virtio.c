@@ -282,6 +282,43 @@ int report_check(void)
 	return 0;
 }
 
+/* --balloon auto: idle, then a load that grows to 192 MiB (16 MiB every half second, all
+ * of it touched again each step) and keeps touching it, then frees it; markers let the
+ * host read the balloon and its RSS at each stage. The kernel's OOM notifier takes pages
+ * back from the balloon if the load outruns the host's deflation. */
+int load_check(void)
+{
+	const size_t step = 16u << 20, len = 12 * step;
+	printf("LOAD-IDLE\n");
+	fflush(stdout);
+	sleep(25);
+	char *p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		printf("LOAD FAIL mmap: %s\n", strerror(errno));
+		return 1;
+	}
+	for (size_t have = step; have <= len; have += step) {
+		for (size_t i = 0; i < have; i += 4096)
+			p[i]++;
+		usleep(500 * 1000);
+	}
+	printf("LOAD-BUSY %zu MiB touched\n", len >> 20);
+	fflush(stdout);
+	time_t end = time(NULL) + 20;
+	while (time(NULL) < end) {
+		for (size_t i = 0; i < len; i += 4096)
+			p[i]++;
+		usleep(200 * 1000);
+	}
+	munmap(p, len);
+	printf("LOAD-FREED\n");
+	fflush(stdout);
+	sleep(30);
+	printf("LOAD-DONE\n");
+	fflush(stdout);
+	return 0;
+}
+
 int virtio_checks(void)
 {
 	mount("devtmpfs", "/dev", "devtmpfs", 0, NULL); /* /dev/vda, /dev/hwrng */

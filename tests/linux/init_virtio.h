@@ -6,5 +6,7 @@
 int virtio_checks(void);
 /* init's "report" action: fills and frees memory for the free page reporting test. */
 int report_check(void);
+/* init's "load" action: idle, a growing load, idle again, for --balloon auto. */
+int load_check(void);
 
 #endif

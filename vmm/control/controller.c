@@ -75,30 +75,26 @@ static int cmd_stats(struct controller *c, char *reply, size_t len)
 	return 0;
 }
 
-static struct virtio_dev *find_balloon(struct machine *m)
-{
-	for (unsigned int i = 0; i < m->virtio.nr; i++)
-		if (m->virtio.slots[i].kind == VDEV_BALLOON)
-			return m->virtio.slots[i].dev;
-	return NULL;
-}
-
 static int cmd_balloon(struct controller *c, const char *arg, char *reply, size_t len)
 {
-	struct virtio_dev *b = find_balloon(c->m);
+	struct virtio_dev *b = c->m->virtio_inited ? virtio_devices_find(&c->m->virtio, VDEV_BALLOON) : NULL;
 	if (!b)
 		return controller_fail(reply, len, "no balloon: start the VM with --balloon", NULL);
 	uint64_t size;
 	if (arg) {
 		if (size_parse(arg, &size) || size % 4096 || size >= c->m->vm.mem.layout.ram_size)
 			return controller_fail(reply, len, "balloon size '%s': give a multiple of 4K below the guest's memory, e.g. 64M", arg);
+		balloon_auto_stop(&c->m->balloon_auto); /* the user takes over */
 		virtio_balloon_set_target(b, size);
 	}
 	struct balloon_stats s = virtio_balloon_stats(b);
+	char auto_json[256];
+	if (balloon_auto_json(&c->m->balloon_auto, auto_json, sizeof(auto_json)))
+		auto_json[0] = 0;
 	snprintf(reply, len, OK ", \"target\": %" PRIu64 ", \"actual\": %" PRIu64 ", \"inflated\": %" PRIu64
-		 ", \"deflated\": %" PRIu64 ", \"host_freed\": %" PRIu64 ", \"guest_free\": %" PRId64 "}",
+		 ", \"deflated\": %" PRIu64 ", \"host_freed\": %" PRIu64 ", \"guest_free\": %" PRId64 ", %s}",
 		 s.target_bytes, s.actual_bytes, s.inflated_bytes, s.deflated_bytes, s.freed_bytes,
-		 s.guest_updates ? (int64_t)s.guest[4] : (int64_t)-1);
+		 s.guest_updates ? (int64_t)s.guest[4] : (int64_t)-1, auto_json);
 	return 0;
 }
 

@@ -300,6 +300,7 @@ int machine_working_set_start(struct machine *m, struct event_loop *loop, double
 void machine_destroy(struct machine *m)
 {
 	vm_stop(&m->vm);
+	balloon_auto_stop(&m->balloon_auto);
 	if (m->wss_loop)
 		event_loop_remove(m->wss_loop, working_set_fd(m->wss));
 	working_set_stop(m->wss);

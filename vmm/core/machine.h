@@ -13,6 +13,7 @@
 #include "../../devices/serial.h"
 #include "../../mem/working_set.h"
 #include "../../util/clock.h"
+#include "balloon_auto.h"
 #include "event_loop.h"
 #include "machine_config.h"
 #include "image.h"
@@ -35,6 +36,7 @@ struct machine {
 	struct eager_split_state eager;
 	struct working_set *wss;          /* --working-set or ctl working-set (mem/working_set.h) */
 	struct event_loop *wss_loop;      /* the loop that ticks its windows */
+	struct balloon_auto balloon_auto; /* --balloon auto */
 	uint64_t t_start_ns, t_memory_ns; /* for --stats: how long setting up took */
 	char *cmdline;
 	int out_fd;

@@ -63,6 +63,8 @@ struct machine_config {
 	bool rng;
 	bool balloon;
 	uint64_t balloon_size;         /* bytes the balloon inflates to at start */
+	bool balloon_auto;             /* follow the working set (vmm/core/balloon_auto.h) */
+	uint64_t balloon_auto_margin;  /* bytes beyond the working set; 0: max(64M, RAM/8) */
 	double balloon_stats_s;        /* 0: no periodic statistics request */
 	bool balloon_report;           /* offer free page reporting */
 	struct fs_options fs[MACHINE_MAX_VIRTIO]; /* --fs: shared directories (virtio-9p) */

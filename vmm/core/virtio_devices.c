@@ -302,3 +302,11 @@ int virtio_devices_restore_pci(struct virtio_devices *v, unsigned int i, const s
 		snprintf(err, errlen, "%s: %s", v->slots[i].dev->name, why);
 	return e;
 }
+
+struct virtio_dev *virtio_devices_find(struct virtio_devices *v, enum virtio_kind kind)
+{
+	for (unsigned int i = 0; i < v->nr; i++)
+		if (v->slots[i].kind == kind)
+			return v->slots[i].dev;
+	return NULL;
+}

@@ -45,6 +45,8 @@ int virtio_devices_start(struct virtio_devices *v);
 void virtio_devices_stop(struct virtio_devices *v);
 void virtio_devices_destroy(struct virtio_devices *v);
 void virtio_devices_print_stats(struct virtio_devices *v, FILE *out);
+/* The first device of that kind, or NULL. */
+struct virtio_dev *virtio_devices_find(struct virtio_devices *v, enum virtio_kind kind);
 
 /* Snapshots and migration, with the vCPUs paused: quiesce stops the I/O thread and lets
  * every device finish what it has in flight (nothing reaches guest memory after it);

@@ -69,7 +69,10 @@ const char cli_run_usage[] =
 	"                        the pages it takes go back to the host; stats= asks the guest\n"
 	"                        for its memory statistics every SECONDS (printed with --stats);\n"
 	"                        report: free page reporting, the guest's free memory goes back\n"
-	"                        to the host too\n"
+	"                        to the host too. --balloon=auto[,margin=SIZE]: the balloon\n"
+	"                        follows the working set (--working-set, else 1 s windows):\n"
+	"                        RAM - working set - margin (default max(64M, RAM/8)),\n"
+	"                        deflating at once, inflating by RAM/16 per window\n"
 	"                        At most 8 virtio devices\n"
 	"      --virtio-transport mmio|pci\n"
 	"                        how the guest finds them: mmio (default): virtio-mmio windows\n"
@@ -398,7 +401,8 @@ static int parse_net(char *arg, struct run_config *cfg, char *err, size_t errlen
 	return 0;
 }
 
-/* SIZE first (optional), then stats=SECONDS and report in any order. */
+/* SIZE or auto first (optional), then stats=SECONDS, report and (auto) margin=SIZE in any
+ * order. */
 static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t errlen)
 {
 	cfg->m.balloon = true;
@@ -406,13 +410,19 @@ static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t er
 		next = strchr(tok, ',');
 		if (next)
 			*next++ = 0;
-		if (!strncmp(tok, "stats=", 6)) {
+		if (tok == arg && !strcmp(tok, "auto")) {
+			cfg->m.balloon_auto = true;
+		} else if (!strncmp(tok, "margin=", 7)) {
+			if (!cfg->m.balloon_auto || size_parse(tok + 7, &cfg->m.balloon_auto_margin) ||
+			    !cfg->m.balloon_auto_margin || cfg->m.balloon_auto_margin % 4096)
+				return fail(err, errlen, "--balloon %s: margin= goes with auto and is a size, e.g. --balloon=auto,margin=128M", tok);
+		} else if (!strncmp(tok, "stats=", 6)) {
 			if (parse_timeout(tok + 6, &cfg->m.balloon_stats_s))
 				return fail(err, errlen, "--balloon stats=%s is not an interval: give seconds greater than 0, e.g. stats=1", tok + 6);
 		} else if (!strcmp(tok, "report")) {
 			cfg->m.balloon_report = true;
 		} else if (tok != arg || size_parse(tok, &cfg->m.balloon_size) || cfg->m.balloon_size % 4096) {
-			return fail(err, errlen, "--balloon: '%s' is not a size, stats=SECONDS or report: e.g. --balloon=64M,stats=1,report", tok);
+			return fail(err, errlen, "--balloon: '%s' is not a size, auto, stats=SECONDS or report: e.g. --balloon=64M,stats=1,report", tok);
 		}
 	}
 	return 0;

@@ -285,6 +285,26 @@ static void report_working_set(struct machine *m)
 		fprintf(stderr, "pagoda: %s\n", why);
 }
 
+/* --working-set, and --balloon auto on top of it (which needs one: 1 s windows unless
+ * --working-set says). */
+static int start_working_set(struct run *r)
+{
+	double window = r->cfg.working_set_s > 0 ? r->cfg.working_set_s : 1.0;
+	if (r->cfg.working_set_s <= 0 && !r->cfg.m.balloon_auto)
+		return 0;
+	int e = machine_working_set_start(&r->m, &r->loop, window, r->cfg.working_set_method, r->err, sizeof(r->err));
+	if (e && r->cfg.m.balloon_auto) {
+		char why[sizeof(r->err)];
+		snprintf(why, sizeof(why), "%s", r->err);
+		snprintf(r->err, sizeof(r->err), "--balloon auto follows the working set, which cannot be estimated here: %.180s",
+			 why);
+	}
+	if (!e && r->cfg.m.balloon_auto)
+		e = balloon_auto_start(&r->m.balloon_auto, &r->m, &r->loop, window, r->cfg.m.balloon_auto_margin, r->err,
+				       sizeof(r->err));
+	return e;
+}
+
 static int setup(struct run *r)
 {
 	if (r->cfg.migration_log &&
@@ -302,9 +322,8 @@ static int setup(struct run *r)
 		e = setup_console(r);
 	if (!e && (e = setup_dirty_rate(r)))
 		snprintf(r->err, sizeof(r->err), "--dirty-rate: starting dirty logging: %s", strerror(-e));
-	if (!e && r->cfg.working_set_s > 0)
-		e = machine_working_set_start(&r->m, &r->loop, r->cfg.working_set_s, r->cfg.working_set_method, r->err,
-					      sizeof(r->err));
+	if (!e)
+		e = start_working_set(r);
 	if (!e && r->cfg.api_sock) {
 		e = controller_open(&r->ctl, &r->m, &r->loop, r->cfg.api_sock, r->err, sizeof(r->err));
 		r->ctl_open = e == 0;
