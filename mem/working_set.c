@@ -31,26 +31,17 @@ int working_set_start(struct working_set **out, const struct guest_mem *mem, dou
 	*out = NULL;
 	const struct wss_backend *b = method == WSS_DAMON ? &wss_damon : &wss_access_log;
 	void *state = NULL;
-	char why_log[160] = "";
-	int e = b->start(&state, mem, window_s, err, errlen);
+	char why[2][200] = { "", "" };
+	int e = b->start(&state, mem, window_s, why[0], sizeof(why[0]));
 	if (e == -ENOTSUP && method == WSS_AUTO) {
-		snprintf(why_log, sizeof(why_log), "%s", err);
 		b = &wss_damon;
-		e = b->start(&state, mem, window_s, err, errlen);
-	}
-	if (e == -ENOTSUP && method == WSS_AUTO) {
-		char why_damon[160];
-		snprintf(why_damon, sizeof(why_damon), "%s", err);
-		return err_set(err, errlen, e, "working-set: no method here: %s; %s; page idle tracking is not implemented",
-			       why_log, why_damon);
-	}
-	if (e == -ENOTSUP) {
-		char why[160];
-		snprintf(why, sizeof(why), "%s", err);
-		return err_set(err, errlen, e, "working-set: %s (method=auto takes what there is)", why);
+		if ((e = b->start(&state, mem, window_s, why[1], sizeof(why[1]))))
+			return err_set(err, errlen, e, "working-set: no method works here: %s; %s%s", why[0], why[1],
+				       e == -ENOTSUP ? "; page idle tracking is not implemented" : "");
 	}
 	if (e)
-		return e;
+		return err_set(err, errlen, e, "working-set: %s%s", why[0],
+			       e == -ENOTSUP ? " (method=auto takes what there is)" : "");
 	struct working_set *w = malloc(sizeof(*w));
 	if (!w) {
 		b->stop(state);

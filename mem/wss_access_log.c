@@ -166,7 +166,7 @@ static int al_start(void **state, const struct guest_mem *mem, double window_s, 
 			       "kvm/patches)");
 	struct access_log *a = calloc(1, sizeof(*a));
 	if (!a)
-		return err_set(err, errlen, -ENOMEM, "working-set: out of memory");
+		return err_set(err, errlen, -ENOMEM, "out of memory");
 	*a = (struct access_log){ .vm_fd = vm_fd, .timer_fd = -1, .window_s = window_s };
 	a->last = (struct wss_report){ .method = "access-log", .window_s = window_s,
 				       .blind = "a page used only through a TLB entry cached before the last clear; "
@@ -178,12 +178,12 @@ static int al_start(void **state, const struct guest_mem *mem, double window_s, 
 	int e = setup(a, mem, window_s);
 	if (e) {
 		al_stop(a);
-		return err_set(err, errlen, e, "working-set: starting KVM's access log: %s", strerror(-e));
+		return err_set(err, errlen, e, "starting KVM's access log: %s", strerror(-e));
 	}
 	*state = a;
 	return 0;
 }
 
 const struct wss_backend wss_access_log = {
-	.name = "access-log", .start = al_start, .sample = al_sample, .fd = al_fd, .tick = al_tick, .stop = al_stop,
+	.start = al_start, .sample = al_sample, .fd = al_fd, .tick = al_tick, .stop = al_stop,
 };

@@ -1,11 +1,11 @@
-/* The working-set methods behind mem/working_set.h: each fills a wss_report its own way. */
+/* The working-set methods behind mem/working_set.h: each fills a wss_report its own way.
+ * start's messages say what is wrong without the "working-set: " the front adds. */
 #ifndef PAGODA_MEM_WSS_BACKEND_H
 #define PAGODA_MEM_WSS_BACKEND_H
 
 #include "working_set.h"
 
 struct wss_backend {
-	const char *name;
 	/* 0, or -ENOTSUP with a message naming what the kernel lacks (another method may
 	 * do), or another -errno. */
 	int (*start)(void **state, const struct guest_mem *mem, double window_s, char *err, size_t errlen);

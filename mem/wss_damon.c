@@ -102,7 +102,7 @@ static int damon_start(void **state, const struct guest_mem *mem, double window_
 	if (get_u64(DAMON "/nr_kdamonds", &n))
 		return err_set(err, errlen, -ENOTSUP, "this kernel has no DAMON sysfs interface (CONFIG_DAMON_SYSFS)");
 	if (n)
-		return err_set(err, errlen, -EBUSY, "working-set: DAMON is in use here (%" PRIu64 " kdamond%s not "
+		return err_set(err, errlen, -EBUSY, "DAMON is in use here (%" PRIu64 " kdamond%s not "
 			       "pagoda's): pagoda needs one of its own", n, n == 1 ? "" : "s");
 	int e = put(DAMON "/nr_kdamonds", "1");
 	if (!e)
@@ -117,13 +117,13 @@ static int damon_start(void **state, const struct guest_mem *mem, double window_
 		put(DAMON "/nr_kdamonds", "0");
 		return e == -ENOTSUP ? err_set(err, errlen, e, "this kernel's DAMON cannot monitor virtual addresses "
 					       "(CONFIG_DAMON_VADDR; it offers: %.60s)", ops)
-				     : err_set(err, errlen, e, "working-set: setting up DAMON: %s", strerror(-e));
+				     : err_set(err, errlen, e, "setting up DAMON: %s", strerror(-e));
 	}
 	struct damon *w = calloc(1, sizeof(*w));
 	if (!w) {
 		put(DAMON "/0/state", "off");
 		put(DAMON "/nr_kdamonds", "0");
-		return err_set(err, errlen, -ENOMEM, "working-set: out of memory");
+		return err_set(err, errlen, -ENOMEM, "out of memory");
 	}
 	*w = (struct damon){ .mem = mem, .window_s = window_s };
 	pthread_mutex_init(&w->lock, NULL);
@@ -223,6 +223,6 @@ static int no_tick(void *state)
 }
 
 const struct wss_backend wss_damon = {
-	.name = "damon-vaddr", .start = damon_start, .sample = damon_sample, .fd = no_fd, .tick = no_tick,
+	.start = damon_start, .sample = damon_sample, .fd = no_fd, .tick = no_tick,
 	.stop = damon_stop,
 };

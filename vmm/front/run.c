@@ -42,7 +42,7 @@ struct run {
 	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
 	struct controller ctl;
 	bool ctl_open;
-	char err[256];
+	char err[512];
 };
 
 static void on_vm_exit(void *opaque, uint32_t events)
@@ -296,8 +296,7 @@ static int start_working_set(struct run *r)
 	if (e && r->cfg.m.balloon_auto) {
 		char why[sizeof(r->err)];
 		snprintf(why, sizeof(why), "%s", r->err);
-		snprintf(r->err, sizeof(r->err), "--balloon auto follows the working set, which cannot be estimated here: %.180s",
-			 why);
+		snprintf(r->err, sizeof(r->err), "--balloon auto needs a working-set estimate: %.440s", why);
 	}
 	if (!e && r->cfg.m.balloon_auto)
 		e = balloon_auto_start(&r->m.balloon_auto, &r->m, &r->loop, window, r->cfg.m.balloon_auto_margin, r->err,
