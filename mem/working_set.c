@@ -62,6 +62,11 @@ int working_set_tick(struct working_set *w)
 	return w->b->tick(w->state);
 }
 
+int working_set_recent(struct working_set *w, uint32_t slot, uint64_t *bits, uint64_t pages, unsigned int windows)
+{
+	return w->b->recent ? w->b->recent(w->state, slot, bits, pages, windows) : -ENOTSUP;
+}
+
 int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen)
 {
 	return w->b->sample(w->state, r, err, errlen);

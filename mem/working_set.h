@@ -59,6 +59,10 @@ int working_set_fd(const struct working_set *w);
 int working_set_tick(struct working_set *w);
 /* The last window's picture. Safe from several threads (the control socket, a migration). */
 int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen);
+/* Sets a bit in bits (one per 4K page of memslot index slot, pages long) for each page
+ * touched within the last `windows` windows. -ENOTSUP where the method does not know
+ * pages (damon: regions), -EINVAL for a slot it does not cover. Any thread. */
+int working_set_recent(struct working_set *w, uint32_t slot, uint64_t *bits, uint64_t pages, unsigned int windows);
 /* Bytes touched in the last window, all slots. */
 uint64_t wss_touched(const struct wss_report *r);
 /* The report as one JSON object's members (no braces), and as a table for the exit. */

@@ -30,7 +30,7 @@ struct access_log {
 		uint8_t *ages;
 	} slot[WSS_MAX_SLOTS];
 	uint64_t *bitmap;                 /* one call's worth: the largest slot, capped */
-	pthread_mutex_t lock;             /* guards what follows: read by sample */
+	pthread_mutex_t lock;             /* guards what follows and the ages: read by other threads */
 	struct wss_report last;
 	int error;                        /* -errno of the last window's ioctl */
 };
@@ -78,7 +78,9 @@ static int scan(struct access_log *a, struct wss_report *r)
 			continue;
 		r->scan_ms += (double)(now_ns() - t0) / 1e6;
 		r->slot[i] = (struct wss_slot){ .gpa = s->gpa, .size = s->pages * PAGE };
+		pthread_mutex_lock(&a->lock);
 		wss_age_pages(&r->slot[i], s->ages, a->bitmap, s->pages);
+		pthread_mutex_unlock(&a->lock);
 		t0 = now_ns();
 	}
 	return e;
@@ -112,6 +114,20 @@ static int al_sample(void *state, struct wss_report *r, char *err, size_t errlen
 	int e = a->error;
 	pthread_mutex_unlock(&a->lock);
 	return e ? err_set(err, errlen, e, "working-set: KVM_GET_ACCESS_LOG failed: %s", strerror(-e)) : 0;
+}
+
+static int al_recent(void *state, uint32_t slot, uint64_t *bits, uint64_t pages, unsigned int windows)
+{
+	struct access_log *a = state;
+	if (slot >= a->nr || pages != a->slot[slot].pages)
+		return -EINVAL;
+	const uint8_t *ages = a->slot[slot].ages;
+	pthread_mutex_lock(&a->lock);
+	for (uint64_t i = 0; i < pages; i++)
+		if (ages[i] < windows)
+			bits[i / 64] |= 1ull << (i % 64);
+	pthread_mutex_unlock(&a->lock);
+	return 0;
 }
 
 static int al_fd(void *state)
@@ -185,5 +201,5 @@ static int al_start(void **state, const struct guest_mem *mem, double window_s, 
 }
 
 const struct wss_backend wss_access_log = {
-	.start = al_start, .sample = al_sample, .fd = al_fd, .tick = al_tick, .stop = al_stop,
+	.start = al_start, .sample = al_sample, .fd = al_fd, .tick = al_tick, .recent = al_recent, .stop = al_stop,
 };

@@ -14,6 +14,8 @@ struct wss_backend {
 	 * no ticks; tick then does the window's work. */
 	int (*fd)(void *state);
 	int (*tick)(void *state);
+	/* NULL where the method does not know pages (working_set_recent). */
+	int (*recent)(void *state, uint32_t slot, uint64_t *bits, uint64_t pages, unsigned int windows);
 	void (*stop)(void *state);
 };
 

@@ -3,7 +3,8 @@
  * "mib" MiB window (default 64) over and over. With shift=S it moves the window up by
  * its size after every S passes (wrapping), saying where it is each time: an estimate
  * must follow. With every=K it prints "pass N" after every K passes (tools/wss-bench
- * times them). Never ends; the harness stops it. */
+ * times them). base=B starts the window B MiB into free RAM (rounded down to the
+ * window's size): a hot window high in memory. Never ends; the harness stops it. */
 #include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 
 #define PAGE 4096UL
@@ -23,7 +24,7 @@ int main(void)
 	for (uint64_t a = lo; a < lo + span; a += PAGE)
 		*(volatile uint64_t *)(uintptr_t)a = a;
 	rt_printf("wss guest: wrote %lu MiB, now reading %lu MiB\n", span >> 20, mib);
-	uint64_t base = 0, sum = 0;
+	uint64_t base = (rt_param_u64("base", 0) << 20) / window * window % span, sum = 0;
 	for (uint64_t pass = 1;; pass++) {
 		for (uint64_t a = lo + base; a < lo + base + window; a += PAGE)
 			sum += *(volatile uint64_t *)(uintptr_t)a;

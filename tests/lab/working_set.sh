@@ -63,3 +63,31 @@ if grep '"event": "pass"' /tmp/mig.log | grep -q '"working_set": [1-9]'; then
 else
 	echo "== migration-log FAIL: no pass record carries the working set"
 fi
+
+# Post-copy with the access log pushes the hot pages first: a guest reading a window high
+# in its RAM asks its source for far fewer pages than when the push goes by address.
+if [ "$METHOD" = access-log ]; then
+	for run in address hot; do
+		rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/pc.log
+		ws=""; [ $run = hot ] && ws="--working-set 0.5,method=access-log"
+		pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 120 >/tmp/d.out 2>/tmp/d.err &
+		wait_for /tmp/d.err 'waiting for a migration' 60
+		pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock $ws --migration-log /tmp/pc.log --timeout 120 \
+			-p "mib=$MIB base=384" >/tmp/w.out 2>/tmp/w.err &
+		wait_for /tmp/w.out 'now reading' 60
+		sleep 3
+		pagoda ctl /tmp/w.sock migrate unix:/tmp/m.sock postcopy >/dev/null
+		sleep 2
+		pagoda ctl /tmp/d.sock stop >/dev/null
+		wait
+		grep '"postcopy": true' /tmp/pc.log
+		req=$(sed -n 's/.*"postcopy": true.*"requests": \([0-9]*\).*/\1/p' /tmp/pc.log)
+		eval "req_$run=${req:-none}"
+	done
+	echo "post-copy requests: pushed by address $req_address, hot pages first $req_hot"
+	if [ "$req_hot" != none ] && [ "$req_address" != none ] && [ $((req_hot * 4)) -lt "$req_address" ]; then
+		echo "== postcopy-hot-first ok"
+	else
+		echo "== postcopy-hot-first FAIL"
+	fi
+fi

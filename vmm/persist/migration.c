@@ -416,6 +416,11 @@ static int discard_dirty(struct sender *s, struct postcopy_src *pc)
 /* Post-copy: the VM paused here runs at the destination as soon as its state is there;
  * the pages follow (postcopy.h). Once the destination ran it, a failure leaves the VM
  * here paused: neither side holds all of it. */
+/* Post-copy pushes first what the guest touched within this many working-set windows:
+ * the destination's guest will want those pages soon, and each one it asks for stalls it
+ * for a round trip. */
+#define POSTCOPY_HOT_WINDOWS 4
+
 static int stop_and_postcopy(struct sender *s)
 {
 	struct migration *mg = s->mg;
@@ -426,6 +431,8 @@ static int stop_and_postcopy(struct sender *s)
 	uint64_t t = now_ns();
 	struct postcopy_src pc;
 	e = postcopy_src_init(&pc, &s->ch, s->m, mg->mode == MIG_POSTCOPY_ONLY);
+	if (!e && s->m->wss) /* a method that does not know pages leaves the push by address */
+		(void)postcopy_src_hot_first(&pc, s->m->wss, POSTCOPY_HOT_WINDOWS);
 	if (!e)
 		e = postcopy_src_switch(&pc);
 	if (!e && mg->mode == MIG_HYBRID)
@@ -440,7 +447,8 @@ static int stop_and_postcopy(struct sender *s)
 	/* The post-copy phase is the last pass of the record, sent with the VM paused here. */
 	struct mig_pass last = { pc.pages_sent, pc.zero_pages_sent, pc.bytes, now_ns() - t_serve };
 	log_pass(mg, mg->passes_sent, &last, true, ", \"postcopy\": true, \"pushed_pages\": %" PRIu64
-		 ", \"requests\": %" PRIu64, pc.pushed, pc.requested);
+		 ", \"hot_pages\": %" PRIu64 ", \"pushed_hot_first\": %" PRIu64 ", \"requests\": %" PRIu64, pc.pushed,
+		 pc.hot_pages, pc.pushed_hot, pc.requested);
 	mg->downtime_ns = (pc.started ? pc.t_started_ns : now_ns()) - t0;
 	mg->stop.reply_ns = mg->downtime_ns - mg->stop.pause_ns - mg->stop.quiesce_ns - mg->stop.pages_ns -
 			    mg->stop.state_ns;

@@ -1,8 +1,9 @@
 /* Post-copy migration over userfaultfd: the destination runs the guest as soon as its
  * state has arrived; a page it lacks is fetched when a vCPU or a device first touches it
  * (the fault thread asks the source, which sends that page ahead of everything else)
- * while the source pushes the rest in order. The hybrid mode sends pre-copy passes first
- * and then only what was dirtied since.
+ * while the source pushes the rest in order: first the pages the working set saw touched
+ * lately (where its method knows pages: access-log), then the rest by address. The
+ * hybrid mode sends pre-copy passes first and then only what was dirtied since.
  *
  * Memory is filled through mem/uffd_fill.h: anon, thp and 4K shared memory page by page,
  * hugetlb a whole huge page per fault (the request names all of its pages).
@@ -32,13 +33,19 @@ struct postcopy_src {
 	uint64_t left;                /* pages still to send */
 	uint32_t cursor_slot;
 	uint64_t cursor;              /* the background push's next page in that slot */
-	uint64_t pushed, requested, bytes, pages_sent, zero_pages_sent;
+	uint64_t **hot;               /* per memslot, pages touched lately: pushed first */
+	uint32_t hot_slot;
+	uint64_t hot_cursor, hot_pages;
+	uint64_t pushed, pushed_hot, requested, bytes, pages_sent, zero_pages_sent;
 	bool started;                 /* the destination said its guest runs */
 	uint64_t t_started_ns;
 };
 
 /* all: every page is missing (pure post-copy), else none until postcopy_src_discard. */
 int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machine *m, bool all);
+/* The pages the working set saw touched within the last `windows` windows go first in
+ * the push. 0, or -ENOTSUP when the working set's method does not know pages. */
+int postcopy_src_hot_first(struct postcopy_src *p, struct working_set *w, unsigned int windows);
 /* Sends MIG_POSTCOPY (the VM is paused, its devices quiet). */
 int postcopy_src_switch(struct postcopy_src *p);
 /* Hybrid: the pages set in the dirty log's bitmaps are stale at the destination. */

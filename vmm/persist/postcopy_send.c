@@ -1,5 +1,6 @@
 /* The source's side of post-copy (postcopy.h): which pages the destination lacks, and
- * the loop that answers its requests first and pushes the rest in gpa order. */
+ * the loop that answers its requests first and pushes the rest: the hot pages, then by
+ * address. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
@@ -33,7 +34,28 @@ int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machin
 void postcopy_src_free(struct postcopy_src *p)
 {
 	memslot_bitmaps_free(p->to_send, p->m->vm.mem.slots.nr);
-	p->to_send = NULL;
+	memslot_bitmaps_free(p->hot, p->m->vm.mem.slots.nr);
+	p->to_send = p->hot = NULL;
+}
+
+int postcopy_src_hot_first(struct postcopy_src *p, struct working_set *w, unsigned int windows)
+{
+	const struct memslot_table *t = &p->m->vm.mem.slots;
+	if (!(p->hot = memslot_bitmaps_alloc(t)))
+		return -ENOMEM;
+	int e = 0;
+	for (uint32_t i = 0; i < t->nr && !e; i++) {
+		uint64_t pages = t->slots[i].size / SZ_4K;
+		e = working_set_recent(w, i, p->hot[i], pages, windows);
+		for (uint64_t k = 0; !e && k < memslot_bitmap_words(&t->slots[i]); k++)
+			p->hot_pages += (uint64_t)__builtin_popcountll(p->hot[i][k]);
+	}
+	if (e) {
+		memslot_bitmaps_free(p->hot, t->nr);
+		p->hot = NULL;
+		p->hot_pages = 0;
+	}
+	return e;
 }
 
 int postcopy_src_switch(struct postcopy_src *p)
@@ -139,9 +161,43 @@ static uint32_t missing_run(const struct postcopy_src *p, uint32_t i, uint64_t p
 	return n;
 }
 
+static bool hot_and_missing(const struct postcopy_src *p, uint32_t i, uint64_t pg)
+{
+	return memslot_bit(p->hot[i], pg) && memslot_bit(p->to_send[i], pg);
+}
+
+/* The next run of pages both hot and missing, from the hot cursor; once none is left
+ * the hot maps go and the push goes by address. *sent says whether a run went. */
+static int push_hot(struct postcopy_src *p, bool *sent)
+{
+	const struct memslot_table *t = &p->m->vm.mem.slots;
+	for (; p->hot_slot < t->nr; p->hot_slot++, p->hot_cursor = 0) {
+		uint64_t pages = t->slots[p->hot_slot].size / SZ_4K, pg = p->hot_cursor;
+		while (pg < pages && !hot_and_missing(p, p->hot_slot, pg))
+			pg++;
+		if (pg == pages)
+			continue;
+		uint32_t n = 0;
+		while (n < PUSH_PAGES && pg + n < pages && hot_and_missing(p, p->hot_slot, pg + n))
+			n++;
+		p->hot_cursor = pg + n;
+		p->pushed += n;
+		p->pushed_hot += n;
+		*sent = true;
+		return send_pages(p, p->hot_slot, pg, n);
+	}
+	memslot_bitmaps_free(p->hot, t->nr);
+	p->hot = NULL;
+	return 0;
+}
+
 static int push_next(struct postcopy_src *p)
 {
 	const struct memslot_table *t = &p->m->vm.mem.slots;
+	bool sent = false;
+	int e = p->hot ? push_hot(p, &sent) : 0;
+	if (e || sent)
+		return e;
 	while (p->cursor_slot < t->nr) {
 		uint64_t pages = t->slots[p->cursor_slot].size / SZ_4K;
 		while (p->cursor < pages && !memslot_bit(p->to_send[p->cursor_slot], p->cursor))
