@@ -7,7 +7,8 @@
  *   report is exact per page (huge mappings count all of their pages). Blind to a page
  *   used only through a TLB entry cached since the last clear, and to bits the host's
  *   own reclaim cleared meanwhile (it ages the same entries).
- * - damon-vaddr: DAMON's virtual-address monitoring of guest RAM (stock kernels):
+ * - damon-fvaddr / damon-vaddr: DAMON's virtual-address monitoring (stock kernels) of
+ *   guest RAM's ranges (fvaddr) or, where that is missing, of the whole process:
  *   sampled regions, see wss_damon.c.
  * Page idle tracking would be the fallback where neither exists; it is not implemented
  * (neither this host nor the lab kernels have CONFIG_IDLE_PAGE_TRACKING, and it cannot
@@ -35,10 +36,10 @@ struct wss_slot {
 };
 
 struct wss_report {
-	const char *method;               /* "access-log" or "damon-vaddr" */
+	const char *method;               /* "access-log", "damon-fvaddr" or "damon-vaddr" */
 	const char *blind;                /* what the method cannot see */
 	double window_s;
-	uint64_t regions;                 /* DAMON regions over guest RAM (damon-vaddr) */
+	uint64_t regions;                 /* DAMON regions over guest RAM (damon-*) */
 	uint64_t windows;                 /* windows scanned so far (access-log) */
 	double scan_ms;                   /* the last window's scan in KVM (access-log) */
 	uint32_t nr_slots;

@@ -25,6 +25,7 @@
 
 struct damon {
 	const struct guest_mem *mem;
+	const char *method;        /* "damon-fvaddr" or "damon-vaddr" */
 	double window_s;
 	pthread_mutex_t lock;      /* one reader of DAMON's regions at a time */
 };
@@ -66,9 +67,31 @@ static int get_u64(const char *path, uint64_t *v)
 	return e;
 }
 
-/* The context: vaddr on this process, windows of window_s, regions between 10 and
- * 1000 (DAMON's defaults), and a scheme that only counts every region. */
-static int configure(double window_s)
+/* fvaddr: DAMON watches guest RAM's ranges only. With vaddr it watches the whole
+ * process, starting from regions around its two largest gaps: an address space with
+ * other huge mappings (ASan's shadow, terabytes) leaves guest RAM a sliver of a region
+ * whose one sampled page is nearly never guest RAM, and the estimate swung between 0
+ * and all of RAM (seen under --balloon auto with the ASan build). */
+static int fixed_regions(const struct guest_mem *mem)
+{
+	char path[160];
+	uint32_t nr = mem->slots.nr < WSS_MAX_SLOTS ? mem->slots.nr : WSS_MAX_SLOTS;
+	int e = put(CTX "/targets/0/regions/nr_regions", "%u", nr);
+	for (uint32_t i = 0; !e && i < nr; i++) {
+		const struct memslot *sl = &mem->slots.slots[i];
+		snprintf(path, sizeof(path), CTX "/targets/0/regions/%u/start", i);
+		e = put(path, "%" PRIu64, (uint64_t)(uintptr_t)sl->hva);
+		snprintf(path, sizeof(path), CTX "/targets/0/regions/%u/end", i);
+		if (!e)
+			e = put(path, "%" PRIu64, (uint64_t)(uintptr_t)sl->hva + sl->size);
+	}
+	return e;
+}
+
+/* The context: fvaddr over guest RAM (else vaddr on this process), windows of window_s,
+ * regions between 10 and 1000 (DAMON's defaults), and a scheme that only counts every
+ * region. */
+static int configure(double window_s, const struct guest_mem *mem, bool fixed)
 {
 	uint64_t aggr = (uint64_t)(window_s * 1e6), sample = aggr / 20 > 1000 ? aggr / 20 : 1000;
 	struct { const char *path; uint64_t v; } attrs[] = {
@@ -87,9 +110,11 @@ static int configure(double window_s)
 		{ SCHEME "/access_pattern/age/min", 0 },
 		{ SCHEME "/access_pattern/age/max", UINT32_MAX },
 	};
-	int e = put(CTX "/operations", "vaddr");
+	int e = put(CTX "/operations", fixed ? "fvaddr" : "vaddr");
 	for (size_t i = 0; !e && i < sizeof(attrs) / sizeof(attrs[0]); i++)
 		e = put(attrs[i].path, "%" PRIu64, attrs[i].v);
+	if (!e && fixed)
+		e = fixed_regions(mem);
 	if (!e)
 		e = put(SCHEME "/action", "stat");
 	return e ? e : put(DAMON "/0/state", "on");
@@ -111,8 +136,9 @@ static int damon_start(void **state, const struct guest_mem *mem, double window_
 		e = get(CTX "/avail_operations", ops, sizeof(ops));
 	if (!e && !strstr(ops, "vaddr"))
 		e = -ENOTSUP;
+	bool fixed = strstr(ops, "fvaddr") != NULL;
 	if (!e)
-		e = configure(window_s);
+		e = configure(window_s, mem, fixed);
 	if (e) {
 		put(DAMON "/nr_kdamonds", "0");
 		return e == -ENOTSUP ? err_set(err, errlen, e, "this kernel's DAMON cannot monitor virtual addresses "
@@ -125,7 +151,7 @@ static int damon_start(void **state, const struct guest_mem *mem, double window_
 		put(DAMON "/nr_kdamonds", "0");
 		return err_set(err, errlen, -ENOMEM, "out of memory");
 	}
-	*w = (struct damon){ .mem = mem, .window_s = window_s };
+	*w = (struct damon){ .mem = mem, .window_s = window_s, .method = fixed ? "damon-fvaddr" : "damon-vaddr" };
 	pthread_mutex_init(&w->lock, NULL);
 	*state = w;
 	return 0;
@@ -182,7 +208,7 @@ static int read_region(struct wss_report *r, const struct guest_mem *mem, const 
 static int damon_sample(void *state, struct wss_report *r, char *err, size_t errlen)
 {
 	struct damon *w = state;
-	*r = (struct wss_report){ .method = "damon-vaddr", .window_s = w->window_s,
+	*r = (struct wss_report){ .method = w->method, .window_s = w->window_s,
 				  .blind = "a page touched once between two samples; boundaries settle over a few windows" };
 	pthread_mutex_lock(&w->lock);
 	int e = put(DAMON "/0/state", "update_schemes_tried_regions");
