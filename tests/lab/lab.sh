@@ -195,9 +195,17 @@ lab_fault() {
   fi
   return 0
 }
+# Where a crashed lab kernel was (its RIP and call trace), so that a crash inside a module
+# of ours can be told from the lab's known ones.
+crash_context() {
+  grep -q -E '(Oops|BUG|general protection fault|Kernel panic)' "$log" || return 0
+  echo "lab: the crash in the lab kernel's log:"
+  grep -E '(Oops|BUG|general protection fault|Kernel panic|RIP:|Call Trace|Modules linked in| \? |^\[ *[0-9.]*\]  [a-z_0-9.]+\+0x)' "$log" | head -40
+}
 boot_lab
 if fault=$(lab_fault); then
   echo "lab: $fault (the lab, not the command): booting the lab once more" >&2
+  crash_context >&2
   [ -z "${PAGODA_LAB_RETRY_LOG:-}" ] || echo "$arch lab retried: $fault; command: $*" >> "$PAGODA_LAB_RETRY_LOG"
   boot_lab
 fi
@@ -212,4 +220,5 @@ echo "lab: the $arch lab ended without reporting COMMAND's status (QEMU exit $qs
 tail -5 "$w/qemu.err" >&2 || true
 echo "lab: last console lines:" >&2
 tail -15 "$log" >&2
+crash_context >&2
 exit 125
