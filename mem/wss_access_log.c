@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "../util/clock.h"
@@ -165,13 +164,8 @@ static int setup(struct access_log *a, const struct guest_mem *mem, double windo
 	int e = scan(a, NULL);
 	if (e)
 		return e;
-	long long ns = (long long)(window_s * 1e9);
-	struct itimerspec its = { .it_interval = { ns / 1000000000, ns % 1000000000 },
-				  .it_value = { ns / 1000000000, ns % 1000000000 } };
-	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (a->timer_fd < 0 || timerfd_settime(a->timer_fd, 0, &its, NULL))
-		return -errno;
-	return 0;
+	a->timer_fd = timer_open(window_s, true);
+	return a->timer_fd < 0 ? a->timer_fd : 0;
 }
 
 static int al_start(void **state, const struct guest_mem *mem, double window_s, char *err, size_t errlen)

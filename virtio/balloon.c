@@ -6,10 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "../mem/discard.h"
+#include "../util/clock.h"
 
 enum { Q_INFLATE, Q_DEFLATE, Q_STATS_OR_REPORTING, Q_REPORTING };
 #define PAGE (1ULL << VIRTIO_BALLOON_PFN_SHIFT)
@@ -177,14 +177,8 @@ static const struct virtio_dev_ops balloon_ops = {
 static int start_stats_timer(struct virtio_balloon *b, double s)
 {
 	const struct virtio_host *h = b->dev.host;
-	b->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	if (b->timer_fd < 0)
-		return -1;
-	struct itimerspec its;
-	its.it_value.tv_sec = (time_t)s;
-	its.it_value.tv_nsec = (long)((s - (double)its.it_value.tv_sec) * 1e9) + 1;
-	its.it_interval = its.it_value;
-	if (timerfd_settime(b->timer_fd, 0, &its, NULL) < 0 || !h->watch)
+	b->timer_fd = timer_open(s, true);
+	if (b->timer_fd < 0 || !h->watch)
 		return -1;
 	return h->watch(h->ctx, b->timer_fd, EPOLLIN, on_stats_timer, b);
 }

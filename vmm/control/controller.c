@@ -7,11 +7,11 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "../../mem/mem_stats.h"
 #include "../../mem/working_set.h"
+#include "../../util/clock.h"
 #include "../../util/sizes.h"
 #include "../../virtio/balloon.h"
 #include "controller_persist.h"
@@ -132,10 +132,8 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 	controller_stop_tracking(c);
 	if (m->dirty.active || c->rate_fd >= 0)
 		return controller_fail(reply, len, "dirty logging is busy (--dirty-rate, a migration or a measurement)", NULL);
-	struct itimerspec its = { .it_value = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) + 1 } };
-	c->rate_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (c->rate_fd < 0 || timerfd_settime(c->rate_fd, 0, &its, NULL) ||
-	    dirty_log_start(&m->dirty, &m->vm.mem) || dirty_log_drain(&m->dirty) ||
+	c->rate_fd = timer_open(s, false);
+	if (c->rate_fd < 0 || dirty_log_start(&m->dirty, &m->vm.mem) || dirty_log_drain(&m->dirty) ||
 	    event_loop_add(c->loop, c->rate_fd, EPOLLIN, on_rate_window, c)) {
 		if (c->rate_fd >= 0)
 			close(c->rate_fd);

@@ -7,9 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "../../util/clock.h"
 #include "../../util/err.h"
 #include "../../virtio/balloon.h"
 #include "machine.h"
@@ -66,11 +66,8 @@ int balloon_auto_start(struct balloon_auto *a, struct machine *m, struct event_l
 				    .margin = margin ? margin : (ram / 8 > (64ull << 20) ? ram / 8 : 64ull << 20),
 				    .step = ram / 16 > (16ull << 20) ? ram / 16 : 16ull << 20,
 				    .target = virtio_balloon_stats(b).target_bytes };
-	long long ns = (long long)(window_s * 1e9);
-	struct itimerspec its = { .it_interval = { ns / 1000000000, ns % 1000000000 },
-				  .it_value = { ns / 1000000000, ns % 1000000000 } };
-	a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-	int e = a->timer_fd < 0 || timerfd_settime(a->timer_fd, 0, &its, NULL) ? -errno : 0;
+	a->timer_fd = timer_open(window_s, true);
+	int e = a->timer_fd < 0 ? a->timer_fd : 0;
 	if (!e)
 		e = event_loop_add(loop, a->timer_fd, EPOLLIN, on_window, a);
 	if (e) {

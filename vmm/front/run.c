@@ -9,7 +9,6 @@
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
-#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -20,6 +19,7 @@
 #include "../control/controller.h"
 #include "../core/machine.h"
 #include "../../mem/working_set.h"
+#include "../../util/clock.h"
 #include "../persist/lazy_restore.h"
 #include "../persist/migration.h"
 #include "../persist/mig_log.h"
@@ -83,27 +83,6 @@ static size_t console_deliver(void *ctx, const uint8_t *buf, size_t len)
 static size_t console_space(void *ctx)
 {
 	return serial_rx_space(ctx);
-}
-
-/* A timerfd firing after `seconds` (every `seconds` when periodic); fd or -errno. */
-static int timer_open(double seconds, bool periodic)
-{
-	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	struct itimerspec its = { 0 };
-	its.it_value.tv_sec = (time_t)seconds;
-	its.it_value.tv_nsec = (long)((seconds - (double)its.it_value.tv_sec) * 1e9);
-	if (its.it_value.tv_sec == 0 && its.it_value.tv_nsec == 0)
-		its.it_value.tv_nsec = 1; /* zero would disarm it */
-	if (periodic)
-		its.it_interval = its.it_value;
-	if (timerfd_settime(fd, 0, &its, NULL) < 0) {
-		int e = -errno;
-		close(fd);
-		return e;
-	}
-	return fd;
 }
 
 static void on_dirty_rate(void *opaque, uint32_t events)
