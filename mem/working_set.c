@@ -54,12 +54,12 @@ int working_set_start(struct working_set **out, const struct guest_mem *mem, dou
 
 int working_set_fd(const struct working_set *w)
 {
-	return w->b->fd(w->state);
+	return w->b->fd ? w->b->fd(w->state) : -1;
 }
 
 int working_set_tick(struct working_set *w)
 {
-	return w->b->tick(w->state);
+	return w->b->tick ? w->b->tick(w->state) : 0;
 }
 
 int working_set_recent(struct working_set *w, uint32_t slot, uint64_t *bits, uint64_t pages, unsigned int windows)

@@ -10,8 +10,8 @@ struct wss_backend {
 	 * do), or another -errno. */
 	int (*start)(void **state, const struct guest_mem *mem, double window_s, char *err, size_t errlen);
 	int (*sample)(void *state, struct wss_report *r, char *err, size_t errlen);
-	/* A descriptor that becomes readable once per window, or -1 if the method needs
-	 * no ticks; tick then does the window's work. */
+	/* A descriptor that becomes readable once per window; tick then does the window's
+	 * work. Both NULL where the method needs no ticks. */
 	int (*fd)(void *state);
 	int (*tick)(void *state);
 	/* NULL where the method does not know pages (working_set_recent). */

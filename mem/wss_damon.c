@@ -236,19 +236,6 @@ static void damon_stop(void *state)
 	free(w);
 }
 
-static int no_fd(void *state)
-{
-	(void)state;
-	return -1;
-}
-
-static int no_tick(void *state)
-{
-	(void)state;
-	return 0;
-}
-
 const struct wss_backend wss_damon = {
-	.start = damon_start, .sample = damon_sample, .fd = no_fd, .tick = no_tick,
-	.stop = damon_stop,
+	.start = damon_start, .sample = damon_sample, .stop = damon_stop,
 };
