@@ -100,8 +100,8 @@ def main():
     d = tempfile.mkdtemp(prefix="pagoda-api-")
     path = os.path.join(d, "api.sock")
     out = open(os.path.join(d, "out"), "w+")
-    vm = subprocess.Popen([pagoda, "run", "-k", guest, "--api-sock", path, "--balloon", "--timeout", "120",
-                           "-p", "steps=0 tick=200"], stdout=out, stderr=subprocess.STDOUT)
+    vm = subprocess.Popen([pagoda, "run", "-k", guest, "--api-sock", path, "--balloon", "--virtio-transport", "mmio",
+                           "--timeout", "120", "-p", "steps=0 tick=200"], stdout=out, stderr=subprocess.STDOUT)
     failures = []
 
     def check(cond, what):

@@ -46,7 +46,8 @@ def image_fault(pagoda, guest, d, truncate):
     with open(img, "wb") as f:
         f.truncate(4 << 20)
     sock = os.path.join(d, "api.sock")
-    vm = VM([pagoda, "run", "-k", guest, "--disk", img, "--api-sock", sock, "--timeout", "60", "--stats",
+    vm = VM([pagoda, "run", "-k", guest, "--disk", img, "--virtio-transport", "mmio", "--api-sock", sock,
+             "--timeout", "60", "--stats",
              "-p", "loop=1 count=256"])
     if not vm.wait_for(r"^cycle 2 ok"):
         return "the guest never reached cycle 2"

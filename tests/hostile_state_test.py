@@ -76,16 +76,19 @@ def duplicate_vcpu(pagoda, guest, d):
     return restore_refused(pagoda, snap, "the state has vCPU 0 twice")
 
 
+MMIO = ["--rng", "--virtio-transport", "mmio"]
+
+
 def virtio_features(pagoda, guest, d):
     """A virtio device whose saved driver accepted every feature bit, offered or not."""
-    snap = take_snapshot(pagoda, guest, d, extra=["--rng"])
+    snap = take_snapshot(pagoda, guest, d, extra=MMIO)
 
     def all_features(recs):
         v = ss.find(recs, ss.REC_VIRTIO)[0]
         v[1] = v[1][:20] + b"\xff" * 8 + v[1][28:]  # u32 index, then driver_features at 16
     rewrite_state(snap, all_features)
     return restore_refused(pagoda, snap, "virtio-rng: the saved driver accepted features this device does not offer",
-                           extra=["--rng"])
+                           extra=MMIO)
 
 
 PCI = ["--rng", "--virtio-transport", "pci"]
@@ -115,7 +118,7 @@ def virtio_pci_transport(pagoda, guest, d):
     """A snapshot of PCI devices restored as virtio-mmio, and one whose PCI records were
     cut out restored on PCI: both refused, naming the option."""
     snap = take_snapshot(pagoda, guest, d, extra=PCI)
-    why = restore_refused(pagoda, snap, "this VM has --virtio-transport mmio", extra=["--rng"])
+    why = restore_refused(pagoda, snap, "this VM has --virtio-transport mmio", extra=MMIO)
     if why:
         return why
     rewrite_state(snap, lambda recs: recs.__setitem__(slice(None), [r for r in recs if r[0] != REC_VIRTIO_PCI]))

@@ -153,7 +153,7 @@ def virtio_move(pagoda, guest, d, how, pci=False):
     with open(img, "wb") as f:
         f.truncate(4 << 20)
     sock, snap = os.path.join(d, "api.sock"), os.path.join(d, "snap")
-    devs = ["--rng", "--virtio-transport", "pci"] if pci else ["--disk", img, "--rng"]
+    devs = ["--rng", "--virtio-transport", "pci"] if pci else ["--disk", img, "--rng", "--virtio-transport", "mmio"]
     uri = "unix:" + os.path.join(d, "mig.sock")
     if how == "migrate":
         dst = VM([pagoda, "run", "--incoming", uri, "--timeout", "60"] + devs)

@@ -16,7 +16,8 @@ SECTORS = 2048
 
 
 def run(pagoda, guest, disk_arg, params=""):
-    cmd = [pagoda, "run", "--timeout", "120", "-k", guest, "--disk", disk_arg, "--stats"]
+    cmd = [pagoda, "run", "--timeout", "120", "-k", guest, "--disk", disk_arg, "--stats",
+           "--virtio-transport", "mmio"]
     if params:
         cmd += ["-p", params]
     print("$ " + " ".join(cmd), flush=True)

@@ -21,6 +21,14 @@ enum cpu_model {
 };
 
 #define MACHINE_DEFAULT_MEM (256ULL << 20)
+/* x86: PCI, because distribution kernels build virtio_pci in and virtio_mmio as a module
+ * (and virtio-mmio needs the devices on the command line). arm64: mmio until there is an
+ * ITS for MSI-X. */
+#if defined(__x86_64__)
+#define VIRTIO_TRANSPORT_DEFAULT VIRTIO_TRANSPORT_PCI
+#else
+#define VIRTIO_TRANSPORT_DEFAULT VIRTIO_TRANSPORT_MMIO
+#endif
 #define MACHINE_MIN_MEM (2ULL << 20)
 #define MACHINE_MAX_CPUS 4096
 /* Limited by the free ISA interrupt lines (the devices use edge-triggered IRQs below 16). */

@@ -34,7 +34,9 @@ static const char exec_usage[] =
 	"stderr). Only the file system DIR is on is shared: /proc, /sys, /dev, /tmp are the\n"
 	"guest's own. The guest reads DIR with pagoda's privileges (as root: everything).\n"
 	"The kernel needs CONFIG_9P_FS, CONFIG_NET_9P_VIRTIO, CONFIG_OVERLAY_FS (unless\n"
-	"--rw), CONFIG_DEVTMPFS and (x86) CONFIG_X86_IOPL_IOPERM or CONFIG_DEVPORT built in.\n"
+	"--rw), CONFIG_DEVTMPFS, CONFIG_VIRTIO_PCI (x86; CONFIG_VIRTIO_MMIO with\n"
+	"--virtio-transport mmio and on arm64) and (x86) CONFIG_X86_IOPL_IOPERM or\n"
+	"CONFIG_DEVPORT built in.\n"
 	"Every pagoda run option applies (-m, -c, --timeout, --fs for more shares; --stats\n"
 	"also prints when the command started).\n";
 
