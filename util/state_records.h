@@ -20,6 +20,7 @@ enum state_record {
 	/* arm64: arch/arm64/saved_state.c */
 	REC_ARM64_VCPU = 0x200,  /* index, MP state, SError, then (register id, value) pairs */
 	REC_ARM64_GIC = 0x280,   /* (group, attribute, value) triples of the GICv3 */
+	REC_ARM64_ITS = 0x281,   /* (register offset, value) pairs of the ITS, in restore order */
 	REC_END = 0xffff,        /* u32 CRC-32 of everything before it */
 };
 

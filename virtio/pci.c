@@ -41,7 +41,7 @@ static void route_vector(struct virtio_pci *t, unsigned int v)
 	uint32_t data = t->msix[v].data;
 	if (t->irq_fd[v] < 0 || (t->routed[v] && t->routed_addr[v] == addr && t->routed_data[v] == data))
 		return;
-	int e = h->msi_route(h->ctx, t->gsi[v], addr, data);
+	int e = h->msi_route(h->ctx, t->gsi[v], addr, data, t->func.devfn); /* requester ID: bus 0 */
 	if (e) {
 		char why[96];
 		snprintf(why, sizeof(why), "MSI-X vector %u: KVM refused its route: %s", v, strerror(-e));

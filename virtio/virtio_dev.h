@@ -33,7 +33,7 @@ struct virtio_host {
 	/* MSI through KVM's GSI routing (virtio-pci; NULL where the VM has none): a GSI of
 	 * its own, and pointing it at a message (-errno). */
 	int (*msi_alloc)(void *ctx, uint32_t *gsi);
-	int (*msi_route)(void *ctx, uint32_t gsi, uint64_t addr, uint32_t data);
+	int (*msi_route)(void *ctx, uint32_t gsi, uint64_t addr, uint32_t data, uint32_t devid);
 	void *ctx;
 };
 

@@ -10,6 +10,7 @@
 #include "platform.h"
 
 #define PHANDLE_GIC 1
+#define PHANDLE_ITS 2
 #define FDT_BUF (64 * 1024)
 
 /* Every step of the sequential writer returns <0 on failure; the first failure sticks. */
@@ -100,17 +101,62 @@ static void add_psci(struct writer *w)
 	end(w);
 }
 
-static void add_gic(struct writer *w, unsigned int nr_cpus)
+/* The ITS: MSIs are writes to its translation register, the device ID from the bridge's
+ * msi-map. */
+static void add_its(struct writer *w)
+{
+	begin(w, "msi-controller@%llx", ARM64_GIC_ITS_GPA);
+	prop_str(w, "compatible", "arm,gic-v3-its");
+	check(w, fdt_property(w->fdt, "msi-controller", NULL, 0));
+	prop_u32(w, "#msi-cells", 1);
+	uint64_t reg[2] = { ARM64_GIC_ITS_GPA, ARM64_GIC_ITS_SIZE };
+	prop_reg(w, reg, 1);
+	prop_u32(w, "phandle", PHANDLE_ITS);
+	end(w);
+}
+
+static void add_gic(struct writer *w, const struct arm64_fdt_config *c)
 {
 	begin(w, "intc@%llx", ARM64_GIC_DIST_GPA);
 	prop_str(w, "compatible", "arm,gic-v3");
 	prop_u32(w, "#interrupt-cells", 3);
-	prop_u32(w, "#address-cells", 0); /* no ITS below it */
+	/* Children (the ITS) use the parent's addresses as they are. */
+	prop_u32(w, "#address-cells", c->pci ? 2 : 0);
+	if (c->pci) {
+		prop_u32(w, "#size-cells", 2);
+		check(w, fdt_property(w->fdt, "ranges", NULL, 0));
+	}
 	check(w, fdt_property(w->fdt, "interrupt-controller", NULL, 0));
 	uint64_t reg[4] = { ARM64_GIC_DIST_GPA, ARM64_GIC_DIST_SIZE, ARM64_GIC_REDIST_GPA,
-			    ARM64_GIC_REDIST_STRIDE * nr_cpus };
+			    ARM64_GIC_REDIST_STRIDE * c->nr_cpus };
 	prop_reg(w, reg, 2);
 	prop_u32(w, "phandle", PHANDLE_GIC);
+	if (c->pci)
+		add_its(w);
+	end(w);
+}
+
+/* A generic ECAM host bridge (Linux: pci-host-generic) for bus 0. Functions have MSI-X
+ * only: no interrupt-map, so no INTx. Requester IDs are the ITS's device IDs as they are. */
+static void add_pci(struct writer *w)
+{
+	begin(w, "pcie@%llx", ARM64_PCI_ECAM_GPA);
+	prop_str(w, "compatible", "pci-host-ecam-generic");
+	prop_str(w, "device_type", "pci");
+	prop_u32(w, "#address-cells", 3);
+	prop_u32(w, "#size-cells", 2);
+	prop_u32(w, "linux,pci-domain", 0);
+	fdt32_t bus_range[2] = { 0, 0 };
+	check(w, fdt_property(w->fdt, "bus-range", bus_range, sizeof(bus_range)));
+	uint64_t reg[2] = { ARM64_PCI_ECAM_GPA, ARM64_PCI_ECAM_SIZE };
+	prop_reg(w, reg, 1);
+	/* 32-bit memory space (0x02000000), PCI address = CPU address. */
+	fdt32_t ranges[7] = { cpu_to_fdt32(0x02000000), 0, cpu_to_fdt32((uint32_t)ARM64_PCI_MMIO_GPA), 0,
+			      cpu_to_fdt32((uint32_t)ARM64_PCI_MMIO_GPA), 0, cpu_to_fdt32((uint32_t)ARM64_PCI_MMIO_SIZE) };
+	check(w, fdt_property(w->fdt, "ranges", ranges, sizeof(ranges)));
+	fdt32_t msi_map[4] = { 0, cpu_to_fdt32(PHANDLE_ITS), 0, cpu_to_fdt32(0x100) };
+	check(w, fdt_property(w->fdt, "msi-map", msi_map, sizeof(msi_map)));
+	check(w, fdt_property(w->fdt, "dma-coherent", NULL, 0));
 	end(w);
 }
 
@@ -195,9 +241,11 @@ int arm64_fdt_build(const struct arm64_fdt_config *c, void **blob, size_t *len, 
 	add_memory(&w, c->layout);
 	add_cpus(&w, c);
 	add_psci(&w);
-	add_gic(&w, c->nr_cpus);
+	add_gic(&w, c);
 	add_timer(&w);
 	add_uart(&w);
+	if (c->pci)
+		add_pci(&w);
 	add_virtio(&w, c);
 	end(&w);
 	check(&w, fdt_finish(w.fdt));

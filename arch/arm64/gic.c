@@ -15,9 +15,33 @@ static int set_attr(int fd, uint32_t group, uint64_t attr, const void *val)
 	return ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
 }
 
-int arm64_gic_create(struct arm64_gic *g, int vm_fd, unsigned int nr_cpus, char *err, size_t errlen)
+/* The ITS goes in after the GIC's init, as QEMU's and kvmtool's do. */
+static int create_its(struct arm64_gic *g, int vm_fd, char *err, size_t errlen)
+{
+	struct kvm_create_device cd = { .type = KVM_DEV_TYPE_ARM_VGIC_ITS };
+	if (ioctl(vm_fd, KVM_CREATE_DEVICE, &cd) < 0) {
+		int e = -errno;
+		snprintf(err, errlen, "creating the GICv3 ITS (KVM_CREATE_DEVICE): %s: this KVM has no ITS for "
+			 "virtio-pci's MSI-X: use --virtio-transport mmio", strerror(-e));
+		return e;
+	}
+	g->its_fd = (int)cd.fd;
+	uint64_t base = ARM64_GIC_ITS_GPA;
+	const char *what = "address";
+	int e = set_attr(g->its_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, &base);
+	if (!e) {
+		what = "init";
+		e = set_attr(g->its_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
+	}
+	if (e)
+		snprintf(err, errlen, "GICv3 ITS %s: %s", what, strerror(-e));
+	return e;
+}
+
+int arm64_gic_create(struct arm64_gic *g, int vm_fd, unsigned int nr_cpus, bool its, char *err, size_t errlen)
 {
 	g->fd = -1;
+	g->its_fd = -1;
 	if (nr_cpus > ARM64_MAX_CPUS) {
 		snprintf(err, errlen, "--cpus %u: pagoda's arm64 platform has room for %u redistributors: use -c %u or fewer",
 			 nr_cpus, ARM64_MAX_CPUS, ARM64_MAX_CPUS);
@@ -46,14 +70,18 @@ int arm64_gic_create(struct arm64_gic *g, int vm_fd, unsigned int nr_cpus, char 
 		what = "init";
 		e = set_attr(g->fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 	}
-	if (e)
+	if (e) {
 		snprintf(err, errlen, "GICv3 %s: %s", what, strerror(-e));
-	return e;
+		return e;
+	}
+	return its ? create_its(g, vm_fd, err, errlen) : 0;
 }
 
 void arm64_gic_destroy(struct arm64_gic *g)
 {
+	if (g->its_fd >= 0)
+		close(g->its_fd);
 	if (g->fd >= 0)
 		close(g->fd);
-	g->fd = -1;
+	g->fd = g->its_fd = -1;
 }

@@ -4,18 +4,21 @@
 #ifndef PAGODA_ARM64_GIC_H
 #define PAGODA_ARM64_GIC_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #define ARM64_GIC_NR_IRQS 128 /* 32 private + 96 SPIs */
 
 struct arm64_gic {
-	int fd; /* the KVM device, or -1 */
+	int fd;     /* the KVM device, or -1 */
+	int its_fd; /* its ITS (KVM_DEV_TYPE_ARM_VGIC_ITS), or -1 */
 };
 
-/* Creates, places and initialises the GIC for nr_cpus vCPUs. 0, or -errno with a one-line
+/* Creates, places and initialises the GIC for nr_cpus vCPUs, with an ITS when its (MSIs
+ * from PCI functions, told apart by their requester IDs). 0, or -errno with a one-line
  * message in err. */
-int arm64_gic_create(struct arm64_gic *g, int vm_fd, unsigned int nr_cpus, char *err, size_t errlen);
+int arm64_gic_create(struct arm64_gic *g, int vm_fd, unsigned int nr_cpus, bool its, char *err, size_t errlen);
 void arm64_gic_destroy(struct arm64_gic *g);
 
 #endif

@@ -9,6 +9,8 @@
 
 #define ARM64_GIC_DIST_GPA        0x08000000ULL
 #define ARM64_GIC_DIST_SIZE       0x10000ULL
+#define ARM64_GIC_ITS_GPA         0x08080000ULL /* with --virtio-transport pci: MSI-X */
+#define ARM64_GIC_ITS_SIZE        0x20000ULL    /* control and translation frames */
 #define ARM64_GIC_REDIST_GPA      0x080a0000ULL
 #define ARM64_GIC_REDIST_STRIDE   0x20000ULL  /* one redistributor (RD + SGI frames) per vCPU */
 #define ARM64_MAX_CPUS            123         /* redistributors up to the UART */
@@ -25,8 +27,9 @@
 
 #define ARM64_VIRTIO_MMIO_GPA     0x0a000000ULL
 #define ARM64_VIRTIO_MMIO_STRIDE  0x1000ULL
-/* Where PCI will go (--virtio-transport pci is refused on arm64 until MSI-X has an ITS). */
+/* --virtio-transport pci: ECAM of bus 0 and the window BARs decode in (32-bit memory). */
 #define ARM64_PCI_ECAM_GPA        0x30000000ULL
+#define ARM64_PCI_ECAM_SIZE       0x100000ULL   /* bus 0 */
 #define ARM64_PCI_MMIO_GPA        0x10000000ULL
 #define ARM64_PCI_MMIO_SIZE       0x10000000ULL
 

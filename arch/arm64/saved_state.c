@@ -175,10 +175,12 @@ static const uint32_t icc_regs[] = {
 	SYSREG(3, 0, 12, 9, 0),  SYSREG(3, 0, 12, 9, 1),  SYSREG(3, 0, 12, 9, 2),  SYSREG(3, 0, 12, 9, 3),
 };
 
-/* The SGI/PPI frame of a redistributor: groups, enables, pending, active, priorities,
+/* A redistributor: where the guest keeps LPI configuration and pending bits (PROPBASER,
+ * PENDBASER, 64-bit: two halves each; KVM takes them only while LPIs are off, so before
+ * CTLR), CTLR, then the SGI/PPI frame: groups, enables, pending, active, priorities,
  * configuration, group modifiers. */
 static const uint32_t redist_regs[] = {
-	0x0000, SGI_BASE + 0x0080, SGI_BASE + 0x0100, SGI_BASE + 0x0200, SGI_BASE + 0x0300,
+	0x0070, 0x0074, 0x0078, 0x007C, 0x0000, SGI_BASE + 0x0080, SGI_BASE + 0x0100, SGI_BASE + 0x0200, SGI_BASE + 0x0300,
 	SGI_BASE + 0x0400, SGI_BASE + 0x0404, SGI_BASE + 0x0408, SGI_BASE + 0x040C,
 	SGI_BASE + 0x0410, SGI_BASE + 0x0414, SGI_BASE + 0x0418, SGI_BASE + 0x041C,
 	SGI_BASE + 0x0C00, SGI_BASE + 0x0C04, SGI_BASE + 0x0D00,
@@ -307,5 +309,89 @@ int arm64_gic_restore(int gic_fd, const uint64_t *mpidr, unsigned int nr_cpus, c
 		}
 	}
 	free(t);
+	return e;
+}
+
+/* ---- the ITS ---- */
+
+#define GITS_CTLR 0x0000
+
+struct its_entry {
+	uint64_t offset;
+	uint64_t value;
+};
+
+/* In restore order: CBASER first (writing it resets CREADR), IIDR before the tables (its
+ * revision is their layout's), the command queue's read and write pointers, the tables'
+ * bases; CTLR last, after the tables are loaded, as it enables the ITS. */
+static const uint64_t its_regs[] = {
+	0x0080, 0x0004, 0x0090, 0x0088,
+	0x0100, 0x0108, 0x0110, 0x0118, 0x0120, 0x0128, 0x0130, 0x0138,
+	GITS_CTLR,
+};
+#define NR_ITS_REGS (sizeof(its_regs) / sizeof(its_regs[0]))
+
+static int its_attr(int fd, unsigned long req, uint32_t group, uint64_t attr, uint64_t *value)
+{
+	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)value };
+	return ioctl(fd, req, &a) < 0 ? -errno : 0;
+}
+
+int arm64_its_flush(int gic_fd, int its_fd, char *err, size_t errlen)
+{
+	int e = its_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_SAVE_TABLES, NULL);
+	if (e)
+		return kerr(err, errlen, e, "ITS: writing its tables into guest RAM (KVM_DEV_ARM_ITS_SAVE_TABLES)");
+	e = its_attr(gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, NULL);
+	return e ? kerr(err, errlen, e, "GICv3: writing the LPI pending bits into guest RAM") : 0;
+}
+
+int arm64_its_save(int its_fd, struct state_buf *out, char *err, size_t errlen)
+{
+	struct its_entry t[NR_ITS_REGS];
+	for (size_t i = 0; i < NR_ITS_REGS; i++) {
+		t[i].offset = its_regs[i];
+		int e = its_attr(its_fd, KVM_GET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, its_regs[i], &t[i].value);
+		if (e) {
+			snprintf(err, errlen, "ITS: reading register 0x%llx: %s", (unsigned long long)its_regs[i], strerror(-e));
+			return e;
+		}
+	}
+	state_put(out, REC_ARM64_ITS, t, sizeof(t), NULL, 0);
+	return 0;
+}
+
+int arm64_its_restore(int its_fd, const uint8_t *payload, size_t len, char *err, size_t errlen)
+{
+	if (its_fd < 0) {
+		snprintf(err, errlen, "the state has an ITS and this VM has none: use --virtio-transport pci");
+		return -EINVAL;
+	}
+	struct its_entry t[NR_ITS_REGS];
+	if (len != sizeof(t)) {
+		snprintf(err, errlen, "ITS record of %zu bytes: not this machine's %zu registers", len, NR_ITS_REGS);
+		return -EBADMSG;
+	}
+	memcpy(t, payload, sizeof(t));
+	for (size_t i = 0; i < NR_ITS_REGS; i++) {
+		if (t[i].offset != its_regs[i]) {
+			snprintf(err, errlen, "ITS record: register %zu is 0x%llx, not 0x%llx", i,
+				 (unsigned long long)t[i].offset, (unsigned long long)its_regs[i]);
+			return -EBADMSG;
+		}
+	}
+	int e = 0;
+	for (size_t i = 0; i < NR_ITS_REGS - 1 && !e; i++)
+		if ((e = its_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, t[i].offset, &t[i].value)))
+			snprintf(err, errlen, "ITS: KVM refused register 0x%llx = 0x%llx: %s", (unsigned long long)t[i].offset,
+				 (unsigned long long)t[i].value, strerror(-e));
+	/* The tables name devices, events and collections in guest RAM: KVM checks them. */
+	if (!e && (e = its_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_RESTORE_TABLES, NULL)))
+		snprintf(err, errlen, "ITS: KVM refused the tables in guest RAM (KVM_DEV_ARM_ITS_RESTORE_TABLES): %s",
+			 strerror(-e));
+	if (!e && (e = its_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, GITS_CTLR,
+				&t[NR_ITS_REGS - 1].value)))
+		snprintf(err, errlen, "ITS: KVM refused GITS_CTLR = 0x%llx: %s",
+			 (unsigned long long)t[NR_ITS_REGS - 1].value, strerror(-e));
 	return e;
 }

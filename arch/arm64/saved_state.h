@@ -5,7 +5,9 @@
  * registers, system registers, the timers' CTL/CVAL/CNT, the firmware's PSCI version),
  * its MP state (a secondary powered off through PSCI stays off) and its pending SError.
  * The GICv3 is its distributor, each vCPU's redistributor and CPU interface, and the
- * line levels of the SPIs, through the device attributes KVM offers for this.
+ * line levels of the SPIs, through the device attributes KVM offers for this. With PCI,
+ * the ITS: its registers in the record, its tables and the LPIs' pending bits in guest RAM
+ * (arm64_its_flush writes them there before RAM is taken).
  *
  * Restoring trusts nothing of the record: a register must be one KVM lists for the vCPU
  * it goes into, a GIC attribute one of those pagoda saves for this machine; KVM checks
@@ -28,5 +30,13 @@ int arm64_gic_save(int gic_fd, const uint64_t *mpidr, unsigned int nr_cpus, stru
 		   char *err, size_t errlen);
 int arm64_gic_restore(int gic_fd, const uint64_t *mpidr, unsigned int nr_cpus, const uint8_t *payload,
 		      size_t len, char *err, size_t errlen);
+/* Writes the ITS's tables and the redistributors' LPI pending bits into guest RAM, where the
+ * guest placed them: call it paused, before guest RAM is saved or its last pages sent. */
+int arm64_its_flush(int gic_fd, int its_fd, char *err, size_t errlen);
+/* Appends the ITS's registers (REC_ARM64_ITS). */
+int arm64_its_save(int its_fd, struct state_buf *out, char *err, size_t errlen);
+/* Sets the registers, loads the tables from guest RAM (already restored), enables the ITS
+ * last, as KVM requires; the GIC's record must have gone first. */
+int arm64_its_restore(int its_fd, const uint8_t *payload, size_t len, char *err, size_t errlen);
 
 #endif

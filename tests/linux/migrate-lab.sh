@@ -2,15 +2,19 @@
 # Inside the x86 or arm64 lab: Linux (init "hold": a tick a second) live-migrates from one
 # pagoda to another over a unix socket; the destination must carry on with the next tick.
 # (The guest's tty ends lines with \r\n: patterns stop before the line's end.)
-#   migrate-lab.sh [SECONDS]   how long a step may take (default 120; arm64's lab is slower)
+#   migrate-lab.sh [SECONDS [DEVICE OPTIONS...]]   how long a step may take (default 120;
+#                                                 arm64's lab is slower); devices for both VMs
 limit=${1:-120}
+shift $(($# > 0 ? 1 : 0))
 rm -f /tmp/m.sock /tmp/api /tmp/api2
 wait_for() { i=0; while ! grep -q "$2" "$1"; do i=$((i+1)); [ $i -gt $((limit * 10)) ] && return 1; sleep 0.1; done; }
 # The guest's console (stdout) and pagoda's words (stderr) go to separate files: a message
 # printed at the move must not cut the tick line the guest was writing.
-pagoda run --incoming unix:/tmp/m.sock -m 256M -c 2 --api-sock /tmp/api2 --timeout $((limit * 2)) > /tmp/dst 2>/tmp/dst.err &
+pagoda run --incoming unix:/tmp/m.sock -m 256M -c 2 --api-sock /tmp/api2 --timeout $((limit * 2)) --stats "$@" \
+  > /tmp/dst 2>/tmp/dst.err &
 dst=$!
-pagoda run -k /kernel -i /initramfs.cpio -m 256M -c 2 --api-sock /tmp/api --timeout $((limit * 2)) -p "-- hold" > /tmp/src 2>/tmp/src.err &
+pagoda run -k /kernel -i /initramfs.cpio -m 256M -c 2 --api-sock /tmp/api --timeout $((limit * 2)) "$@" \
+  -p "-- hold" > /tmp/src 2>/tmp/src.err &
 src=$!
 wait_for /tmp/src "^tick 3[^0-9]" || { cat /tmp/src.err /tmp/src; echo "the guest never ticked"; exit 1; }
 pagoda ctl /tmp/api migrate unix:/tmp/m.sock; mrc=$?

@@ -6,8 +6,8 @@
 # (mode inflate), or by about what the guest freed with free page reporting (mode report).
 # With arm64, the same in the arm64 lab with the Debian arm64 kernel (the lab's own), whose
 # virtio-mmio and virtio drivers are modules: they go into the initramfs for init to load.
-# Mode inflate-pci: the same devices on virtio-pci (x86): Linux finds them on the PCI bus
-# ACPI describes, through MCFG's ECAM, and takes their interrupts as MSI-X.
+# Mode inflate-pci: the same devices on virtio-pci: Linux finds them on the PCI bus ACPI
+# (x86, MCFG) or the device tree (arm64) describes, and takes their interrupts as MSI-X.
 #   virtio-test.sh PAGODA INITRAMFS GUEST_TEST inflate|inflate-pci|report [x86|arm64]
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -15,15 +15,9 @@ pagoda=$1 initramfs=$2 guest_test=$3 mode=$4 arch=${5:-x86}
 w=$(mktemp -d); trap 'rm -rf "$w"' EXIT
 if [ "$arch" = arm64 ]; then
   kernel=$("$here/../lab/lab.sh" arm64 --kernel-path)
-  mods=$(ls -d "$(dirname "$kernel")"/../lib/modules/*/kernel)
-  mkdir -p "$w/m/modules"
-  for m in drivers/virtio/virtio_mmio drivers/block/virtio_blk drivers/char/hw_random/virtio-rng \
-           drivers/virtio/virtio_balloon net/core/failover drivers/net/net_failover drivers/net/virtio_net; do
-    xz -dc "$mods/$m.ko.xz" > "$w/m/modules/$(basename "$m").ko"
-    basename "$m.ko" >> "$w/m/modules/order"
-  done
-  # Linux unpacks concatenated cpio archives one after the other.
-  (cd "$w/m" && find . | cpio -o -H newc 2>/dev/null) | cat "$initramfs" - > "$w/initramfs.cpio"
+  "$here/arm64-initramfs.sh" "$initramfs" "$w/initramfs.cpio" drivers/virtio/virtio_mmio drivers/block/virtio_blk \
+    drivers/char/hw_random/virtio-rng drivers/virtio/virtio_balloon net/core/failover drivers/net/net_failover \
+    drivers/net/virtio_net
   initramfs=$w/initramfs.cpio
 else
   kernel=$("$here/build-kernel.sh")/bzImage
@@ -36,7 +30,11 @@ drop='drop ([0-9]+) MiB'
 if [ "$mode" = inflate ] || [ "$mode" = inflate-pci ]; then
   mb=64
   pci=() transport=mmio
-  [ "$mode" = inflate-pci ] && transport=pci && pci=(--expect='PCI: MMCONFIG at \[mem 0xe0000000-0xe00fffff\] reserved' \
+  # x86 finds the bus through ACPI's MCFG, arm64 through the device tree's ECAM host
+  # bridge, whose MSIs go to the GIC's ITS.
+  bus='PCI: MMCONFIG at \[mem 0xe0000000-0xe00fffff\] reserved'
+  [ "$arch" = arm64 ] && bus='ECAM at \[mem 0x30000000-0x300fffff\] for \[bus 00\]'
+  [ "$mode" = inflate-pci ] && transport=pci && pci=(--expect="$bus" \
     --expect='pci 0000:00:0[1-4].0: \[1af4:104[1-5]\]' --expect='virtio-rng .*interrupts=[1-9].* transport=pci'
     --expect='virtio-blk vda .*interrupts=[1-9][0-9]*.* transport=pci')
   records=$(python3 -c 'import hashlib; print(hashlib.sha256(b"".join(b"pagodablk %05x\n" % i for i in range(65536))).hexdigest())')

@@ -38,14 +38,15 @@ static bool prop_is(const void *fdt, const char *path, const char *name, const c
 	return v && len == (int)strlen(want) + 1 && !strcmp(v, want);
 }
 
-static void *build(unsigned int cpus, unsigned int virtio, bool initrd, struct mem_layout *l, size_t *len)
+static void *build(unsigned int cpus, unsigned int virtio, bool initrd, bool pci, struct mem_layout *l, size_t *len)
 {
 	static const uint64_t mpidr[4] = { 0x80000000, 0x80000001, 0x80000002, 0x80000003 };
 	char err[256] = "";
 	CHECK_EQ(layout_arm64(512ULL << 20, 0x200000, l), 0);
 	struct arm64_fdt_config c = { .layout = l, .nr_cpus = cpus, .mpidr = mpidr, .nr_virtio = virtio,
 				      .bootargs = "console=ttyS0 -- poweroff",
-				      .initrd_start = initrd ? 0x5f000000 : 0, .initrd_end = initrd ? 0x5f100000 : 0 };
+				      .initrd_start = initrd ? 0x5f000000 : 0, .initrd_end = initrd ? 0x5f100000 : 0,
+				      .pci = pci };
 	for (unsigned int i = 0; i < virtio; i++) {
 		c.virtio[i].gpa = ARM64_VIRTIO_MMIO_GPA + i * ARM64_VIRTIO_MMIO_STRIDE;
 		c.virtio[i].size = 0x200;
@@ -63,7 +64,7 @@ static void test_tree(void)
 {
 	struct mem_layout l;
 	size_t len;
-	void *fdt = build(4, 2, true, &l, &len);
+	void *fdt = build(4, 2, true, false, &l, &len);
 	if (!fdt)
 		return;
 	CHECK_EQ(fdt_check_header(fdt), 0);
@@ -116,7 +117,7 @@ static void test_tree(void)
 	free(fdt);
 
 	/* No initrd: no initrd properties. */
-	fdt = build(1, 0, false, &l, &len);
+	fdt = build(1, 0, false, false, &l, &len);
 	if (fdt) {
 		CHECK(prop(fdt, "/chosen", "linux,initrd-start", &n) == NULL);
 		CHECK(fdt_path_offset(fdt, "/virtio_mmio@a000000") < 0);
@@ -126,6 +127,46 @@ static void test_tree(void)
 	void *blob;
 	struct arm64_fdt_config bad = { .layout = &l, .nr_cpus = 0 };
 	CHECK(arm64_fdt_build(&bad, &blob, &len, err, sizeof(err)) < 0);
+}
+
+/* virtio-pci: a generic ECAM host bridge for bus 0 whose MSIs go to the GIC's ITS, and no
+ * virtio-mmio node. */
+static void test_pci_tree(void)
+{
+	struct mem_layout l;
+	size_t len;
+	int n;
+	void *fdt = build(2, 0, false, true, &l, &len);
+	if (!fdt)
+		return;
+	const char *bridge = "/pcie@30000000", *its = "/intc@8000000/msi-controller@8080000";
+	CHECK(prop_is(fdt, bridge, "compatible", "pci-host-ecam-generic"));
+	CHECK(prop_is(fdt, bridge, "device_type", "pci"));
+	const void *reg = prop(fdt, bridge, "reg", &n);
+	CHECK(reg && n == 16 && cell64(reg, 0) == ARM64_PCI_ECAM_GPA && cell64(reg, 1) == 1 << 20);
+	const void *bus = prop(fdt, bridge, "bus-range", &n);
+	CHECK(bus && n == 8 && cell(bus, 0) == 0 && cell(bus, 1) == 0);
+	/* One 32-bit memory range, PCI address = CPU address = the BAR window. */
+	const void *ranges = prop(fdt, bridge, "ranges", &n);
+	CHECK(ranges && n == 28 && cell(ranges, 0) == 0x02000000 && cell(ranges, 2) == ARM64_PCI_MMIO_GPA &&
+	      cell(ranges, 4) == ARM64_PCI_MMIO_GPA && cell(ranges, 6) == ARM64_PCI_MMIO_SIZE);
+	CHECK(prop_is(fdt, its, "compatible", "arm,gic-v3-its"));
+	CHECK(prop(fdt, its, "msi-controller", &n) != NULL);
+	reg = prop(fdt, its, "reg", &n);
+	CHECK(reg && n == 16 && cell64(reg, 0) == ARM64_GIC_ITS_GPA && cell64(reg, 1) == ARM64_GIC_ITS_SIZE);
+	/* Requester IDs 0-255 map to the ITS's device IDs 0-255. */
+	int phlen;
+	const void *map = prop(fdt, bridge, "msi-map", &n), *ph = prop(fdt, its, "phandle", &phlen);
+	CHECK(map && ph && phlen == 4 && n == 16 && cell(map, 0) == 0 && cell(map, 1) == cell(ph, 0) && cell(map, 2) == 0 &&
+	      cell(map, 3) == 256);
+	CHECK(fdt_path_offset(fdt, "/virtio_mmio@a000000") < 0);
+	free(fdt);
+	/* Without PCI: neither bridge nor ITS. */
+	fdt = build(2, 1, false, false, &l, &len);
+	if (fdt) {
+		CHECK(fdt_path_offset(fdt, bridge) < 0 && fdt_path_offset(fdt, its) < 0);
+		free(fdt);
+	}
 }
 
 static int run(char *const argv[], const char *out, const char *errf)
@@ -171,11 +212,11 @@ static bool same_file(const char *a, const char *b)
 }
 
 /* dtb -> dts -> dtb -> dts: dtc reads the tree without a warning and the two sources match. */
-static void test_dtc_round_trip(void)
+static void test_dtc_round_trip(bool pci)
 {
 	struct mem_layout l;
 	size_t len;
-	void *fdt = build(2, 3, true, &l, &len);
+	void *fdt = build(2, pci ? 0 : 3, true, pci, &l, &len);
 	if (!fdt)
 		return;
 	char dir[] = "/tmp/pagoda-fdt-XXXXXX";
@@ -268,7 +309,9 @@ int main(int argc, char **argv)
 	if (argc > 1)
 		dtc = argv[1];
 	test_tree();
-	test_dtc_round_trip();
+	test_dtc_round_trip(false);
+	test_pci_tree();
+	test_dtc_round_trip(true);
 	test_image_plan();
 	return check_result("test_arm64_boot");
 }

@@ -25,6 +25,7 @@ int irq_routes_init(struct irq_routes *r, int vm_fd, const struct kvm_irq_routin
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
 	r->vm_fd = vm_fd;
+	r->msi_devid = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MSI_DEVID) > 0;
 	r->nr = nr;
 	memcpy(r->e, base, nr * sizeof(base[0]));
 	for (unsigned int i = 0; i < nr; i++)
@@ -61,7 +62,7 @@ static struct kvm_irq_routing_entry *find(struct irq_routes *r, uint32_t gsi)
 	return NULL;
 }
 
-int irq_routes_msi_set(struct irq_routes *r, uint32_t gsi, uint64_t addr, uint32_t data)
+int irq_routes_msi_set(struct irq_routes *r, uint32_t gsi, uint64_t addr, uint32_t data, uint32_t devid)
 {
 	if (!r->inited)
 		return -EOPNOTSUPP;
@@ -77,8 +78,11 @@ int irq_routes_msi_set(struct irq_routes *r, uint32_t gsi, uint64_t addr, uint32
 	else
 		old = *e;
 	*e = (struct kvm_irq_routing_entry){ .gsi = gsi, .type = KVM_IRQ_ROUTING_MSI,
+					     .flags = r->msi_devid ? KVM_MSI_VALID_DEVID : 0,
 					     .u.msi = { .address_lo = (uint32_t)addr,
 							.address_hi = (uint32_t)(addr >> 32), .data = data } };
+	if (r->msi_devid)
+		e->u.msi.devid = devid;
 	int err = commit(r);
 	if (err && added)
 		r->nr--;

@@ -20,6 +20,7 @@
 struct machine_arch {
 	struct arm64_gic gic;
 	bool gic_inited;
+	bool its_restored;  /* a restore found the ITS's record */
 	uint64_t dtb_gpa;
 	void *dtb;          /* the device tree handed to the guest (--dump-dtb writes it) */
 	size_t dtb_len;
@@ -102,6 +103,12 @@ void machine_arch_state_header(const struct machine *m, struct state_header *h);
 int machine_arch_save(struct machine *m, struct state_buf *out, char *err, size_t errlen);
 int machine_arch_restore_record(struct machine *m, const struct state_rec *r, bool *vcpu_seen,
 				char *err, size_t errlen);
+/* After the last record: refuses a state that left out what this machine needs. */
+int machine_arch_restore_finish(struct machine *m, char *err, size_t errlen);
+/* In-kernel devices whose state lives in guest RAM write it there (arm64: the ITS's tables
+ * and the LPI pending bits). Called paused, before guest RAM is saved or its last dirty
+ * pages are taken. */
+int machine_arch_flush_to_ram(struct machine *m, char *err, size_t errlen);
 /* For the hooks: a vCPU record's index (its first 4 bytes), each taken once (a second
  * record of one vCPU would leave another as it was created). 0 with *idx; 1 when it
  * names no vCPU of this machine; -EBADMSG with a message for a repeat. */

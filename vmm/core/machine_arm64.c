@@ -23,6 +23,8 @@
 
 const char machine_arch_default_params[] = "console=ttyS0";
 
+_Static_assert(ARM64_PCI_ECAM_SIZE == PCI_ECAM_SIZE, "the device tree's ECAM is the bus's");
+
 #define DEFAULT_IPA_BITS 40 /* what KVM gives a VM of type 0 */
 #define MIN_IPA_BITS 32
 
@@ -59,6 +61,20 @@ int machine_arch_layout(uint64_t ram_size, uint64_t page_size, struct mem_layout
 	return layout_arm64(ram_size, page_size, out);
 }
 
+/* virtio-pci's MSI-X vectors need a routing table of pagoda's. It starts as KVM's default
+ * one (GSI n is SPI n), which a table set by KVM_SET_GSI_ROUTING replaces. */
+static int spi_routes(struct machine *m)
+{
+	struct kvm_irq_routing_entry spis[ARM64_GIC_NR_IRQS - 32];
+	for (unsigned int i = 0; i < ARM64_GIC_NR_IRQS - 32; i++)
+		spis[i] = (struct kvm_irq_routing_entry){ .gsi = i, .type = KVM_IRQ_ROUTING_IRQCHIP,
+							  .u.irqchip = { .irqchip = 0, .pin = i } };
+	int e = irq_routes_init(&m->vm.routes, m->vm.vm_fd, spis, ARM64_GIC_NR_IRQS - 32);
+	if (e)
+		snprintf(m->err, sizeof(m->err), "the interrupt routing table (KVM_SET_GSI_ROUTING): %s", strerror(-e));
+	return e;
+}
+
 int machine_arch_setup_vcpus(struct machine *m)
 {
 	for (unsigned int i = 0; i < m->vm.nr_vcpus; i++) {
@@ -67,7 +83,9 @@ int machine_arch_setup_vcpus(struct machine *m)
 			return e;
 	}
 	m->arch.gic_inited = true;
-	return arm64_gic_create(&m->arch.gic, m->vm.vm_fd, m->vm.nr_vcpus, m->err, sizeof(m->err));
+	bool pci = m->cfg.virtio_transport == VIRTIO_TRANSPORT_PCI;
+	int e = arm64_gic_create(&m->arch.gic, m->vm.vm_fd, m->vm.nr_vcpus, pci, m->err, sizeof(m->err));
+	return e || !pci ? e : spi_routes(m);
 }
 
 static int build_dtb(struct machine *m, const struct arm64_boot_plan *p)
@@ -82,12 +100,13 @@ static int build_dtb(struct machine *m, const struct arm64_boot_plan *p)
 			return e;
 		}
 	}
-	for (unsigned int i = 0; i < m->virtio.nr; i++) {
+	c.pci = m->virtio.pci_on;
+	for (unsigned int i = 0; !c.pci && i < m->virtio.nr; i++) {
 		c.virtio[i].gpa = m->virtio.slots[i].mmio.base;
 		c.virtio[i].size = VIRTIO_MMIO_WINDOW;
 		c.virtio[i].spi = m->virtio.slots[i].dev->irq;
 	}
-	c.nr_virtio = m->virtio.nr;
+	c.nr_virtio = c.pci ? 0 : m->virtio.nr;
 	return arm64_fdt_build(&c, &m->arch.dtb, &m->arch.dtb_len, m->err, sizeof(m->err));
 }
 
@@ -204,7 +223,23 @@ int machine_arch_save(struct machine *m, struct state_buf *out, char *err, size_
 	int e = all_mpidrs(m, mpidr, err, errlen);
 	for (unsigned int i = 0; !e && i < m->vm.nr_vcpus; i++)
 		e = arm64_vcpu_save(m->vm.vcpus[i].fd, i, out, err, errlen);
-	return e ? e : arm64_gic_save(m->arch.gic.fd, mpidr, m->vm.nr_vcpus, out, err, errlen);
+	if (!e)
+		e = arm64_gic_save(m->arch.gic.fd, mpidr, m->vm.nr_vcpus, out, err, errlen);
+	return e || m->arch.gic.its_fd < 0 ? e : arm64_its_save(m->arch.gic.its_fd, out, err, errlen);
+}
+
+int machine_arch_flush_to_ram(struct machine *m, char *err, size_t errlen)
+{
+	return m->arch.gic.its_fd < 0 ? 0 : arm64_its_flush(m->arch.gic.fd, m->arch.gic.its_fd, err, errlen);
+}
+
+/* Without its record the ITS would come up empty: every MSI the guest set up lost. */
+int machine_arch_restore_finish(struct machine *m, char *err, size_t errlen)
+{
+	if (m->arch.gic.its_fd < 0 || m->arch.its_restored)
+		return 0;
+	snprintf(err, errlen, "the state has no ITS record and this VM has an ITS: was it saved with --virtio-transport pci?");
+	return -EBADMSG;
 }
 
 int machine_arch_restore_record(struct machine *m, const struct state_rec *r, bool *vcpu_seen,
@@ -221,6 +256,13 @@ int machine_arch_restore_record(struct machine *m, const struct state_rec *r, bo
 		int e = all_mpidrs(m, mpidr, err, errlen);
 		return e ? e : arm64_gic_restore(m->arch.gic.fd, mpidr, m->vm.nr_vcpus, r->payload, r->len, err, errlen);
 	}
+	case REC_ARM64_ITS:
+		if (m->arch.its_restored) {
+			snprintf(err, errlen, "the state has two ITS records");
+			return -EBADMSG;
+		}
+		m->arch.its_restored = true;
+		return arm64_its_restore(m->arch.gic.its_fd, r->payload, r->len, err, errlen);
 	}
 	return 1;
 }

@@ -27,10 +27,6 @@ int machine_config_check(const struct machine_config *c, char *err, size_t errle
 	if (machine_config_devices(c) > MACHINE_MAX_VIRTIO)
 		return err_set(err, errlen, -EINVAL, "%u virtio devices: at most %u fit (one free interrupt line each)",
 			       machine_config_devices(c), MACHINE_MAX_VIRTIO);
-#if defined(__aarch64__)
-	if (c->virtio_transport == VIRTIO_TRANSPORT_PCI)
-		return err_set(err, errlen, -EINVAL, "--virtio-transport pci: not on arm64 yet (no ITS for MSI-X): use mmio");
-#endif
 	if (c->initrd && !c->kernel)
 		return err_set(err, errlen, -EINVAL, "--initrd needs --kernel: the built-in demo guest takes no initrd");
 	if (c->backend.hugepage_size && c->backend.kind != MEM_HUGETLB && c->backend.kind != MEM_FILE)

@@ -78,9 +78,11 @@ static const int setup_only[] = {
 /* ioctl request numbers per thread kind. */
 #if defined(__aarch64__)
 /* A fatal exit's register dump reads ONE_REGs (vCPU); snapshots read every register KVM
- * lists and the GIC's attributes (main); restoring sets them (setup). */
+ * lists and the GIC's attributes (main) and have the ITS write its tables into guest RAM
+ * (KVM_SET_DEVICE_ATTR); restoring sets them all (setup). */
 #define ARCH_VCPU_IOCTLS KVM_GET_ONE_REG
-#define ARCH_MAIN_IOCTLS KVM_GET_ONE_REG, KVM_GET_REG_LIST, KVM_GET_VCPU_EVENTS, KVM_GET_DEVICE_ATTR
+#define ARCH_MAIN_IOCTLS KVM_GET_ONE_REG, KVM_GET_REG_LIST, KVM_GET_VCPU_EVENTS, KVM_GET_DEVICE_ATTR, \
+	KVM_SET_DEVICE_ATTR
 #define ARCH_SETUP_IOCTLS KVM_SET_ONE_REG, KVM_SET_MP_STATE, KVM_SET_VCPU_EVENTS, KVM_SET_DEVICE_ATTR
 #else
 /* The emulation-failure fix-ups and the dump (vCPU); snapshots read every piece (main). */

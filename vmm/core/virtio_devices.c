@@ -36,10 +36,10 @@ static int msi_alloc(void *ctx, uint32_t *gsi)
 	return irq_routes_msi_alloc(&v->vm->routes, gsi);
 }
 
-static int msi_route(void *ctx, uint32_t gsi, uint64_t addr, uint32_t data)
+static int msi_route(void *ctx, uint32_t gsi, uint64_t addr, uint32_t data, uint32_t devid)
 {
 	struct virtio_devices *v = ctx;
-	return irq_routes_msi_set(&v->vm->routes, gsi, addr, data);
+	return irq_routes_msi_set(&v->vm->routes, gsi, addr, data, devid);
 }
 
 static int attach_pci(struct virtio_devices *v, struct virtio_slot *s, char *err, size_t errlen)

@@ -53,7 +53,7 @@ struct vm {
 	struct guest_mem mem;
 	struct bus pio;
 	struct bus mmio;
-	struct irq_routes routes;  /* x86: the irqchip's lines and MSI-X vectors */
+	struct irq_routes routes;  /* the irqchip's lines and MSI-X vectors (arm64: with PCI only) */
 	unsigned int nr_vcpus;
 	struct vcpu *vcpus;
 	bool pvm_fixups;           /* emulation-failure fix-ups of a PVM host */

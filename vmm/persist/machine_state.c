@@ -223,5 +223,5 @@ int machine_state_restore(struct machine *m, struct state_buf *in, char *err, si
 		snprintf(err, errlen, "the state's virtio devices are not on PCI and this VM's are: use --virtio-transport mmio");
 		e = -EINVAL;
 	}
-	return e;
+	return e ? e : machine_arch_restore_finish(m, err, errlen);
 }

@@ -399,8 +399,12 @@ static int pause_for_stop(struct sender *s, uint64_t t0)
 	/* Devices finish their I/O first: nothing may reach guest memory after the last
 	 * harvest. */
 	virtio_devices_quiesce(&s->m->virtio);
+	char err[160];
+	int e = machine_arch_flush_to_ram(s->m, err, sizeof(err));
+	if (e)
+		set_error(s->mg, MIG_FAILED, "%s", err);
 	s->mg->stop.quiesce_ns = now_ns() - t0 - s->mg->stop.pause_ns;
-	return 0;
+	return e;
 }
 
 /* The hybrid's stale pages: those of the harvest that ended pre-copy and of one more

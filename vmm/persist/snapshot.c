@@ -105,7 +105,10 @@ int snapshot_save(struct machine *m, const char *dir, const char *parent, char *
 	}
 	struct state_buf st;
 	state_buf_init(&st);
-	int e = machine_state_save(m, &st, err, errlen);
+	/* Before the state and the memory file: what KVM keeps in guest RAM goes with it. */
+	int e = machine_arch_flush_to_ram(m, err, errlen);
+	if (!e)
+		e = machine_state_save(m, &st, err, errlen);
 	uint64_t *pages = NULL;
 	if (!e && parent && !(pages = diff_pages(m)))
 		e = -ENOMEM;
