@@ -14,6 +14,10 @@ enum {
 
 void rtc_init(struct rtc *r)
 {
+	/* glibc's first gmtime_r loads the time zone (opens /etc/localtime); later calls do
+	 * not. Load it here, before the vCPU threads' sandbox, which forbids opening files:
+	 * else the guest's first clock read stopped the VM. */
+	tzset();
 	memset(r, 0, sizeof(*r));
 	pthread_mutex_init(&r->lock, NULL);
 	r->cmos[RTC_REG_A] = 0x26; /* 32.768 kHz base, 1024 Hz rate; UIP never set */

@@ -6,7 +6,8 @@
  *   triple-fault  an exception with no IDT      -> 4
  *   hang          spin forever                  -> 124 with --timeout
  *   halt-cli      cli; hlt: nothing can wake it -> 14 (pagoda's watchdog)
- *   echo          prints what arrives on the serial port until a '.'  */
+ *   echo          prints what arrives on the serial port until a '.'
+ *   clock         prints the RTC's date and time (as a distribution kernel reads it) */
 #include "rt/rt.h"
 
 static int str_eq(const char *a, const char *b)
@@ -30,6 +31,19 @@ static void echo(void)
 	rt_printf("\necho done\n");
 }
 
+static unsigned int cmos(uint8_t idx)
+{
+	outb(0x70, idx);
+	unsigned int v = inb(0x71);
+	return (v >> 4) * 10 + (v & 0xf); /* BCD */
+}
+
+static void clock(void)
+{
+	rt_printf("rtc: %u%02u-%02u-%02u %02u:%02u:%02u\n", cmos(0x32), cmos(9), cmos(8), cmos(7), cmos(4), cmos(2),
+		  cmos(0));
+}
+
 int main(void)
 {
 	const char *a = rt_param("action");
@@ -51,6 +65,10 @@ int main(void)
 	if (str_eq(a, "halt-cli"))
 		for (;;)
 			__asm__ volatile("cli; hlt");
+	if (str_eq(a, "clock")) {
+		clock();
+		return 0;
+	}
 	if (str_eq(a, "echo")) {
 		echo();
 		return 0;

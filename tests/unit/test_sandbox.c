@@ -122,9 +122,11 @@ int main(void)
 	crash_on_tty(SANDBOX_IO);
 	crash_on_tty(SANDBOX_VCPU);
 	crash_on_tty(SANDBOX_MAIN);
+	/* The message names the call and the thread whose list lacks it. */
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_VCPU, PROBE_SOCKET, out, sizeof(out)), EXIT_SANDBOX);
-	CHECK_MSG(out, "system call socket is not allowed");
+	CHECK_MSG(out, "system call socket is not allowed in the vCPU thread");
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_IO, PROBE_SOCKET, out, sizeof(out)), EXIT_SANDBOX);
+	CHECK_MSG(out, "system call socket is not allowed in the I/O thread");
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_VCPU, PROBE_IOCTL, out, sizeof(out)), EXIT_SANDBOX);
 	CHECK_MSG(out, "system call ioctl is not allowed");
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_VCPU, PROBE_ALLOWED, out, sizeof(out)), 0);

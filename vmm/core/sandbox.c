@@ -25,6 +25,8 @@
 #define MAX_SYSCALL 512
 
 static enum sandbox_mode mode = SANDBOX_OFF;
+/* The calling thread's filter, for the SIGSYS message: which list lacks the call. */
+static __thread const char *thread_kind = "unsandboxed";
 static char *names[MAX_SYSCALL];  /* resolved before any filter: the handler cannot allocate */
 
 /* What every pagoda thread does: memory, locks, time, signals, its own end. */
@@ -133,8 +135,9 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	const char *name = nr >= 0 && nr < MAX_SYSCALL && names[nr] ? names[nr] : "?";
 	char msg[160];
 	size_t n = 0;
-	const char *parts[] = { "pagoda: seccomp: system call ", name, " is not allowed in this thread: stopping (--seccomp log or off to run on)\n" };
-	for (size_t i = 0; i < 3; i++)
+	const char *parts[] = { "pagoda: seccomp: system call ", name, " is not allowed in the ", thread_kind,
+				" thread: stopping (--seccomp log or off to run on)\n" };
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
 		for (const char *p = parts[i]; *p && n < sizeof(msg) - 1; p++)
 			msg[n++] = *p;
 	if (write(STDERR_FILENO, msg, n) < 0) {
@@ -281,5 +284,7 @@ int sandbox_enter(enum sandbox_thread kind)
 	if (!e)
 		e = seccomp_load(ctx);
 	seccomp_release(ctx);
+	if (!e)
+		thread_kind = sandbox_thread_name(kind);
 	return e;
 }
