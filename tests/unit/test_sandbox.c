@@ -7,6 +7,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
+#include <string.h>
 #include <termios.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
@@ -20,7 +21,7 @@
 #include "check.h"
 
 enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF,
-	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS };
+	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS, PROBE_THREAD_HEAP };
 
 static char pty_name[64];
 
@@ -37,6 +38,34 @@ static int start_thread(void)
 		return 98;
 	pthread_join(t, NULL);
 	return 0;
+}
+
+/* A thread under kind's filter (entered by the thread, as pagoda's do) that grows its
+ * malloc arena by 4 MiB in small blocks and frees them: glibc then trims the arena's heap,
+ * and its first trim reads /proc/sys/vm/overcommit_memory, a file opened where no file
+ * may be opened (seen on pagoda's I/O thread as a Debian guest powered off). */
+static void *heap_body(void *arg)
+{
+	if (sandbox_enter(*(enum sandbox_thread *)arg))
+		return (void *)1;
+	enum { N = 4096 };
+	static void *blocks[N];
+	for (int i = 0; i < N; i++)
+		if ((blocks[i] = malloc(1024)))
+			memset(blocks[i], 1, 1024);
+	for (int i = N - 1; i >= 0; i--)
+		free(blocks[i]);
+	return NULL;
+}
+
+static int heap_in_thread(enum sandbox_thread kind)
+{
+	pthread_t t;
+	void *ret = (void *)1;
+	if (pthread_create(&t, NULL, heap_body, &kind))
+		return 98;
+	pthread_join(t, &ret);
+	return ret ? 98 : write(STDERR_FILENO, "alive\n", 6) == 6 ? 0 : 98;
 }
 
 /* The child's console on the pseudo-terminal pty_name, in raw mode as pagoda puts it. */
@@ -61,10 +90,12 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 		dup2(pipefd[1], STDERR_FILENO);
 		if (probe == PROBE_CRASH_ON_TTY)
 			console_on_pty();
-		if (sandbox_prepare(mode) || sandbox_enter(kind))
+		if (sandbox_prepare(mode) || (probe != PROBE_THREAD_HEAP && sandbox_enter(kind)))
 			_exit(99);
 		int r = 0;
-		if (probe == PROBE_SOCKET)
+		if (probe == PROBE_THREAD_HEAP)
+			r = heap_in_thread(kind);
+		else if (probe == PROBE_SOCKET)
 			r = socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 0 : 98;
 		else if (probe == PROBE_IOCTL)
 			(void)ioctl(STDIN_FILENO, FIONREAD, &(int){ 0 }); /* the filter ends us, or not */
@@ -152,5 +183,10 @@ int main(void)
 		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_SIGNAL_SELF, out, sizeof(out)), 0);
 	}
 	CHECK_EQ(in_child(SANDBOX_OFF, SANDBOX_VCPU, PROBE_SOCKET, out, sizeof(out)), 0);
+	/* malloc's own housekeeping on the vCPU and I/O threads opens no file. */
+	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_IO; k++) {
+		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_THREAD_HEAP, out, sizeof(out)), 0);
+		CHECK_MSG(out, "alive");
+	}
 	return check_result("sandbox");
 }

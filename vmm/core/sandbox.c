@@ -1,6 +1,8 @@
 #include "sandbox.h"
 
 #include <errno.h>
+#include <limits.h>
+#include <malloc.h>
 #include <linux/userfaultfd.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
@@ -147,11 +149,24 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	_exit(EXIT_SANDBOX);
 }
 
+/* glibc's malloc opens files behind the threads' backs: the first trim of a thread arena's
+ * heap reads /proc/sys/vm/overcommit_memory, and the ninth arena asks how many CPUs there
+ * are. Under filters without openat that ended the VM at random (a Debian guest's I/O
+ * thread at power-off). Fixed limits ask for neither: no trimming (pagoda's own heap is
+ * small; guest RAM is mapped apart), at most 8 arenas. (A sanitizer's allocator, which
+ * is not glibc's, refuses both and needs neither.) */
+static void malloc_without_files(void)
+{
+	(void)mallopt(M_TRIM_THRESHOLD, INT_MAX);
+	(void)mallopt(M_ARENA_MAX, 8);
+}
+
 int sandbox_prepare(enum sandbox_mode m)
 {
 	mode = m;
 	if (m == SANDBOX_OFF)
 		return 0;
+	malloc_without_files();
 	uint32_t arch = seccomp_arch_native();
 	for (int i = 0; i < MAX_SYSCALL; i++)
 		if (!names[i])
