@@ -4,9 +4,11 @@
 # the KVM modules, hugetlb pools and the files given, runs COMMAND there and exits with
 # COMMAND's status; its output is printed as it runs. --patched-kvm (x86) loads pagoda's
 # patched KVM modules (kvm/build-patched-kvm.sh, built once for the lab kernel and cached)
-# instead of Debian's.
+# instead of Debian's. --drive IMAGE (x86) gives the lab a virtio disk, /dev/vda, backed by
+# IMAGE through a throw-away overlay (IMAGE is never written): for images too big to copy
+# into the lab's initramfs.
 #
-#   lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout SECONDS] [--mem MB] [--patched-kvm] -- COMMAND...
+#   lab.sh x86|arm64 [--add FILE[:DEST]]... [--drive IMAGE] [--timeout SECONDS] [--mem MB] [--patched-kvm] -- COMMAND...
 #   lab.sh x86|arm64 --kernel-path   (fetches the lab kernel, prints its path: the arm64
 #                                     tests boot the same Debian kernel as a guest)
 #
@@ -22,10 +24,11 @@ die() { echo "lab: $*" >&2; exit 125; }
 [ $# -ge 1 ] || die "usage: lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout S] [--mem MB] -- COMMAND..."
 arch=$1; shift
 case "$arch" in x86|arm64) ;; *) die "unknown lab '$arch': use x86 or arm64";; esac
-adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0; patched_kvm=0
+adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0; patched_kvm=0; drive=''
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   case "$1" in
     --add) adds+=("$2"); shift 2;;
+    --drive) drive=$2; shift 2;;
     --timeout) timeout_s=$2; shift 2;;
     --mem) mem=$2; shift 2;;
     --kernel-path) kernel_path_only=1; shift;;
@@ -79,6 +82,7 @@ if [ "$arch" = x86 ]; then
   qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35)
   console=ttyS0
   modules=(virt/lib/irqbypass arch/x86/kvm/kvm arch/x86/kvm/kvm-amd drivers/net/tun drivers/net/veth)
+  [ -n "$drive" ] && modules+=(drivers/block/virtio_blk)
 else
   dpkg --print-foreign-architectures | grep -qx arm64 || { dpkg --add-architecture arm64; apt-get update >/dev/null 2>&1; }
   apt_install qemu-system-arm cpio xz-utils
@@ -87,6 +91,12 @@ else
   qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max)
   console="ttyAMA0 kvm-arm.mode=nvhe"
   modules=(drivers/net/tun drivers/net/veth)
+  [ -z "$drive" ] || die "--drive: x86 only for now"
+fi
+drive_args=()
+if [ -n "$drive" ]; then
+  [ -f "$drive" ] || die "--drive $drive: no such file"
+  drive_args=(-drive "file=$drive,if=virtio,format=raw,snapshot=on")
 fi
 kernel=$(ls "$cache"/k/boot/vmlinuz-* 2>/dev/null | head -1)
 [ -n "$kernel" ] || die "lab kernel missing in $cache/k/boot (remove $cache and retry)"
@@ -141,7 +151,7 @@ cat > "$r/init" <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc p /proc; mount -t sysfs s /sys; mount -t devtmpfs d /dev; mount -t tmpfs t /tmp
-for m in /mods/irqbypass.ko /mods/kvm.ko /mods/kvm-amd.ko /mods/tun.ko /mods/veth.ko; do [ -f \$m ] && insmod \$m; done
+for m in /mods/irqbypass.ko /mods/kvm.ko /mods/kvm-amd.ko /mods/tun.ko /mods/veth.ko /mods/virtio_blk.ko; do [ -f \$m ] && insmod \$m; done
 echo 256 > /proc/sys/vm/nr_hugepages
 mount -t hugetlbfs none /hugetlb
 export HOME=/tmp PATH=/bin
@@ -167,7 +177,7 @@ log=$w/console.log
 boot_lab() {
   set +e
   timeout --foreground "$timeout_s" "${qemu[@]}" -smp "${LAB_SMP:-2}" -m "$mem" -nographic -no-reboot \
-    -kernel "$kernel" -initrd "$w/initrd.gz" \
+    -kernel "$kernel" -initrd "$w/initrd.gz" "${drive_args[@]}" \
     -append "console=$console panic=-1 quiet loglevel=3" 2>"$w/qemu.err" |
     tr -d '\r' | tee "$log" | sed -n "/@@PAGODA-LAB-BEGIN $nonce/,/@@PAGODA-LAB-EXIT $nonce/p" | grep -v "@@PAGODA-LAB-"
   qstatus=${PIPESTATUS[0]}

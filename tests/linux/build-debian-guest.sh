@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# A Debian bookworm guest made from Debian's archive, for the distribution-guest test
+# (tests/linux/debian-test.sh): debootstrap's minbase with systemd, udev, dbus, iproute2
+# and Debian's cloud kernel with its own initramfs; root logs in without a password; systemd-
+# networkd asks DHCP on every ethernet link. Nothing else of pagoda's is in it: the test
+# logs in on the serial console like a user. Written as an ext4 image with no partition
+# table (root=/dev/vda), next to the kernel and initrd copied out of its /boot.
+#   build-debian-guest.sh   prints the directory: rootfs.img, vmlinuz, initrd.img
+# Cached in ${PAGODA_DEBIAN_CACHE:-/var/cache/pagoda/debian}, keyed by this script's hash.
+# Exit 2 when Debian's archive cannot be reached or debootstrap fails (the test skips).
+set -euo pipefail
+key=$(sha256sum "$0" | cut -c1-12)
+out=${PAGODA_DEBIAN_CACHE:-/var/cache/pagoda/debian}/bookworm-amd64-$key
+[ -f "$out/done" ] && { echo "$out"; exit 0; }
+say() { echo "build-debian-guest: $*" >&2; }
+
+for tool in debootstrap:debootstrap mkfs.ext4:e2fsprogs; do
+  command -v "${tool%%:*}" >/dev/null && continue
+  DEBIAN_FRONTEND=noninteractive apt-get install -y "${tool#*:}" >/dev/null 2>&1 ||
+    { say "cannot install ${tool#*:} with apt-get"; exit 2; }
+done
+# The archive this machine's apt uses (a fresh machine reaches no other).
+mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
+mirror=${mirror:-http://deb.debian.org/debian}
+
+w=$out.tmp
+rm -rf "$w"
+mkdir -p "$w"
+trap 'rm -rf "$w"' EXIT
+root=$w/root
+say "debootstrap bookworm from $mirror (a few minutes, once)"
+if ! debootstrap --variant=minbase --include=systemd-sysv,udev,dbus,iproute2,linux-image-cloud-amd64,initramfs-tools \
+     bookworm "$root" "$mirror" > "$w/debootstrap.log" 2>&1; then
+  tail -n 20 "$w/debootstrap.log" >&2
+  say "debootstrap failed (above): no Debian guest"
+  exit 2
+fi
+
+echo pagoda-debian > "$root/etc/hostname"
+echo "/dev/vda / ext4 defaults 0 1" > "$root/etc/fstab"
+chroot "$root" passwd -d root >/dev/null
+mkdir -p "$root/etc/systemd/network"
+printf '[Match]\nType=ether\n\n[Network]\nDHCP=ipv4\n' > "$root/etc/systemd/network/20-wired.network"
+chroot "$root" systemctl enable systemd-networkd >/dev/null 2>&1
+chroot "$root" apt-get clean
+rm -rf "$root"/var/lib/apt/lists/*
+
+cp -L "$root"/boot/vmlinuz-* "$w/vmlinuz"
+cp -L "$root"/boot/initrd.img-* "$w/initrd.img"
+mb=$(( $(du -sm "$root" | cut -f1) + 256 ))
+mkfs.ext4 -q -L root -d "$root" "$w/rootfs.img" "${mb}M"
+rm -rf "$root"
+touch "$w/done"
+trap - EXIT
+rm -rf "$out"
+mv "$w" "$out"
+say "made $out ($mb MiB image)"
+echo "$out"
