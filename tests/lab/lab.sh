@@ -6,9 +6,11 @@
 # patched KVM modules (kvm/build-patched-kvm.sh, built once for the lab kernel and cached)
 # instead of Debian's. --drive IMAGE (x86) gives the lab a virtio disk, /dev/vda, backed by
 # IMAGE through a throw-away overlay (IMAGE is never written): for images too big to copy
-# into the lab's initramfs.
+# into the lab's initramfs. --append ARGS adds to the lab kernel's command line (e.g.
+# hugepagesz=1G hugepages=2: 1 GiB pages reserved at boot, before memory fragments).
 #
-#   lab.sh x86|arm64 [--add FILE[:DEST]]... [--drive IMAGE] [--timeout SECONDS] [--mem MB] [--patched-kvm] -- COMMAND...
+#   lab.sh x86|arm64 [--add FILE[:DEST]]... [--drive IMAGE] [--append ARGS] [--timeout SECONDS] [--mem MB]
+#          [--patched-kvm] -- COMMAND...
 #   lab.sh x86|arm64 --kernel-path   (fetches the lab kernel, prints its path: the arm64
 #                                     tests boot the same Debian kernel as a guest)
 #
@@ -24,11 +26,12 @@ die() { echo "lab: $*" >&2; exit 125; }
 [ $# -ge 1 ] || die "usage: lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout S] [--mem MB] -- COMMAND..."
 arch=$1; shift
 case "$arch" in x86|arm64) ;; *) die "unknown lab '$arch': use x86 or arm64";; esac
-adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0; patched_kvm=0; drive=''
+adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0; patched_kvm=0; drive='' append=''
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   case "$1" in
     --add) adds+=("$2"); shift 2;;
     --drive) drive=$2; shift 2;;
+    --append) append=$2; shift 2;;
     --timeout) timeout_s=$2; shift 2;;
     --mem) mem=$2; shift 2;;
     --kernel-path) kernel_path_only=1; shift;;
@@ -178,7 +181,7 @@ boot_lab() {
   set +e
   timeout --foreground "$timeout_s" "${qemu[@]}" -smp "${LAB_SMP:-2}" -m "$mem" -nographic -no-reboot \
     -kernel "$kernel" -initrd "$w/initrd.gz" "${drive_args[@]}" \
-    -append "console=$console panic=-1 quiet loglevel=3" 2>"$w/qemu.err" |
+    -append "console=$console panic=-1 quiet loglevel=3 $append" 2>"$w/qemu.err" |
     tr -d '\r' | tee "$log" | sed -n "/@@PAGODA-LAB-BEGIN $nonce/,/@@PAGODA-LAB-EXIT $nonce/p" | grep -v "@@PAGODA-LAB-"
   qstatus=${PIPESTATUS[0]}
   set -e
