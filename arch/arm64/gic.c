@@ -9,10 +9,10 @@
 
 #include "platform.h"
 
-static int set_attr(int fd, uint32_t group, uint64_t attr, const void *val)
+int arm64_device_attr(int fd, unsigned long req, uint32_t group, uint64_t attr, void *val)
 {
 	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)val };
-	return ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
+	return ioctl(fd, req, &a) < 0 ? -errno : 0;
 }
 
 /* The ITS goes in after the GIC's init, as QEMU's and kvmtool's do. */
@@ -28,10 +28,10 @@ static int create_its(struct arm64_gic *g, int vm_fd, char *err, size_t errlen)
 	g->its_fd = (int)cd.fd;
 	uint64_t base = ARM64_GIC_ITS_GPA;
 	const char *what = "address";
-	int e = set_attr(g->its_fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, &base);
+	int e = arm64_device_attr(g->its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_ITS_ADDR_TYPE, &base);
 	if (!e) {
 		what = "init";
-		e = set_attr(g->its_fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
+		e = arm64_device_attr(g->its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 	}
 	if (e)
 		snprintf(err, errlen, "GICv3 ITS %s: %s", what, strerror(-e));
@@ -57,18 +57,18 @@ int arm64_gic_create(struct arm64_gic *g, int vm_fd, unsigned int nr_cpus, bool 
 	uint64_t dist = ARM64_GIC_DIST_GPA, redist = ARM64_GIC_REDIST_GPA;
 	uint32_t nr_irqs = ARM64_GIC_NR_IRQS;
 	const char *what = "distributor address";
-	int e = set_attr(g->fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, &dist);
+	int e = arm64_device_attr(g->fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_DIST, &dist);
 	if (!e) {
 		what = "redistributor address";
-		e = set_attr(g->fd, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST, &redist);
+		e = arm64_device_attr(g->fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ADDR, KVM_VGIC_V3_ADDR_TYPE_REDIST, &redist);
 	}
 	if (!e) {
 		what = "number of interrupts";
-		e = set_attr(g->fd, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
+		e = arm64_device_attr(g->fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_NR_IRQS, 0, &nr_irqs);
 	}
 	if (!e) {
 		what = "init";
-		e = set_attr(g->fd, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
+		e = arm64_device_attr(g->fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
 	}
 	if (e) {
 		snprintf(err, errlen, "GICv3 %s: %s", what, strerror(-e));

@@ -20,5 +20,8 @@ struct arm64_gic {
  * message in err. */
 int arm64_gic_create(struct arm64_gic *g, int vm_fd, unsigned int nr_cpus, bool its, char *err, size_t errlen);
 void arm64_gic_destroy(struct arm64_gic *g);
+/* One attribute of a KVM device (the GIC, its ITS), read or written as req says
+ * (KVM_GET_DEVICE_ATTR / KVM_SET_DEVICE_ATTR) through val. 0 or -errno. */
+int arm64_device_attr(int fd, unsigned long req, uint32_t group, uint64_t attr, void *val);
 
 #endif

@@ -234,10 +234,9 @@ static int gic_attr(int fd, unsigned long req, struct gic_entry *g)
 	/* Distributor, redistributor and line-level registers are 32 bits wide. */
 	uint32_t v32 = (uint32_t)g->value;
 	bool wide = g->group == KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS;
-	struct kvm_device_attr a = { .group = g->group, .attr = g->attr,
-				     .addr = (uint64_t)(uintptr_t)(wide ? (void *)&g->value : (void *)&v32) };
-	if (ioctl(fd, req, &a) < 0)
-		return -errno;
+	int e = arm64_device_attr(fd, req, g->group, g->attr, wide ? (void *)&g->value : (void *)&v32);
+	if (e)
+		return e;
 	if (!wide)
 		g->value = v32;
 	return 0;
@@ -331,18 +330,12 @@ static const uint64_t its_regs[] = {
 };
 #define NR_ITS_REGS (sizeof(its_regs) / sizeof(its_regs[0]))
 
-static int its_attr(int fd, unsigned long req, uint32_t group, uint64_t attr, uint64_t *value)
-{
-	struct kvm_device_attr a = { .group = group, .attr = attr, .addr = (uint64_t)(uintptr_t)value };
-	return ioctl(fd, req, &a) < 0 ? -errno : 0;
-}
-
 int arm64_its_flush(int gic_fd, int its_fd, char *err, size_t errlen)
 {
-	int e = its_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_SAVE_TABLES, NULL);
+	int e = arm64_device_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_SAVE_TABLES, NULL);
 	if (e)
 		return kerr(err, errlen, e, "ITS: writing its tables into guest RAM (KVM_DEV_ARM_ITS_SAVE_TABLES)");
-	e = its_attr(gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, NULL);
+	e = arm64_device_attr(gic_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_VGIC_SAVE_PENDING_TABLES, NULL);
 	return e ? kerr(err, errlen, e, "GICv3: writing the LPI pending bits into guest RAM") : 0;
 }
 
@@ -351,7 +344,7 @@ int arm64_its_save(int its_fd, struct state_buf *out, char *err, size_t errlen)
 	struct its_entry t[NR_ITS_REGS];
 	for (size_t i = 0; i < NR_ITS_REGS; i++) {
 		t[i].offset = its_regs[i];
-		int e = its_attr(its_fd, KVM_GET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, its_regs[i], &t[i].value);
+		int e = arm64_device_attr(its_fd, KVM_GET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, its_regs[i], &t[i].value);
 		if (e) {
 			snprintf(err, errlen, "ITS: reading register 0x%llx: %s", (unsigned long long)its_regs[i], strerror(-e));
 			return e;
@@ -382,14 +375,14 @@ int arm64_its_restore(int its_fd, const uint8_t *payload, size_t len, char *err,
 	}
 	int e = 0;
 	for (size_t i = 0; i < NR_ITS_REGS - 1 && !e; i++)
-		if ((e = its_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, t[i].offset, &t[i].value)))
+		if ((e = arm64_device_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, t[i].offset, &t[i].value)))
 			snprintf(err, errlen, "ITS: KVM refused register 0x%llx = 0x%llx: %s", (unsigned long long)t[i].offset,
 				 (unsigned long long)t[i].value, strerror(-e));
 	/* The tables name devices, events and collections in guest RAM: KVM checks them. */
-	if (!e && (e = its_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_RESTORE_TABLES, NULL)))
+	if (!e && (e = arm64_device_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_CTRL, KVM_DEV_ARM_ITS_RESTORE_TABLES, NULL)))
 		snprintf(err, errlen, "ITS: KVM refused the tables in guest RAM (KVM_DEV_ARM_ITS_RESTORE_TABLES): %s",
 			 strerror(-e));
-	if (!e && (e = its_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, GITS_CTLR,
+	if (!e && (e = arm64_device_attr(its_fd, KVM_SET_DEVICE_ATTR, KVM_DEV_ARM_VGIC_GRP_ITS_REGS, GITS_CTLR,
 				&t[NR_ITS_REGS - 1].value)))
 		snprintf(err, errlen, "ITS: KVM refused GITS_CTLR = 0x%llx: %s",
 			 (unsigned long long)t[NR_ITS_REGS - 1].value, strerror(-e));
