@@ -1,5 +1,7 @@
 /* pagoda exec's init: the only program of the initramfs pagoda builds for each exec. It
- * mounts the host directory pagoda shares (virtio-9p, tag "pagoda-root") as the root,
+ * loads the kernel modules pagoda put beside it (a modular kernel's virtio, virtio-fs,
+ * overlayfs), mounts the host directory pagoda shares (tag "pagoda-root", over virtio-fs
+ * or, when the kernel has no virtio-fs, virtio-9p) as the root,
  * read-only under a tmpfs overlay by default (the guest's writes vanish with it), runs the
  * command /pagoda-exec names in the directory it names, and hands the command's status
  * back through the debug-exit device (x86: port 0x502), which becomes pagoda's exit
@@ -7,7 +9,9 @@
  * not set up, 126 when the command cannot run, 127 when it is not found.
  *
  * Static, no library but libc: it runs before there is any root file system. */
+#include <dirent.h>
 #include <errno.h>
+#include <linux/module.h>
 #include <stdbool.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -17,6 +21,7 @@
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -104,22 +109,58 @@ static void read_job(struct job *j)
 	}
 }
 
-static void mount_root(const char *mode)
+/* The modules in /lib/pagoda-modules, in the order of their names (pagoda numbered them
+ * so that each comes after what it needs). One that does not load is said and skipped:
+ * the mount that needed it then says what is missing. */
+static void load_modules(void)
+{
+	struct dirent **list;
+	int n = scandir("/lib/pagoda-modules", &list, NULL, alphasort);
+	for (int i = 0; i < n; i++) {
+		const char *name = list[i]->d_name;
+		char path[320];
+		snprintf(path, sizeof(path), "/lib/pagoda-modules/%s", name);
+		size_t len = strlen(name);
+		bool packed = len > 3 && (!strcmp(name + len - 3, ".xz") || !strcmp(name + len - 3, ".gz") ||
+					  (len > 4 && !strcmp(name + len - 4, ".zst")));
+		int fd = name[0] == '.' ? -1 : open(path, O_RDONLY | O_CLOEXEC);
+		if (fd >= 0 && syscall(SYS_finit_module, fd, "", packed ? MODULE_INIT_COMPRESSED_FILE : 0) &&
+		    errno != EEXIST)
+			say("loading module %s: %s", name, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		free(list[i]);
+	}
+	if (n >= 0)
+		free(list);
+}
+
+/* Mounts the share at dir: virtio-fs when the kernel has it, else 9P. Its name. */
+static const char *mount_share(const char *dir, bool ro)
+{
+	unsigned long flags = ro ? MS_RDONLY : 0;
+	if (mount(TAG, dir, "virtiofs", flags, NULL) == 0)
+		return "virtio-fs";
+	must(mount(TAG, dir, "9p", flags, "trans=virtio,version=9p2000.L,msize=262144,cache=loose") == 0,
+	     "mounting the shared root (tag " TAG ": does the kernel have virtio-fs or 9p?)");
+	return "9p";
+}
+
+static const char *mount_root(const char *mode)
 {
 	bool ro = strcmp(mode, "rw") != 0;
 	mkdir("/lower", 0755);
 	mkdir("/newroot", 0755);
-	const char *opts = "trans=virtio,version=9p2000.L,msize=262144,cache=loose";
-	must(mount(TAG, strcmp(mode, "overlay") ? "/newroot" : "/lower", "9p", ro ? MS_RDONLY : 0, opts) == 0,
-	     "mounting the shared root (9p tag " TAG ")");
+	const char *how = mount_share(strcmp(mode, "overlay") ? "/newroot" : "/lower", ro);
 	if (strcmp(mode, "overlay"))
-		return;
+		return how;
 	mkdir("/rw", 0755);
 	must(mount("tmpfs", "/rw", "tmpfs", 0, "mode=0755") == 0, "tmpfs for the overlay");
 	mkdir("/rw/upper", 0755);
 	mkdir("/rw/work", 0755);
 	must(mount("overlay", "/newroot", "overlay", 0, "lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work") == 0,
 	     "overlay over the shared root (does the kernel have CONFIG_OVERLAY_FS?)");
+	return how;
 }
 
 /* The guest's own /proc, /sys, /dev and /tmp inside the new root (the host's are other
@@ -158,7 +199,8 @@ int main(void)
 	struct job j;
 	mount("proc", "/proc", "proc", 0, NULL);
 	read_job(&j);
-	mount_root(j.mode);
+	load_modules();
+	const char *how = mount_root(j.mode);
 	must(chdir("/newroot") == 0 && chroot(".") == 0, "entering the shared root");
 	mount_system();
 	if (chdir(j.cwd))
@@ -169,6 +211,6 @@ int main(void)
 	struct timespec up;
 	clock_gettime(CLOCK_BOOTTIME, &up);
 	if (getenv("pagoda_exec_timing"))
-		say("command starts %ld ms after boot", up.tv_sec * 1000 + up.tv_nsec / 1000000);
+		say("command starts %ld ms after boot (root over %s)", up.tv_sec * 1000 + up.tv_nsec / 1000000, how);
 	finish(run(&j));
 }

@@ -133,10 +133,11 @@ int dirty_log_start(struct dirty_log *d, struct guest_mem *mem)
 	d->nr_slots = mem->slots.nr;
 	if (!d->out)
 		d->out = memslot_bitmaps_alloc(&mem->slots);
-	if (d->mode == DIRTY_RING && !d->pending)
+	if (!d->pending) /* ring mode's collected bits; in the others a deferred harvest's scratch */
 		d->pending = memslot_bitmaps_alloc(&mem->slots);
-	if (!d->out || (d->mode == DIRTY_RING && !d->pending))
+	if (!d->out || !d->pending)
 		return -ENOMEM;
+	d->deferred = false;
 	/* VMM writes count from here; bits left from an earlier session are stale */
 	for (uint32_t i = 0; i < mem->slots.nr; i++)
 		memset(mem->slots.slots[i].vmm_dirty, 0, memslot_bitmap_words(&mem->slots.slots[i]) * 8);
@@ -204,7 +205,18 @@ static int get_log(struct dirty_log *d, const struct memslot *s, uint64_t *bits,
 	return r;
 }
 
-static int harvest_ring(struct dirty_log *d, uint64_t *kvm_ns)
+/* out = bits, or out |= bits when keeping what the consumer has not taken yet. */
+static void put_bits(uint64_t *out, const uint64_t *bits, size_t words, bool keep)
+{
+	if (!keep) {
+		memcpy(out, bits, words * 8);
+		return;
+	}
+	for (size_t w = 0; w < words; w++)
+		out[w] |= bits[w];
+}
+
+static int harvest_ring(struct dirty_log *d, bool keep, uint64_t *kvm_ns)
 {
 	if (d->sync_vcpus)
 		d->sync_vcpus(d->sync_ctx);
@@ -215,7 +227,7 @@ static int harvest_ring(struct dirty_log *d, uint64_t *kvm_ns)
 	for (unsigned int i = 0; i < d->nr_slots; i++) {
 		const struct memslot *s = &d->mem->slots.slots[i];
 		size_t words = memslot_bitmap_words(s);
-		memcpy(d->out[i], d->pending[i], words * 8);
+		put_bits(d->out[i], d->pending[i], words, keep);
 		/* After the rings, as KVM asks: the bitmap's pages (pending is scratch now). */
 		if (d->ring_with_bitmap && !r && !(r = get_log(d, s, d->pending[i], kvm_ns)))
 			for (size_t w = 0; w < words; w++)
@@ -274,32 +286,45 @@ static uint64_t merge_vmm_bits(const struct memslot *s, uint64_t *out, uint64_t 
 	return count;
 }
 
-static int harvest(struct dirty_log *d, bool rearm);
+static int harvest(struct dirty_log *d, bool rearm, bool keep);
 
 int dirty_log_harvest(struct dirty_log *d)
 {
-	return harvest(d, true);
+	d->deferred = false;
+	return harvest(d, true, false);
+}
+
+int dirty_log_harvest_deferred(struct dirty_log *d)
+{
+	bool keep = d->deferred;
+	d->deferred = true;
+	return harvest(d, false, keep);
 }
 
 int dirty_log_harvest_final(struct dirty_log *d)
 {
-	return harvest(d, false);
+	return harvest(d, false, d->deferred);
 }
 
 /* rearm: clear mode write-protects the harvested pages again (KVM_CLEAR_DIRTY_LOG), which
- * costs as much as the dirtying was; the last harvest before logging stops skips it. */
-static int harvest(struct dirty_log *d, bool rearm)
+ * costs as much as the dirtying was; the last harvest before logging stops skips it, and
+ * a deferred one leaves it to dirty_log_take. keep: the new bits join those the consumer
+ * has not taken (a page left in clear mode's KVM bitmap is reported again anyway; the
+ * VMM's own bits and the other modes' exist only in out). */
+static int harvest(struct dirty_log *d, bool rearm, bool keep)
 {
 	if (!d->active)
 		return -EINVAL;
 	uint64_t t0 = now_ns(), kvm_ns = 0, pages = 0, vmm_only = 0;
 	int r = 0;
 	if (d->mode == DIRTY_RING)
-		r = harvest_ring(d, &kvm_ns);
+		r = harvest_ring(d, keep, &kvm_ns);
 	for (unsigned int i = 0; i < d->nr_slots && !r; i++) {
 		const struct memslot *s = &d->mem->slots.slots[i];
 		if (d->mode != DIRTY_RING)
-			r = get_log(d, s, d->out[i], &kvm_ns);
+			r = get_log(d, s, keep ? d->pending[i] : d->out[i], &kvm_ns);
+		if (!r && d->mode != DIRTY_RING && keep)
+			put_bits(d->out[i], d->pending[i], memslot_bitmap_words(s), true);
 		if (!r && d->mode == DIRTY_CLEAR && rearm)
 			r = clear_log(d, s, d->out[i], &kvm_ns);
 		if (!r)
@@ -319,6 +344,32 @@ const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i, cons
 		return NULL;
 	*slot = &d->mem->slots.slots[i];
 	return d->out[i];
+}
+
+int dirty_log_take(struct dirty_log *d, unsigned int i, uint64_t first, uint64_t n, const uint64_t *mask)
+{
+	if (i >= d->nr_slots || !d->out || first % 64)
+		return -EINVAL;
+	const struct memslot *s = &d->mem->slots.slots[i];
+	uint64_t pages = s->size / SZ_4K;
+	if (first >= pages || n > pages - first || (n % 64 && first + n != pages))
+		return -EINVAL;
+	uint64_t words = (n + 63) / 64;
+	bool any = false;
+	for (uint64_t w = 0; w < words && !any; w++)
+		any = mask[w] != 0;
+	if (!any)
+		return 0;
+	if (d->mode == DIRTY_CLEAR && d->active) {
+		/* KVM only reads the mask. */
+		struct kvm_clear_dirty_log c = { .slot = s->id, .num_pages = (uint32_t)n, .first_page = first,
+						 .dirty_bitmap = (void *)(uintptr_t)mask };
+		if (ioctl(d->vm_fd, KVM_CLEAR_DIRTY_LOG, &c) < 0)
+			return -errno;
+	}
+	for (uint64_t w = 0; w < words; w++)
+		d->out[i][first / 64 + w] &= ~mask[w];
+	return 0;
 }
 
 int dirty_log_stop(struct dirty_log *d)

@@ -45,6 +45,7 @@ struct dirty_log {
 	struct guest_mem *mem;
 	int vm_fd;
 	bool active;
+	bool deferred;                /* the last harvest was deferred: out holds untaken bits */
 	uint64_t clear_chunk_pages;   /* clear mode: pages per KVM_CLEAR_DIRTY_LOG, multiple of 64 */
 	uint32_t ring_entries;
 	bool ring_with_bitmap;     /* arm64: KVM_CAP_DIRTY_LOG_RING_WITH_BITMAP is on */
@@ -79,11 +80,24 @@ int dirty_log_start(struct dirty_log *d, struct guest_mem *mem);
  * measures a rate, or sends everything anyway, drains it with this right after start. */
 int dirty_log_drain(struct dirty_log *d);
 int dirty_log_harvest(struct dirty_log *d);
-/* The last harvest's bitmap for the i-th memslot (memslot table order), with its slot. */
+/* A harvest for a consumer that reads the pages a piece at a time (migration): nothing
+ * is re-protected now; the consumer calls dirty_log_take for each piece right before it
+ * reads it, so a write that lands before the read is not reported again, and the bitmap
+ * keeps the pages not taken yet, joined by the next harvest's. In clear mode right after
+ * start it reports every page (INITIALLY_SET), and taking a piece write-protects it then:
+ * no up-front pass over all of RAM. */
+int dirty_log_harvest_deferred(struct dirty_log *d);
+/* Before reading pages [first, first + n) of the i-th memslot that are set in mask
+ * (indexed from first): clear mode re-protects them in KVM, so a write from now on is in
+ * the next harvest; in every mode they leave the bitmap. first is a multiple of 64, n too
+ * unless the range ends the slot. -EINVAL for a range outside the slot. */
+int dirty_log_take(struct dirty_log *d, unsigned int i, uint64_t first, uint64_t n, const uint64_t *mask);
 /* The last harvest before logging stops (the guest paused): in clear mode the pages are
- * not write-protected again, which on a dirtying guest was most of the stop's time. The
- * log must be stopped (or restarted) before it is harvested again. */
+ * not write-protected again, which on a dirtying guest was most of the stop's time; after
+ * deferred harvests the pages not taken stay in. The log must be stopped (or restarted)
+ * before it is harvested again. */
 int dirty_log_harvest_final(struct dirty_log *d);
+/* The last harvest's bitmap for the i-th memslot (memslot table order), with its slot. */
 const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i, const struct memslot **slot);
 int dirty_log_stop(struct dirty_log *d);
 /* Ring mode, on the vCPU thread that got KVM_EXIT_DIRTY_RING_FULL: collect, reset, go

@@ -289,19 +289,31 @@ static int copy_run(struct uffd_fill *f, uint32_t i, uint64_t page, uint64_t n, 
 }
 
 /* Continue mode: into the file, one writer per page; a stale page that is now zero is
- * cleared, a hole left alone. */
+ * cleared, a hole left alone. Each writer marks here only the pages it wrote, once they
+ * are written: a page another thread claimed may still be half copied, and marking it
+ * could complete its unit and map it into the guest before its last byte (seen: lazy
+ * restore to hugetlb, the fault thread and the fill thread on one unit, a guest page
+ * read back as zeros). */
 static void write_run(struct uffd_fill *f, uint32_t i, uint64_t page, uint64_t n, const uint8_t *data)
 {
+	uint64_t mine = 0; /* pages written here, ending at k */
 	for (uint64_t k = 0; k < n; k++) {
-		if (!set_bit(f->claimed, i, page + k))
+		if (!set_bit(f->claimed, i, page + k)) {
+			if (mine)
+				arrived(f, i, page + k - mine, mine);
+			mine = 0;
 			continue;
+		}
 		uint8_t *dst = f->alias[i] + (page + k) * SZ_4K;
 		if (data)
 			memcpy(dst, data + k * SZ_4K, SZ_4K);
 		else if (bit(f->stale, i, page + k))
 			memset(dst, 0, SZ_4K);
 		clear_bit(f->stale, i, page + k);
+		mine++;
 	}
+	if (mine)
+		arrived(f, i, page + n - mine, mine);
 }
 
 int uffd_fill_put(struct uffd_fill *f, uint64_t gpa, uint64_t count, const uint8_t *data)
@@ -325,8 +337,8 @@ int uffd_fill_put(struct uffd_fill *f, uint64_t gpa, uint64_t count, const uint8
 			int e = copy_run(f, (uint32_t)i, first + k, n, src);
 			if (e)
 				return e;
+			arrived(f, (uint32_t)i, first + k, n);
 		}
-		arrived(f, (uint32_t)i, first + k, n);
 		k += n;
 	}
 	return 0;

@@ -61,8 +61,9 @@ int working_set_tick(struct working_set *w);
 /* The last window's picture. Safe from several threads (the control socket, a migration). */
 int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen);
 /* Sets a bit in bits (one per 4K page of memslot index slot, pages long) for each page
- * touched within the last `windows` windows. -ENOTSUP where the method does not know
- * pages (damon: regions), -EINVAL for a slot it does not cover. Any thread. */
+ * touched within the last `windows` windows (access-log, page by page; damon: each page
+ * of a region touched in the last window). -EINVAL for a slot it does not cover. Any
+ * thread. */
 int working_set_recent(struct working_set *w, uint32_t slot, uint64_t *bits, uint64_t pages, unsigned int windows);
 /* Bytes touched in the last window, all slots. */
 uint64_t wss_touched(const struct wss_report *r);
@@ -77,6 +78,9 @@ void working_set_stop(struct working_set *w);
  * unit tests. */
 void wss_account(struct wss_report *r, const struct guest_mem *mem, uint64_t start, uint64_t end,
 		 uint32_t nr_accesses, uint32_t age);
+/* The pages of slot sl a DAMON region [start, end) (host addresses) covers, set in bits
+ * when it was touched in the last window. Exposed for the unit tests. */
+void wss_mark_recent(const struct memslot *sl, uint64_t *bits, uint64_t start, uint64_t end, uint32_t nr_accesses);
 /* One window of the access log for a slot: ages[i] (windows since page i was last seen
  * accessed, 255 = never) advanced by the bitmap, and the slot's report filled from them.
  * Exposed for the unit tests. */

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../util/err.h"
+#include "../util/page.h"
 
 #define DAMON "/sys/kernel/mm/damon/admin/kdamonds"
 #define CTX DAMON "/0/contexts/0"
@@ -190,7 +191,20 @@ static bool numeric(const char *s)
 	return true;
 }
 
-static int read_region(struct wss_report *r, const struct guest_mem *mem, const char *name)
+void wss_mark_recent(const struct memslot *sl, uint64_t *bits, uint64_t start, uint64_t end, uint32_t nr_accesses)
+{
+	uint64_t lo = (uint64_t)(uintptr_t)sl->hva, hi = lo + sl->size;
+	uint64_t a = start > lo ? start : lo, b = end < hi ? end : hi;
+	if (!nr_accesses || a >= b)
+		return;
+	/* Pages the region covers even in part: a region's edges are not page-aligned. */
+	for (uint64_t p = (a - lo) / SZ_4K; p < (b - lo + SZ_4K - 1) / SZ_4K; p++)
+		bits[p / 64] |= 1ull << (p % 64);
+}
+
+typedef void (*region_fn)(void *ctx, uint64_t start, uint64_t end, uint32_t nr_accesses, uint32_t age);
+
+static int read_region(const char *name, region_fn fn, void *ctx)
 {
 	char path[256];
 	uint64_t v[4];
@@ -201,15 +215,13 @@ static int read_region(struct wss_report *r, const struct guest_mem *mem, const 
 		if (e)
 			return e;
 	}
-	wss_account(r, mem, v[0], v[1], (uint32_t)v[2], (uint32_t)v[3]);
+	fn(ctx, v[0], v[1], (uint32_t)v[2], (uint32_t)v[3]);
 	return 0;
 }
 
-static int damon_sample(void *state, struct wss_report *r, char *err, size_t errlen)
+/* Every region DAMON has now, through fn. */
+static int walk_regions(struct damon *w, region_fn fn, void *ctx)
 {
-	struct damon *w = state;
-	*r = (struct wss_report){ .method = w->method, .window_s = w->window_s,
-				  .blind = "a page touched once between two samples; boundaries settle over a few windows" };
 	pthread_mutex_lock(&w->lock);
 	int e = put(DAMON "/0/state", "update_schemes_tried_regions");
 	DIR *d = e ? NULL : opendir(SCHEME "/tried_regions");
@@ -217,14 +229,59 @@ static int damon_sample(void *state, struct wss_report *r, char *err, size_t err
 		e = -errno;
 	for (struct dirent *de; d && !e && (de = readdir(d));)
 		if (numeric(de->d_name))
-			e = read_region(r, w->mem, de->d_name);
+			e = read_region(de->d_name, fn, ctx);
 	if (d)
 		closedir(d);
 	pthread_mutex_unlock(&w->lock);
+	return e;
+}
+
+struct sample_ctx {
+	struct wss_report *r;
+	const struct guest_mem *mem;
+};
+
+static void sample_region(void *ctx, uint64_t start, uint64_t end, uint32_t nr_accesses, uint32_t age)
+{
+	struct sample_ctx *c = ctx;
+	wss_account(c->r, c->mem, start, end, nr_accesses, age);
+}
+
+static int damon_sample(void *state, struct wss_report *r, char *err, size_t errlen)
+{
+	struct damon *w = state;
+	*r = (struct wss_report){ .method = w->method, .window_s = w->window_s,
+				  .blind = "a page touched once between two samples; boundaries settle over a few windows" };
+	int e = walk_regions(w, sample_region, &(struct sample_ctx){ r, w->mem });
 	for (uint32_t i = 0; !r->nr_slots && i < w->mem->slots.nr && i < 8; i++) /* nothing seen yet */
 		r->slot[r->nr_slots++] = (struct wss_slot){ .gpa = w->mem->slots.slots[i].gpa,
 							     .size = w->mem->slots.slots[i].size };
 	return e ? err_set(err, errlen, e, "working-set: reading DAMON's regions: %s", strerror(-e)) : 0;
+}
+
+struct recent_ctx {
+	const struct memslot *sl;
+	uint64_t *bits;
+};
+
+static void recent_region(void *ctx, uint64_t start, uint64_t end, uint32_t nr_accesses, uint32_t age)
+{
+	struct recent_ctx *c = ctx;
+	(void)age;
+	wss_mark_recent(c->sl, c->bits, start, end, nr_accesses);
+}
+
+/* Regions, not pages: a page counts as used lately when its region was, in the last
+ * window whatever `windows` asks. A region's age starts over whenever DAMON splits or
+ * merges it, so an idle one that was just reshaped looks freshly used: counting them
+ * made the lab's 64 MiB window 101 MiB (the last window alone: within 5%). */
+static int damon_recent(void *state, uint32_t slot, uint64_t *bits, uint64_t pages, unsigned int windows)
+{
+	struct damon *w = state;
+	(void)windows;
+	if (slot >= w->mem->slots.nr || pages != w->mem->slots.slots[slot].size / SZ_4K)
+		return -EINVAL;
+	return walk_regions(w, recent_region, &(struct recent_ctx){ &w->mem->slots.slots[slot], bits });
 }
 
 static void damon_stop(void *state)
@@ -237,5 +294,5 @@ static void damon_stop(void *state)
 }
 
 const struct wss_backend wss_damon = {
-	.start = damon_start, .sample = damon_sample, .stop = damon_stop,
+	.start = damon_start, .sample = damon_sample, .recent = damon_recent, .stop = damon_stop,
 };

@@ -8,8 +8,11 @@
  * Rounds write disjoint pages, so a page written only in round N shows up in round N only.
  * With --live, logging is switched on, off and on again while the vCPU writes, and the
  * final harvest must hold every page (all were written after the last switch-on).
+ * With --deferred, harvests are migration's (dirty_log_harvest_deferred): after each, every
+ * 2 MiB chunk is taken (dirty_log_take) but one, the chunk of the round's first page; its
+ * pages must all be in the next harvest, and no page taken may come back unwritten.
  *
- *   dirty_test GUEST_ELF MODE [--ring N] [--chunk SIZE] [--live] [--cpus N] [-p PARAMS]
+ *   dirty_test GUEST_ELF MODE [--ring N] [--chunk SIZE] [--live] [--deferred] [--cpus N] [-p PARAMS]
  * Exit 0 when the guest reported success and the host saw nothing wrong. */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +29,7 @@
 #include "guests/dirty_sync.h"
 
 #define PAGE 4096ULL
+#define HOLD_PAGES 512ULL
 
 struct test {
 	struct machine m;
@@ -33,6 +37,11 @@ struct test {
 	uint64_t vmm_pending;    /* the page we wrote at the last sync, to be seen next */
 	int failures;
 	int harvests;
+	bool deferred;
+	uint32_t held_slot;      /* --deferred: the chunk left untaken at the last harvest */
+	uint64_t held_first;
+	uint64_t held[HOLD_PAGES / 64];
+	bool holding;
 };
 
 static bool allowed(const struct dirty_sync *s, uint64_t gpa)
@@ -57,9 +66,23 @@ static bool written(const struct dirty_sync *s, uint64_t gpa)
 }
 
 /* Classifies every harvested page; returns the verdict in s. */
+static bool held(const struct test *t, uint32_t slot, uint64_t p)
+{
+	return t->holding && slot == t->held_slot && p >= t->held_first && p - t->held_first < HOLD_PAGES &&
+	       (t->held[(p - t->held_first) / 64] >> ((p - t->held_first) % 64) & 1);
+}
+
+static uint64_t held_count(const struct test *t)
+{
+	uint64_t n = 0;
+	for (unsigned int w = 0; t->holding && w < HOLD_PAGES / 64; w++)
+		n += (uint64_t)__builtin_popcountll(t->held[w]);
+	return n;
+}
+
 static void check_harvest(struct test *t, struct dirty_sync *s)
 {
-	uint64_t found = 0, extra = 0, total = 0, vmm_seen = 0;
+	uint64_t found = 0, extra = 0, total = 0, vmm_seen = 0, held_seen = 0;
 	for (unsigned int i = 0;; i++) {
 		const struct memslot *slot;
 		const uint64_t *bits = dirty_log_bitmap(&t->m.dirty, i, &slot);
@@ -70,8 +93,12 @@ static void check_harvest(struct test *t, struct dirty_sync *s)
 				continue;
 			uint64_t gpa = slot->gpa + p * PAGE;
 			total++;
+			bool was_held = held(t, i, p);
+			held_seen += was_held;
 			if (written(s, gpa))
 				found++;
+			else if (was_held)
+				continue; /* kept from the last harvest: counted above */
 			else if (gpa == t->vmm_pending)
 				vmm_seen++;
 			else if (!allowed(s, gpa)) {
@@ -83,10 +110,42 @@ static void check_harvest(struct test *t, struct dirty_sync *s)
 				       gpa >= s->rw_lo && gpa < s->rw_hi ? "guest data/bss/stack" : "identity-map page table");
 		}
 	}
+	if (held_seen != held_count(t)) {
+		fprintf(stderr, "dirty_test: round %u: %llu of the %llu pages left untaken are gone\n", s->round,
+			(unsigned long long)(held_count(t) - held_seen), (unsigned long long)held_count(t));
+		t->failures++;
+	}
 	s->harvested = total;
 	s->missing = s->count - found;
 	s->extra = extra;
 	s->vmm_seen = vmm_seen;
+}
+
+/* --deferred: takes every chunk of the harvest but the one holding gpa, which is kept. */
+static void take_all_but(struct test *t, uint64_t gpa)
+{
+	t->holding = false;
+	for (uint32_t i = 0;; i++) {
+		const struct memslot *slot;
+		const uint64_t *bits = dirty_log_bitmap(&t->m.dirty, i, &slot);
+		if (!bits)
+			break;
+		uint64_t pages = slot->size / PAGE;
+		for (uint64_t first = 0; first < pages; first += HOLD_PAGES) {
+			uint64_t n = pages - first < HOLD_PAGES ? pages - first : HOLD_PAGES, mask[HOLD_PAGES / 64] = { 0 };
+			memcpy(mask, bits + first / 64, (n + 63) / 64 * 8);
+			if (gpa >= slot->gpa + first * PAGE && gpa < slot->gpa + (first + n) * PAGE) {
+				t->holding = true;
+				t->held_slot = i;
+				t->held_first = first;
+				memcpy(t->held, mask, sizeof(mask));
+			} else if (dirty_log_take(&t->m.dirty, i, first, n, mask)) {
+				fprintf(stderr, "dirty_test: taking pages %llu+%llu failed\n", (unsigned long long)first,
+					(unsigned long long)n);
+				t->failures++;
+			}
+		}
+	}
 }
 
 /* The guest's sync point: it is stopped in this port write while we work. */
@@ -106,7 +165,7 @@ static void on_sync(void *opaque, uint64_t offset, void *data, uint32_t len, boo
 	__atomic_store_n(&t->sync_gpa, gpa, __ATOMIC_RELEASE);
 	if (!t->m.dirty.active)
 		return;
-	if (dirty_log_harvest(&t->m.dirty)) {
+	if (t->deferred ? dirty_log_harvest_deferred(&t->m.dirty) : dirty_log_harvest(&t->m.dirty)) {
 		fprintf(stderr, "dirty_test: harvest failed\n");
 		t->failures++;
 		return;
@@ -114,6 +173,9 @@ static void on_sync(void *opaque, uint64_t offset, void *data, uint32_t len, boo
 	t->harvests++;
 	if (s->round != DIRTY_ROUND_BASELINE)
 		check_harvest(t, s);
+	if (t->deferred)
+		take_all_but(t, s->base + (uint64_t)(s->round == DIRTY_ROUND_BASELINE ? 0 : s->round) * s->count *
+					    s->stride * PAGE);
 	/* a device-style write the guest never makes: the next harvest must show it */
 	uint64_t *v = guest_mem_ptr(&t->m.vm.mem, s->vmm_page, 8, GUEST_WRITE);
 	if (v)
@@ -160,7 +222,7 @@ fail:
 	t->failures++;
 }
 
-static int parse_args(int argc, char **argv, struct machine_config *cfg, bool *live)
+static int parse_args(int argc, char **argv, struct machine_config *cfg, bool *live, bool *deferred)
 {
 	machine_config_defaults(cfg);
 	cfg->kernel = argv[1];
@@ -179,6 +241,8 @@ static int parse_args(int argc, char **argv, struct machine_config *cfg, bool *l
 		char err[256];
 		if (!strcmp(argv[i], "--live"))
 			*live = true;
+		else if (!strcmp(argv[i], "--deferred"))
+			*deferred = true;
 		else if (!strcmp(argv[i], "--ring") && i + 1 < argc)
 			cfg->dirty_ring_entries = (uint32_t)atoi(argv[++i]);
 		else if (!strcmp(argv[i], "--chunk") && i + 1 < argc)
@@ -200,12 +264,14 @@ static int parse_args(int argc, char **argv, struct machine_config *cfg, bool *l
 int main(int argc, char **argv)
 {
 	struct machine_config cfg;
-	bool live = false;
-	if (argc < 3 || parse_args(argc, argv, &cfg, &live)) {
-		fprintf(stderr, "usage: dirty_test GUEST_ELF bitmap|clear|ring [--ring N] [--chunk SIZE] [--live] [--cpus N] [-p PARAMS]\n");
+	bool live = false, deferred = false;
+	if (argc < 3 || parse_args(argc, argv, &cfg, &live, &deferred)) {
+		fprintf(stderr, "usage: dirty_test GUEST_ELF bitmap|clear|ring [--ring N] [--chunk SIZE] [--live] [--deferred] "
+			"[--cpus N] [-p PARAMS]\n");
 		return 2;
 	}
 	struct test *t = calloc(1, sizeof(*t));
+	t->deferred = deferred;
 	int code = 1;
 	if (machine_setup(&t->m, &cfg, STDOUT_FILENO) ||
 	    machine_arch_add_test_sync(&t->m, on_sync, t) ||

@@ -6,9 +6,9 @@ repeated, every page verified after it, and the VM must end normally where it la
   migration_test.py PAGODA GUEST CASE
   CASE: snapshot-copy | snapshot-map | snapshot-lazy | snapshot-lazy-memfd | snapshot-lazy-hugetlb |
         snapshot-lazy-diff | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
-        migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
+        migrate-slow-link | migrate-guest-ends | migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
         migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
-        migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log |
+        migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log | migrate-precopy-order |
         migrate-peer-words-escaped | migrate-postcopy | migrate-hybrid | migrate-postcopy-key |
         postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | migrate-postcopy-memfd |
         migrate-postcopy-hugetlb | migrate-hybrid-hugetlb | migrate-postcopy-prefaulted | postcopy-bad-request
@@ -30,6 +30,15 @@ import state_stream
 from memory_test import grow_pool, pool_path
 
 STEPS = "steps=14000"
+# A moved guest runs until the test ends it (a byte on its console) once the move is over:
+# with a fixed number of steps a host that runs guests fast or moves pages slowly ended it
+# on the source in the middle of the move (seen in CI: pass 0 at 7 MiB/s).
+UNTIL_ENDED = "steps=0 input=1"
+
+
+def finished(text):
+    """The guest said it ended with every page verified."""
+    return re.search(r"^done: \d+ steps, every page verified", text, re.M)
 
 
 class VM:
@@ -39,7 +48,9 @@ class VM:
         self.cmd = list(prefix) + args
         print("$ " + " ".join(self.cmd), flush=True)
         self.out, self.err = tempfile.TemporaryFile(), tempfile.TemporaryFile()
-        self.p = subprocess.Popen(self.cmd, stdout=self.out, stderr=self.err)
+        # stdin unbuffered: a byte for a VM that is gone must fail where it is written,
+        # not again when the pipe is closed.
+        self.p = subprocess.Popen(self.cmd, stdin=subprocess.PIPE, stdout=self.out, stderr=self.err, bufsize=0)
 
     @staticmethod
     def _read(f):
@@ -65,6 +76,13 @@ class VM:
             time.sleep(0.05)
         return False
 
+    def end_guest(self):
+        """A byte on the console: a guest started with input=1 ends after its next tick."""
+        try:
+            self.p.stdin.write(b"q")
+        except (BrokenPipeError, ValueError):
+            pass  # the VM is gone already (moved away, or failed)
+
     def finish(self, timeout=120):
         try:
             return self.p.wait(timeout)
@@ -72,6 +90,8 @@ class VM:
             self.p.kill()
             self.p.wait()
             return None
+        finally:
+            self.p.stdin.close()
 
 
 def ctl(pagoda, sock, *args, prefix=()):
@@ -98,7 +118,7 @@ def check_continuity(src, dst):
         return f"ticks out of order across the move: ...{ticks(before)[-2:]} then {ticks(after)[:2]}..."
     if "FAIL" in before + after:
         return "the guest reported a failure"
-    if "done: 14000 steps, every page verified" not in after:
+    if not finished(after):
         return "the guest did not finish where it landed"
     return None
 
@@ -281,15 +301,34 @@ def snapshot_refused(pagoda, guest, d):
     return "; ".join(failures) or None
 
 
-def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=(), src_args=(), send_uri=None, mode=()):
+def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=(), src_args=(), send_uri=None, mode=(),
+            params=UNTIL_ENDED, ready=r"^tick 3 verified", end_source_after=None, link_mib_per_s=None):
+    """A move from a new VM to a new receiver; the guest is ended after it, or on the
+    source end_source_after seconds into it. link_mib_per_s: the sender's stream goes
+    through a proxy that holds it to that rate (a slow link)."""
+    if link_mib_per_s:
+        link = os.path.join(d, "link.sock")
+        stop = proxy(link, uri[5:], mib_per_s=link_mib_per_s)
+        try:
+            return migrate(pagoda, guest, d, uri, listen_prefix, send_prefix, dst_args, src_args, "unix:" + link,
+                           mode, params, ready, end_source_after)
+        finally:
+            stop()
     sock = os.path.join(d, "api.sock")
     dst = VM([pagoda, "run", "--incoming", uri, "--timeout", "120"] + list(dst_args), listen_prefix)
     if not dst.wait_for("waiting for a migration"):
         return "the receiver did not start: " + dst.text()
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS] + list(src_args), send_prefix)
-    if not src.wait_for(r"^tick 3 verified"):
-        return "the guest never reached tick 3"
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", params] + list(src_args), send_prefix)
+    if not src.wait_for(ready):
+        return f"the guest never printed /{ready}/"
+    timer = threading.Timer(end_source_after, src.end_guest) if end_source_after is not None else None
+    if timer:
+        timer.start()
     rc, out = ctl(pagoda, sock, "migrate", send_uri or uri, *mode, prefix=send_prefix)
+    if timer:
+        timer.join()
+    for vm in (src, dst):
+        vm.end_guest()
     src_rc, dst_rc = src.finish(), dst.finish()
     print(src.text() + "----\n" + dst.text())
     return rc, out, src, dst, src_rc, dst_rc
@@ -360,6 +399,43 @@ def migrate_log(pagoda, guest, d):
         path = os.path.join(d, "plots", name)
         if not os.path.exists(path) or open(path, "rb").read(8) != b"\x89PNG\r\n\x1a\n" or os.path.getsize(path) < 2000:
             return f"migration-plot did not draw {name}"
+    return None
+
+
+def precopy_order(pagoda, guest, d):
+    """The pre-copy order as the migration log shows it: a guest that rewrites 2048 pages
+    over and over beside its walk (hot=2048) gets, from the third pass on, those pages sent
+    last ("hot_sent_last", never more than the pass's pages) under the default
+    cold-first; with --precopy-order address, none. The move starts right after the
+    guest's first check of all its pages, so it writes through every pass (it writes
+    nothing while it checks); it checks them all twice more where it lands."""
+    hot = 2048
+    seen = {}
+    for order in ("cold-first", "address"):
+        sub = os.path.join(d, order)
+        os.mkdir(sub)
+        log = os.path.join(sub, "src.jsonl")
+        # Over a 64 MiB/s link a pass lasts long enough for the guest to write in it: at
+        # full speed pass 1 took 6 ms, and a CI host that did not run the vCPU in those 6 ms
+        # ended the move with an empty pass 2 (nothing to send last: [0, 0, 0]).
+        why = migrate_ok(pagoda, guest, sub, "unix:" + os.path.join(sub, "mig.sock"), link_mib_per_s=64,
+                         params=f"{UNTIL_ENDED} tick=40000 hot={hot}", ready=r"^tick 1 verified",
+                         src_args=("--precopy-order", order, "--downtime-limit", "0.01", "--max-passes", "5",
+                                   "--migration-log", log))
+        if why:
+            return f"{order}: {why}"
+        recs = records(log)
+        if recs[0].get("precopy_order") != order:
+            return f"{order}: the start record says {recs[0].get('precopy_order')}"
+        passes = [r for r in recs if r["event"] == "pass"]
+        if any(r["hot_sent_last"] > r["pages"] for r in passes):
+            return f"{order}: more pages sent last than sent: {passes}"
+        seen[order] = [r["hot_sent_last"] for r in passes]
+        print(f"{order}: pages per pass {[r['pages'] for r in passes]}, sent last as hot {seen[order]}")
+    if not any(n > 0 for n in seen["cold-first"][2:]) or any(seen["cold-first"][:2]):
+        return f"cold-first sent nothing last from the third pass on, or did before it: {seen['cold-first']}"
+    if any(seen["address"]):
+        return f"address order sent pages last as hot: {seen['address']}"
     return None
 
 
@@ -564,7 +640,7 @@ def postcopy_refused_file(pagoda, guest, d):
     rc, out, src, dst, src_rc, dst_rc = r
     if rc == 0 or dst_rc in (0, None) or "filling guest RAM on demand needs --memory-backend anon, thp, memfd or hugetlb" not in dst.text():
         return f"ctl exit {rc}, destination exit {dst_rc}: expected a refusal naming the backend"
-    if src_rc != 0 or "done: 14000 steps, every page verified" not in src.text():
+    if src_rc != 0 or not finished(src.text()):
         return f"source exit {src_rc}: it did not run on to its end"
     return None
 
@@ -620,7 +696,7 @@ def migrate_cut(pagoda, guest, d):
     srv.bind(path)
     srv.listen(1)
     sock = os.path.join(d, "api.sock")
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", UNTIL_ENDED])
     if not src.wait_for(r"^tick 2 verified"):
         return "the guest never reached tick 2"
 
@@ -635,13 +711,14 @@ def migrate_cut(pagoda, guest, d):
     t.start()
     rc, out = ctl(pagoda, sock, "migrate", "unix:" + path)
     t.join()
+    src.end_guest()
     rc_src = src.finish()
     print(src.text())
     if rc == 0 or '"state": "failed"' not in out:
         return f"ctl exit {rc}: the cut migration was not reported failed"
     if rc_src != 0 or "the VM runs on here" not in src.text():
         return f"source exit {rc_src}: it did not run on"
-    if "done: 14000 steps, every page verified" not in src.text():
+    if not finished(src.text()):
         return "the source's guest did not finish whole"
     return None
 
@@ -653,7 +730,7 @@ def migrate_mismatch(pagoda, guest, d):
     rc, out, src, dst, src_rc, dst_rc = r
     if rc == 0 or "refused" not in out or "guest memory differs" not in out:
         return f"ctl exit {rc}: a 256M guest was not refused by a 512M receiver"
-    if dst_rc == 0 or src_rc != 0 or "done: 14000 steps" not in src.text():
+    if dst_rc == 0 or src_rc != 0 or not finished(src.text()):
         return f"destination exit {dst_rc} (must fail), source exit {src_rc} (must finish)"
     return None
 
@@ -704,7 +781,7 @@ def refused_both_sides(r, src_words, dst_words):
         return f"ctl exit {rc}: expected a failure saying '{src_words}'"
     if dst_rc in (0, None) or (dst_words and dst_words not in dst.text()):
         return f"destination exit {dst_rc}: expected a failure saying '{dst_words}'"
-    if src_rc != 0 or "done: 14000 steps, every page verified" not in src.text():
+    if src_rc != 0 or not finished(src.text()):
         return f"source exit {src_rc}: it did not run on to its end"
     return None
 
@@ -727,7 +804,7 @@ def migrate_key(pagoda, guest, d, case):
                                   "the receiver has no migration key", "")
     if case == "migrate-key-tamper":
         proxy_path = os.path.join(d, "proxy.sock")
-        stop = tamper_proxy(proxy_path, uri[5:], flip_at=3 << 20)
+        stop = proxy(proxy_path, uri[5:], flip_at=3 << 20)
         try:
             return refused_both_sides(migrate(pagoda, guest, d, uri, dst_args=["--migration-key", k1],
                                               src_args=["--migration-key", k1], send_uri="unix:" + proxy_path),
@@ -737,23 +814,26 @@ def migrate_key(pagoda, guest, d, case):
     return "unknown case " + case
 
 
-def tamper_proxy(listen_path, target_path, flip_at):
-    """A man in the middle on a unix socket that passes everything on but flips one bit
-    of the byte at offset flip_at of the sender's stream."""
+def proxy(listen_path, target_path, flip_at=None, mib_per_s=None):
+    """A man in the middle on a unix socket that passes everything on, but flips one bit
+    of the byte at offset flip_at of the sender's stream, or passes the sender's stream at
+    no more than mib_per_s (a slow link)."""
     srv = socket.socket(socket.AF_UNIX)
     srv.bind(listen_path)
     srv.listen(1)
 
-    def pump(a, b, flip):
-        seen = 0
+    def pump(a, b, sender):
+        seen, t0 = 0, time.monotonic()
         try:
             while True:
                 buf = bytearray(a.recv(65536))
                 if not buf:
                     break
-                if flip and seen <= flip_at < seen + len(buf):
+                if sender and flip_at is not None and seen <= flip_at < seen + len(buf):
                     buf[flip_at - seen] ^= 1
                 seen += len(buf)
+                if sender and mib_per_s:
+                    time.sleep(max(0.0, t0 + seen / (mib_per_s * 1048576) - time.monotonic()))
                 b.sendall(buf)
         except OSError:
             pass
@@ -775,6 +855,42 @@ def tamper_proxy(listen_path, target_path, flip_at):
 
     threading.Thread(target=serve, daemon=True).start()
     return srv.close
+
+
+def slow_link(pagoda, guest, d):
+    """A move over an 8 MiB/s link (a proxy that holds the sender back): it takes seconds,
+    the guest writing all along; pre-copy stops after its passes, the guest goes on where
+    it lands with every page verified, and the report's link rate is the link's."""
+    import json
+    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), link_mib_per_s=8,
+                src_args=("--max-passes", "2"))
+    if isinstance(r, str):
+        return r
+    rc, out, src, dst, src_rc, dst_rc = r
+    if rc != 0 or src_rc != 0 or dst_rc != 0:
+        return f"ctl exit {rc}, source exit {src_rc}, destination exit {dst_rc}"
+    rep = json.loads(out)
+    print(f"total {rep['total_ms']} ms, link {rep['link_mib_per_s']} MiB/s, downtime {rep['downtime_ms']} ms")
+    if rep["total_ms"] < 3000 or not 4 <= rep["link_mib_per_s"] <= 9:
+        return f"the move did not go at the link's 8 MiB/s: {rep}"
+    return check_continuity(src, dst)
+
+
+def guest_ends_mid_move(pagoda, guest, d):
+    """The guest powers off on the source in the middle of a slow move: the VM ends with
+    the guest's status, the migration fails saying why (not "Broken pipe", not "the VM
+    runs on here"), and the receiver starts nothing."""
+    r = migrate(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"), link_mib_per_s=4, end_source_after=1.0)
+    if isinstance(r, str):
+        return r
+    rc, out, src, dst, src_rc, dst_rc = r
+    if rc == 0 or '"state": "failed"' not in out or "the VM ended during the migration: guest powered off" not in out:
+        return f"ctl exit {rc}: the migration's failure does not say the guest ended: {out}"
+    if src_rc != 0 or not finished(src.console()) or "runs on here" in src.text():
+        return f"source exit {src_rc}: expected the guest's 0 and no claim that the VM runs on"
+    if dst_rc in (0, None) or "tick" in dst.console():
+        return f"destination exit {dst_rc}: it must fail without running the guest"
+    return None
 
 
 def unkeyed_peer(pagoda, guest, d):
@@ -841,6 +957,10 @@ def main():
             return snapshot_refused(pagoda, guest, d)
         if case == "snapshot-with-share-refused":
             return snapshot_with_share(pagoda, guest, d)
+        if case == "migrate-guest-ends":
+            return guest_ends_mid_move(pagoda, guest, d)
+        if case == "migrate-slow-link":
+            return slow_link(pagoda, guest, d)
         if case == "migrate-unix":
             return migrate_ok(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"))
         if case == "migrate-tcp-netns":
@@ -883,6 +1003,8 @@ def main():
             return postcopy_checked(pagoda, guest, d, "postcopy", dst_args=["--prefault"])
         if case == "migrate-log":
             return migrate_log(pagoda, guest, d)
+        if case == "migrate-precopy-order":
+            return precopy_order(pagoda, guest, d)
         if case == "migrate-peer-words-escaped":
             return peer_words_escaped(pagoda, guest, d)
         if case == "incoming-binds-where-told":

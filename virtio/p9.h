@@ -7,15 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "share_dir.h"
 #include "virtio_dev.h"
 
 #define P9_TAG_MAX 64
-
-struct fs_options {
-	const char *path;
-	const char *tag;   /* the mount tag, at most P9_TAG_MAX - 1 bytes */
-	bool read_only;
-};
 
 struct p9_stats {
 	uint64_t requests, errors;

@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/openat2.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +12,8 @@
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
+
+#include "share_dir.h"
 
 /* Message types (9P2000.L; a reply is its request + 1). */
 enum {
@@ -31,15 +32,17 @@ enum {
 struct fid {
 	uint32_t id;
 	enum { FREE, USED, GONE } state; /* GONE: a tombstone in the hash table */
-	int path_fd;      /* O_PATH: the file itself, for stat and as a directory's dirfd */
+	int path_fd;      /* O_PATH: the file itself, for stat and as a directory's dirfd;
+			   * -1 for a mount point's directory (hollow), so that every call
+			   * that would make or change something there fails */
+	bool hollow;      /* a mount point below the share: an empty directory */
 	int open_fd;      /* after Tlopen or Tlcreate, else -1 */
 	uint32_t uid;     /* who attached: owner of what this fid creates */
 	char *rel;        /* the path below the share's root, "" for the root */
 };
 
 struct p9_server {
-	int root_fd;
-	bool ro;
+	struct share_dir share;
 	uint32_t msize;
 	struct fid *fids; /* open addressing, 2 * P9_MAX_FIDS slots */
 	unsigned int nr_used, nr_gone;
@@ -207,7 +210,8 @@ static int fid_new(struct p9_server *s, uint32_t id, char *rel, int path_fd, uin
 {
 	if (s->nr_used >= P9_MAX_FIDS || id == NOFID) {
 		free(rel);
-		close(path_fd);
+		if (path_fd >= 0)
+			close(path_fd);
 		return id == NOFID ? EINVAL : ENFILE;
 	}
 	if (s->nr_used + s->nr_gone > SLOTS * 3 / 4)
@@ -222,78 +226,23 @@ static int fid_new(struct p9_server *s, uint32_t id, char *rel, int path_fd, uin
 
 /* --- the file system, never beyond the share ---------------------------------------- */
 
-static int open_beneath(struct p9_server *s, const char *rel, int flags, mode_t mode)
-{
-	struct open_how how = {
-		.flags = (uint64_t)(flags | O_NOFOLLOW | O_CLOEXEC), .mode = mode,
-		.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV,
-	};
-	int fd = (int)syscall(SYS_openat2, s->root_fd, *rel ? rel : ".", &how, sizeof(how));
-	return fd < 0 ? -errno : fd;
-}
-
-/* One path component: not empty, no slash, not "." or "..". */
-static bool valid_name(const char *n)
-{
-	return n[0] && !strchr(n, '/') && strcmp(n, ".") && strcmp(n, "..");
-}
-
-static char *join(const char *rel, const char *name)
-{
-	size_t a = strlen(rel), b = strlen(name);
-	if (a + 1 + b >= PATH_MAX)
-		return NULL;
-	char *p = malloc(a + b + 2);
-	if (!p)
-		return NULL;
-	memcpy(p, rel, a);
-	p[a] = '/';
-	memcpy(p + (a ? a + 1 : 0), name, b + 1);
-	return p;
-}
-
-static char *parent_of(const char *rel)
-{
-	const char *slash = strrchr(rel, '/');
-	return strndup(rel, slash ? (size_t)(slash - rel) : 0);
-}
-
-/* The directory that holds rel's file, opened O_PATH, and the file's name in it (*name
- * points into rel). -EBUSY for the share's root, which has no directory here. */
-static int open_parent(struct p9_server *s, const char *rel, const char **name)
-{
-	if (!*rel)
-		return -EBUSY;
-	const char *slash = strrchr(rel, '/');
-	*name = slash ? slash + 1 : rel;
-	char *parent = parent_of(rel);
-	int fd = parent ? open_beneath(s, parent, O_PATH | O_DIRECTORY, 0) : -ENOMEM;
-	free(parent);
-	return fd;
-}
-
 /* A walk step: ".." goes up (never above the root), anything else must be a name. */
 static char *walk_step(const char *rel, const char *name)
 {
 	if (!strcmp(name, ".."))
-		return parent_of(rel);
-	return valid_name(name) ? join(rel, name) : NULL;
+		return share_parent(rel);
+	return share_valid_name(name) ? share_join(rel, name) : NULL;
 }
 
 /* After a rename, every fid below the old path follows it (their next open is by path). */
 static void follow_rename(struct p9_server *s, const char *from, const char *to)
 {
-	size_t n = strlen(from);
 	for (unsigned int i = 0; i < SLOTS; i++) {
 		struct fid *f = &s->fids[i];
-		if (f->state != USED || strncmp(f->rel, from, n) || (f->rel[n] && f->rel[n] != '/'))
-			continue;
-		size_t len = strlen(to) + strlen(f->rel + n) + 1;
-		char *full = malloc(len);
-		if (full) {
-			snprintf(full, len, "%s%s", to, f->rel + n);
+		char *moved = f->state == USED ? share_moved(f->rel, from, to) : NULL;
+		if (moved) {
 			free(f->rel);
-			f->rel = full;
+			f->rel = moved;
 		}
 	}
 }
@@ -306,9 +255,32 @@ struct req {
 	struct wr out;
 };
 
-static int fstat_fid(struct fid *f, struct stat *st)
+static int fstat_fid(struct p9_server *s, struct fid *f, struct stat *st)
 {
+	bool hollow;
+	if (f->hollow)
+		return -share_stat(&s->share, f->rel, st, &hollow);
 	return fstat(f->open_fd >= 0 ? f->open_fd : f->path_fd, st) ? errno : 0;
+}
+
+/* A walk step's file, opened O_PATH into *fd, and its attributes. A mount point's
+ * directory gets no fd (-1, *hollow set). 0 or errno. */
+static int walk_open(struct p9_server *s, const char *rel, int *fd, struct stat *st, bool *hollow)
+{
+	*hollow = false;
+	*fd = share_open(&s->share, rel, O_PATH, 0);
+	if (*fd == -EXDEV) {
+		*fd = -1;
+		return -share_stat(&s->share, rel, st, hollow);
+	}
+	if (*fd < 0)
+		return -*fd;
+	if (!fstat(*fd, st))
+		return 0;
+	int e = errno;
+	close(*fd);
+	*fd = -1;
+	return e;
 }
 
 static int r_version(struct req *q)
@@ -337,7 +309,7 @@ static int r_attach(struct req *q)
 		return EINVAL;
 	if (fid_get(q->s, id))
 		return EEXIST;
-	int fd = open_beneath(q->s, "", O_PATH | O_DIRECTORY, 0);
+	int fd = share_open(&q->s->share, "", O_PATH | O_DIRECTORY, 0);
 	if (fd < 0)
 		return -fd;
 	struct stat st;
@@ -368,18 +340,18 @@ static int r_walk(struct req *q)
 		return EEXIST;
 	char *rel = strdup(f->rel);
 	int fd = -1, e = rel ? 0 : ENOMEM;
+	bool hollow = f->hollow;
 	size_t nq_at = q->out.off;
 	put16(&q->out, 0);
 	unsigned int done = 0;
 	for (; done < n && !e; done++) {
 		char *next = walk_step(rel, names[done]);
-		int nfd = next ? open_beneath(q->s, next, O_PATH, 0) : -ENOENT;
+		int nfd;
 		struct stat st;
-		if (nfd >= 0 && fstat(nfd, &st))
-			nfd = -errno;
-		if (nfd < 0) {
+		int we = next ? walk_open(q->s, next, &nfd, &st, &hollow) : ENOENT;
+		if (we) {
 			free(next);
-			e = -nfd;
+			e = we;
 			break;
 		}
 		free(rel);
@@ -398,10 +370,11 @@ static int r_walk(struct req *q)
 	q->out.p[nq_at + 1] = (uint8_t)(done >> 8);
 	if (done < n) { /* a partial walk makes no fid */
 		free(rel);
-		close(fd);
+		if (fd >= 0)
+			close(fd);
 		return 0;
 	}
-	if (fd < 0 && (fd = open_beneath(q->s, rel, O_PATH, 0)) < 0) { /* a clone */
+	if (fd < 0 && !hollow && (fd = share_open(&q->s->share, rel, O_PATH, 0)) < 0) { /* a clone */
 		free(rel);
 		q->out.off = nq_at;
 		return -fd;
@@ -410,12 +383,15 @@ static int r_walk(struct req *q)
 		fid_close(f);
 		f->path_fd = fd;
 		f->rel = rel;
+		f->hollow = hollow;
 		return 0;
 	}
 	uint32_t uid = f->uid;
 	e = fid_new(q->s, newid, rel, fd, uid);
 	if (e)
 		q->out.off = nq_at;
+	else
+		fid_get(q->s, newid)->hollow = hollow;
 	return e;
 }
 
@@ -433,14 +409,7 @@ static int open_flags(struct p9_server *s, uint32_t flags, bool *write)
 	*write = (f & O_ACCMODE) != O_RDONLY || (f & O_TRUNC);
 	if ((f & O_ACCMODE) == O_ACCMODE)
 		return -EINVAL;
-	return *write && s->ro ? -EROFS : f;
-}
-
-/* Permission bits the guest may set: no set-user-ID or set-group-ID, which would hand
- * the guest's choice of owner to whoever runs the file on the host. */
-static mode_t safe_mode(uint32_t mode)
-{
-	return mode & 01777;
+	return *write && s->share.ro ? -EROFS : f;
 }
 
 static int r_lopen(struct req *q)
@@ -458,25 +427,22 @@ static int r_lopen(struct req *q)
 	if (of < 0)
 		return -of;
 	struct stat st;
-	if (fstat(f->path_fd, &st))
-		return errno;
+	int e = fstat_fid(q->s, f, &st);
+	if (e)
+		return e;
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return EACCES; /* never a host device, FIFO or socket */
-	int fd = open_beneath(q->s, f->rel, of | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0), 0);
+	if (f->hollow && write)
+		return EROFS;
+	/* a mount point's directory: a handle on the root that is never read (Treaddir) */
+	int fd = f->hollow ? share_open(&q->s->share, "", O_PATH, 0)
+			   : share_open(&q->s->share, f->rel, of | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0), 0);
 	if (fd < 0)
 		return -fd;
 	f->open_fd = fd;
 	put_qid(&q->out, &st);
 	put32(&q->out, q->s->msize - RREAD_OVERHEAD);
 	return 0;
-}
-
-/* Who owns what a fid creates: the attaching user, the group the guest names. */
-static void own(int dirfd, const char *name, const struct fid *f, uint32_t gid)
-{
-	if (fchownat(dirfd, name, f->uid, gid, AT_SYMLINK_NOFOLLOW)) {
-		/* best effort: an unprivileged pagoda keeps its own ids */
-	}
 }
 
 static int r_lcreate(struct req *q)
@@ -486,11 +452,11 @@ static int r_lcreate(struct req *q)
 	get_str(&q->in, name, sizeof(name));
 	uint32_t flags = get32(&q->in), mode = get32(&q->in), gid = get32(&q->in);
 	struct fid *f = fid_get(q->s, id);
-	if (q->in.bad || !valid_name(name))
+	if (q->in.bad || !share_valid_name(name))
 		return EINVAL;
 	if (!f)
 		return EBADF;
-	if (q->s->ro)
+	if (q->s->share.ro)
 		return EROFS;
 	if (f->open_fd >= 0)
 		return EBUSY;
@@ -498,12 +464,12 @@ static int r_lcreate(struct req *q)
 	int of = open_flags(q->s, flags & ~P9_DIRECTORY, &write);
 	if (of < 0)
 		return -of;
-	char *rel = join(f->rel, name);
+	char *rel = share_join(f->rel, name);
 	if (!rel)
 		return ENAMETOOLONG;
 	int fd = openat(f->path_fd, name, of | O_CREAT | (flags & P9_EXCL ? O_EXCL : 0) | O_NOFOLLOW | O_CLOEXEC,
-			safe_mode(mode));
-	int pfd = fd >= 0 ? open_beneath(q->s, rel, O_PATH, 0) : -errno;
+			share_safe_mode(mode));
+	int pfd = fd >= 0 ? share_open(&q->s->share, rel, O_PATH, 0) : -errno;
 	struct stat st;
 	if (pfd >= 0 && fstat(pfd, &st))
 		pfd = -errno;
@@ -513,7 +479,7 @@ static int r_lcreate(struct req *q)
 		free(rel);
 		return -pfd;
 	}
-	own(f->path_fd, name, f, gid);
+	share_own(f->path_fd, name, f->uid, gid);
 	fid_close(f);
 	f->rel = rel;
 	f->path_fd = pfd;
@@ -584,12 +550,12 @@ static int r_clunk(struct req *q, bool remove)
 	if (!f)
 		return EBADF;
 	int e = 0;
-	if (remove && q->s->ro) {
+	if (remove && q->s->share.ro) {
 		e = EROFS;
 	} else if (remove) {
 		struct stat st;
 		const char *name;
-		int dfd = open_parent(q->s, f->rel, &name);
+		int dfd = share_open_parent(&q->s->share, f->rel, &name);
 		if (dfd < 0)
 			e = -dfd;
 		else if (fstat(f->path_fd, &st) || unlinkat(dfd, name, S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0))
@@ -613,7 +579,7 @@ static int r_getattr(struct req *q)
 	if (!f)
 		return EBADF;
 	struct stat st;
-	int e = fstat_fid(f, &st);
+	int e = fstat_fid(q->s, f, &st);
 	if (e)
 		return e;
 	struct wr *w = &q->out;
@@ -643,13 +609,8 @@ enum { SET_MODE = 1, SET_UID = 2, SET_GID = 4, SET_SIZE = 8, SET_ATIME = 0x10, S
 
 static int set_times(int fd, uint32_t valid, uint64_t as, uint64_t an, uint64_t ms, uint64_t mn)
 {
-	struct timespec ts[2] = { { 0, UTIME_OMIT }, { 0, UTIME_OMIT } };
-	if (valid & SET_ATIME)
-		ts[0] = valid & SET_ATIME_SET ? (struct timespec){ (time_t)as, (long)(an % 1000000000) }
-					       : (struct timespec){ 0, UTIME_NOW };
-	if (valid & SET_MTIME)
-		ts[1] = valid & SET_MTIME_SET ? (struct timespec){ (time_t)ms, (long)(mn % 1000000000) }
-					       : (struct timespec){ 0, UTIME_NOW };
+	struct timespec ts[2] = { share_time(valid & SET_ATIME, !(valid & SET_ATIME_SET), as, an),
+				  share_time(valid & SET_MTIME, !(valid & SET_MTIME_SET), ms, mn) };
 	return futimens(fd, ts) ? errno : 0;
 }
 
@@ -664,7 +625,7 @@ static int r_setattr(struct req *q)
 		return EINVAL;
 	if (!f)
 		return EBADF;
-	if (q->s->ro)
+	if (q->s->share.ro)
 		return EROFS;
 	struct stat st;
 	if (fstat(f->path_fd, &st))
@@ -675,10 +636,10 @@ static int r_setattr(struct req *q)
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return 0; /* a symlink has no mode, size or times of its own to set here */
 	int e = 0;
-	int fd = open_beneath(q->s, f->rel, (valid & SET_SIZE) ? O_WRONLY : O_RDONLY, 0);
+	int fd = share_open(&q->s->share, f->rel, (valid & SET_SIZE) ? O_WRONLY : O_RDONLY, 0);
 	if (fd < 0)
 		return -fd;
-	if ((valid & SET_MODE) && fchmod(fd, safe_mode(mode)))
+	if ((valid & SET_MODE) && fchmod(fd, share_safe_mode(mode)))
 		e = errno;
 	if (!e && (valid & SET_SIZE) && ftruncate(fd, (off_t)size))
 		e = errno;
@@ -696,6 +657,10 @@ static int r_readdir(struct req *q)
 	int e = io_args(q, &f, &off, &count);
 	if (e)
 		return e;
+	if (f->hollow) {
+		put32(&q->out, 0); /* a mount point's directory lists nothing */
+		return 0;
+	}
 	if (lseek(f->open_fd, (off_t)off, SEEK_SET) < 0)
 		return errno;
 	static char buf[64 << 10];
@@ -730,11 +695,11 @@ static int dir_and_name(struct req *q, struct fid **dir, char *name)
 	uint32_t id = get32(&q->in);
 	get_str(&q->in, name, NAME_MAX_9P + 1);
 	*dir = fid_get(q->s, id);
-	if (q->in.bad || !valid_name(name))
+	if (q->in.bad || !share_valid_name(name))
 		return EINVAL;
 	if (!*dir)
 		return EBADF;
-	return q->s->ro ? EROFS : 0;
+	return q->s->share.ro ? EROFS : 0;
 }
 
 static int reply_entry_qid(struct req *q, int dirfd, const char *name)
@@ -756,9 +721,9 @@ static int r_mkdir(struct req *q)
 		e = EINVAL;
 	if (e)
 		return e;
-	if (mkdirat(d->path_fd, name, safe_mode(mode)))
+	if (mkdirat(d->path_fd, name, share_safe_mode(mode)))
 		return errno;
-	own(d->path_fd, name, d, gid);
+	share_own(d->path_fd, name, d->uid, gid);
 	return reply_entry_qid(q, d->path_fd, name);
 }
 
@@ -775,7 +740,7 @@ static int r_symlink(struct req *q)
 		return e;
 	if (symlinkat(target, d->path_fd, name)) /* only the guest ever follows it */
 		return errno;
-	own(d->path_fd, name, d, gid);
+	share_own(d->path_fd, name, d->uid, gid);
 	return reply_entry_qid(q, d->path_fd, name);
 }
 
@@ -792,11 +757,11 @@ static int r_mknod(struct req *q)
 		e = EINVAL;
 	if (e)
 		return e;
-	if (!S_ISFIFO(mode) && !S_ISSOCK(mode))
-		return EPERM; /* a device node in the share would open the host's device */
-	if (mknodat(d->path_fd, name, (mode & S_IFMT) | safe_mode(mode), 0))
+	if (!share_may_mknod(mode))
+		return EPERM;
+	if (mknodat(d->path_fd, name, (mode & S_IFMT) | share_safe_mode(mode), 0))
 		return errno;
-	own(d->path_fd, name, d, gid);
+	share_own(d->path_fd, name, d->uid, gid);
 	return reply_entry_qid(q, d->path_fd, name);
 }
 
@@ -806,11 +771,11 @@ static int r_link(struct req *q)
 	char name[NAME_MAX_9P + 1];
 	get_str(&q->in, name, sizeof(name));
 	struct fid *d = fid_get(q->s, did), *f = fid_get(q->s, id);
-	if (q->in.bad || !valid_name(name))
+	if (q->in.bad || !share_valid_name(name))
 		return EINVAL;
 	if (!d || !f)
 		return EBADF;
-	if (q->s->ro)
+	if (q->s->share.ro)
 		return EROFS;
 	return linkat(f->path_fd, "", d->path_fd, name, AT_EMPTY_PATH) ? errno : 0;
 }
@@ -839,7 +804,7 @@ static int rename_in(struct p9_server *s, int odfd, const char *oname, const cha
 {
 	if (renameat(odfd, oname, nd->path_fd, nname))
 		return errno;
-	char *to = join(nd->rel, nname);
+	char *to = share_join(nd->rel, nname);
 	if (from && to)
 		follow_rename(s, from, to);
 	free(to);
@@ -854,13 +819,13 @@ static int r_renameat(struct req *q)
 	uint32_t nid = get32(&q->in);
 	get_str(&q->in, nname, sizeof(nname));
 	struct fid *od = fid_get(q->s, oid), *nd = fid_get(q->s, nid);
-	if (q->in.bad || !valid_name(oname) || !valid_name(nname))
+	if (q->in.bad || !share_valid_name(oname) || !share_valid_name(nname))
 		return EINVAL;
 	if (!od || !nd)
 		return EBADF;
-	if (q->s->ro)
+	if (q->s->share.ro)
 		return EROFS;
-	char *from = join(od->rel, oname);
+	char *from = share_join(od->rel, oname);
 	int e = rename_in(q->s, od->path_fd, oname, from, nd, nname);
 	free(from);
 	return e;
@@ -872,14 +837,14 @@ static int r_rename(struct req *q)
 	char nname[NAME_MAX_9P + 1];
 	get_str(&q->in, nname, sizeof(nname));
 	struct fid *f = fid_get(q->s, id), *nd = fid_get(q->s, did);
-	if (q->in.bad || !valid_name(nname))
+	if (q->in.bad || !share_valid_name(nname))
 		return EINVAL;
 	if (!f || !nd)
 		return EBADF;
-	if (q->s->ro)
+	if (q->s->share.ro)
 		return EROFS;
 	const char *oname;
-	int dfd = open_parent(q->s, f->rel, &oname); /* the root stays: EBUSY */
+	int dfd = share_open_parent(&q->s->share, f->rel, &oname); /* the root stays: EBUSY */
 	if (dfd < 0)
 		return -dfd;
 	char *from = strdup(f->rel);
@@ -1041,11 +1006,8 @@ struct p9_server *p9_server_create(const char *root, bool ro, char *err, size_t 
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
-	s->ro = ro;
 	s->msize = P9_MSIZE_MAX;
-	s->root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-	if (s->root_fd < 0) {
-		snprintf(err, errlen, "%s: %s: give a directory to share", root, strerror(errno));
+	if (share_dir_open(&s->share, root, ro, err, errlen)) {
 		free(s->fids);
 		free(s);
 		return NULL;
@@ -1068,7 +1030,7 @@ void p9_server_destroy(struct p9_server *s)
 	if (!s)
 		return;
 	p9_server_reset(s);
-	close(s->root_fd);
+	share_dir_close(&s->share);
 	free(s->fids);
 	free(s);
 }

@@ -1,11 +1,8 @@
 /* A 9P2000.L file server for one host directory (the protocol Linux's v9fs speaks over
  * virtio-9p). Every byte of a request is the guest's: lengths, counts, fids, names and
  * offsets are checked before use, and the guest can reach nothing outside the shared
- * directory: each file is opened with openat2(RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS |
- * RESOLVE_NO_XDEV) from the share's root (symlinks are the guest's to resolve, never the
- * server's; other file systems mounted below the share are not part of it), names are
- * single path components, and only regular files and directories can be opened (no host
- * device nodes or FIFOs: device nodes cannot be created either).
+ * directory (share_dir.h's rules); only regular files and directories can be opened (no
+ * host device nodes or FIFOs).
  *
  * Requests are served synchronously by the caller's thread. Not thread-safe. */
 #ifndef PAGODA_VIRTIO_P9_SERVER_H

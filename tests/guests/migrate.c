@@ -4,8 +4,12 @@
  * checks every page against the versions and prints "tick N verified". A VM that was
  * snapshotted or migrated in between must print the ticks in order, none lost or
  * repeated, and never a failure. After "steps" steps (default 10000) it powers off;
- * steps=0 runs until stopped. "idle=1": fill the pages, say so, then halt with interrupts on (the
- * benchmark's idle guest with its memory full). */
+ * steps=0 runs until stopped. "input=1": a byte on the console ends the run after the next
+ * tick (the migration tests end it once the move is over, so a fast guest or a slow move
+ * cannot end it on the source first). "idle=1": fill the pages, say so, then halt with interrupts on (the
+ * benchmark's idle guest with its memory full). "hot=K": each step also rewrites one of the
+ * first K pages, in turn (a hot set written over and over beside the walk: the pre-copy
+ * order's test and benchmark). */
 #include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 
 #define PAGE 4096UL
@@ -42,11 +46,12 @@ static int64_t verify(uint64_t base, uint64_t n)
 int main(void)
 {
 	uint64_t n = (rt_param_u64("mib", 32) << 20) / PAGE, steps = rt_param_u64("steps", 10000);
-	uint64_t tick = rt_param_u64("tick", 500);
+	uint64_t tick = rt_param_u64("tick", 500), hot = rt_param_u64("hot", 0);
+	bool end_on_input = rt_param_u64("input", 0);
 	unsigned int idx = 0;
 	uint64_t lo, hi;
 	rt_ram_range(&idx, &lo, &hi);
-	if (n > MAX_PAGES || hi - lo < n * PAGE || !tick) {
+	if (n > MAX_PAGES || hi - lo < n * PAGE || !tick || hot > n) {
 		rt_printf("FAIL: bad parameters\n");
 		return 1;
 	}
@@ -65,7 +70,8 @@ int main(void)
 			__asm__ volatile("sti; hlt");
 #endif
 	}
-	for (uint64_t s = 1; !steps || s <= steps; s++) {
+	uint64_t s;
+	for (s = 1; !steps || s <= steps; s++) {
 		/* The step lives in a register and in memory: after a move they must agree, or
 		 * memory went back in time (pages and the versions that describe them both stale
 		 * would still verify each other). */
@@ -77,6 +83,10 @@ int main(void)
 		uint64_t p = (s * 7919) % n;
 		version[p]++;
 		write_page(lo, p);
+		if (hot) {
+			version[s % hot]++;
+			write_page(lo, s % hot);
+		}
 		if (s % tick)
 			continue;
 		int64_t bad = verify(lo, n);
@@ -85,7 +95,11 @@ int main(void)
 			return 1;
 		}
 		rt_printf("tick %lu verified\n", s / tick);
+		if (end_on_input && rt_input_ready()) {
+			s++;
+			break;
+		}
 	}
-	rt_printf("done: %lu steps, every page verified\n", steps);
+	rt_printf("done: %lu steps, every page verified\n", s - 1);
 	return 0;
 }

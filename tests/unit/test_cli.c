@@ -147,6 +147,18 @@ static void device_options(void)
 	CHECK_MSG(err, "stats=0 is not an interval");
 	CHECK(parse_dev(&c, err, "--balloon=1M,loud", NULL, NULL, NULL) < 0);
 
+	/* shared directories: 9P by default, virtio-fs asked for; tags are per protocol */
+	CHECK_EQ(parse_dev(&c, err, "--fs", "/srv", "--fs", "/srv,proto=virtiofs,ro"), 0);
+	CHECK(c.m.nr_fs == 2 && c.m.fs[0].proto == FS_9P && c.m.fs[1].proto == FS_VIRTIOFS && c.m.fs[1].read_only);
+	CHECK(!strcmp(c.m.fs[1].tag, "pagoda"));
+	CHECK(parse_dev(&c, err, "--fs", "/srv,proto=nfs", NULL, NULL) < 0);
+	CHECK_MSG(err, "proto=9p|virtiofs");
+	CHECK(parse_dev(&c, err, "--fs", "/a,proto=virtiofs", "--fs", "/b,proto=virtiofs") < 0);
+	CHECK_MSG(err, "tag 'pagoda' is taken by --fs /a");
+	CHECK(parse_dev(&c, err, "--fs", "/a,proto=virtiofs,tag=0123456789012345678901234567890123456", NULL,
+			NULL) < 0);
+	CHECK_MSG(err, "longer than virtio-fs's 36 bytes");
+
 	/* Nine devices: one too many for the interrupt lines. */
 	char *argv[20] = { "run" };
 	char bufs[9][16];

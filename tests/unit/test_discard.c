@@ -4,6 +4,7 @@
 
 #include "../../mem/discard.h"
 #include "check.h"
+#include "test_pool.h"
 
 #define RAM (64ULL << 20)
 
@@ -96,21 +97,9 @@ int main(void)
 	small_pages(MEM_ANON);
 	small_pages(MEM_THP);
 	small_pages(MEM_MEMFD);
-	/* A pool for the hugetlb case, put back as it was. */
-	FILE *f = fopen("/proc/sys/vm/nr_hugepages", "r+");
-	long before = 0;
-	if (f && fscanf(f, "%ld", &before) == 1 && before < 32) {
-		rewind(f);
-		fprintf(f, "%ld\n", before + 32);
-		fflush(f);
-	}
+	struct test_pool pool = test_pool_grow(32);
 	huge_pages();
-	if (f && before < 32) {
-		rewind(f);
-		fprintf(f, "%ld\n", before);
-	}
-	if (f)
-		fclose(f);
+	test_pool_restore(&pool);
 	int r = check_result("discard");
 	return r ? r : skipped ? 77 : 0; /* 77: meson counts it skipped, not passed */
 }

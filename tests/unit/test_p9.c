@@ -5,6 +5,7 @@
  * writing a read-only share, malformed and truncated messages, running out of fids. */
 #include <fcntl.h>
 #include <stdlib.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
@@ -78,6 +79,16 @@ static uint8_t lopen(uint32_t fid, uint32_t flags, uint32_t *err)
 	begin(12);
 	put(fid, 4);
 	put(flags, 4);
+	return send_msg(err);
+}
+
+/* Treaddir of an open directory fid from offset 0, room for 8192 bytes of entries. */
+static uint8_t readdir_fid(uint32_t fid, uint32_t *err)
+{
+	begin(40);
+	put(fid, 4);
+	put(0, 8);
+	put(8192, 4);
 	return send_msg(err);
 }
 
@@ -171,11 +182,7 @@ static void honest(const char *dir)
 
 	CHECK_EQ(walk(1, 4, 0, NULL, &e), RWALK);
 	CHECK_EQ(lopen(4, O_RDONLY | 00200000, &e), RLOPEN);
-	begin(40);
-	put(4, 4);
-	put(0, 8);
-	put(8192, 4);
-	CHECK_EQ(send_msg(&e), RREADDIR);
+	CHECK_EQ(readdir_fid(4, &e), RREADDIR);
 	rep[rlen] = 0;
 	CHECK(memmem(rep, rlen, "moved.txt", 9) && memmem(rep, rlen, "sub", 3));
 	CHECK_EQ(clunk(4), RCLUNK);
@@ -337,6 +344,61 @@ static void malformed(void)
 	CHECK_EQ(walk(1, 5, 0, NULL, &e), RWALK);
 }
 
+/* Another file system mounted below the share (as /proc is below / when exec shares the
+ * host's root): an empty, read-only directory; nothing of the mounted one shows and
+ * nothing can be made in it. Before, the walk to it failed with EXDEV: exec's guest
+ * could not mount its own /proc, /sys, /tmp on those directories. */
+static void mount_point(const char *dir)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/mp", dir);
+	mkdir(path, 0755);
+	if (mount("tmpfs", path, "tmpfs", 0, "size=1M")) {
+		printf("p9: mount points skipped (no tmpfs mount here: %s)\n", strerror(errno));
+		return;
+	}
+	snprintf(path, sizeof(path), "%s/mp/host-only", dir);
+	close(open(path, O_CREAT | O_WRONLY, 0644));
+	start(dir, false);
+	uint32_t e;
+	const char *mp[] = { "mp" }, *inside[] = { "mp", "host-only" };
+	CHECK_EQ(walk(1, 2, 1, mp, &e), RWALK);
+	CHECK_EQ(rep[9], 0x80); /* a directory */
+	CHECK(at(9 + 5, 8) >> 40); /* not inode 1 of some file system, as /proc and /sys both are */
+	begin(24);
+	put(2, 4);
+	put(0x7ff, 8);
+	CHECK_EQ(send_msg(&e), RGETATTR);
+	CHECK_EQ(at(7 + 8 + 13, 4), S_IFDIR | 0555);
+	CHECK_EQ(walk(1, 3, 2, inside, &e), RWALK);
+	CHECK_EQ(at(7, 2), 1); /* only the first name: the file is not there */
+	CHECK_EQ(walk(2, 4, 0, NULL, &e), RWALK); /* a clone stays the mount point */
+	CHECK_EQ(lopen(4, O_RDONLY | 00200000, &e), RLOPEN);
+	CHECK_EQ(readdir_fid(4, &e), RREADDIR);
+	CHECK_EQ(at(7, 4), 0);
+	CHECK_EQ(lopen(2, O_RDWR, &e), RLERROR);
+	CHECK_EQ(e, EROFS);
+	begin(72);
+	put(2, 4);
+	str("planted");
+	put(0755, 4);
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RLERROR);
+	begin(14);
+	put(2, 4);
+	str("planted.txt");
+	put(O_RDWR, 4);
+	put(0644, 4);
+	put(0, 4);
+	CHECK_EQ(send_msg(&e), RLERROR);
+	snprintf(path, sizeof(path), "%s/mp", dir);
+	CHECK(umount(path) == 0);
+	snprintf(path, sizeof(path), "%s/mp/planted", dir);
+	CHECK(access(path, F_OK) != 0);
+	snprintf(path, sizeof(path), "%s/planted", dir);
+	CHECK(access(path, F_OK) != 0);
+}
+
 static void read_only(const char *dir)
 {
 	start(dir, true);
@@ -365,6 +427,7 @@ int main(void)
 	honest(dir);
 	hostile(dir);
 	malformed();
+	mount_point(dir);
 	read_only(dir);
 	p9_server_destroy(srv);
 	char cmd[256];

@@ -1,8 +1,10 @@
 /* The seccomp filters: a child process installs a thread's filter and makes a call
  * outside it; with `on` it must end with EXIT_SANDBOX and a message naming the call,
- * with `log` the call goes through, and calls the thread needs keep working. A crash on
- * any thread is reported as the crash it is, with the terminal put back. */
+ * with `log` the call goes through, and calls the thread needs keep working (the file
+ * servers' among them). A crash on any thread is reported as the crash it is, with the
+ * terminal put back. */
 #include <fcntl.h>
+#include <linux/fuse.h>
 #include <linux/kvm.h>
 #include <pthread.h>
 #include <signal.h>
@@ -10,18 +12,23 @@
 #include <string.h>
 #include <termios.h>
 #include <sys/ioctl.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../../virtio/fuse_server.h"
+#include "../../virtio/p9_server.h"
 #include "../../vmm/front/console.h"
+#include "../../vmm/core/image.h"
 #include "../../vmm/core/sandbox.h"
 #include "../../vmm/core/vm.h"
+#include "../fuzz/fuzz_share.h"
 #include "check.h"
 
 enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF,
-	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS, PROBE_THREAD_HEAP };
+	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS, PROBE_THREAD_HEAP, PROBE_FILE_SERVERS };
 
 static char pty_name[64];
 
@@ -68,6 +75,64 @@ static int heap_in_thread(enum sandbox_thread kind)
 	return ret ? 98 : write(STDERR_FILENO, "alive\n", 6) == 6 ? 0 : 98;
 }
 
+/* The file servers' sessions (the fuzz targets' seeds: every 9P message type and FUSE
+ * operation the servers answer, a mount point's directory listed among them), read
+ * before any filter; argv[1] the FUSE one, argv[2] the 9P one. */
+static struct image session[2];
+static const char *share;
+static struct fuse_server *fuse;
+static struct p9_server *p9;
+
+/* The servers on fuzz_share.h's directory with a tmpfs mounted at mp (as root; without
+ * it the mount point's requests just fail). */
+static void make_servers(void)
+{
+	char err[256], mp[128];
+	share = fuzz_share_world("sandbox");
+	snprintf(mp, sizeof(mp), "%s/mp", share);
+	if (mount("tmpfs", mp, "tmpfs", 0, "size=1M")) {
+		/* an unprivileged run serves the mount point as a plain directory */
+	}
+	fuse = fuse_server_create(share, false, err, sizeof(err));
+	p9 = p9_server_create(share, false, err, sizeof(err));
+}
+
+static void unmount_share(void)
+{
+	char mp[128];
+	snprintf(mp, sizeof(mp), "%s/mp", share);
+	umount(mp);
+}
+
+/* Serves each session's requests one after the other, as the I/O thread would: under
+ * its filter, a call the servers make and the filter lacks ends the child. */
+static int serve_sessions(void)
+{
+	static uint8_t rep[FUSE_SRV_MSG_MAX > P9_MSIZE_MAX ? FUSE_SRV_MSG_MAX : P9_MSIZE_MAX];
+	struct {
+		struct fuse_in_header h;
+		struct fuse_init_in in;
+	} init = { { .len = sizeof(init), .opcode = FUSE_INIT, .unique = 1 },
+		   { .major = FUSE_KERNEL_VERSION, .minor = 38, .max_readahead = 1 << 20 } };
+	if (!fuse || !p9 || !fuse_server_handle(fuse, (const uint8_t *)&init, sizeof(init), rep, sizeof(rep)))
+		return 97;
+	for (int k = 0; k < 2; k++) {
+		const uint8_t *d = session[k].data;
+		for (size_t off = 0, n = session[k].len; off + 7 <= n;) {
+			uint32_t len;
+			memcpy(&len, d + off, 4);
+			if (len < 7 || len > n - off)
+				break;
+			if (k == 0)
+				fuse_server_handle(fuse, d + off, len, rep, sizeof(rep));
+			else
+				p9_server_handle(p9, d + off, len, rep, sizeof(rep));
+			off += len;
+		}
+	}
+	return write(STDERR_FILENO, "alive\n", 6) == 6 ? 0 : 98;
+}
+
 /* The child's console on the pseudo-terminal pty_name, in raw mode as pagoda puts it. */
 static void console_on_pty(void)
 {
@@ -90,11 +155,15 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 		dup2(pipefd[1], STDERR_FILENO);
 		if (probe == PROBE_CRASH_ON_TTY)
 			console_on_pty();
+		if (probe == PROBE_FILE_SERVERS)
+			sandbox_allow_shared_files();
 		if (sandbox_prepare(mode) || (probe != PROBE_THREAD_HEAP && sandbox_enter(kind)))
 			_exit(99);
 		int r = 0;
 		if (probe == PROBE_THREAD_HEAP)
 			r = heap_in_thread(kind);
+		else if (probe == PROBE_FILE_SERVERS)
+			r = serve_sessions();
 		else if (probe == PROBE_SOCKET)
 			r = socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 0 : 98;
 		else if (probe == PROBE_IOCTL)
@@ -147,9 +216,15 @@ static void crash_on_tty(enum sandbox_thread kind)
 	close(master);
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	char out[512];
+	char err[256];
+	if (argc < 3 || image_open(&session[0], argv[1], "FUSE session", err, sizeof(err)) ||
+	    image_open(&session[1], argv[2], "9P session", err, sizeof(err))) {
+		fprintf(stderr, "usage: test_sandbox FUSE-SESSION 9P-SESSION (%s)\n", argc < 3 ? "missing" : err);
+		return 1;
+	}
 	crash_on_tty(SANDBOX_IO);
 	crash_on_tty(SANDBOX_VCPU);
 	crash_on_tty(SANDBOX_MAIN);
@@ -188,5 +263,15 @@ int main(void)
 		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_THREAD_HEAP, out, sizeof(out)), 0);
 		CHECK_MSG(out, "alive");
 	}
+	/* A guest's every file-server request on the I/O thread: a file server's calls are
+	 * all in the list a shared directory adds (listing a mount point once was not). */
+	make_servers();
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_IO, PROBE_FILE_SERVERS, out, sizeof(out)), 0);
+	CHECK_MSG(out, "alive");
+	unmount_share();
+	fuse_server_destroy(fuse);
+	p9_server_destroy(p9);
+	image_close(&session[0]);
+	image_close(&session[1]);
 	return check_result("sandbox");
 }

@@ -102,6 +102,22 @@ int main(void)
 	CHECK(strstr(json, "\"method\": \"damon-vaddr\"") != NULL);
 	char small[32];
 	CHECK(wss_report_json(&r, small, sizeof(small)) == -ENOSPC); /* cut, and says so */
+
+	/* The same regions as pages used lately (pre-copy's and post-copy's hot set): the ones
+	 * touched in the last window, every page a region covers even in part; nothing
+	 * outside the slot. */
+	const struct memslot *sl = &m.slots.slots[0];
+	uint64_t words = memslot_bitmap_words(sl), *bits = calloc(words, 8), n = 0;
+	wss_mark_recent(sl, bits, base + 100, base + 64 * MiB, 5);
+	wss_mark_recent(sl, bits, base + 64 * MiB, base + 96 * MiB, 0);   /* idle */
+	wss_mark_recent(sl, bits, base + size - MiB, base + size + 8 * MiB, 1);
+	wss_mark_recent(sl, bits, base - 16 * MiB, base - 8 * MiB, 9);
+	for (uint64_t w = 0; w < words; w++)
+		n += (uint64_t)__builtin_popcountll(bits[w]);
+	CHECK_EQ(n, (65 * MiB) / SZ_4K);
+	CHECK(memslot_bit(bits, 0) && memslot_bit(bits, 64 * MiB / SZ_4K - 1) && !memslot_bit(bits, 64 * MiB / SZ_4K));
+	CHECK(memslot_bit(bits, size / SZ_4K - 1) && !memslot_bit(bits, size / SZ_4K - MiB / SZ_4K - 1));
+	free(bits);
 	guest_mem_destroy(&m);
 	check_ages();
 	check_stock_kvm();

@@ -237,8 +237,12 @@ void controller_close(struct controller *c)
 		c->rate_fd = -1;
 	}
 	if (c->mig) {
-		if (atomic_load(&c->m->vm.exit_code) != EXIT_GUEST_OFF || c->mig->state == MIG_RUNNING)
-			migration_abort(c->mig); /* a signal or an error ends the VMM mid-migration */
+		if (atomic_load(&c->m->vm.exit_code) != EXIT_GUEST_OFF || c->mig->state == MIG_RUNNING) {
+			/* The guest, a signal or an error ends the VM mid-migration. */
+			char why[sizeof(c->m->vm.exit_reason) + 64];
+			snprintf(why, sizeof(why), "the VM ended during the migration: %s", c->m->vm.exit_reason);
+			migration_abort(c->mig, why);
+		}
 		migration_join(c->mig);
 		controller_answer_migration(c); /* a migration that ended the VM still gets its answer */
 		free(c->mig);

@@ -22,8 +22,8 @@ enum cpu_model {
 
 #define MACHINE_DEFAULT_MEM (256ULL << 20)
 /* x86: PCI, because distribution kernels build virtio_pci in and virtio_mmio as a module
- * (and virtio-mmio needs the devices on the command line). arm64: mmio until there is an
- * ITS for MSI-X. */
+ * (and virtio-mmio needs the devices on the command line). arm64: mmio, which its kernels
+ * find in the device tree with nothing else; pci (MSI-X through the ITS) when asked. */
 #if defined(__x86_64__)
 #define VIRTIO_TRANSPORT_DEFAULT VIRTIO_TRANSPORT_PCI
 #else
@@ -81,6 +81,7 @@ struct machine_config {
 	double downtime_limit_ms;
 	unsigned int max_passes;
 	bool cancel_at_max_passes;
+	bool precopy_address_order;      /* --precopy-order address (mig_order.h) */
 	bool migration_keyed;          /* migration_key holds the shared secret */
 	struct mig_key migration_key;
 };

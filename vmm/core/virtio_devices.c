@@ -7,6 +7,7 @@
 #include "../../virtio/blk.h"
 #include "../../virtio/net.h"
 #include "../../virtio/p9.h"
+#include "../../virtio/virtiofs.h"
 #include "../../virtio/rng.h"
 
 static const uint32_t virtio_irqs[MACHINE_MAX_VIRTIO] = MACHINE_ARCH_VIRTIO_IRQS;
@@ -147,8 +148,10 @@ int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct m
 		e = d ? attach(v, vm, VDEV_BALLOON, d, d, err, errlen) : -ENOMEM;
 	}
 	for (unsigned int i = 0; !e && i < cfg->nr_fs; i++) {
-		struct virtio_dev *d = virtio_p9_create(&v->host, &cfg->fs[i], err, errlen);
-		e = d ? attach(v, vm, VDEV_FS, d, d, err, errlen) : -EINVAL;
+		bool fuse = cfg->fs[i].proto == FS_VIRTIOFS;
+		struct virtio_dev *d = fuse ? virtio_fs_create(&v->host, &cfg->fs[i], err, errlen)
+					    : virtio_p9_create(&v->host, &cfg->fs[i], err, errlen);
+		e = d ? attach(v, vm, fuse ? VDEV_VIRTIOFS : VDEV_9P, d, d, err, errlen) : -EINVAL;
 	}
 	return e;
 }
@@ -221,7 +224,13 @@ void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
 			break;
 		}
 		case VDEV_BALLOON: print_balloon(s, out); break;
-		case VDEV_FS: {
+		case VDEV_VIRTIOFS: {
+			struct virtiofs_stats f = virtio_fs_stats(s->dev);
+			fprintf(out, "stats: %s requests=%llu errors=%llu nodes=%u handles=%u\n", s->dev->name,
+				(unsigned long long)f.requests, (unsigned long long)f.errors, f.nodes, f.handles);
+			break;
+		}
+		case VDEV_9P: {
 			struct p9_stats p = virtio_p9_stats(s->dev);
 			fprintf(out, "stats: %s requests=%llu errors=%llu fids=%u\n", s->dev->name,
 				(unsigned long long)p.requests, (unsigned long long)p.errors, p.fids);

@@ -17,7 +17,7 @@
 #include "io_thread.h"
 #include "vm.h"
 
-enum virtio_kind { VDEV_BLK, VDEV_NET, VDEV_RNG, VDEV_BALLOON, VDEV_FS };
+enum virtio_kind { VDEV_BLK, VDEV_NET, VDEV_RNG, VDEV_BALLOON, VDEV_9P, VDEV_VIRTIOFS };
 
 struct virtio_devices {
 	struct io_thread io;

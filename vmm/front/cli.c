@@ -12,6 +12,8 @@
 #include <unistd.h>
 
 #include "../../util/sizes.h"
+#include "../../virtio/virtiofs.h"
+#include "../persist/mig_order.h"
 
 const char cli_run_usage[] =
 	"usage: pagoda run [options]\n"
@@ -39,7 +41,8 @@ const char cli_run_usage[] =
 	"      --dirty-log auto|bitmap|clear|ring\n"
 	"                        dirty tracking mode (auto: the best this KVM offers, named)\n"
 	"      --dirty-ring-size N   entries per vCPU ring, a power of two (default 4096)\n"
-	"      --dirty-clear-chunk SIZE  bytes per KVM_CLEAR_DIRTY_LOG (default 1G)\n"
+	"      --dirty-clear-chunk SIZE  bytes per KVM_CLEAR_DIRTY_LOG (default 1G; a\n"
+	"                        migration clears 2M at a time, right before it reads them)\n"
 	"      --dirty-rate SECONDS  log dirty pages while the guest runs and print the rate\n"
 	"                        (pages/s, MiB/s, per vCPU with the ring) every SECONDS\n"
 	"      --working-set SECONDS[,method=auto|access-log|damon]\n"
@@ -58,12 +61,14 @@ const char cli_run_usage[] =
 	"      --net tap=NAME[,mac=XX:XX:XX:XX:XX:XX]\n"
 	"                        a virtio-net device on tap NAME (created if it does not exist)\n"
 	"      --rng             a virtio-rng device fed by getrandom(2)\n"
-	"      --fs PATH[,tag=TAG][,ro]\n"
-	"                        share directory PATH with the guest over virtio-9p (9P2000.L),\n"
-	"                        mounted there with mount -t 9p -o trans=virtio TAG DIR (tag\n"
-	"                        default: pagoda); ro: read-only. The guest reaches nothing\n"
-	"                        outside PATH and no file system mounted below it, opens no\n"
-	"                        device node or FIFO, sets no set-user-ID bit. Repeatable\n"
+	"      --fs PATH[,tag=TAG][,ro][,proto=9p|virtiofs]\n"
+	"                        share directory PATH with the guest over virtio-9p (9P2000.L,\n"
+	"                        the default: mount -t 9p -o trans=virtio TAG DIR) or virtio-fs\n"
+	"                        (FUSE, served by pagoda itself: mount -t virtiofs TAG DIR; tag\n"
+	"                        at most 36 bytes); tag default: pagoda; ro: read-only. The\n"
+	"                        guest reaches nothing outside PATH and no file system mounted\n"
+	"                        below it, opens no device node or FIFO, sets no set-user-ID\n"
+	"                        bit. Repeatable\n"
 	"      --balloon[=SIZE][,stats=SECONDS][,report]\n"
 	"                        a virtio-balloon device, inflated to SIZE at start (default 0);\n"
 	"                        the pages it takes go back to the host; stats= asks the guest\n"
@@ -96,6 +101,11 @@ const char cli_run_usage[] =
 	"                        is under MS milliseconds (default 50)\n"
 	"      --max-passes N[,cancel]  migration: after N passes stop and copy anyway\n"
 	"                        (default 30), or give up with cancel\n"
+	"      --precopy-order cold-first|address  migration: each pass sends the pages\n"
+	"                        written over and over (and, with --working-set, those used\n"
+	"                        lately) last, so fewer are dirty again at the next pass\n"
+	"                        (default cold-first); address: in guest-address order, to\n"
+	"                        compare\n"
 	"      --migration-log FILE  append a JSON line per migration event to FILE, on\n"
 	"                        either side: start, each pass (pages, bytes, rate, what was\n"
 	"                        dirtied meanwhile), end (downtime and where it went);\n"
@@ -146,7 +156,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
-       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_MIG_KEY, OPT_MIG_LOG,
+       OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_ORDER, OPT_MIG_KEY, OPT_MIG_LOG,
        OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS, OPT_TRANSPORT, OPT_FS };
 
 static const struct option run_options[] = {
@@ -182,6 +192,7 @@ static const struct option run_options[] = {
 	{ "migration-log", required_argument, NULL, OPT_MIG_LOG },
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
 	{ "max-passes", required_argument, NULL, OPT_PASSES },
+	{ "precopy-order", required_argument, NULL, OPT_ORDER },
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEM },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "help", no_argument, NULL, 'h' },
@@ -351,7 +362,7 @@ static int parse_fs(char *arg, struct run_config *cfg, char *err, size_t errlen)
 	if (opt)
 		*opt++ = 0;
 	if (!*arg)
-		return fail(err, errlen, "--fs needs a directory: --fs PATH[,tag=TAG][,ro]");
+		return fail(err, errlen, "--fs needs a directory: --fs PATH[,tag=TAG][,ro][,proto=9p|virtiofs]");
 	for (char *o = opt; o && *o;) {
 		char *next = strchr(o, ',');
 		if (next)
@@ -360,13 +371,19 @@ static int parse_fs(char *arg, struct run_config *cfg, char *err, size_t errlen)
 			f->read_only = true;
 		else if (!strncmp(o, "tag=", 4) && o[4] && strlen(o + 4) < P9_TAG_MAX)
 			f->tag = o + 4;
+		else if (!strcmp(o, "proto=9p") || !strcmp(o, "proto=virtiofs"))
+			f->proto = o[6] == '9' ? FS_9P : FS_VIRTIOFS;
 		else
-			return fail(err, errlen, "--fs %s: bad option '%s': use tag=TAG (1 to %d bytes) or ro", arg, o,
-				    P9_TAG_MAX - 1);
+			return fail(err, errlen,
+				    "--fs %s: bad option '%s': use tag=TAG (1 to %d bytes), ro or proto=9p|virtiofs", arg,
+				    o, P9_TAG_MAX - 1);
 		o = next;
 	}
+	if (f->proto == FS_VIRTIOFS && strlen(f->tag) > VIRTIOFS_TAG_MAX)
+		return fail(err, errlen, "--fs %s: tag '%s' is longer than virtio-fs's %d bytes: give a shorter tag=", arg,
+			    f->tag, VIRTIOFS_TAG_MAX);
 	for (unsigned int i = 0; i < cfg->m.nr_fs; i++)
-		if (!strcmp(cfg->m.fs[i].tag, f->tag))
+		if (cfg->m.fs[i].proto == f->proto && !strcmp(cfg->m.fs[i].tag, f->tag))
 			return fail(err, errlen, "--fs %s: tag '%s' is taken by --fs %s: give tag=OTHER", arg, f->tag,
 				    cfg->m.fs[i].path);
 	cfg->m.nr_fs++;
@@ -512,6 +529,13 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 			return fail(err, errlen, "--max-passes '%s': give a pass count, optionally ,cancel or ,force, e.g. 30,cancel", arg);
 		cfg->m.max_passes = (unsigned int)n;
 		cfg->m.cancel_at_max_passes = comma && !strcmp(comma, ",cancel");
+		return 0;
+	}
+	case OPT_ORDER: {
+		enum precopy_order o;
+		if (precopy_order_parse(arg, &o))
+			return fail(err, errlen, "--precopy-order '%s': give cold-first or address", arg);
+		cfg->m.precopy_address_order = o == PRECOPY_ADDRESS;
 		return 0;
 	}
 	case OPT_SECCOMP:

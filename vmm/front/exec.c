@@ -1,8 +1,9 @@
-/* `pagoda exec`: boots a kernel whose root is a host directory (shared over virtio-9p,
- * read-only under a tmpfs overlay unless --rw), runs one command there with pagoda's own
- * init (guest/exec_init.c, carried inside pagoda) and exits with the command's status:
- * the virtme-ng workflow for kernel CI. The initramfs is built for each run, in memory:
- * the init and the job (mode, working directory, the command's arguments). */
+/* `pagoda exec`: boots a kernel whose root is a host directory (shared over virtio-fs
+ * and virtio-9p, read-only under a tmpfs overlay unless --rw), runs one command there
+ * with pagoda's own init (guest/exec_init.c, carried inside pagoda) and exits with the
+ * command's status: the virtme-ng workflow for kernel CI. The initramfs is built for
+ * each run, in memory: the init, the job (mode, working directory, the command's
+ * arguments) and, for a modular kernel, the modules it needs (exec_modules.c). */
 #include "exec.h"
 
 #include <errno.h>
@@ -17,31 +18,41 @@
 #include "../../util/io.h"
 #include "../core/vm.h"
 #include "cli.h"
+#include "exec_modules.h"
 #include "run.h"
 
 extern const uint8_t exec_init_image[];
 extern const size_t exec_init_image_size;
 
 static const char exec_usage[] =
-	"usage: pagoda exec -k KERNEL [--root DIR] [--rw] [run options] -- COMMAND [ARGS...]\n"
+	"usage: pagoda exec -k KERNEL [--root DIR] [--rw] [--root-fs virtiofs|9p] [--modules MODDIR]\n"
+	"                   [run options] -- COMMAND [ARGS...]\n"
 	"\n"
 	"Boots KERNEL with host directory DIR (default /) as the guest's root, shared over\n"
-	"virtio-9p (tag pagoda-root): read-only under a tmpfs overlay, so the guest may write\n"
-	"anywhere and the host sees none of it; --rw shares it writable instead. Runs COMMAND\n"
+	"virtio-fs and virtio-9p (tag pagoda-root; the guest mounts virtio-fs when its kernel\n"
+	"has it, else 9p): read-only under a tmpfs overlay, so the guest may write anywhere\n"
+	"and the host sees none of it; --rw shares it writable instead; --root-fs offers it\n"
+	"one way only. Runs COMMAND\n"
 	"in the current directory (when DIR holds it, else /) with the console as its\n"
 	"terminal, and exits with its status (128+N for signal N; 125: the guest's init could\n"
 	"not set up, 126: COMMAND cannot run, 127: not found; pagoda's own failures say so on\n"
 	"stderr). Only the file system DIR is on is shared: /proc, /sys, /dev, /tmp are the\n"
 	"guest's own. The guest reads DIR with pagoda's privileges (as root: everything).\n"
-	"The kernel needs CONFIG_9P_FS, CONFIG_NET_9P_VIRTIO, CONFIG_OVERLAY_FS (unless\n"
-	"--rw), CONFIG_DEVTMPFS, CONFIG_VIRTIO_PCI (x86; CONFIG_VIRTIO_MMIO with\n"
-	"--virtio-transport mmio and on arm64) and (x86) CONFIG_X86_IOPL_IOPERM or\n"
-	"CONFIG_DEVPORT built in.\n"
+	"The kernel needs CONFIG_VIRTIO_FS or CONFIG_9P_FS with CONFIG_NET_9P_VIRTIO,\n"
+	"CONFIG_OVERLAY_FS (unless --rw), CONFIG_VIRTIO_PCI (x86; CONFIG_VIRTIO_MMIO with\n"
+	"--virtio-transport mmio and on arm64), built in or as modules in MODDIR, and\n"
+	"CONFIG_DEVTMPFS and (x86) CONFIG_X86_IOPL_IOPERM or CONFIG_DEVPORT built in.\n"
+	"--modules MODDIR: a modular kernel's module tree (/lib/modules/VERSION); the\n"
+	"modules exec needs go into its initramfs and are loaded before the root is\n"
+	"mounted. Default: /lib/modules/VERSION for a KERNEL named vmlinuz-VERSION, when\n"
+	"it exists; --modules none takes none.\n"
 	"Every pagoda run option applies (-m, -c, --timeout, --fs for more shares; --stats\n"
 	"also prints when the command started).\n";
 
 struct exec_opts {
 	const char *root;
+	const char *modules; /* NULL: guessed from the kernel's name; "none" */
+	const char *root_fs; /* NULL: both ways; "virtiofs", "9p" */
 	bool rw;
 	int cmd_at;        /* argv index of COMMAND */
 };
@@ -59,6 +70,16 @@ static int split_args(int *argc, char **argv, struct exec_opts *o, char *err, si
 			o->root = argv[++i];
 		} else if (!strncmp(argv[i], "--root=", 7)) {
 			o->root = argv[i] + 7;
+		} else if (!strncmp(argv[i], "--root-fs", 9) && (argv[i][9] == '=' || (!argv[i][9] && i + 1 < *argc))) {
+			o->root_fs = argv[i][9] ? argv[i] + 10 : argv[++i];
+			if (strcmp(o->root_fs, "virtiofs") && strcmp(o->root_fs, "9p")) {
+				snprintf(err, errlen, "--root-fs %s: give virtiofs or 9p", o->root_fs);
+				return -1;
+			}
+		} else if (!strcmp(argv[i], "--modules") && i + 1 < *argc) {
+			o->modules = argv[++i];
+		} else if (!strncmp(argv[i], "--modules=", 10)) {
+			o->modules = argv[i] + 10;
 		} else {
 			argv[out++] = argv[i];
 		}
@@ -111,8 +132,20 @@ static int build_job(const struct exec_opts *o, int argc, char **argv, struct cp
 	return 0;
 }
 
+/* The modules of --modules (or of the tree the kernel's name gives) into the archive. */
+static int add_modules(const struct exec_opts *o, const char *kernel, struct cpio *c, char *err, size_t errlen)
+{
+	char guess[4096];
+	const char *dir = o->modules ? o->modules : exec_guess_modules(kernel, guess, sizeof(guess));
+	if (!dir || !strcmp(dir, "none"))
+		return 0;
+	int n = exec_add_modules(c, dir, err, errlen);
+	return n < 0 ? n : 0;
+}
+
 /* The initramfs, in a memfd the run reads as its initrd (/proc/self/fd/N). */
-static int build_initramfs(const struct exec_opts *o, int argc, char **argv, char *path, size_t len)
+static int build_initramfs(const struct exec_opts *o, const char *kernel, int argc, char **argv, char *path,
+			   size_t len, char *err, size_t errlen)
 {
 	struct cpio c = { 0 };
 	for (const char *const *d = (const char *const[]){ "dev", "proc", "sys", "tmp", NULL }; *d; d++)
@@ -120,13 +153,13 @@ static int build_initramfs(const struct exec_opts *o, int argc, char **argv, cha
 	cpio_add_chardev(&c, "dev/console", 0600, 5, 1); /* init's stdio: the kernel opens it */
 	cpio_add_file(&c, "init", 0755, exec_init_image, exec_init_image_size);
 	int e = build_job(o, argc, argv, &c);
-	if (!e)
-		e = cpio_finish(&c);
+	if (e)
+		snprintf(err, errlen, "building the initramfs: %s", strerror(-e));
+	else if ((e = add_modules(o, kernel, &c, err, errlen)) == 0 && (e = cpio_finish(&c)) != 0)
+		snprintf(err, errlen, "building the initramfs: %s", strerror(-e));
 	int fd = e ? -1 : memfd_create("pagoda-exec-initramfs", 0);
-	if (!e && fd < 0)
-		e = -errno;
-	if (!e)
-		e = write_all_at(fd, c.buf.data, c.buf.len, 0);
+	if (!e && (e = fd < 0 ? -errno : write_all_at(fd, c.buf.data, c.buf.len, 0)) != 0)
+		snprintf(err, errlen, "writing the initramfs: %s", strerror(-e));
 	cpio_free(&c);
 	if (e) {
 		if (fd >= 0)
@@ -139,7 +172,7 @@ static int build_initramfs(const struct exec_opts *o, int argc, char **argv, cha
 
 int exec_main(int argc, char **argv)
 {
-	char err[256];
+	char err[512];
 	if (argc > 1 && (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h"))) {
 		fputs(exec_usage, stdout);
 		return 0;
@@ -157,18 +190,21 @@ int exec_main(int argc, char **argv)
 					     : "exec builds its own initramfs and boots: drop -i and --incoming");
 		return EXIT_SETUP;
 	}
-	if (cfg.m.nr_fs >= MACHINE_MAX_VIRTIO) {
-		fprintf(stderr, "pagoda exec: too many --fs: the root takes one virtio device too\n");
+	if (cfg.m.nr_fs + 2 > MACHINE_MAX_VIRTIO) {
+		fprintf(stderr, "pagoda exec: too many --fs: the root takes two virtio devices too\n");
 		return EXIT_SETUP;
 	}
 	static char initrd[64], params[4096];
-	int e = build_initramfs(&o, full_argc, argv, initrd, sizeof(initrd));
-	if (e) {
-		fprintf(stderr, "pagoda exec: building the initramfs: %s\n", strerror(-e));
+	if (build_initramfs(&o, cfg.m.kernel, full_argc, argv, initrd, sizeof(initrd), err, sizeof(err))) {
+		fprintf(stderr, "pagoda exec: %s\n", err);
 		return EXIT_SETUP;
 	}
 	cfg.m.initrd = initrd;
-	cfg.m.fs[cfg.m.nr_fs++] = (struct fs_options){ .path = o.root, .tag = "pagoda-root", .read_only = !o.rw };
+	/* the root both ways: a kernel may have either file system (Debian's has no 9p) */
+	for (enum fs_proto p = FS_9P; p <= FS_VIRTIOFS; p++)
+		if (!o.root_fs || !strcmp(o.root_fs, p == FS_9P ? "9p" : "virtiofs"))
+			cfg.m.fs[cfg.m.nr_fs++] = (struct fs_options){ .path = o.root, .tag = "pagoda-root",
+								       .read_only = !o.rw, .proto = p };
 	/* quiet: the console is the command's; the user's -p still comes last and wins. */
 	snprintf(params, sizeof(params), "quiet%s%s%s", cfg.stats ? " pagoda_exec_timing=1" : "",
 		 cfg.m.params ? " " : "", cfg.m.params ? cfg.m.params : "");

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -209,13 +210,29 @@ static int setup_console(struct run *r)
 	return e;
 }
 
+/* With a shared directory: its server holds a host fd for every file the guest keeps
+ * open (up to 8192 per share), so the soft limit on open files rises to the hard one, as
+ * virtiofsd's does; and the device threads may work on files. */
+static void allow_shared_files(struct run *r)
+{
+	if (!r->cfg.m.nr_fs)
+		return;
+	struct rlimit rl;
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl)) {
+			/* the guest then meets EMFILE sooner; nothing else changes */
+		}
+	}
+	sandbox_allow_shared_files();
+}
+
 /* The bytes of a snapshot or a migration stream are untrusted: from here on the process
  * runs under the setup filter (what any of its threads may do), before any of them is
  * parsed. */
 static int sandbox_before_untrusted(struct run *r)
 {
-	if (r->cfg.m.nr_fs)
-		sandbox_allow_shared_files();
+	allow_shared_files(r);
 	int e = sandbox_prepare(r->cfg.seccomp);
 	if (!e)
 		e = sandbox_enter(SANDBOX_SETUP);
@@ -314,8 +331,7 @@ static int setup(struct run *r)
  * takes its own last, so they do not inherit it (a migration thread later does). */
 static int start(struct run *r)
 {
-	if (r->cfg.m.nr_fs)
-		sandbox_allow_shared_files();
+	allow_shared_files(r);
 	int e = sandbox_prepare(r->cfg.seccomp);
 	if (e) {
 		snprintf(r->err, sizeof(r->err), "--seccomp: %s", strerror(-e));

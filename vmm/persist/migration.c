@@ -14,6 +14,7 @@
 #include "machine_state.h"
 #include "mig_channel.h"
 #include "mig_log.h"
+#include "mig_order.h"
 #include "mig_proto.h"
 #include "postcopy.h"
 #include "../../mem/working_set.h"
@@ -30,6 +31,7 @@ struct sender {
 	struct mig_chan ch;
 	uint64_t last_kick_ns;
 	struct mig_pass cur, last;     /* the pass being sent, and the one before it */
+	struct mig_order order;
 	bool paused;                   /* this migration paused the VM (a failure resumes it) */
 };
 
@@ -41,6 +43,18 @@ static void set_error(struct migration *mg, enum mig_state st, const char *fmt, 
 	pthread_mutex_lock(&mg->lock);
 	mg->outcome = st;
 	snprintf(mg->error, sizeof(mg->error), fmt, arg ? arg : "");
+	pthread_mutex_unlock(&mg->lock);
+}
+
+/* Fails the migration unless something already said why it failed: the first reason
+ * stands (the VM ending is the cause, the broken connection that follows is not). */
+static void set_first_error(struct migration *mg, const char *fmt, const char *arg)
+{
+	pthread_mutex_lock(&mg->lock);
+	if (mg->outcome == MIG_RUNNING) {
+		mg->outcome = MIG_FAILED;
+		snprintf(mg->error, sizeof(mg->error), fmt, arg);
+	}
 	pthread_mutex_unlock(&mg->lock);
 }
 
@@ -74,9 +88,9 @@ static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
 	return e;
 }
 
-/* Pages [first, end) of slot sl, those set in want (all when NULL; indexed from the
- * slot's start). zero, when given, says which are zero (indexed from first); else each
- * page is looked at here. */
+/* Pages [first, end) of slot sl, those set in want (all when NULL). zero, when given,
+ * says which are zero; else each page is looked at here. Both are indexed from first, a
+ * multiple of 64. */
 static int send_pages(struct sender *s, const struct memslot *sl, uint64_t first, uint64_t end,
 		      const uint64_t *want, const uint64_t *zero)
 {
@@ -86,11 +100,11 @@ static int send_pages(struct sender *s, const struct memslot *sl, uint64_t first
 	for (uint64_t p = first; p <= end; p++) {
 		/* A clean word of a 4 GiB bitmap skips 64 pages at once: the last pass's scan
 		 * is part of the downtime. */
-		if (want && !run && p % 64 == 0 && p + 64 <= end && !want[p / 64]) {
+		if (want && !run && (p - first) % 64 == 0 && p + 64 <= end && !want[(p - first) / 64]) {
 			p += 63;
 			continue;
 		}
-		bool wanted = p < end && (!want || memslot_bit(want, p));
+		bool wanted = p < end && (!want || memslot_bit(want, p - first));
 		bool is_zero = wanted && (zero ? memslot_bit(zero, p - first)
 					       : page_is_zero(sl->hva + p * SZ_4K));
 		if (run && (!wanted || is_zero != run_zero || run == MIG_BATCH)) {
@@ -110,25 +124,83 @@ static int send_pages(struct sender *s, const struct memslot *sl, uint64_t first
 	return 0;
 }
 
-static int send_slot(struct sender *s, const struct memslot *sl, const uint64_t *want)
+/* Passes go a chunk at a time: its pages are taken from the dirty log, then read. */
+#define CHUNK_PAGES 512  /* 2 MiB: a huge page of THP or hugetlb */
+#define CHUNK_WORDS (CHUNK_PAGES / 64)
+static_assert(CHUNK_PAGES % 64 == 0, "masks and zero maps are whole words");
+
+enum sweep { SWEEP_COLD, SWEEP_HOT };
+
+/* The pages of chunk [first, end) that this sweep sends, indexed from first: want's (all
+ * when NULL) that are not hot (the cold sweep) or are (the hot sweep; none when nothing
+ * is hot). False when there are none. */
+static bool chunk_mask(uint64_t *mask, const uint64_t *want, const uint64_t *hot, uint64_t first, uint64_t end,
+		       enum sweep sw)
 {
-	return send_pages(s, sl, 0, sl->size / SZ_4K, want, NULL);
+	uint64_t n = end - first;
+	bool any = false;
+	for (uint64_t w = 0; w < (n + 63) / 64; w++) {
+		uint64_t m = want ? want[first / 64 + w] : ~0ull;
+		if (hot)
+			m &= sw == SWEEP_HOT ? hot[first / 64 + w] : ~hot[first / 64 + w];
+		else if (sw == SWEEP_HOT)
+			m = 0;
+		if (w == n / 64)
+			m &= (1ull << (n % 64)) - 1;
+		mask[w] = m;
+		any |= m != 0;
+	}
+	return any;
 }
 
-/* Pass 0 sends all of RAM in order. It looks AHEAD_CHUNKS chunks ahead of what it sends
- * and tells the receiver which of them hold data, so that the receiver's helpers fault
- * that memory in while the stream flows (mem/populate_ahead.h); the zero maps made then
- * serve the sending, nothing is read twice. */
-#define AHEAD_CHUNK_PAGES 512  /* 2 MiB: a huge page of THP or hugetlb */
+/* The pages a sweep sent since the pass had sent `before`: the hot sweep's are counted. */
+static void count_sweep(struct sender *s, enum sweep sw, uint64_t before)
+{
+	if (sw == SWEEP_HOT)
+		s->cur.hot_pages += s->cur.pages - before;
+}
+
+/* Takes the chunk's pages from slot i's dirty log, then sends them. take is false once
+ * the VM is paused for good (nothing can dirty them again). */
+static int send_chunk(struct sender *s, uint32_t i, uint64_t first, uint64_t end, const uint64_t *mask,
+		      bool take, enum sweep sw)
+{
+	int e = take ? dirty_log_take(&s->m->dirty, i, first, end - first, mask) : 0;
+	uint64_t before = s->cur.pages;
+	if (!e)
+		e = send_pages(s, &s->m->vm.mem.slots.slots[i], first, end, mask, NULL);
+	count_sweep(s, sw, before);
+	return e;
+}
+
+/* Pass 0 sends all of RAM. It looks AHEAD_CHUNKS chunks ahead of what it sends and tells
+ * the receiver which of them hold data, so that the receiver's helpers fault that memory
+ * in while the stream flows (mem/populate_ahead.h); the zero maps made then serve the
+ * sending, nothing is read twice. A chunk is taken from the dirty log before it is
+ * scanned: a write after the scan must make its page dirty again. */
 #define AHEAD_CHUNKS 16
 
-static int scan_chunk(struct sender *s, const struct memslot *sl, uint64_t first, uint64_t end, uint64_t *zero)
+struct ahead {
+	uint64_t mask[CHUNK_WORDS];    /* what this sweep sends of the chunk; all zero: none */
+	uint64_t zero[CHUNK_WORDS];
+};
+
+static int scan_chunk(struct sender *s, uint32_t i, uint64_t first, uint64_t end, const uint64_t *hot,
+		      enum sweep sw, struct ahead *a)
 {
+	const struct memslot *sl = &s->m->vm.mem.slots.slots[i];
+	memset(a->zero, 0, sizeof(a->zero));
+	if (!chunk_mask(a->mask, NULL, hot, first, end, sw))
+		return 0;
+	int e = dirty_log_take(&s->m->dirty, i, first, end - first, a->mask);
+	if (e)
+		return e;
 	bool data = false;
-	memset(zero, 0, AHEAD_CHUNK_PAGES / 8);
 	for (uint64_t p = first; p < end; p++) {
+		if (!memslot_bit(a->mask, p - first))
+			continue;
 		if (page_is_zero(sl->hva + p * SZ_4K))
-			zero[(p - first) / 64] |= 1ull << ((p - first) % 64);
+			a->zero[(p - first) / 64] |= 1ull << ((p - first) % 64);
 		else
 			data = true;
 	}
@@ -139,22 +211,27 @@ static int scan_chunk(struct sender *s, const struct memslot *sl, uint64_t first
 	return mig_send_rec(&s->ch, MIG_HINT, &h, sizeof(h));
 }
 
-static int send_slot_ahead(struct sender *s, const struct memslot *sl)
+static uint64_t chunk_end(uint64_t first, uint64_t npages)
 {
-	static_assert(AHEAD_CHUNK_PAGES % 64 == 0, "zero maps are whole words");
-	uint64_t zero[AHEAD_CHUNKS + 1][AHEAD_CHUNK_PAGES / 64];
-	uint64_t npages = sl->size / SZ_4K, nchunks = (npages + AHEAD_CHUNK_PAGES - 1) / AHEAD_CHUNK_PAGES;
+	return first + CHUNK_PAGES < npages ? first + CHUNK_PAGES : npages;
+}
+
+static int send_slot_ahead(struct sender *s, uint32_t i, const uint64_t *hot, enum sweep sw)
+{
+	const struct memslot *sl = &s->m->vm.mem.slots.slots[i];
+	struct ahead ring[AHEAD_CHUNKS + 1];
+	uint64_t npages = sl->size / SZ_4K, nchunks = (npages + CHUNK_PAGES - 1) / CHUNK_PAGES;
 	int e = 0;
 	for (uint64_t c = 0; c < nchunks + AHEAD_CHUNKS && !e; c++) {
-		if (c < nchunks) {
-			uint64_t first = c * AHEAD_CHUNK_PAGES;
-			uint64_t end = first + AHEAD_CHUNK_PAGES < npages ? first + AHEAD_CHUNK_PAGES : npages;
-			e = scan_chunk(s, sl, first, end, zero[c % (AHEAD_CHUNKS + 1)]);
-		}
+		if (c < nchunks)
+			e = scan_chunk(s, i, c * CHUNK_PAGES, chunk_end(c * CHUNK_PAGES, npages), hot, sw,
+				       &ring[c % (AHEAD_CHUNKS + 1)]);
 		if (!e && c >= AHEAD_CHUNKS) {
-			uint64_t k = c - AHEAD_CHUNKS, first = k * AHEAD_CHUNK_PAGES;
-			uint64_t end = first + AHEAD_CHUNK_PAGES < npages ? first + AHEAD_CHUNK_PAGES : npages;
-			e = send_pages(s, sl, first, end, NULL, zero[k % (AHEAD_CHUNKS + 1)]);
+			uint64_t k = c - AHEAD_CHUNKS, first = k * CHUNK_PAGES;
+			const struct ahead *a = &ring[k % (AHEAD_CHUNKS + 1)];
+			uint64_t before = s->cur.pages;
+			e = send_pages(s, sl, first, chunk_end(first, npages), a->mask, a->zero);
+			count_sweep(s, sw, before);
 		}
 	}
 	return e;
@@ -189,37 +266,57 @@ static int end_pass(struct sender *s, uint64_t t0)
 	if (s->cur.ns && s->cur.bytes > (1 << 20))
 		mg->link_bps = (double)s->cur.bytes * 1e9 / (double)s->cur.ns;
 	pthread_mutex_unlock(&mg->lock);
-	fprintf(stderr, "pagoda: migrate: pass %u: %" PRIu64 " pages (%" PRIu64 " zero), %.1f MiB in %.1f ms, %.0f MiB/s\n",
-		pass, s->cur.pages, s->cur.zero_pages, (double)s->cur.bytes / (1 << 20), (double)s->cur.ns / 1e6,
+	fprintf(stderr, "pagoda: migrate: pass %u: %" PRIu64 " pages (%" PRIu64 " zero, %" PRIu64 " hot sent last), "
+		"%.1f MiB in %.1f ms, %.0f MiB/s\n", pass, s->cur.pages, s->cur.zero_pages, s->cur.hot_pages,
+		(double)s->cur.bytes / (1 << 20), (double)s->cur.ns / 1e6,
 		s->cur.ns ? (double)s->cur.bytes / (1 << 20) / ((double)s->cur.ns / 1e9) : 0.0);
 	s->last = s->cur;
 	s->cur = (struct mig_pass){ 0 };
 	return e;
 }
 
-/* Everything dirtied since the last harvest. */
-static int send_dirty(struct sender *s)
+/* What slot i's dirty log holds, cold pages first (mig_order.h), a chunk at a time. With
+ * the VM paused for good (take false) the order gains nothing and asking the working set
+ * (DAMON: a walk of its sysfs regions) would lengthen the downtime: by address. */
+static int send_dirty_slot(struct sender *s, uint32_t i, bool take)
 {
-	struct dirty_log *d = &s->m->dirty;
-	for (unsigned int i = 0; i < d->nr_slots; i++) {
-		const struct memslot *sl;
-		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
-		int e = bits ? send_slot(s, sl, bits) : 0;
-		if (e)
-			return e;
-	}
-	return 0;
+	const struct memslot *sl;
+	const uint64_t *bits = dirty_log_bitmap(&s->m->dirty, i, &sl);
+	if (!bits)
+		return 0;
+	uint64_t nhot = 0, npages = sl->size / SZ_4K, mask[CHUNK_WORDS];
+	const uint64_t *hot = take ? mig_order_hot(&s->order, i, bits, &nhot) : NULL;
+	if (take)
+		mig_order_sent(&s->order, i, bits);
+	int e = 0;
+	for (enum sweep sw = SWEEP_COLD; sw <= (hot ? SWEEP_HOT : SWEEP_COLD) && !e; sw++)
+		for (uint64_t first = 0; first < npages && !e; first += CHUNK_PAGES)
+			if (chunk_mask(mask, bits, hot, first, chunk_end(first, npages), sw))
+				e = send_chunk(s, i, first, chunk_end(first, npages), mask, take, sw);
+	return e;
+}
+
+/* Everything dirtied since the last harvest; take: see send_chunk. */
+static int send_dirty(struct sender *s, bool take)
+{
+	int e = 0;
+	for (uint32_t i = 0; i < s->m->dirty.nr_slots && !e; i++)
+		e = send_dirty_slot(s, i, take);
+	return e;
 }
 
 static int send_all_ram(struct sender *s)
 {
 	const struct memslot_table *t = &s->m->vm.mem.slots;
-	for (uint32_t i = 0; i < t->nr; i++) {
-		int e = send_slot_ahead(s, &t->slots[i]);
-		if (e)
-			return e;
+	int e = 0;
+	for (uint32_t i = 0; i < t->nr && !e; i++) {
+		uint64_t nhot;
+		const uint64_t *hot = mig_order_hot(&s->order, i, NULL, &nhot);
+		e = send_slot_ahead(s, i, hot, SWEEP_COLD);
+		if (!e && hot)
+			e = send_slot_ahead(s, i, hot, SWEEP_HOT);
 	}
-	return 0;
+	return e;
 }
 
 /* The receiver's answer; with a key, followed by the MAC of all it sent. */
@@ -283,8 +380,8 @@ static void log_pass(struct migration *mg, unsigned int pass, const struct mig_p
 		snprintf(extra + n, sizeof(extra) - (size_t)n, ", \"working_set\": %" PRIu64, wss_touched(&w));
 	mig_log(mg->log_fd, "pass", "source", mg->t_start_ns,
 		"\"pass\": %u, \"stop\": %s, \"ms\": %.3f, \"pages\": %" PRIu64 ", \"zero_pages\": %" PRIu64
-		", \"bytes\": %" PRIu64 ", \"mib_per_s\": %.1f%s",
-		pass, stop ? "true" : "false", (double)p->ns / 1e6, p->pages, p->zero_pages, p->bytes,
+		", \"hot_sent_last\": %" PRIu64 ", \"bytes\": %" PRIu64 ", \"mib_per_s\": %.1f%s",
+		pass, stop ? "true" : "false", (double)p->ns / 1e6, p->pages, p->zero_pages, p->hot_pages, p->bytes,
 		p->ns ? (double)p->bytes / (1 << 20) / ((double)p->ns / 1e9) : 0.0, extra);
 }
 
@@ -316,18 +413,6 @@ static bool converged(struct sender *s, uint64_t dirty, double pass_s)
 	return est_ms <= mg->downtime_limit_ms;
 }
 
-static uint64_t count_dirty(const struct dirty_log *d)
-{
-	uint64_t n = 0;
-	for (unsigned int i = 0; i < d->nr_slots; i++) {
-		const struct memslot *sl;
-		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
-		for (uint64_t w = 0; bits && w < (sl->size / SZ_4K + 63) / 64; w++)
-			n += (uint64_t)__builtin_popcountll(bits[w]);
-	}
-	return n;
-}
-
 /* Pre-copy passes; 1 to stop and copy, 0 when cancelled, -errno on a send error. */
 static int precopy(struct sender *s)
 {
@@ -337,18 +422,19 @@ static int precopy(struct sender *s)
 		mg->max_passes = mg->hybrid_passes;
 		mg->cancel_at_max = false;
 	}
-	/* Pass 0 sends everything: what clear mode reports at first is not news. */
-	int e = dirty_log_drain(&s->m->dirty);
+	/* Pass 0 sends everything, taking each chunk from the log as it goes (in clear mode
+	 * that is when the chunk is write-protected). */
+	int e = dirty_log_harvest_deferred(&s->m->dirty);
 	if (!e)
 		e = send_all_ram(s);
 	if (!e)
 		e = end_pass(s, t0);
 	for (mg->pass = 1; !e; mg->pass++) {
 		uint64_t t1 = now_ns();
-		e = dirty_log_harvest(&s->m->dirty);
+		e = dirty_log_harvest_deferred(&s->m->dirty);
 		if (e)
 			break;
-		uint64_t dirty = count_dirty(&s->m->dirty);
+		uint64_t dirty = s->m->dirty.st.pages; /* what the harvest holds, untaken bits too */
 		if (converged(s, dirty, (double)(t1 - t0) / 1e9))
 			return 1;
 		if (mg->pass >= mg->max_passes) {
@@ -360,7 +446,7 @@ static int precopy(struct sender *s)
 			return 0;
 		}
 		t0 = t1;
-		e = send_dirty(s);
+		e = send_dirty(s, true);
 		if (!e)
 			e = end_pass(s, t1);
 	}
@@ -428,17 +514,21 @@ static int discard_dirty(struct sender *s, struct postcopy_src *pc)
 static int stop_and_postcopy(struct sender *s)
 {
 	struct migration *mg = s->mg;
-	uint64_t t0 = now_ns();
-	int e = pause_for_stop(s, t0);
-	if (e)
-		return e;
-	uint64_t t = now_ns();
 	struct postcopy_src pc;
-	e = postcopy_src_init(&pc, &s->ch, s->m, mg->mode == MIG_POSTCOPY_ONLY);
-	if (!e && s->m->wss) /* a method that does not know pages leaves the push by address */
+	int e = postcopy_src_init(&pc, &s->ch, s->m, mg->mode == MIG_POSTCOPY_ONLY);
+	/* Before the pause: asking the working set (DAMON walks its regions in sysfs) is no
+	 * downtime. One that cannot answer leaves the push by address. */
+	if (!e && s->m->wss)
 		(void)postcopy_src_hot_first(&pc, s->m->wss, POSTCOPY_HOT_WINDOWS);
+	uint64_t t0 = now_ns();
 	if (!e)
-		e = postcopy_src_switch(&pc);
+		e = pause_for_stop(s, t0);
+	if (e) {
+		postcopy_src_free(&pc);
+		return e;
+	}
+	uint64_t t = now_ns();
+	e = postcopy_src_switch(&pc);
 	if (!e && mg->mode == MIG_HYBRID)
 		e = discard_dirty(s, &pc);
 	mg->stop.pages_ns = now_ns() - t;
@@ -449,7 +539,8 @@ static int stop_and_postcopy(struct sender *s)
 	if (!e)
 		e = postcopy_src_serve(&pc, err, sizeof(err));
 	/* The post-copy phase is the last pass of the record, sent with the VM paused here. */
-	struct mig_pass last = { pc.pages_sent, pc.zero_pages_sent, pc.bytes, now_ns() - t_serve };
+	struct mig_pass last = { .pages = pc.pages_sent, .zero_pages = pc.zero_pages_sent, .bytes = pc.bytes,
+				 .ns = now_ns() - t_serve };
 	log_pass(mg, mg->passes_sent, &last, true, ", \"postcopy\": true, \"pushed_pages\": %" PRIu64
 		 ", \"hot_pages\": %" PRIu64 ", \"pushed_hot_first\": %" PRIu64 ", \"requests\": %" PRIu64, pc.pushed,
 		 pc.hot_pages, pc.pushed_hot, pc.requested);
@@ -483,12 +574,11 @@ static int stop_and_copy(struct sender *s)
 	if (e)
 		return e;
 	uint64_t t = now_ns();
-	/* The pages of the harvest that decided to stop go with the last ones. */
-	e = send_dirty(s);
+	/* The final harvest keeps the pages of the one that decided to stop (none of them was
+	 * taken): they all go now. */
+	e = dirty_log_harvest_final(&s->m->dirty);
 	if (!e)
-		e = dirty_log_harvest_final(&s->m->dirty);
-	if (!e)
-		e = send_dirty(s);
+		e = send_dirty(s, false);
 	if (!e)
 		e = end_pass(s, t0);
 	if (!e)
@@ -536,9 +626,9 @@ static void log_start(struct migration *mg)
 	json_escape(mg->uri, uri, sizeof(uri));
 	mig_log(mg->log_fd, "start", "source", mg->t_start_ns,
 		"\"uri\": \"%s\", \"mode\": \"%s\", \"ram_mib\": %" PRIu64 ", \"vcpus\": %u, \"dirty_log\": \"%s\""
-		", \"downtime_limit_ms\": %.3f, \"max_passes\": %u",
+		", \"downtime_limit_ms\": %.3f, \"max_passes\": %u, \"precopy_order\": \"%s\"",
 		uri, mode_name(mg), mg->m->cfg.mem_size >> 20, mg->m->vm.nr_vcpus, dirty_mode_name(mg->m->dirty.mode),
-		mg->downtime_limit_ms, mg->max_passes);
+		mg->downtime_limit_ms, mg->max_passes, precopy_order_name(mg->order));
 }
 
 static const char *state_name(enum mig_state st)
@@ -581,6 +671,8 @@ static void *sender_thread(void *arg)
 	bool track = mg->mode != MIG_POSTCOPY_ONLY;
 	if (!e && track && (e = dirty_log_start(&mg->m->dirty, &mg->m->vm.mem)))
 		set_error(mg, MIG_FAILED, "starting dirty logging: %s", strerror(-e));
+	if (!e && track && (e = mig_order_init(&s.order, mg->order, &mg->m->vm.mem.slots, mg->m->wss)))
+		set_error(mg, MIG_FAILED, "%s", "out of memory for the pass order's bitmaps");
 	bool logging = !e && track;
 	int go = e ? e : track ? precopy(&s) : 1;
 	if (go == 1)
@@ -590,13 +682,15 @@ static void *sender_thread(void *arg)
 	atomic_store(&mg->m->vm.throttle_pct, 0);
 	mg->total_ns = now_ns() - mg->t_start_ns;
 	if (!e) {
+		pthread_mutex_lock(&mg->lock);
 		mg->outcome = MIG_DONE;
+		pthread_mutex_unlock(&mg->lock);
 		report(mg);
 		vm_request_exit(&mg->m->vm, EXIT_GUEST_OFF, "migrated to %s", mg->uri);
 	} else {
-		if (mg->outcome == MIG_RUNNING)
-			set_error(mg, MIG_FAILED, "connection: %s", strerror(-e));
-		fprintf(stderr, "pagoda: migrate: %s; the VM runs on here\n", mg->error);
+		set_first_error(mg, "connection: %s", strerror(-e));
+		fprintf(stderr, "pagoda: migrate: %s%s\n", mg->error,
+			atomic_load(&mg->m->vm.stopping) ? "" : "; the VM runs on here");
 		if (logging)
 			machine_dirty_log_stop(mg->m);
 		virtio_devices_resume(&mg->m->virtio);
@@ -604,6 +698,7 @@ static void *sender_thread(void *arg)
 			vm_resume(&mg->m->vm);
 	}
 	log_end(mg);
+	mig_order_free(&s.order);
 	pthread_mutex_lock(&mg->lock);
 	mg->state = mg->outcome;
 	pthread_mutex_unlock(&mg->lock);
@@ -651,8 +746,9 @@ bool migration_running(struct migration *mg)
 	return r;
 }
 
-void migration_abort(struct migration *mg)
+void migration_abort(struct migration *mg, const char *why)
 {
+	set_first_error(mg, "%s", why);
 	int fd = atomic_load(&mg->fd);
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR);

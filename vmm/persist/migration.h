@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 #include "../core/machine.h"
+#include "mig_order.h"
 
 #define MIG_MAX_PASSES_KEPT 64
 
@@ -25,6 +26,7 @@ enum mig_mode { MIG_PRECOPY, MIG_POSTCOPY_ONLY, MIG_HYBRID };
 
 struct mig_pass {
 	uint64_t pages, zero_pages, bytes, ns;
+	uint64_t hot_pages;            /* of pages, those sent last as hot (mig_order.h) */
 };
 
 /* Where the downtime went: stopping the vCPUs, finishing device I/O, the last dirty pages,
@@ -42,6 +44,7 @@ struct migration {
 	bool cancel_at_max;
 	enum mig_mode mode;
 	unsigned int hybrid_passes;    /* MIG_HYBRID: pre-copy passes before the switch */
+	enum precopy_order order;      /* mig_order.h */
 	bool keep_paused;              /* post-copy broke after the destination ran the guest */
 	uint64_t pc_pushed, pc_requested; /* post-copy: pages pushed in order, requests served */
 	pthread_t thread;
@@ -71,7 +74,9 @@ int migration_start(struct migration *mg, struct machine *m, const char *uri, ch
 /* Whether the migration thread is still at work (it owns pausing and resuming the VM
  * until it ends). */
 bool migration_running(struct migration *mg);
-void migration_abort(struct migration *mg);
+/* The VM is ending mid-migration: the migration fails with why as its error (not the
+ * broken connection that follows) and its thread stops at its next send. */
+void migration_abort(struct migration *mg, const char *why);
 /* Joins the thread (after it ended, or to wait for it). */
 void migration_join(struct migration *mg);
 /* One JSON object describing the migration, for migrate-status. */

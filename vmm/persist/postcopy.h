@@ -2,7 +2,7 @@
  * state has arrived; a page it lacks is fetched when a vCPU or a device first touches it
  * (the fault thread asks the source, which sends that page ahead of everything else)
  * while the source pushes the rest in order: first the pages the working set saw touched
- * lately (where its method knows pages: access-log), then the rest by address. The
+ * lately (access-log page by page, DAMON region by region), then the rest by address. The
  * hybrid mode sends pre-copy passes first and then only what was dirtied since.
  *
  * Memory is filled through mem/uffd_fill.h: anon, thp and 4K shared memory page by page,
