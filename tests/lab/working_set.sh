@@ -69,7 +69,7 @@ wait_for /tmp/d.err 'waiting for a migration' 60
 pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock --working-set 0.5,method=$METHOD --migration-log /tmp/mig.log --timeout 120 \
 	-p "mib=$MIB" >/tmp/w.out 2>/tmp/w.err &
 wait_for /tmp/w.out 'now reading' 60
-sleep 3
+sleep 8 # as in measure: pass 0 orders pages by the estimate, which DAMON settles first
 pagoda ctl /tmp/w.sock migrate unix:/tmp/m.sock >/dev/null
 sleep 1
 pagoda ctl /tmp/d.sock stop >/dev/null
