@@ -2,12 +2,14 @@
 # The lab: Linux's own KVM inside QEMU (TCG with SVM + nested paging on x86, EL2 on arm64),
 # everything from Debian's archive. Boots the lab kernel with an initramfs holding busybox,
 # the KVM modules, hugetlb pools and the files given, runs COMMAND there and exits with
-# COMMAND's status; its output is printed as it runs. --patched-kvm (x86) loads pagoda's
-# patched KVM modules (kvm/build-patched-kvm.sh, built once for the lab kernel and cached)
-# instead of Debian's. --drive IMAGE gives the lab a virtio disk, /dev/vda, backed by
-# IMAGE through a throw-away overlay (IMAGE is never written): for images too big to copy
-# into the lab's initramfs. --append ARGS adds to the lab kernel's command line (e.g.
-# hugepagesz=1G hugepages=2: 1 GiB pages reserved at boot, before memory fragments).
+# COMMAND's status; its output is printed as it runs. --patched-kvm runs pagoda's patched
+# KVM (kvm/build-patched-kvm.sh, built once for the lab kernel and cached): on x86 its
+# modules are loaded into the lab kernel, on arm64 (KVM built in) the lab boots a whole
+# kernel of that build instead of Debian's. --drive IMAGE gives the lab a virtio disk,
+# /dev/vda, backed by IMAGE through a throw-away overlay (IMAGE is never written): for
+# images too big to copy into the lab's initramfs. --append ARGS adds to the lab kernel's
+# command line (e.g. hugepagesz=1G hugepages=2: 1 GiB pages reserved at boot, before
+# memory fragments).
 #
 #   lab.sh x86|arm64 [--add FILE[:DEST]]... [--drive IMAGE] [--append ARGS] [--timeout SECONDS] [--mem MB]
 #          [--patched-kvm] -- COMMAND...
@@ -118,7 +120,6 @@ for m in "${modules[@]}"; do
   xz -dc "$mods_dir/$m.ko.xz" > "$r/mods/$(basename "$m").ko" || die "module $m missing from the lab kernel"
 done
 if [ $patched_kvm = 1 ]; then
-  [ "$arch" = x86 ] || die "--patched-kvm: x86 only (Debian's arm64 kernels have KVM built in, not as modules)"
   release=$(basename "$kernel"); release=${release#vmlinuz-}
   set +e
   built=$("$(cd "$(dirname "$0")" && pwd)/../../kvm/build-patched-kvm.sh" "$release")
@@ -126,7 +127,13 @@ if [ $patched_kvm = 1 ]; then
   set -e
   [ $bstatus = 2 ] && { echo "lab: --patched-kvm: its packages cannot be fetched here (above)" >&2; exit 77; }
   [ $bstatus = 0 ] || die "--patched-kvm: building the patched KVM failed (above)"
-  cp "$built/kvm.ko" "$built/kvm-amd.ko" "$r/mods/"
+  if [ "$arch" = x86 ]; then
+    cp "$built/kvm.ko" "$built/kvm-amd.ko" "$r/mods/"
+  else
+    # arm64: a whole kernel of pagoda's build, with the modules above built in.
+    kernel=$built/Image
+    rm -f "$r"/mods/*.ko
+  fi
 fi
 
 copy_with_libs() { # file dest

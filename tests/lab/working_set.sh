@@ -11,9 +11,11 @@ METHOD=${2:-damon}
 MIB=64
 echo 300 > /proc/sys/vm/nr_hugepages
 
-if [ "$METHOD" = access-log ]; then
+if [ "$METHOD" = access-log ] && [ -e /sys/module/kvm/taint ]; then
 	# Out-of-tree modules taint the kernel with O: the patched KVM is the one loaded.
 	echo "kvm module taint: $(cat /sys/module/kvm/taint)"
+elif [ "$METHOD" = access-log ]; then
+	echo "lab kernel: $(uname -v) (arm64: KVM built in, the whole kernel is pagoda's build)"
 else
 	# A stock KVM has no access log: asked for, it is refused with the reason.
 	pagoda run -k "$G" -m 64M --working-set 0.5,method=access-log --timeout 20 >/tmp/r.out 2>&1
