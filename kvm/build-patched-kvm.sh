@@ -7,7 +7,9 @@
 # - arm64 (…-arm64): Debian's arm64 kernels have KVM built in (CONFIG_KVM=y is the only
 #   choice there), so the whole kernel is built (cross-compiled, an Image): without
 #   debug info or module signing, and with the few modules the lab loads (tun, veth,
-#   virtio_blk) built in, since it boots without Debian's modules. 25-40 minutes here.
+#   virtio_blk) built in, since it boots without Debian's modules; and with page idle
+#   tracking, which no Debian kernel has, so that the working set's fallback method
+#   (mem/wss_page_idle.c) has a kernel to be tested on. 25-40 minutes here.
 # Prints the directory that holds kvm.ko and kvm-amd.ko, or Image.
 #
 #   kvm/build-patched-kvm.sh RELEASE     (e.g. 6.12.117+deb12-cloud-amd64, …-cloud-arm64)
@@ -103,9 +105,9 @@ build_arm64() {
     --disable DEBUG_INFO_DWARF_TOOLCHAIN_DEFAULT --disable DEBUG_INFO_DWARF4 --enable DEBUG_INFO_NONE \
     --disable MODULE_SIG --disable MODULE_SIG_ALL --set-str MODULE_SIG_KEY certs/signing_key.pem \
     --set-str SYSTEM_TRUSTED_KEYS "" --set-str SYSTEM_REVOCATION_KEYS "" \
-    --enable TUN --enable VETH --enable VIRTIO_BLK
+    --enable TUN --enable VETH --enable VIRTIO_BLK --enable IDLE_PAGE_TRACKING
   "${mk[@]}" olddefconfig
-  for c in KVM TUN VETH VIRTIO_BLK; do
+  for c in KVM TUN VETH VIRTIO_BLK IDLE_PAGE_TRACKING; do
     grep -q "^CONFIG_$c=y" "$tree/.config" || die "CONFIG_$c=y did not hold under olddefconfig"
   done
   echo "build-patched-kvm: building the arm64 kernel ($(nproc) jobs; 25-40 minutes here)" >&2

@@ -14,34 +14,61 @@ struct working_set {
 	void *state;
 };
 
+static const char *const method_names[] = {
+	[WSS_AUTO] = "auto", [WSS_ACCESS_LOG] = "access-log", [WSS_DAMON] = "damon", [WSS_PAGE_IDLE] = "page-idle",
+};
+/* Auto's order: the exact and cheap first, then the sampled, then the slow exact. */
+static const struct wss_backend *const backends[] = {
+	[WSS_ACCESS_LOG] = &wss_access_log, [WSS_DAMON] = &wss_damon, [WSS_PAGE_IDLE] = &wss_page_idle,
+};
+
 int wss_method_parse(const char *s, enum wss_method *m)
 {
-	static const char *names[] = { [WSS_AUTO] = "auto", [WSS_ACCESS_LOG] = "access-log", [WSS_DAMON] = "damon" };
-	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (!strcmp(s, names[i])) {
+	for (size_t i = 0; i < sizeof(method_names) / sizeof(method_names[0]); i++)
+		if (!strcmp(s, method_names[i])) {
 			*m = (enum wss_method)i;
 			return 0;
 		}
 	return -EINVAL;
 }
 
+/* Auto: each method in turn until one starts; the first refusal that is not "the kernel
+ * lacks it" (-ENOTSUP) is the one returned, with every method's reason in err. */
+static int start_any(const struct wss_backend **b, void **state, const struct guest_mem *mem, double window_s,
+		     char *err, size_t errlen)
+{
+	char why[WSS_PAGE_IDLE + 1][200] = { "" };
+	int worst = -ENOTSUP;
+	for (int m = WSS_ACCESS_LOG; m <= WSS_PAGE_IDLE; m++) {
+		int e = backends[m]->start(state, mem, window_s, why[m], sizeof(why[m]));
+		if (!e) {
+			*b = backends[m];
+			return 0;
+		}
+		if (worst == -ENOTSUP)
+			worst = e;
+	}
+	return err_set(err, errlen, worst, "working-set: no method works here: %s; %s; %s", why[WSS_ACCESS_LOG],
+		       why[WSS_DAMON], why[WSS_PAGE_IDLE]);
+}
+
 int working_set_start(struct working_set **out, const struct guest_mem *mem, double window_s,
 		      enum wss_method method, char *err, size_t errlen)
 {
 	*out = NULL;
-	const struct wss_backend *b = method == WSS_DAMON ? &wss_damon : &wss_access_log;
+	const struct wss_backend *b = backends[method == WSS_AUTO ? WSS_ACCESS_LOG : method];
 	void *state = NULL;
-	char why[2][200] = { "", "" };
-	int e = b->start(&state, mem, window_s, why[0], sizeof(why[0]));
-	if (e == -ENOTSUP && method == WSS_AUTO) {
-		b = &wss_damon;
-		if ((e = b->start(&state, mem, window_s, why[1], sizeof(why[1]))))
-			return err_set(err, errlen, e, "working-set: no method works here: %s; %s%s", why[0], why[1],
-				       e == -ENOTSUP ? "; page idle tracking is not implemented" : "");
+	int e;
+	if (method == WSS_AUTO)
+		e = start_any(&b, &state, mem, window_s, err, errlen);
+	else {
+		char why[200] = "";
+		if ((e = b->start(&state, mem, window_s, why, sizeof(why))))
+			err_set(err, errlen, e, "working-set: %s%s", why,
+				e == -ENOTSUP ? " (method=auto takes what there is)" : "");
 	}
 	if (e)
-		return err_set(err, errlen, e, "working-set: %s%s", why[0],
-			       e == -ENOTSUP ? " (method=auto takes what there is)" : "");
+		return e;
 	struct working_set *w = malloc(sizeof(*w));
 	if (!w) {
 		b->stop(state);

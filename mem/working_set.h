@@ -10,9 +10,11 @@
  * - damon-fvaddr / damon-vaddr: DAMON's virtual-address monitoring (stock kernels) of
  *   guest RAM's ranges (fvaddr) or, where that is missing, of the whole process:
  *   sampled regions, see wss_damon.c.
- * Page idle tracking would be the fallback where neither exists; it is not implemented
- * (neither this host nor the lab kernels have CONFIG_IDLE_PAGE_TRACKING, and it cannot
- * see hugetlb), so such a kernel gets a clear refusal. */
+ * - page-idle: the kernel's page idle tracking (CONFIG_IDLE_PAGE_TRACKING, which no
+ *   Debian kernel has; the arm64 lab's patched kernel does), where neither of the
+ *   others exists: exact per page like access-log, slower (the kernel walks each
+ *   page's reverse map), blind to hugetlb and the zero page, see wss_page_idle.c.
+ * A kernel with none of them gets a refusal naming what each lacks. */
 #ifndef PAGODA_MEM_WORKING_SET_H
 #define PAGODA_MEM_WORKING_SET_H
 
@@ -27,7 +29,7 @@
 #define WSS_BUCKETS 8
 #define WSS_MAX_SLOTS 8
 
-enum wss_method { WSS_AUTO, WSS_ACCESS_LOG, WSS_DAMON };
+enum wss_method { WSS_AUTO, WSS_ACCESS_LOG, WSS_DAMON, WSS_PAGE_IDLE };
 
 struct wss_slot {
 	uint64_t gpa, size;
@@ -36,12 +38,12 @@ struct wss_slot {
 };
 
 struct wss_report {
-	const char *method;               /* "access-log", "damon-fvaddr" or "damon-vaddr" */
+	const char *method;               /* "access-log", "damon-fvaddr", "damon-vaddr", "page-idle" */
 	const char *blind;                /* what the method cannot see */
 	double window_s;
 	uint64_t regions;                 /* DAMON regions over guest RAM (damon-*) */
-	uint64_t windows;                 /* windows scanned so far (access-log) */
-	double scan_ms;                   /* the last window's scan in KVM (access-log) */
+	uint64_t windows;                 /* windows scanned so far (access-log, page-idle) */
+	double scan_ms;                   /* the last window's scan (access-log, page-idle) */
 	uint32_t nr_slots;
 	struct wss_slot slot[WSS_MAX_SLOTS];
 };
@@ -52,7 +54,7 @@ struct working_set;
  * what the kernel lacks; -EBUSY when DAMON is taken by someone else. */
 int working_set_start(struct working_set **out, const struct guest_mem *mem, double window_s,
 		      enum wss_method method, char *err, size_t errlen);
-/* "auto", "access-log" or "damon": 0, or -EINVAL for anything else. */
+/* "auto", "access-log", "damon" or "page-idle": 0, or -EINVAL for anything else. */
 int wss_method_parse(const char *s, enum wss_method *m);
 /* A descriptor the owner's event loop watches: readable once per window, then call
  * working_set_tick (on one thread). -1 when the method needs no ticks. */
@@ -61,7 +63,7 @@ int working_set_tick(struct working_set *w);
 /* The last window's picture. Safe from several threads (the control socket, a migration). */
 int working_set_sample(struct working_set *w, struct wss_report *r, char *err, size_t errlen);
 /* Sets a bit in bits (one per 4K page of memslot index slot, pages long) for each page
- * touched within the last `windows` windows (access-log, page by page; damon: each page
+ * touched within the last `windows` windows (access-log, page-idle: page by page; damon: each page
  * of a region touched in the last window). -EINVAL for a slot it does not cover. Any
  * thread. */
 int working_set_recent(struct working_set *w, uint32_t slot, uint64_t *bits, uint64_t pages, unsigned int windows);

@@ -4,12 +4,14 @@
  * stock KVM answers to method=access-log. DAMON and the patched KVM run in the lab
  * (tests/lab/working_set.sh); this host's kernel has neither. */
 #include <fcntl.h>
+#include <linux/kernel-page-flags.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include "../../mem/working_set.h"
+#include "../../mem/wss_backend.h"
 #include "check.h"
 
 #define MiB (1ULL << 20)
@@ -65,10 +67,110 @@ static void check_stock_kvm(void)
 		working_set_stop(w);
 	else /* this host runs a kdamond of its own (paddr): busy; elsewhere: none */
 		CHECK((e == -EBUSY || e == -ENOTSUP) && strstr(err, "no method works here") &&
-		      strstr(err, "KVM_GET_ACCESS_LOG") && strstr(err, "DAMON"));
+		      strstr(err, "KVM_GET_ACCESS_LOG") && strstr(err, "DAMON") && strstr(err, "page idle"));
 	guest_mem_destroy(&m);
 	close(vm);
 	close(kvm);
+}
+
+static void put_u64(int fd, uint64_t index, uint64_t v)
+{
+	CHECK(pwrite(fd, &v, 8, (off_t)(index * 8)) == 8);
+}
+
+static uint64_t get_u64(int fd, uint64_t index)
+{
+	uint64_t v = 0;
+	CHECK(pread(fd, &v, 8, (off_t)(index * 8)) == 8);
+	return v;
+}
+
+/* The page-idle reader over faked /proc/self/pagemap, /proc/kpageflags and page_idle
+ * bitmap files (no kernel here has page idle tracking; the arm64 lab's patched kernel
+ * runs the real thing, tests/lab/working_set.sh): which pages count as accessed, and
+ * which are marked idle for the next window. */
+static void check_page_idle_reader(void)
+{
+	enum { PAGES = 1024 };
+	const uint64_t PRESENT = 1ull << 63, SWAPPED = 1ull << 62, LRU = 1ull << KPF_LRU,
+		       HEAD = 1ull << KPF_COMPOUND_HEAD | 1ull << KPF_THP | LRU,
+		       TAIL = 1ull << KPF_COMPOUND_TAIL | 1ull << KPF_THP | LRU;
+	char dir[] = "/tmp/pagoda-idle-XXXXXX", path[3][64];
+	CHECK(mkdtemp(dir) != NULL);
+	int fd[3];
+	for (int i = 0; i < 3; i++) {
+		snprintf(path[i], sizeof(path[i]), "%s/%d", dir, i);
+		CHECK((fd[i] = open(path[i], O_RDWR | O_CREAT, 0600)) >= 0);
+	}
+	int pagemap = fd[0], kflags = fd[1], idle = fd[2];
+	struct memslot slot = { .hva = (uint8_t *)(uintptr_t)(1ull << 30), .size = PAGES * 4096ull };
+	uint64_t pm0 = (1ull << 30) / 4096;
+	/* Pages 0-511: a THP at PFN 0x10000, its head accessed (bit clear), mapped whole. */
+	for (uint64_t i = 0; i < 512; i++) {
+		put_u64(pagemap, pm0 + i, PRESENT | (0x10000 + i));
+		put_u64(kflags, 0x10000 + i, i ? TAIL : HEAD);
+	}
+	/* 512-639: the second quarter of a THP at 0x30000 whose head is not mapped here;
+	 * the head is accessed, and set idle on disk (1) where no page of ours reads it. */
+	for (uint64_t i = 0; i < 128; i++) {
+		put_u64(pagemap, pm0 + 512 + i, PRESENT | (0x30080 + i));
+		put_u64(kflags, 0x30080 + i, TAIL);
+	}
+	put_u64(kflags, 0x30000, HEAD);
+	for (uint64_t i = 1; i < 0x80; i++)
+		put_u64(kflags, 0x30000 + i, TAIL);
+	/* 640-643: 4K pages, idle; accessed; the zero page; hugetlb (both bits clear). */
+	for (uint64_t i = 0; i < 4; i++)
+		put_u64(pagemap, pm0 + 640 + i, PRESENT | (0x40000 + 2 * i));
+	put_u64(kflags, 0x40000, LRU);
+	put_u64(kflags, 0x40002, LRU);
+	put_u64(kflags, 0x40004, 1ull << KPF_ZERO_PAGE);
+	put_u64(kflags, 0x40006, 1ull << KPF_HUGE | 1ull << KPF_COMPOUND_HEAD);
+	put_u64(idle, 0x40000 / 64, 1ull << 0 | 1ull << 8);  /* 0x40008: someone else's page */
+	put_u64(pagemap, pm0 + 700, SWAPPED | 0x50000);      /* the rest: not present */
+	put_u64(pagemap, pm0 + PAGES - 1, 0);
+
+	void *r = NULL;
+	char err[256];
+	CHECK(wss_page_idle_open_files(&r, path[0], path[1], path[2], err, sizeof(err)) == 0);
+	uint64_t bits[PAGES / 64 + 1];
+	memset(bits, 0xff, sizeof(bits));
+	CHECK(wss_reader_page_idle.read(r, &slot, 0, PAGES, bits) == 0);
+	uint64_t n = 0;
+	for (uint64_t i = 0; i < PAGES; i++)
+		n += bits[i / 64] >> (i % 64) & 1;
+	CHECK_EQ(n, 512 + 128 + 1);
+	CHECK(bits[0] == ~0ull && bits[7] == ~0ull && bits[8] == ~0ull && bits[9] == ~0ull);
+	CHECK_EQ(bits[10], 1ull << 1);                     /* page 641 */
+	/* Marked idle: the THP's head (not its tails: the kernel tracks folios), the 4K
+	 * pages, the outside head; not the zero page, not hugetlb, not the neighbour's page
+	 * (a file keeps what is written; the kernel ignores clear bits, so the neighbour's
+	 * bit is dropped here where the kernel would keep it). */
+	CHECK_EQ(get_u64(idle, 0x10000 / 64), 1);
+	CHECK_EQ(get_u64(idle, 0x10040 / 64), 0);
+	CHECK_EQ(get_u64(idle, 0x40000 / 64), 1ull << 0 | 1ull << 2);
+	CHECK_EQ(get_u64(idle, 0x30000 / 64), 1);
+	/* The next window, nothing touched: everything the reader marked reads idle. */
+	CHECK(wss_reader_page_idle.read(r, &slot, 0, PAGES, bits) == 0);
+	for (uint64_t w = 0; w < PAGES / 64; w++)
+		CHECK_EQ(bits[w], 0);
+	/* A window whose reads start mid-slot (the engine's chunks): page 641 alone. */
+	put_u64(idle, 0x40000 / 64, 1ull << 0);
+	memset(bits, 0xff, sizeof(bits));
+	CHECK(wss_reader_page_idle.read(r, &slot, 640, 4, bits) == 0);
+	CHECK_EQ(bits[0], 1ull << 1);
+	wss_reader_page_idle.close(r);
+
+	/* A kernel without page idle tracking: refused as missing, not as forbidden. */
+	char missing[80];
+	snprintf(missing, sizeof(missing), "%s/none", dir);
+	CHECK(wss_page_idle_open_files(&r, path[0], path[1], missing, err, sizeof(err)) == -ENOTSUP);
+	CHECK(strstr(err, "CONFIG_IDLE_PAGE_TRACKING") != NULL);
+	for (int i = 0; i < 3; i++) {
+		close(fd[i]);
+		unlink(path[i]);
+	}
+	rmdir(dir);
 }
 
 int main(void)
@@ -120,6 +222,7 @@ int main(void)
 	free(bits);
 	guest_mem_destroy(&m);
 	check_ages();
+	check_page_idle_reader();
 	check_stock_kvm();
 	return check_result("working_set");
 }

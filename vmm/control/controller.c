@@ -151,7 +151,7 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 static int cmd_working_set(struct controller *c, const char *arg, const char *mode, char *reply, size_t len)
 {
 	struct machine *m = c->m;
-	char why[256];
+	char why[768];
 	struct wss_report rep;
 	enum wss_method method = WSS_AUTO;
 	double s = arg ? strtod(arg, NULL) : 1.0;
@@ -159,7 +159,7 @@ static int cmd_working_set(struct controller *c, const char *arg, const char *mo
 		if (!(s >= 0.01 && s <= 60))
 			return controller_fail(reply, len, "working-set window '%s': give seconds from 0.01 to 60, e.g. 1", arg);
 		if (mode && wss_method_parse(mode, &method))
-			return controller_fail(reply, len, "working-set method '%s': use auto, access-log or damon", mode);
+			return controller_fail(reply, len, "working-set method '%s': use auto, access-log, damon or page-idle", mode);
 		if (machine_working_set_start(m, c->loop, s, method, why, sizeof(why)))
 			return controller_fail(reply, len, "%s", why);
 		snprintf(reply, len, OK ", \"started\": true, \"window_s\": %.3f, \"note\": \"ask again after a few "

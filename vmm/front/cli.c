@@ -45,11 +45,12 @@ const char cli_run_usage[] =
 	"                        migration clears 2M at a time, right before it reads them)\n"
 	"      --dirty-rate SECONDS  log dirty pages while the guest runs and print the rate\n"
 	"                        (pages/s, MiB/s, per vCPU with the ring) every SECONDS\n"
-	"      --working-set SECONDS[,method=auto|access-log|damon]\n"
+	"      --working-set SECONDS[,method=auto|access-log|damon|page-idle]\n"
 	"                        estimate what the guest uses in windows of SECONDS: a table\n"
 	"                        at exit, ctl working-set asks. access-log: pagoda's patched\n"
-	"                        KVM (kvm/patches); damon: DAMON on guest RAM; auto: the first\n"
-	"                        of those the kernel has\n"
+	"                        KVM (kvm/patches); damon: DAMON on guest RAM; page-idle: the\n"
+	"                        kernel's page idle tracking (root, not hugetlb); auto: the\n"
+	"                        first of those the kernel has\n"
 	"      --eager-split off|on|chunk=SIZE\n"
 	"                        split huge mappings when logging starts (x86: the host-wide\n"
 	"                        kvm.eager_page_split, restored at exit; arm64: the VM's chunk\n"
@@ -221,8 +222,8 @@ static int parse_working_set(const char *arg, struct run_config *cfg, char *err,
 	    cfg->working_set_s > 60)
 		return fail(err, errlen, "--working-set '%s' is not a window: give seconds from 0.01 to 60, e.g. --working-set 1", arg);
 	if (comma && (strncmp(comma + 1, "method=", 7) || wss_method_parse(comma + 8, &cfg->working_set_method)))
-		return fail(err, errlen, "--working-set '%s': after the window only method=auto, method=access-log or "
-			    "method=damon, e.g. --working-set 1,method=damon", arg);
+		return fail(err, errlen, "--working-set '%s': after the window only method=auto, method=access-log, "
+			    "method=damon or method=page-idle, e.g. --working-set 1,method=damon", arg);
 	return 0;
 }
 

@@ -17,7 +17,7 @@ static const char ctl_usage[] =
 	"  pause | resume | stop | stats\n"
 	"  balloon [SIZE]          set the balloon's target (and show the balloon)\n"
 	"  dirty-rate [SECONDS]    measure the guest's dirty rate over a window (default 1)\n"
-	"  working-set [SECONDS [auto|access-log|damon]]\n"
+	"  working-set [SECONDS [auto|access-log|damon|page-idle]]\n"
 	"                          the guest's working set: the first ask starts the estimate\n"
 	"                          (windows of SECONDS, default 1, by that method, default\n"
 	"                          auto), later ones report it\n"
