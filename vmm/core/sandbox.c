@@ -68,6 +68,9 @@ static const int main_only[] = {
 	SCMP_SYS(rt_sigaction), SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(eventfd2),
 	SCMP_SYS(readlink), SCMP_SYS(getcwd), SCMP_SYS(uname), SCMP_SYS(sched_getaffinity),
 	SCMP_SYS(prlimit64), SCMP_SYS(getdents64), SCMP_SYS(wait4),
+	/* glibc's qsort (before 2.37) asks for the machine's memory size before it sorts a
+	 * large array: the working set's page-idle marks (mem/wss_page_idle.c) */
+	SCMP_SYS(sysinfo),
 };
 
 /* Setting up a VM from a snapshot or a stream, and starting its threads and the event
