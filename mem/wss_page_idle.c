@@ -23,7 +23,11 @@
 #include "../util/err.h"
 
 #define PAGE 4096u
-#define CHUNK 4096u                       /* pages per read: 16 MiB */
+/* Pages per read: a slice's grain (the event loop waits for one read at most, ~60 ms of
+ * 4K pages in the TCG lab), and no smaller than a PMD's worth, so that a huge page's
+ * tails never fall in the read after its head's, which has marked the head idle again
+ * (256 pages: a THP guest's estimate fell 11% short). Reads start 2 MiB aligned. */
+#define CHUNK 512u
 #define PM_PRESENT (1ull << 63)
 #define PM_PFN_MASK ((1ull << 55) - 1)
 #define MAX_FOLIO_ORDER 10                /* how far down a tail's head is looked for */
@@ -157,6 +161,8 @@ static int mark_idle(struct idle_reader *r)
 static int idle_read(void *reader, const struct memslot *slot, uint64_t first, uint64_t n, uint64_t *bits)
 {
 	struct idle_reader *r = reader;
+	if (n > CHUNK)
+		return -EINVAL;
 	memset(bits, 0, (n + 63) / 64 * 8);
 	int e = pread_all(r->pagemap, r->pm, n * 8, ((uintptr_t)slot->hva / PAGE + first) * 8);
 	/* Runs of present pages with consecutive PFNs: one read of flags and bitmap each. */

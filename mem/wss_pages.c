@@ -2,13 +2,16 @@
  * clears every RAM page's accessed state into a bitmap (wss_access_log.c: KVM's stage-2
  * bits; wss_page_idle.c: the kernel's page idle tracking), and each page's idle age
  * (windows since it was last seen accessed) advances. Exact per page, at the cost of
- * one scan per window, done on the thread that owns the event loop. */
+ * one scan per window, done on the thread that owns the event loop in slices, so that
+ * its other work (the control socket, the console) never waits for a whole scan: page
+ * idle tracking takes seconds per GiB of 4K pages. */
 #include "wss_backend.h"
 
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "../util/clock.h"
@@ -16,6 +19,7 @@
 
 #define PAGE 4096u
 #define AGE_NEVER 255
+#define SLICE_NS 10000000ull              /* scanning per turn of the event loop, plus one read */
 
 struct page_ages {
 	const struct wss_page_reader *rd;
@@ -29,6 +33,12 @@ struct page_ages {
 		uint8_t *ages;
 	} slot[WSS_MAX_SLOTS];
 	uint64_t *bitmap;                 /* the largest slot's */
+	/* The scan in progress: where it is, and the report it is making. The first one
+	 * only clears (what loading the guest touched is not its use). */
+	bool scanning, discard;
+	uint32_t at_slot;
+	uint64_t at_page, started_ns;
+	struct wss_report next;
 	pthread_mutex_t lock;             /* guards what follows and the ages: read by other threads */
 	struct wss_report last;
 	int error;                        /* -errno of the last window's ioctl */
@@ -54,47 +64,77 @@ void wss_age_pages(struct wss_slot *s, uint8_t *ages, const uint64_t *bitmap, ui
 	s->touched = last_seen[0] * PAGE;
 }
 
-/* Reads and clears every slot's accessed bits, a reader's max_pages at a time. Adds
- * the time spent reading to r->scan_ms. */
-static int scan(struct page_ages *a, struct wss_report *r)
+/* Reads and clears accessed bits from where the scan is, a reader's max_pages at a
+ * time, for one slice of time; ages each slot's pages once its bitmap is whole. */
+static int scan_slice(struct page_ages *a)
 {
-	uint64_t t0 = now_ns(), most = a->rd->max_pages;
+	uint64_t t0 = now_ns();
 	int e = 0;
-	for (uint32_t i = 0; i < a->nr && !e; i++) {
-		struct pages_slot *s = &a->slot[i];
-		for (uint64_t first = 0; first < s->pages && !e; first += most)
-			e = a->rd->read(a->reader, &s->m, first, s->pages - first < most ? s->pages - first : most,
-					a->bitmap + first / 64);
-		if (e || !r)
+	while (a->at_slot < a->nr && !e && now_ns() - t0 < SLICE_NS) {
+		struct pages_slot *s = &a->slot[a->at_slot];
+		uint64_t n = s->pages - a->at_page < a->rd->max_pages ? s->pages - a->at_page : a->rd->max_pages;
+		if (n && (e = a->rd->read(a->reader, &s->m, a->at_page, n, a->bitmap + a->at_page / 64)))
+			break;
+		if ((a->at_page += n) < s->pages)
 			continue;
-		r->scan_ms += (double)(now_ns() - t0) / 1e6;
-		r->slot[i] = (struct wss_slot){ .gpa = s->gpa, .size = s->pages * PAGE };
-		pthread_mutex_lock(&a->lock);
-		wss_age_pages(&r->slot[i], s->ages, a->bitmap, s->pages);
-		pthread_mutex_unlock(&a->lock);
-		t0 = now_ns();
+		if (!a->discard) {
+			struct wss_slot *r = &a->next.slot[a->at_slot];
+			*r = (struct wss_slot){ .gpa = s->gpa, .size = s->pages * PAGE };
+			pthread_mutex_lock(&a->lock);
+			wss_age_pages(r, s->ages, a->bitmap, s->pages);
+			pthread_mutex_unlock(&a->lock);
+		}
+		a->at_slot++;
+		a->at_page = 0;
 	}
+	a->next.scan_ms += (double)(now_ns() - t0) / 1e6;
 	return e;
 }
 
+/* The timer, one-shot: after seconds (at once if not positive). */
+static int arm(int fd, double seconds)
+{
+	uint64_t ns = seconds > 0 ? (uint64_t)(seconds * 1e9) : 1;
+	struct itimerspec its = { .it_value = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) } };
+	return timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
+}
+
+static void begin_scan(struct page_ages *a, bool discard)
+{
+	pthread_mutex_lock(&a->lock);
+	a->next = a->last;
+	pthread_mutex_unlock(&a->lock);
+	a->next.scan_ms = 0;
+	a->next.windows += !discard;
+	a->scanning = true;
+	a->discard = discard;
+	a->at_slot = 0;
+	a->at_page = 0;
+	a->started_ns = now_ns();
+}
+
+/* A window's turn: a slice of its scan; when the scan is whole, its report is the last,
+ * and the next window begins window_s after this one began (at once if the scan took
+ * longer). */
 static int pages_tick(void *state)
 {
 	struct page_ages *a = state;
 	uint64_t expirations;
 	if (read(a->timer_fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
 		return 0;
+	if (!a->scanning)
+		begin_scan(a, false);
+	int e = scan_slice(a);
+	if (!e && a->at_slot < a->nr)
+		return arm(a->timer_fd, 0);
+	a->scanning = false;
 	pthread_mutex_lock(&a->lock);
-	struct wss_report r = a->last;
-	pthread_mutex_unlock(&a->lock);
-	r.scan_ms = 0;
-	r.windows++;
-	int e = scan(a, &r);
-	pthread_mutex_lock(&a->lock);
-	if (!e)
-		a->last = r;
+	if (!e && !a->discard)
+		a->last = a->next;
 	a->error = e;
 	pthread_mutex_unlock(&a->lock);
-	return e;
+	int t = arm(a->timer_fd, a->window_s - (double)(now_ns() - a->started_ns) / 1e9);
+	return e ? e : t;
 }
 
 static int pages_sample(void *state, struct wss_report *r, char *err, size_t errlen)
@@ -140,7 +180,7 @@ static void pages_stop(void *state)
 	free(a);
 }
 
-static int setup(struct page_ages *a, const struct guest_mem *mem, double window_s)
+static int setup(struct page_ages *a, const struct guest_mem *mem)
 {
 	uint64_t most = 0;
 	a->nr = mem->slots.nr < WSS_MAX_SLOTS ? mem->slots.nr : WSS_MAX_SLOTS;
@@ -154,12 +194,11 @@ static int setup(struct page_ages *a, const struct guest_mem *mem, double window
 	}
 	if (!(a->bitmap = calloc((most + 63) / 64, sizeof(uint64_t))))
 		return -ENOMEM;
-	/* What was touched before the first window (loading the guest) is not its use. */
-	int e = scan(a, NULL);
-	if (e)
-		return e;
-	a->timer_fd = timer_open(window_s, true);
-	return a->timer_fd < 0 ? a->timer_fd : 0;
+	/* The first scan only clears, at once. */
+	if ((a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0)
+		return -errno;
+	begin_scan(a, true);
+	return arm(a->timer_fd, 0);
 }
 
 static int pages_start(void **state, const struct wss_page_reader *rd, const struct guest_mem *mem,
@@ -180,7 +219,7 @@ static int pages_start(void **state, const struct wss_page_reader *rd, const str
 	for (uint32_t i = 0; i < mem->slots.nr && i < WSS_MAX_SLOTS; i++)
 		a->last.slot[a->last.nr_slots++] = (struct wss_slot){ .gpa = mem->slots.slots[i].gpa,
 								       .size = mem->slots.slots[i].size };
-	if ((e = setup(a, mem, window_s))) {
+	if ((e = setup(a, mem))) {
 		pages_stop(a);
 		return err_set(err, errlen, e, "starting the working set's %s: %s", rd->what, strerror(-e));
 	}
