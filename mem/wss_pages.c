@@ -65,7 +65,8 @@ void wss_age_pages(struct wss_slot *s, uint8_t *ages, const uint64_t *bitmap, ui
 }
 
 /* Reads and clears accessed bits from where the scan is, a reader's max_pages at a
- * time, for one slice of time; ages each slot's pages once its bitmap is whole. */
+ * time, for one slice of time; ages each slot's pages once its bitmap is whole. The
+ * report's scan_ms is the reads' time (in KVM, or in page_idle). */
 static int scan_slice(struct page_ages *a)
 {
 	uint64_t t0 = now_ns();
@@ -73,7 +74,10 @@ static int scan_slice(struct page_ages *a)
 	while (a->at_slot < a->nr && !e && now_ns() - t0 < SLICE_NS) {
 		struct pages_slot *s = &a->slot[a->at_slot];
 		uint64_t n = s->pages - a->at_page < a->rd->max_pages ? s->pages - a->at_page : a->rd->max_pages;
-		if (n && (e = a->rd->read(a->reader, &s->m, a->at_page, n, a->bitmap + a->at_page / 64)))
+		uint64_t t = now_ns();
+		e = n ? a->rd->read(a->reader, &s->m, a->at_page, n, a->bitmap + a->at_page / 64) : 0;
+		a->next.scan_ms += (double)(now_ns() - t) / 1e6; /* the reader's time, not the aging's */
+		if (e)
 			break;
 		if ((a->at_page += n) < s->pages)
 			continue;
@@ -87,7 +91,6 @@ static int scan_slice(struct page_ages *a)
 		a->at_slot++;
 		a->at_page = 0;
 	}
-	a->next.scan_ms += (double)(now_ns() - t0) / 1e6;
 	return e;
 }
 
