@@ -56,13 +56,14 @@ int working_set_start(struct working_set **out, const struct guest_mem *mem, dou
 		      enum wss_method method, char *err, size_t errlen)
 {
 	*out = NULL;
-	const struct wss_backend *b = backends[method == WSS_AUTO ? WSS_ACCESS_LOG : method];
+	const struct wss_backend *b = NULL;
 	void *state = NULL;
 	int e;
 	if (method == WSS_AUTO)
 		e = start_any(&b, &state, mem, window_s, err, errlen);
 	else {
 		char why[200] = "";
+		b = backends[method];
 		if ((e = b->start(&state, mem, window_s, why, sizeof(why))))
 			err_set(err, errlen, e, "working-set: %s%s", why,
 				e == -ENOTSUP ? " (method=auto takes what there is)" : "");

@@ -11,7 +11,6 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "../util/clock.h"
@@ -29,13 +28,13 @@ struct page_ages {
 	uint32_t nr;
 	struct pages_slot {
 		struct memslot m;         /* a copy: the table may move when slots come and go */
-		uint64_t gpa, pages;
+		uint64_t pages;
 		uint8_t *ages;
 	} slot[WSS_MAX_SLOTS];
 	uint64_t *bitmap;                 /* the largest slot's */
-	/* The scan in progress: where it is, and the report it is making. The first one
-	 * only clears (what loading the guest touched is not its use). */
-	bool scanning, discard;
+	/* The scan in progress (none once at_slot is nr): where it is, and the report it is
+	 * making. The first one only clears (what loading the guest touched is not its use). */
+	bool discard;
 	uint32_t at_slot;
 	uint64_t at_page, started_ns;
 	struct wss_report next;
@@ -83,7 +82,7 @@ static int scan_slice(struct page_ages *a)
 			continue;
 		if (!a->discard) {
 			struct wss_slot *r = &a->next.slot[a->at_slot];
-			*r = (struct wss_slot){ .gpa = s->gpa, .size = s->pages * PAGE };
+			*r = (struct wss_slot){ .gpa = s->m.gpa, .size = s->m.size };
 			pthread_mutex_lock(&a->lock);
 			wss_age_pages(r, s->ages, a->bitmap, s->pages);
 			pthread_mutex_unlock(&a->lock);
@@ -94,14 +93,6 @@ static int scan_slice(struct page_ages *a)
 	return e;
 }
 
-/* The timer, one-shot: after seconds (at once if not positive). */
-static int arm(int fd, double seconds)
-{
-	uint64_t ns = seconds > 0 ? (uint64_t)(seconds * 1e9) : 1;
-	struct itimerspec its = { .it_value = { (time_t)(ns / 1000000000u), (long)(ns % 1000000000u) } };
-	return timerfd_settime(fd, 0, &its, NULL) < 0 ? -errno : 0;
-}
-
 static void begin_scan(struct page_ages *a, bool discard)
 {
 	pthread_mutex_lock(&a->lock);
@@ -109,7 +100,6 @@ static void begin_scan(struct page_ages *a, bool discard)
 	pthread_mutex_unlock(&a->lock);
 	a->next.scan_ms = 0;
 	a->next.windows += !discard;
-	a->scanning = true;
 	a->discard = discard;
 	a->at_slot = 0;
 	a->at_page = 0;
@@ -125,18 +115,18 @@ static int pages_tick(void *state)
 	uint64_t expirations;
 	if (read(a->timer_fd, &expirations, sizeof(expirations)) < 0 && errno == EAGAIN)
 		return 0;
-	if (!a->scanning)
+	if (a->at_slot >= a->nr)
 		begin_scan(a, false);
 	int e = scan_slice(a);
 	if (!e && a->at_slot < a->nr)
-		return arm(a->timer_fd, 0);
-	a->scanning = false;
+		return timer_set(a->timer_fd, 0, false);
+	a->at_slot = a->nr; /* a failed scan is not resumed: the next window starts over */
 	pthread_mutex_lock(&a->lock);
 	if (!e && !a->discard)
 		a->last = a->next;
 	a->error = e;
 	pthread_mutex_unlock(&a->lock);
-	int t = arm(a->timer_fd, a->window_s - (double)(now_ns() - a->started_ns) / 1e9);
+	int t = timer_set(a->timer_fd, a->window_s - (double)(now_ns() - a->started_ns) / 1e9, false);
 	return e ? e : t;
 }
 
@@ -189,19 +179,20 @@ static int setup(struct page_ages *a, const struct guest_mem *mem)
 	a->nr = mem->slots.nr < WSS_MAX_SLOTS ? mem->slots.nr : WSS_MAX_SLOTS;
 	for (uint32_t i = 0; i < a->nr; i++) {
 		const struct memslot *m = &mem->slots.slots[i];
-		a->slot[i] = (struct pages_slot){ .m = *m, .gpa = m->gpa, .pages = m->size / PAGE };
+		a->slot[i] = (struct pages_slot){ .m = *m, .pages = m->size / PAGE };
+		a->last.slot[i] = (struct wss_slot){ .gpa = m->gpa, .size = m->size };
 		if (!(a->slot[i].ages = malloc(a->slot[i].pages)))
 			return -ENOMEM;
 		memset(a->slot[i].ages, AGE_NEVER, a->slot[i].pages);
 		most = a->slot[i].pages > most ? a->slot[i].pages : most;
 	}
+	a->last.nr_slots = a->nr;
 	if (!(a->bitmap = calloc((most + 63) / 64, sizeof(uint64_t))))
 		return -ENOMEM;
 	/* The first scan only clears, at once. */
-	if ((a->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK)) < 0)
-		return -errno;
 	begin_scan(a, true);
-	return arm(a->timer_fd, 0);
+	a->timer_fd = timer_open(0, false);
+	return a->timer_fd < 0 ? a->timer_fd : 0;
 }
 
 static int pages_start(void **state, const struct wss_page_reader *rd, const struct guest_mem *mem,
@@ -219,9 +210,6 @@ static int pages_start(void **state, const struct wss_page_reader *rd, const str
 	*a = (struct page_ages){ .rd = rd, .reader = reader, .timer_fd = -1, .window_s = window_s };
 	a->last = (struct wss_report){ .method = rd->method, .window_s = window_s, .blind = rd->blind };
 	pthread_mutex_init(&a->lock, NULL);
-	for (uint32_t i = 0; i < mem->slots.nr && i < WSS_MAX_SLOTS; i++)
-		a->last.slot[a->last.nr_slots++] = (struct wss_slot){ .gpa = mem->slots.slots[i].gpa,
-								       .size = mem->slots.slots[i].size };
 	if ((e = setup(a, mem))) {
 		pages_stop(a);
 		return err_set(err, errlen, e, "starting the working set's %s: %s", rd->what, strerror(-e));
