@@ -397,8 +397,8 @@ static int set_file_attrs(int fd, const struct fuse_setattr_in *in)
 }
 
 /* The file a SETATTR changes: the handle the guest names (a file it removed has no
- * path any more), else the node's file opened by its path for what the change needs
- * (O_PATH when only owners change or it is not a regular file or directory). The fd,
+ * path any more), else the node's file resolved once (O_PATH) and, when the change needs
+ * it and it is a regular file or directory, re-opened as checked. The fd,
  * *own set when the caller closes it, or -errno. */
 static int setattr_fd(struct req *q, const struct node *n, const struct fuse_setattr_in *in, bool *own)
 {
@@ -411,10 +411,19 @@ static int setattr_fd(struct req *q, const struct node *n, const struct fuse_set
 	int e = stat_node(q->s, n, &st, &hollow);
 	if (e || hollow)
 		return e ? -e : -EROFS;
+	int pfd = share_open(&q->s->share, n->rel, O_PATH, 0);
+	if (pfd < 0 || fstat(pfd, &st) || st.st_dev != n->dev || st.st_ino != n->ino) {
+		if (pfd >= 0)
+			close(pfd);
+		return pfd < 0 ? pfd : -ESTALE;
+	}
 	bool plain = S_ISREG(st.st_mode) || S_ISDIR(st.st_mode);
-	int flags = !plain || !(in->valid & (FATTR_MODE | FATTR_SIZE | FATTR_ATIME | FATTR_MTIME)) ? O_PATH
-		    : in->valid & FATTR_SIZE ? O_WRONLY | O_NONBLOCK : O_RDONLY | O_NONBLOCK;
-	return share_open(&q->s->share, n->rel, flags, 0);
+	if (!plain || !(in->valid & (FATTR_MODE | FATTR_SIZE | FATTR_ATIME | FATTR_MTIME)))
+		return pfd;
+	/* the inode checked above, never the name again */
+	fd = share_reopen(pfd, in->valid & FATTR_SIZE ? O_WRONLY : O_RDONLY, &st);
+	close(pfd);
+	return fd;
 }
 
 static int op_setattr(struct req *q)
@@ -436,6 +445,8 @@ static int op_setattr(struct req *q)
 		return -fd;
 	struct stat st;
 	int e = fstat(fd, &st) ? errno : 0;
+	if (!e && (in.valid & (FATTR_UID | FATTR_GID)) && !share_may_chown(st.st_mode))
+		e = EPERM;
 	if (!e && (in.valid & (FATTR_UID | FATTR_GID)) &&
 	    fchownat(fd, "", in.valid & FATTR_UID ? in.uid : (uid_t)-1, in.valid & FATTR_GID ? in.gid : (gid_t)-1,
 		     AT_EMPTY_PATH))
@@ -651,10 +662,18 @@ static int op_open(struct req *q, bool dir)
 		e = dir ? ENOTDIR : EACCES; /* never a host device, FIFO or socket */
 	if (e)
 		return e;
-	/* O_NONBLOCK: should the host swap in a FIFO meanwhile, the open must not wait. A
-	 * mount point's directory gets a handle on the root that is never read. */
-	int fd = share_open(&q->s->share, hollow ? "" : n->rel, hollow ? O_PATH : of | O_NONBLOCK, 0);
-	return fd < 0 ? -fd : reply_open(q, fd, hollow);
+	if (hollow) { /* a mount point's directory: a handle on the root that is never read */
+		int root = share_open(&q->s->share, "", O_PATH, 0);
+		return root < 0 ? -root : reply_open(q, root, true);
+	}
+	/* resolved once and re-opened as checked: a device or FIFO the host swaps in
+	 * meanwhile is never opened */
+	int fd = share_open_file(&q->s->share, n->rel, of, &st);
+	if (fd >= 0 && (st.st_dev != n->dev || st.st_ino != n->ino || !(dir ? S_ISDIR(st.st_mode) : S_ISREG(st.st_mode)))) {
+		close(fd);
+		fd = -ESTALE;
+	}
+	return fd < 0 ? -fd : reply_open(q, fd, false);
 }
 
 static int op_create(struct req *q)
@@ -673,13 +692,17 @@ static int op_create(struct req *q)
 	int dfd = dir_and_name(q, q->h.nodeid, name, &rel);
 	if (dfd < 0)
 		return -dfd;
-	/* O_NONBLOCK: a FIFO already there must not stop the server */
-	int fd = openat(dfd, name, of | O_CREAT | (int)(in.flags & O_EXCL) | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC,
-			share_safe_mode(in.mode));
+	/* a name already there that is not a regular file is never opened */
 	struct stat st;
-	e = fd < 0 ? errno : fstat(fd, &st) ? errno : !S_ISREG(st.st_mode) ? EACCES : 0;
-	if (!e)
-		share_own(dfd, name, q->h.uid, q->h.gid);
+	int pfd;
+	bool created;
+	int fd = share_create(&q->s->share, dfd, name, rel, of, share_safe_mode(in.mode), in.flags & O_EXCL, &st, &pfd,
+			      &created);
+	e = fd < 0 ? -fd : 0;
+	if (fd >= 0)
+		close(pfd);
+	if (fd >= 0 && created)
+		share_own_fd(fd, q->h.uid, q->h.gid);
 	close(dfd);
 	int64_t fh = e ? -e : handle_new(q->s, fd, false);
 	if (fh < 0) {

@@ -46,6 +46,9 @@ struct p9_server {
 	uint32_t msize;
 	struct fid *fids; /* open addressing, 2 * P9_MAX_FIDS slots */
 	unsigned int nr_used, nr_gone;
+	/* getdents64's output: the server's own, since two shares' requests can be served
+	 * at once (a virtio-pci notify runs on the vCPU thread that wrote it) */
+	char dirbuf[64 << 10];
 };
 
 #define SLOTS (2 * P9_MAX_FIDS)
@@ -427,16 +430,18 @@ static int r_lopen(struct req *q)
 	if (of < 0)
 		return -of;
 	struct stat st;
-	int e = fstat_fid(q->s, f, &st);
-	if (e)
-		return e;
-	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
-		return EACCES; /* never a host device, FIFO or socket */
-	if (f->hollow && write)
-		return EROFS;
-	/* a mount point's directory: a handle on the root that is never read (Treaddir) */
-	int fd = f->hollow ? share_open(&q->s->share, "", O_PATH, 0)
-			   : share_open(&q->s->share, f->rel, of | (S_ISDIR(st.st_mode) ? O_DIRECTORY : 0), 0);
+	int fd;
+	if (f->hollow) {
+		int e = fstat_fid(q->s, f, &st);
+		if (e || write)
+			return e ? e : EROFS;
+		/* a mount point's directory: a handle on the root that is never read (Treaddir) */
+		fd = share_open(&q->s->share, "", O_PATH, 0);
+	} else {
+		/* the file the fid walked to, whatever its name holds now: never a host
+		 * device, FIFO or socket */
+		fd = share_reopen(f->path_fd, of, &st);
+	}
 	if (fd < 0)
 		return -fd;
 	f->open_fd = fd;
@@ -467,19 +472,17 @@ static int r_lcreate(struct req *q)
 	char *rel = share_join(f->rel, name);
 	if (!rel)
 		return ENAMETOOLONG;
-	int fd = openat(f->path_fd, name, of | O_CREAT | (flags & P9_EXCL ? O_EXCL : 0) | O_NOFOLLOW | O_CLOEXEC,
-			share_safe_mode(mode));
-	int pfd = fd >= 0 ? share_open(&q->s->share, rel, O_PATH, 0) : -errno;
 	struct stat st;
-	if (pfd >= 0 && fstat(pfd, &st))
-		pfd = -errno;
-	if (pfd < 0) {
-		if (fd >= 0)
-			close(fd);
+	int pfd;
+	bool created;
+	int fd = share_create(&q->s->share, f->path_fd, name, rel, of, share_safe_mode(mode), flags & P9_EXCL, &st,
+			      &pfd, &created);
+	if (fd < 0) {
 		free(rel);
-		return -pfd;
+		return -fd;
 	}
-	share_own(f->path_fd, name, f->uid, gid);
+	if (created)
+		share_own_fd(fd, f->uid, gid);
 	fid_close(f);
 	f->rel = rel;
 	f->path_fd = pfd;
@@ -630,13 +633,17 @@ static int r_setattr(struct req *q)
 	struct stat st;
 	if (fstat(f->path_fd, &st))
 		return errno;
+	if ((valid & (SET_UID | SET_GID)) && !share_may_chown(st.st_mode))
+		return EPERM;
 	if ((valid & (SET_UID | SET_GID)) &&
 	    fchownat(f->path_fd, "", valid & SET_UID ? uid : (uid_t)-1, valid & SET_GID ? gid : (gid_t)-1, AT_EMPTY_PATH))
 		return errno;
+	if (!(valid & (SET_MODE | SET_SIZE | SET_ATIME | SET_MTIME)))
+		return 0;
 	if (!S_ISREG(st.st_mode) && !S_ISDIR(st.st_mode))
 		return 0; /* a symlink has no mode, size or times of its own to set here */
 	int e = 0;
-	int fd = share_open(&q->s->share, f->rel, (valid & SET_SIZE) ? O_WRONLY : O_RDONLY, 0);
+	int fd = share_reopen(f->path_fd, (valid & SET_SIZE) ? O_WRONLY : O_RDONLY, &st);
 	if (fd < 0)
 		return -fd;
 	if ((valid & SET_MODE) && fchmod(fd, share_safe_mode(mode)))
@@ -663,8 +670,8 @@ static int r_readdir(struct req *q)
 	}
 	if (lseek(f->open_fd, (off_t)off, SEEK_SET) < 0)
 		return errno;
-	static char buf[64 << 10];
-	long n = syscall(SYS_getdents64, f->open_fd, buf, count < sizeof(buf) ? count : sizeof(buf));
+	char *buf = q->s->dirbuf;
+	long n = syscall(SYS_getdents64, f->open_fd, buf, count < sizeof(q->s->dirbuf) ? count : sizeof(q->s->dirbuf));
 	if (n < 0)
 		return errno;
 	size_t count_at = q->out.off;

@@ -44,6 +44,71 @@ int share_open(const struct share_dir *d, const char *rel, int flags, mode_t mod
 	return fd < 0 ? -errno : fd;
 }
 
+int share_reopen(int path_fd, int flags, struct stat *st)
+{
+	if (fstat(path_fd, st))
+		return -errno;
+	if (S_ISDIR(st->st_mode) && (flags & O_ACCMODE) != O_RDONLY)
+		return -EISDIR;
+	if (!S_ISREG(st->st_mode) && !S_ISDIR(st->st_mode))
+		return -EACCES;
+	char self[32];
+	snprintf(self, sizeof(self), "/proc/self/fd/%d", path_fd);
+	/* O_NONBLOCK as well: nothing but a regular file or directory gets here, and for
+	 * those it changes nothing */
+	int fd = open(self, (flags & (O_ACCMODE | O_TRUNC | O_APPEND | O_DIRECTORY)) | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat now;
+	if (fstat(fd, &now) || now.st_dev != st->st_dev || now.st_ino != st->st_ino) {
+		close(fd); /* /proc not this process's: refuse rather than open something else */
+		return -EACCES;
+	}
+	*st = now;
+	return fd;
+}
+
+int share_open_file(const struct share_dir *d, const char *rel, int flags, struct stat *st)
+{
+	int pfd = share_open(d, rel, O_PATH, 0);
+	if (pfd < 0)
+		return pfd;
+	int fd = share_reopen(pfd, flags, st);
+	close(pfd);
+	return fd;
+}
+
+int share_create(const struct share_dir *d, int dirfd, const char *name, const char *rel, int flags, mode_t mode,
+		 bool excl, struct stat *st, int *path_fd, bool *created)
+{
+	int of = (flags & (O_ACCMODE | O_TRUNC | O_APPEND)) | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
+	int fd = openat(dirfd, name, of, mode);
+	*created = fd >= 0;
+	if (fd < 0 && (errno != EEXIST || excl))
+		return -errno;
+	/* the name of what was made, or of what is there, opened O_PATH beneath the root */
+	int pfd = share_open(d, rel, O_PATH, 0);
+	if (pfd < 0) {
+		if (fd >= 0)
+			close(fd);
+		return pfd;
+	}
+	struct stat named;
+	if (fd < 0) {
+		fd = fstat(pfd, st) ? -errno : S_ISDIR(st->st_mode) ? -EISDIR
+			: share_reopen(pfd, flags & (O_ACCMODE | O_TRUNC | O_APPEND), st);
+	} else if (fstat(fd, st) || fstat(pfd, &named) || named.st_ino != st->st_ino || named.st_dev != st->st_dev) {
+		close(fd); /* renamed away the moment it was made */
+		fd = -ESTALE;
+	}
+	if (fd < 0) {
+		close(pfd);
+		return fd;
+	}
+	*path_fd = pfd;
+	return fd;
+}
+
 int share_stat(const struct share_dir *d, const char *rel, struct stat *st, bool *hollow)
 {
 	*hollow = false;
@@ -133,6 +198,11 @@ bool share_may_mknod(uint32_t mode)
 	return S_ISFIFO(mode) || S_ISSOCK(mode);
 }
 
+bool share_may_chown(mode_t mode)
+{
+	return !S_ISCHR(mode) && !S_ISBLK(mode);
+}
+
 struct timespec share_time(bool change, bool now, uint64_t sec, uint64_t nsec)
 {
 	if (!change)
@@ -146,5 +216,12 @@ void share_own(int dirfd, const char *name, uint32_t uid, uint32_t gid)
 {
 	if (fchownat(dirfd, name, uid, gid, AT_SYMLINK_NOFOLLOW)) {
 		/* best effort: an unprivileged pagoda keeps its own ids */
+	}
+}
+
+void share_own_fd(int fd, uint32_t uid, uint32_t gid)
+{
+	if (fchown(fd, uid, gid)) {
+		/* best effort, as share_own */
 	}
 }

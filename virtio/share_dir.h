@@ -37,6 +37,20 @@ void share_dir_close(struct share_dir *d);
 /* Opens the file at rel ("" is the root) beneath the root, never following a symlink:
  * the fd or -errno. */
 int share_open(const struct share_dir *d, const char *rel, int flags, mode_t mode);
+/* Opens for I/O the file held by path_fd (an O_PATH fd) with flags (an access mode,
+ * O_TRUNC, O_APPEND, O_DIRECTORY), only when it is a regular file or a directory: the
+ * inode checked is the inode opened (through /proc/self/fd, never by its name again), so
+ * a device node or FIFO renamed over the name meanwhile is never opened. st gets its
+ * attributes. The fd, or -errno: -EACCES for any other type of file. */
+int share_reopen(int path_fd, int flags, struct stat *st);
+/* The same for the file at rel, its name resolved once (share_open, O_PATH). */
+int share_open_file(const struct share_dir *d, const char *rel, int flags, struct stat *st);
+/* Creates the regular file name in dirfd (rel: its path below the root) or, unless excl,
+ * opens the one already there: an existing name of any other type is never opened
+ * (-EACCES; a directory -EISDIR). *path_fd (O_PATH) names the same inode as the fd;
+ * *created says which case it was. The fd, or -errno. */
+int share_create(const struct share_dir *d, int dirfd, const char *name, const char *rel, int flags, mode_t mode,
+		 bool excl, struct stat *st, int *path_fd, bool *created);
 /* The attributes of the file at rel. A mount point below the root (another file system,
  * which the share does not show: /proc, /tmp... when the share is /) is an empty
  * read-only directory, *hollow set, with an identity (st_dev, st_ino) drawn from what is
@@ -64,11 +78,16 @@ mode_t share_safe_mode(uint32_t mode);
 /* Whether the guest may make a node of this type with mknod: a FIFO or a socket. A
  * device node in the share would open the host's device. */
 bool share_may_mknod(uint32_t mode);
+/* Whether the guest may change the owner of a file of this type: never a device node,
+ * which would hand a host device to whichever user the guest names. */
+bool share_may_chown(mode_t mode);
 /* A time for futimens as the guest asks it: unchanged (UTIME_OMIT) unless change, then
  * now (UTIME_NOW) or sec.nsec (nanoseconds past a second folded back). */
 struct timespec share_time(bool change, bool now, uint64_t sec, uint64_t nsec);
 /* Hands what the guest just made in dirfd to uid:gid; best effort (an unprivileged
  * pagoda keeps its own ids). */
 void share_own(int dirfd, const char *name, uint32_t uid, uint32_t gid);
+/* The same through an fd of what was made (no name to be swapped meanwhile). */
+void share_own_fd(int fd, uint32_t uid, uint32_t gid);
 
 #endif

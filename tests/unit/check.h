@@ -10,6 +10,9 @@
 
 static int check_failures;
 static int check_count;
+/* Cases that could not run here (they need root, say): the test then ends as skipped
+ * (exit 77) when nothing failed, never as passed. */
+static int skipped_cases;
 
 #define CHECK(cond) do { \
 	check_count++; \
@@ -42,6 +45,16 @@ static inline int check_result(const char *name)
 {
 	fprintf(stderr, "%s: %d checks, %d failed\n", name, check_count, check_failures);
 	return check_failures ? 1 : 0;
+}
+
+static inline int check_result_or_skip(const char *name)
+{
+	if (skipped_cases && !check_failures) {
+		fprintf(stderr, "%s: %d checks, 0 failed, %d cases could not run here: skipped\n", name, check_count,
+			skipped_cases);
+		return 77;
+	}
+	return check_result(name);
 }
 
 #endif
