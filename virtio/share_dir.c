@@ -221,7 +221,7 @@ void share_own(int dirfd, const char *name, uint32_t uid, uint32_t gid)
 
 void share_own_fd(int fd, uint32_t uid, uint32_t gid)
 {
-	if (fchown(fd, uid, gid)) {
+	if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH)) { /* the sandbox's call, as share_own's */
 		/* best effort, as share_own */
 	}
 }

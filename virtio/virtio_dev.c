@@ -114,7 +114,13 @@ bool virtio_dev_write_status(struct virtio_dev *d, uint32_t val)
 	if ((v & VIRTIO_CONFIG_S_FEATURES_OK) && !(was & VIRTIO_CONFIG_S_FEATURES_OK) && !features_acceptable(d))
 		v &= ~VIRTIO_CONFIG_S_FEATURES_OK; /* the driver reads it back and gives up */
 	d->status = v | (was & VIRTIO_CONFIG_S_NEEDS_RESET);
-	if ((v & VIRTIO_CONFIG_S_DRIVER_OK) && !(was & VIRTIO_CONFIG_S_DRIVER_OK) && d->ops->driver_ok)
+	if (!(v & VIRTIO_CONFIG_S_DRIVER_OK) || (was & VIRTIO_CONFIG_S_DRIVER_OK))
+		return false;
+	/* The spec's order: features are agreed (FEATURES_OK) before the device goes live;
+	 * a device live on features it never accepted could not be saved and restored. */
+	if (!(v & VIRTIO_CONFIG_S_FEATURES_OK))
+		virtio_dev_broken(d, "the driver set DRIVER_OK without FEATURES_OK");
+	else if (d->ops->driver_ok)
 		d->ops->driver_ok(d);
 	return false;
 }
@@ -203,7 +209,10 @@ void virtio_dev_save(struct virtio_dev *d, struct virtio_dev_state *st)
 {
 	*st = (struct virtio_dev_state){ .device_id = d->ops->device_id, .status = d->status,
 					 .isr = atomic_load(&d->isr), .config_generation = d->config_generation,
-					 .driver_features = d->driver_features, .config_len = d->config_len };
+					 /* what the driver wrote beyond the offer was never agreed
+					  * (FEATURES_OK refused it) and is not state */
+					 .driver_features = d->driver_features & d->features,
+					 .config_len = d->config_len };
 	for (unsigned int i = 0; i < VIRTIO_MAX_QUEUES; i++) {
 		const struct virtq *q = &d->vqs[i];
 		st->q[i] = (struct virtq_state){ q->desc_gpa, q->avail_gpa, q->used_gpa, q->num, q->last_avail,

@@ -106,6 +106,13 @@ static int register_abuse(uint64_t base)
 		rt_printf("FAIL: FEATURES_OK accepted with features the device never offered\n");
 		return 1;
 	}
+	/* The same features, FEATURES_OK skipped: the device must not go live on them (it
+	 * did, and a VM so driven could no longer be snapshotted or migrated). */
+	vio_write(&blk, VIO_STATUS, VIO_S_ACK | VIO_S_DRIVER | VIO_S_DRIVER_OK);
+	if (!(vio_read(&blk, VIO_STATUS) & VIO_S_NEEDS_RESET)) {
+		rt_printf("FAIL: DRIVER_OK without FEATURES_OK made the device live\n");
+		return 1;
+	}
 	fresh(base);
 	vio_write(&blk, VIO_QUEUE_SEL, 77);
 	uint32_t max = vio_read(&blk, VIO_QUEUE_NUM_MAX);
