@@ -8,9 +8,9 @@ repeated, every page verified after it, and the VM must end normally where it la
         snapshot-lazy-diff | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
         migrate-slow-link | migrate-guest-ends | migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
         migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
-        migrate-key-tamper | incoming-unkeyed-peer | incoming-binds-where-told | migrate-log | migrate-precopy-order |
+        migrate-key-tamper | incoming-unkeyed-peer | incoming-keyed-survives-scan | incoming-binds-where-told | migrate-log | migrate-precopy-order |
         migrate-peer-words-escaped | migrate-postcopy | migrate-hybrid | migrate-postcopy-key |
-        postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | migrate-postcopy-memfd |
+        postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | postcopy-key-forged-done | migrate-postcopy-memfd |
         migrate-postcopy-hugetlb | migrate-hybrid-hugetlb | migrate-postcopy-prefaulted | postcopy-bad-request
         (the virtio cases take the virtio_blk guest)
 """
@@ -302,10 +302,12 @@ def snapshot_refused(pagoda, guest, d):
 
 
 def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=(), src_args=(), send_uri=None, mode=(),
-            params=UNTIL_ENDED, ready=r"^tick 3 verified", end_source_after=None, link_mib_per_s=None):
+            params=UNTIL_ENDED, ready=r"^tick 3 verified", end_source_after=None, link_mib_per_s=None,
+            peer_dropped=False):
     """A move from a new VM to a new receiver; the guest is ended after it, or on the
     source end_source_after seconds into it. link_mib_per_s: the sender's stream goes
-    through a proxy that holds it to that rate (a slow link)."""
+    through a proxy that holds it to that rate (a slow link). peer_dropped: the receiver
+    must refuse the sender's handshake and listen on; it is then stopped (SIGTERM)."""
     if link_mib_per_s:
         link = os.path.join(d, "link.sock")
         stop = proxy(link, uri[5:], mib_per_s=link_mib_per_s)
@@ -327,6 +329,11 @@ def migrate(pagoda, guest, d, uri, listen_prefix=(), send_prefix=(), dst_args=()
     rc, out = ctl(pagoda, sock, "migrate", send_uri or uri, *mode, prefix=send_prefix)
     if timer:
         timer.join()
+    if peer_dropped:
+        if not dst.wait_for("a peer failed the handshake .*: dropped, still waiting", 30):
+            dst.p.kill()
+            return "the receiver did not drop the refused sender and listen on: " + dst.text()
+        dst.p.terminate()
     for vm in (src, dst):
         vm.end_guest()
     src_rc, dst_rc = src.finish(), dst.finish()
@@ -794,13 +801,14 @@ def migrate_key(pagoda, guest, d, case):
     if case == "migrate-key":
         return migrate_ok(pagoda, guest, d, uri, dst_args=["--migration-key", k1], src_args=["--migration-key", k1])
     if case == "migrate-key-wrong":
-        return refused_both_sides(migrate(pagoda, guest, d, uri, dst_args=["--migration-key", k1], src_args=["--migration-key", k2]),
+        return refused_both_sides(migrate(pagoda, guest, d, uri, dst_args=["--migration-key", k1], src_args=["--migration-key", k2],
+                                          peer_dropped=True),
                                   "did not prove it holds the migration key", "did not prove it holds the migration key")
     if case == "migrate-key-receiver-only":
-        return refused_both_sides(migrate(pagoda, guest, d, uri, dst_args=["--migration-key", k1]),
+        return refused_both_sides(migrate(pagoda, guest, d, uri, dst_args=["--migration-key", k1], peer_dropped=True),
                                   "the receiver demands the migration key", "")
     if case == "migrate-key-sender-only":
-        return refused_both_sides(migrate(pagoda, guest, d, uri, src_args=["--migration-key", k1]),
+        return refused_both_sides(migrate(pagoda, guest, d, uri, src_args=["--migration-key", k1], peer_dropped=True),
                                   "the receiver has no migration key", "")
     if case == "migrate-key-tamper":
         proxy_path = os.path.join(d, "proxy.sock")
@@ -857,6 +865,94 @@ def proxy(listen_path, target_path, flip_at=None, mib_per_s=None):
     return srv.close
 
 
+MIG_POSTCOPY_DONE = 0x100D
+
+
+def forging_proxy(listen_path, target_path):
+    """A man in the middle without the key: it passes both directions on, record by
+    record, until the source's post-copy end (MIG_POSTCOPY_DONE); that and all after it it
+    drops, answers the source with a bare MIG_POSTCOPY_DONE of its own as if from the
+    destination, and hangs up a moment later."""
+    srv = socket.socket(socket.AF_UNIX)
+    srv.bind(listen_path)
+    srv.listen(1)
+    lock, forged = threading.Lock(), threading.Event()
+
+    def records(sock):
+        buf = b""
+        while True:
+            while len(buf) < 8 or len(buf) < 8 + struct.unpack_from("<II", buf)[1]:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    return
+                buf += chunk
+            n = 8 + struct.unpack_from("<II", buf)[1]
+            yield buf[:n]
+            buf = buf[n:]
+
+    def back(up, c):  # destination to source: whole records, none after the forgery
+        try:
+            for rec in records(up):
+                with lock:
+                    if forged.is_set():
+                        return
+                    c.sendall(rec)
+        except OSError:
+            pass
+
+    def serve():
+        try:
+            c, _ = srv.accept()
+            up = socket.socket(socket.AF_UNIX)
+            up.connect(target_path)
+            threading.Thread(target=back, args=(up, c), daemon=True).start()
+            for rec in records(c):
+                if struct.unpack_from("<I", rec)[0] == MIG_POSTCOPY_DONE:
+                    with lock:
+                        c.sendall(struct.pack("<II", MIG_POSTCOPY_DONE, 0))
+                        forged.set()
+                    time.sleep(2)
+                    break
+                up.sendall(rec)
+            for sock in (c, up):
+                sock.close()
+        except OSError:
+            pass
+
+    threading.Thread(target=serve, daemon=True).start()
+    return srv.close
+
+
+def postcopy_forged_done(pagoda, guest, d):
+    """A keyed post-copy whose man in the middle swallows the source's end and forges the
+    destination's: the source believes nothing it cannot authenticate, so it does not say
+    "done" (before, it printed "migrate: done" and quit, and both sides lost the VM)."""
+    path, sock, link = (os.path.join(d, n) for n in ("mig.sock", "api.sock", "mitm.sock"))
+    k = key_file(d, "k")
+    dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60", "--migration-key", k])
+    if not dst.wait_for("waiting for a migration"):
+        return "the receiver did not start: " + dst.text()
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", UNTIL_ENDED,
+              "--migration-key", k])
+    stop = forging_proxy(link, path)
+    try:
+        if not src.wait_for(r"^tick 3 verified"):
+            return "the guest never reached tick 3"
+        rc, out = ctl(pagoda, sock, "migrate", "unix:" + link, "postcopy")
+        ctl(pagoda, sock, "stop")  # a source that rightly kept its VM paused
+    finally:
+        stop()
+        for vm in (src, dst):
+            vm.end_guest()
+            vm.finish(timeout=30)
+    print(out + "----\n" + src.text() + "----\n" + dst.text())
+    if rc == 0 or '"state": "done"' in out or "migrate: done" in src.text():
+        return f"ctl exit {rc}: the source took a forged end of post-copy for the destination's"
+    if "MAC does not match" not in out and "post-copy broke" not in out:
+        return f"ctl exit {rc}: the refusal does not say why"
+    return None
+
+
 def slow_link(pagoda, guest, d):
     """A move over an 8 MiB/s link (a proxy that holds the sender back): it takes seconds,
     the guest writing all along; pre-copy stops after its passes, the guest goes on where
@@ -895,7 +991,8 @@ def guest_ends_mid_move(pagoda, guest, d):
 
 def unkeyed_peer(pagoda, guest, d):
     """A peer without the key that skips the proof and sends a VM header at once: the
-    keyed receiver refuses before it reads any state."""
+    keyed receiver refuses it before it reads any state and listens on; 7 more peers that
+    connect and leave make 8 in a row, and then it gives up, saying so."""
     path = os.path.join(d, "in.sock")
     dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60", "--migration-key", key_file(d, "k")])
     if not dst.wait_for("waiting for a migration"):
@@ -904,14 +1001,54 @@ def unkeyed_peer(pagoda, guest, d):
     c.connect(path)
     flags = state_stream.read_greeting(c)
     c.sendall(struct.pack("<II", 0x1000, 120) + bytes(120))
-    rc = dst.finish(timeout=30)
+    if not dst.wait_for("did not prove it holds the migration key: refused before reading any state.*still waiting", 30):
+        return "the receiver did not refuse the peer without the key and listen on: " + dst.text()
     c.close()
+    for _ in range(7):
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(path)
+        c.close()
+        time.sleep(0.05)
+    rc = dst.finish(timeout=30)
     print(dst.text())
     if flags != 1:
         return f"the keyed receiver's greeting has flags {flags}, not 1 (key required)"
-    if rc in (0, None) or "did not prove it holds the migration key: refused before reading any state" not in dst.text():
-        return f"receiver exit {rc}: expected a refusal before any state"
+    if rc in (0, None) or "8 peers in a row failed the handshake" not in dst.text():
+        return f"receiver exit {rc}: expected it to give up after 8 failed handshakes, saying so"
     return None
+
+
+def keyed_receiver_survives_scan(pagoda, guest, d):
+    """A keyed receiver that a port scanner or a health check reaches first (connect and
+    close, twice) drops those peers and still takes the real migration after them. Before,
+    the first such connection ended it with exit 2."""
+    path, sock = os.path.join(d, "in.sock"), os.path.join(d, "api.sock")
+    k = key_file(d, "k")
+    dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60", "--migration-key", k])
+    src = None
+    try:
+        if not dst.wait_for("waiting for a migration"):
+            return "the receiver did not start"
+        for _ in range(2):
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(path)
+            c.close()
+        if not dst.wait_for(r"dropped, still waiting \(2 of 8\)", 30):
+            return "the receiver did not drop the two scans and listen on: " + dst.text()
+        src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", UNTIL_ENDED,
+                  "--migration-key", k])
+        if not src.wait_for(r"^tick 3 verified"):
+            return "the guest never reached tick 3"
+        rc, out = ctl(pagoda, sock, "migrate", "unix:" + path)
+    finally:
+        for vm in (src, dst):
+            if vm:
+                vm.end_guest()
+        src_rc, dst_rc = (src.finish(30) if src else None), dst.finish(30)
+    print(out + "----\n" + src.text() + "----\n" + dst.text())
+    if rc != 0 or src_rc != 0 or dst_rc != 0:
+        return f"ctl exit {rc}, source exit {src_rc}, destination exit {dst_rc}: the migration after the scans failed"
+    return check_continuity(src, dst)
 
 
 def incoming_binds_where_told(pagoda, guest, d):
@@ -977,6 +1114,8 @@ def main():
             return migrate_key(pagoda, guest, d, case)
         if case == "incoming-unkeyed-peer":
             return unkeyed_peer(pagoda, guest, d)
+        if case == "incoming-keyed-survives-scan":
+            return keyed_receiver_survives_scan(pagoda, guest, d)
         if case == "migrate-postcopy":
             return postcopy_checked(pagoda, guest, d, "postcopy")
         if case == "migrate-hybrid":
@@ -991,6 +1130,8 @@ def main():
             return postcopy_destination_lost(pagoda, guest, d)
         if case == "postcopy-bad-request":
             return postcopy_bad_request(pagoda, guest, d)
+        if case == "postcopy-key-forged-done":
+            return postcopy_forged_done(pagoda, guest, d)
         if case == "postcopy-refused-file":
             return postcopy_refused_file(pagoda, guest, d)
         if case == "migrate-postcopy-memfd":

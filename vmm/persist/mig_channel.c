@@ -32,13 +32,21 @@ static int split_uri(const char *uri, char *host, size_t hlen, char *port, size_
 /* Timeouts; buffers big enough for a few page records in flight; and on TCP no Nagle:
  * the last small records of stop-and-copy would otherwise wait for an ACK inside the
  * downtime (measured: 30-40 ms on loopback). */
-int mig_tune_socket(int fd)
+int mig_set_timeout(int fd, unsigned int seconds)
 {
-	struct timeval tv = { IO_TIMEOUT_S, 0 };
-	int one = 1, buf = 4 << 20;
+	struct timeval tv = { seconds ? seconds : IO_TIMEOUT_S, 0 };
 	if (setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) ||
 	    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)))
 		return -errno; /* without them a silent peer would hang the VMM */
+	return 0;
+}
+
+int mig_tune_socket(int fd)
+{
+	int one = 1, buf = 4 << 20;
+	int e = mig_set_timeout(fd, 0);
+	if (e)
+		return e;
 	/* Only speed depends on these: a smaller buffer or Nagle (unix sockets have no
 	 * TCP_NODELAY) still moves the VM. */
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &buf, sizeof(buf));
@@ -219,6 +227,15 @@ int mig_check_mac(struct mig_chan *ch, uint32_t len)
 	if (!e)
 		e = recv_raw(ch->fd, got, TAG);
 	return e ? e : sodium_memcmp(want, got, TAG) ? -EBADMSG : 0;
+}
+
+int mig_recv_mac_after(struct mig_chan *ch)
+{
+	if (!ch->keyed)
+		return 0;
+	uint32_t hdr[2];
+	int e = mig_recv(ch, hdr, sizeof(hdr));
+	return e ? e : hdr[0] == MIG_MAC ? mig_check_mac(ch, hdr[1]) : -EPROTO;
 }
 
 /* ---- authentication ---- */

@@ -43,6 +43,8 @@ static inline const struct mig_key *mig_key_of(const struct machine_config *c)
 int mig_socket(const char *uri, bool listen_side, char *err, size_t errlen);
 /* Timeouts, buffer sizes and TCP_NODELAY for a connection. 0, or -errno. */
 int mig_tune_socket(int fd);
+/* How long a send or receive may wait on the peer (0: the stream's usual 60 s). */
+int mig_set_timeout(int fd, unsigned int seconds);
 
 /* Sends are buffered: a receive, a MAC record or mig_flush writes them out. */
 int mig_send(struct mig_chan *ch, const void *p, size_t len);
@@ -53,6 +55,9 @@ int mig_send_rec(struct mig_chan *ch, uint32_t type, const void *p, size_t len);
  * a message), and the check of the one received (its record header already read). */
 int mig_send_mac(struct mig_chan *ch);
 int mig_check_mac(struct mig_chan *ch, uint32_t len);
+/* With a key, the MIG_MAC record that must follow a record just read, checked: call it
+ * before the record has any effect. 0 without a key. */
+int mig_recv_mac_after(struct mig_chan *ch);
 
 /* The handshake of each side; key may be NULL (no authentication). -EACCES with the
  * reason in err when the peers do not share the key. */

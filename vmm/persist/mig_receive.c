@@ -23,6 +23,14 @@
 #include "../../util/json.h"
 #include "../../util/page.h"
 
+/* Peers that may fail the handshake (a port scanner's connect-and-close, a health check,
+ * a peer without the key) before the receiver gives up; each is dropped and the receiver
+ * listens on, within --timeout. */
+#define HANDSHAKE_TRIES 8
+#define HANDSHAKE_TIMEOUT_S 10
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
 /* Which pages of guest RAM may hold data, one bit per 4K page and memslot: those resident
  * when the stream began and those a page record filled since. A zero-page record then
  * clears only those: reading every page to see whether it is zero would fault in all of
@@ -293,11 +301,12 @@ static void log_end(const struct receiver *r, int e)
 		(double)r->restore_ns / 1e6, (double)r->ahead.populated / (1 << 20), (double)r->ahead.dropped / (1 << 20));
 }
 
-static int receive_stream(struct machine *m, int fd, int log_fd, struct postcopy_dst **pc, char *err,
-			  size_t errlen)
+/* The stream after its handshake (ch: authenticated where there is a key). */
+static int receive_stream(struct machine *m, const struct mig_chan *ch, int log_fd, struct postcopy_dst **pc,
+			  char *err, size_t errlen)
 {
-	struct receiver r = { .m = m, .ch.fd = fd, .err = err, .errlen = errlen, .log_fd = log_fd,
-			      .t0_ns = now_ns() };
+	struct receiver r = { .m = m, .err = err, .errlen = errlen, .log_fd = log_fd, .t0_ns = now_ns() };
+	r.ch = *ch;
 	r.pass_t0_ns = r.t0_ns;
 	mig_log(log_fd, "start", "destination", r.t0_ns, "\"ram_mib\": %" PRIu64 ", \"vcpus\": %u",
 		m->cfg.mem_size >> 20, m->vm.nr_vcpus);
@@ -305,8 +314,6 @@ static int receive_stream(struct machine *m, int fd, int log_fd, struct postcopy
 	int e = filled_map_init(&r.filled, &m->vm.mem.slots);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	populate_ahead_start(&r.ahead, cpus > 0 ? (unsigned int)cpus : 1, m->vm.mem.backend.page_size);
-	if (!e)
-		e = mig_auth_receiver(&r.ch, mig_key_of(&m->cfg), err, errlen);
 	uint32_t hdr[2];
 	if (!e && !(e = mig_recv(&r.ch, hdr, sizeof(hdr))))
 		e = hdr[0] == MIG_HELLO ? recv_hello(&r, hdr[1]) : -EPROTO;
@@ -330,26 +337,59 @@ static int receive_stream(struct machine *m, int fd, int log_fd, struct postcopy
 	return e;
 }
 
-static int accept_one(int lfd, double timeout_s, char *err, size_t errlen)
+/* A connection's start: the greeting, both proofs of the key where there is one, and the
+ * stream's first byte (a peer that connects and leaves never gets that far), each within
+ * HANDSHAKE_TIMEOUT_S. 0, or -errno with the reason in err. */
+static int handshake(struct machine *m, struct mig_chan *ch, char *err, size_t errlen)
 {
-	struct pollfd p = { .fd = lfd, .events = POLLIN };
-	int r = poll(&p, 1, timeout_s > 0 ? (int)(timeout_s * 1000) : -1);
-	if (r <= 0) {
-		snprintf(err, errlen, "no migration arrived within %g s", timeout_s);
-		return -ETIMEDOUT;
-	}
-	int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd < 0) {
-		snprintf(err, errlen, "accept: %s", strerror(errno));
-		return -errno;
-	}
-	int e = mig_tune_socket(fd);
-	if (e) {
-		snprintf(err, errlen, "setting the connection's timeouts: %s", strerror(-e));
-		close(fd);
+	int e = mig_set_timeout(ch->fd, HANDSHAKE_TIMEOUT_S);
+	if (!e)
+		e = mig_auth_receiver(ch, mig_key_of(&m->cfg), err, errlen);
+	if (e)
 		return e;
+	uint8_t first;
+	ssize_t k = recv(ch->fd, &first, 1, MSG_PEEK);
+	if (k != 1) {
+		snprintf(err, errlen, "%s", k == 0 ? "it left without sending anything"
+				      : "it sent nothing within " STR(HANDSHAKE_TIMEOUT_S) " s");
+		return k == 0 ? -ECONNRESET : -ETIMEDOUT;
 	}
-	return fd;
+	return mig_tune_socket(ch->fd);
+}
+
+/* The first connection whose handshake succeeds, within timeout_s (0: no limit): its fd in
+ * ch, or -errno with the reason in err. Peers that fail it are dropped and said; after
+ * HANDSHAKE_TRIES of them the receiver gives up. */
+static int accept_peer(struct machine *m, int lfd, double timeout_s, struct mig_chan *ch, char *err, size_t errlen)
+{
+	uint64_t deadline = timeout_s > 0 ? now_ns() + (uint64_t)(timeout_s * 1e9) : 0;
+	for (unsigned int failed = 0;;) {
+		int64_t left_ms = deadline ? ((int64_t)deadline - (int64_t)now_ns()) / 1000000 : -1;
+		struct pollfd p = { .fd = lfd, .events = POLLIN };
+		if ((deadline && left_ms <= 0) || poll(&p, 1, deadline ? (int)left_ms : -1) <= 0) {
+			snprintf(err, errlen, "no migration arrived within %g s", timeout_s);
+			return -ETIMEDOUT;
+		}
+		ch->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		if (ch->fd < 0) {
+			if (errno == ECONNABORTED || errno == EINTR)
+				continue;
+			snprintf(err, errlen, "accept: %s", strerror(errno));
+			return -errno;
+		}
+		char why[256] = "";
+		int e = handshake(m, ch, why, sizeof(why));
+		if (!e)
+			return 0;
+		close(ch->fd);
+		*ch = (struct mig_chan){ .fd = -1 };
+		if (++failed == HANDSHAKE_TRIES) {
+			snprintf(err, errlen, "%u peers in a row failed the handshake, the last: %.180s", failed, why);
+			return -EACCES;
+		}
+		fprintf(stderr, "pagoda: incoming: a peer failed the handshake (%s): dropped, still waiting (%u of %u)\n",
+			why[0] ? why : strerror(-e), failed, HANDSHAKE_TRIES);
+	}
 }
 
 int migration_receive(struct machine *m, const char *uri, double timeout_s, int log_fd, struct postcopy_dst **pc,
@@ -362,14 +402,16 @@ int migration_receive(struct machine *m, const char *uri, double timeout_s, int 
 		return lfd;
 	}
 	fprintf(stderr, "pagoda: waiting for a migration on %s\n", uri);
-	int fd = accept_one(lfd, timeout_s, why, sizeof(why));
+	static struct mig_chan ch; /* 64 KiB of write buffer: not on the stack */
+	int e = accept_peer(m, lfd, timeout_s, &ch, why, sizeof(why));
 	close(lfd);
 	if (!strncmp(uri, "unix:", 5))
 		unlink(uri + 5);
 	*pc = NULL;
-	int e = fd < 0 ? fd : receive_stream(m, fd, log_fd, pc, why, sizeof(why));
-	if (fd >= 0)
-		close(fd); /* in post-copy the page thread has a descriptor of its own */
+	if (!e)
+		e = receive_stream(m, &ch, log_fd, pc, why, sizeof(why));
+	if (ch.fd >= 0)
+		close(ch.fd); /* in post-copy the page thread has a descriptor of its own */
 	if (e)
 		snprintf(err, errlen, "incoming migration failed: %s", why);
 	return e;
@@ -377,6 +419,10 @@ int migration_receive(struct machine *m, const char *uri, double timeout_s, int 
 
 int migration_receive_fd(struct machine *m, int fd, int log_fd, struct postcopy_dst **pc, char *err, size_t errlen)
 {
+	static struct mig_chan ch;
+	ch = (struct mig_chan){ .fd = fd };
 	err[0] = 0;
-	return receive_stream(m, fd, log_fd, pc, err, errlen);
+	*pc = NULL;
+	int e = handshake(m, &ch, err, errlen);
+	return e ? e : receive_stream(m, &ch, log_fd, pc, err, errlen);
 }

@@ -329,11 +329,7 @@ static int read_reply(struct mig_chan *ch, struct mig_reply *r)
 	if (!e)
 		e = mig_recv(ch, r, sizeof(*r));
 	r->msg[sizeof(r->msg) - 1] = 0;
-	if (!e && ch->keyed)
-		e = mig_recv(ch, hdr, sizeof(hdr));
-	if (!e && ch->keyed)
-		e = hdr[0] == MIG_MAC ? mig_check_mac(ch, hdr[1]) : -EPROTO;
-	return e;
+	return e ? e : mig_recv_mac_after(ch);
 }
 
 static int handshake(struct sender *s)

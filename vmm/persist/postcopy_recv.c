@@ -86,10 +86,9 @@ static int take_pages(struct postcopy_dst *p, uint32_t len)
 		return -EPROTO;
 	}
 	int e = h.zero ? 0 : mig_recv(&p->rx, p->bounce, bytes);
-	uint32_t hdr[2];
 	/* With a key, nothing reaches the running guest before its MAC is checked. */
-	if (!e && p->ch.keyed && !(e = mig_recv(&p->rx, hdr, sizeof(hdr))))
-		e = hdr[0] == MIG_MAC ? mig_check_mac(&p->rx, hdr[1]) : -EPROTO;
+	if (!e)
+		e = mig_recv_mac_after(&p->rx);
 	if (e == -EBADMSG)
 		snprintf(p->err, sizeof(p->err), "a page record was altered on its way: its MAC does not match");
 	p->bytes += 8 + len;
@@ -99,10 +98,7 @@ static int take_pages(struct postcopy_dst *p, uint32_t len)
 /* The source's end: everything must be here. 1 when so. */
 static int take_done(struct postcopy_dst *p, uint32_t len)
 {
-	uint32_t hdr[2];
-	int e = len ? -EPROTO : 0;
-	if (!e && p->ch.keyed && !(e = mig_recv(&p->rx, hdr, sizeof(hdr))))
-		e = hdr[0] == MIG_MAC ? mig_check_mac(&p->rx, hdr[1]) : -EPROTO;
+	int e = len ? -EPROTO : mig_recv_mac_after(&p->rx);
 	uint64_t missing = uffd_fill_missing(p->fill);
 	if (!e && missing) {
 		snprintf(p->err, sizeof(p->err), "the source ended with %" PRIu64 " pages never sent", missing);

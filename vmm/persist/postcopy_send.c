@@ -233,7 +233,8 @@ static int answer_request(struct postcopy_src *p, const struct mig_page_req *r)
 	return 0;
 }
 
-/* One record from the destination. 1 when it confirmed it has everything. */
+/* One record from the destination, acted on only once its MAC (with a key) is checked.
+ * 1 when it confirmed it has everything. */
 static int take_record(struct postcopy_src *p, char *err, size_t errlen)
 {
 	uint32_t hdr[2];
@@ -244,12 +245,16 @@ static int take_record(struct postcopy_src *p, char *err, size_t errlen)
 	case MIG_PAGE_REQ: {
 		struct mig_page_req r;
 		e = hdr[1] == sizeof(r) ? mig_recv(p->ch, &r, sizeof(r)) : -EPROTO;
+		if (!e)
+			e = mig_recv_mac_after(p->ch);
 		return e ? e : answer_request(p, &r);
 	}
 	case MIG_REPLY: {
 		struct mig_reply r;
 		e = hdr[1] == sizeof(r) ? mig_recv(p->ch, &r, sizeof(r)) : -EPROTO;
 		r.msg[sizeof(r.msg) - 1] = 0;
+		if (!e)
+			e = mig_recv_mac_after(p->ch);
 		if (!e && !r.ok) {
 			snprintf(err, errlen, "the receiver failed: %.200s", r.msg);
 			return -EIO;
@@ -258,10 +263,9 @@ static int take_record(struct postcopy_src *p, char *err, size_t errlen)
 		p->t_started_ns = now_ns();
 		return e;
 	}
-	case MIG_MAC:
-		return mig_check_mac(p->ch, hdr[1]);
 	case MIG_POSTCOPY_DONE:
-		return hdr[1] == 0 && p->started && !p->left ? 1 : -EPROTO;
+		e = hdr[1] == 0 ? mig_recv_mac_after(p->ch) : -EPROTO;
+		return e ? e : p->started && !p->left ? 1 : -EPROTO;
 	}
 	return -EPROTO;
 }
