@@ -92,7 +92,7 @@ static void put_extended_topology(struct kvm_cpuid2 *c, unsigned int nr, unsigne
 	}
 }
 
-/* Features the PVM emulator rejects (HOST.md), plus everything that needs XSAVE state. */
+/* Features the PVM emulator rejects (docs/HOSTS.md), plus everything that needs XSAVE state. */
 static void apply_baseline(struct kvm_cpuid2 *c)
 {
 	for (unsigned int i = 0; i < c->nent; i++) {

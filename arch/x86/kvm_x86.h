@@ -20,7 +20,7 @@ unsigned int x86_irqchip_routes(struct kvm_irq_routing_entry *e);
  * says the vCPU has it). */
 int x86_vcpus_set_cpuid(int kvm_fd, const int *vcpu_fds, unsigned int nr, bool baseline,
 			char *err, size_t errlen);
-/* True on a PVM host (KVM emulating guest code, HOST.md). */
+/* True on a PVM host (KVM emulating guest code, docs/HOSTS.md). */
 bool x86_host_is_pvm(void);
 
 #endif

@@ -98,7 +98,7 @@ static int fixup_int3(int fd)
 	return 0;
 }
 
-/* KVM reports the rejected instruction's bytes when it has them (HOST.md: the PVM
+/* KVM reports the rejected instruction's bytes when it has them (docs/HOSTS.md: the PVM
  * emulator does for int3). */
 static int insn_bytes(const struct kvm_run *run, const uint8_t **bytes)
 {

@@ -40,9 +40,11 @@ foreign_ready() {
 
 need debootstrap:debootstrap mkfs.ext4:e2fsprogs
 [ "$darch" = "$(dpkg --print-architecture)" ] || foreign_ready
-# The archive this machine's apt uses (a fresh machine reaches no other).
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/debian.sources 2>/dev/null | head -1)
-mirror=${mirror:-http://deb.debian.org/debian}
+# The archive this machine's apt uses for bookworm (a fresh machine reaches no other), as
+# apt itself reads its configuration (one-line and deb822 sources alike); none: no image.
+mirror=$(apt-get indextargets --format '$(CODENAME) $(BASE_URI)' 2>/dev/null |
+  sed -n 's|^bookworm \(.*\)/dists/bookworm/$|\1|p' | head -1)
+[ -n "$mirror" ] || { say "apt has no bookworm archive configured (apt-get indextargets): no Debian guest"; exit 2; }
 
 w=$out.tmp
 rm -rf "$w"

@@ -7,9 +7,17 @@
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 out=$1
-d=$("$here/build-debian-guest.sh") || exit $?
-ver=$(debugfs -R 'ls /lib/modules' "$d/rootfs.img" 2>/dev/null | grep -o '[0-9][^ ]*-amd64' | head -1)
-[ -n "$ver" ] || { echo "debian-kernel: no module tree in $d/rootfs.img" >&2; exit 1; }
+say() { echo "debian-kernel: $*" >&2; }
+# Every step that can fail says so: under set -e a failing pipeline in an assignment
+# would end the script without a word.
+built=$("$here/build-debian-guest.sh") || { st=$?; say "making the Debian guest failed (exit $st, above)"; exit $st; }
+d=$(printf '%s\n' "$built" | tail -1)
+[ -f "$d/rootfs.img" ] || { say "build-debian-guest.sh printed '$built', not a directory holding rootfs.img"; exit 1; }
+command -v debugfs >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y e2fsprogs >/dev/null 2>&1 ||
+  { say "debugfs is missing and e2fsprogs could not be installed"; exit 1; }
+listing=$(debugfs -R 'ls /lib/modules' "$d/rootfs.img" 2>&1) || { say "debugfs could not read $d/rootfs.img: $listing"; exit 1; }
+ver=$(printf '%s\n' "$listing" | grep -o '[0-9][^ ]*-amd64' | head -1 || true)
+[ -n "$ver" ] || { say "no module tree in $d/rootfs.img (its /lib/modules: $listing)"; exit 1; }
 mkdir -p "$out/$ver/kernel/fs" "$out/$ver/kernel/drivers"
 cp "$d/vmlinuz" "$out/vmlinuz-$ver"
 debugfs -f - "$d/rootfs.img" >/dev/null 2>&1 <<CMDS
