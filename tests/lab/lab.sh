@@ -15,6 +15,11 @@
 #          [--patched-kvm] -- COMMAND...
 #   lab.sh x86|arm64 --kernel-path   (fetches the lab kernel, prints its path: the arm64
 #                                     tests boot the same Debian kernel as a guest)
+#   lab.sh --stop-shared             (ends the shared labs, below)
+#
+# With PAGODA_LAB_SHARED=DIR (test.sh sets it) labs alike are booted once and shared by the
+# tests, each command run there as a job with the same output and status: see
+# tests/lab/lab_shared.sh.
 #
 # Executables keep their shared libraries (copied with ldd) and land in /bin unless DEST
 # says otherwise; other files land in /. Exit status: COMMAND's, or 124 when the lab timed
@@ -23,8 +28,16 @@
 # A lab whose own kernel crashes or whose QEMU dies is booted once more (see lab_fault).
 # Cache (kernels, packages): ${PAGODA_LAB_CACHE:-/var/cache/pagoda/lab}.
 set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
 
 die() { echo "lab: $*" >&2; exit 125; }
+if [ "${1:-}" = --stop-shared ]; then # test.sh, when it is done with the labs
+  for pidfile in "${PAGODA_LAB_SHARED:?--stop-shared needs PAGODA_LAB_SHARED}"/*/qemu.pid; do
+    [ -f "$pidfile" ] && pkill -TERM -s "$(cat "$pidfile")" 2>/dev/null
+    rm -f "$pidfile"
+  done
+  exit 0
+fi
 [ $# -ge 1 ] || die "usage: lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout S] [--mem MB] -- COMMAND..."
 arch=$1; shift
 case "$arch" in x86|arm64) ;; *) die "unknown lab '$arch': use x86 or arm64";; esac
@@ -122,7 +135,7 @@ done
 if [ $patched_kvm = 1 ]; then
   release=$(basename "$kernel"); release=${release#vmlinuz-}
   set +e
-  built=$("$(cd "$(dirname "$0")" && pwd)/../../kvm/build-patched-kvm.sh" "$release")
+  built=$("$here/../../kvm/build-patched-kvm.sh" "$release")
   bstatus=$?
   set -e
   [ $bstatus = 2 ] && { echo "lab: --patched-kvm: its packages cannot be fetched here (above)" >&2; exit 77; }
@@ -136,36 +149,36 @@ if [ $patched_kvm = 1 ]; then
   fi
 fi
 
-copy_with_libs() { # file dest
-  local f=$1 dest=$2
-  mkdir -p "$r$(dirname "$dest")"
-  cp -r "$f" "$r$dest"
+copy_with_libs() { # file dest root
+  local f=$1 dest=$2 root=$3
+  mkdir -p "$root$(dirname "$dest")"
+  cp -r "$f" "$root$dest"
   if [ -x "$f" ] && file -b "$f" 2>/dev/null | grep -q 'dynamically linked'; then
     ldd "$f" | grep -o '/[^ ]*' | while read -r lib; do
-      mkdir -p "$r$(dirname "$lib")"; cp -L "$lib" "$r$lib"
+      mkdir -p "$root$(dirname "$lib")"; cp -L "$lib" "$root$lib"
     done
   fi
+}
+add_files() { # root: the --add files, with their libraries
+  for a in "${adds[@]}"; do
+    src=${a%%:*}; dest=${a#*:}
+    [ -e "$src" ] || die "--add $src: no such file"
+    if [ "$dest" = "$a" ]; then
+      if [ -x "$src" ]; then dest=/bin/$(basename "$src"); else dest=/$(basename "$src"); fi
+    fi
+    copy_with_libs "$src" "$dest" "$1"
+  done
 }
 command -v file >/dev/null || apt_install file
 # x86: kvm_hold keeps KVM's static keys on for the lab's life (why: tests/lab/kvm_hold.c).
 if [ "$arch" = x86 ]; then
-  cc -O2 -Wall -static -o "$r/bin/kvm_hold" "$(cd "$(dirname "$0")" && pwd)/kvm_hold.c" ||
+  cc -O2 -Wall -static -o "$r/bin/kvm_hold" "$here/kvm_hold.c" ||
     die "could not build tests/lab/kvm_hold.c"
 fi
-for a in "${adds[@]}"; do
-  src=${a%%:*}; dest=${a#*:}
-  [ -e "$src" ] || die "--add $src: no such file"
-  if [ "$dest" = "$a" ]; then
-    if [ -x "$src" ]; then dest=/bin/$(basename "$src"); else dest=/$(basename "$src"); fi
-  fi
-  copy_with_libs "$src" "$dest"
-done
-
-# The marker carries a nonce, so nothing the command prints can fake the status.
-nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
-# The command goes in a file of its own, quoted word by word: nothing in it can break init.
-printf '%q ' "$@" > "$r/command.sh"
-cat > "$r/init" <<INIT
+# The lab's start, the same for a lab of its own and a shared one: what init does before
+# the command (or, shared, before taking jobs).
+write_init_prologue() {
+  cat <<INIT
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc p /proc; mount -t sysfs s /sys; mount -t devtmpfs d /dev; mount -t tmpfs t /tmp
@@ -175,6 +188,29 @@ echo 256 > /proc/sys/vm/nr_hugepages
 mount -t hugetlbfs none /hugetlb
 export HOME=/tmp PATH=/bin
 cd /tmp
+INIT
+}
+# Where a crashed lab kernel was (its RIP and call trace), so that a crash inside a module
+# of ours can be told from the lab's known ones.
+crash_context() {
+  grep -q -E '(Oops|BUG|general protection fault|Kernel panic)' "$log" || return 0
+  echo "lab: the crash in the lab kernel's log:"
+  grep -E '(Oops|BUG|general protection fault|Kernel panic|RIP:|Call Trace|Modules linked in| \? |^\[ *[0-9.]*\]  [a-z_0-9.]+\+0x)' "$log" | head -40
+}
+if [ -n "${PAGODA_LAB_SHARED:-}" ]; then
+  # shellcheck source=tests/lab/lab_shared.sh
+  . "$here/lab_shared.sh"
+  if lab_shareable; then
+    run_shared "$@" # exits
+  fi
+fi
+add_files "$r"
+
+# The marker carries a nonce, so nothing the command prints can fake the status.
+nonce=$(od -An -N8 -tx8 /dev/urandom | tr -d ' ')
+# The command goes in a file of its own, quoted word by word: nothing in it can break init.
+printf '%q ' "$@" > "$r/command.sh"
+{ write_init_prologue; cat <<INIT
 echo "@@PAGODA-LAB-BEGIN $nonce"
 sh /command.sh
 status=\$?
@@ -182,6 +218,7 @@ echo
 echo "@@PAGODA-LAB-EXIT $nonce \$status"
 poweroff -f
 INIT
+} > "$r/init"
 chmod +x "$r/init"
 (cd "$r" && find . | cpio -o -H newc 2>/dev/null | gzip -1) > "$w/initrd.gz"
 
@@ -224,13 +261,6 @@ lab_fault() {
     echo "the lab ended without the command's status (QEMU exit $qstatus: its kernel rebooted or stopped silently)"
   fi
   return 0
-}
-# Where a crashed lab kernel was (its RIP and call trace), so that a crash inside a module
-# of ours can be told from the lab's known ones.
-crash_context() {
-  grep -q -E '(Oops|BUG|general protection fault|Kernel panic)' "$log" || return 0
-  echo "lab: the crash in the lab kernel's log:"
-  grep -E '(Oops|BUG|general protection fault|Kernel panic|RIP:|Call Trace|Modules linked in| \? |^\[ *[0-9.]*\]  [a-z_0-9.]+\+0x)' "$log" | head -40
 }
 boot_lab
 if fault=$(lab_fault); then

@@ -35,13 +35,15 @@ windows() { # scanned so far (access-log, page-idle; 0 for DAMON)
 }
 
 # One backend: the estimate's median over five windows against what the guest reads.
-#   measure NAME WANT_BYTES START_SECONDS PAGODA-RUN-ARGS...
+#   measure NAME WANT_BYTES PAGODA-RUN-ARGS...
 measure() {
-	name=$1 want=$2 start=$3
-	shift 3
+	name=$1 want=$2
+	shift 2
 	rm -f /tmp/w.sock
-	pagoda run -k "$G" --api-sock /tmp/w.sock --working-set 0.5,method=$METHOD --timeout 240 "$@" >/tmp/w.out 2>/tmp/w.err &
-	if ! wait_for /tmp/w.out 'now reading' "$start"; then
+	pagoda run -k "$G" --api-sock /tmp/w.sock --working-set 0.5,method=$METHOD --timeout 900 "$@" >/tmp/w.out 2>/tmp/w.err &
+	# The guest first writes all its RAM (minutes under nested emulation): waited for as
+	# long as it gets on with it.
+	if ! wait_progress /tmp/w.out 'now reading' $! 60; then
 		echo "== $name FAIL: the guest did not start reading"; cat /tmp/w.err /tmp/w.out; kill $!; wait; return
 	fi
 	# The populating writes age out (two whole windows after them: a page-idle scan of 4K
@@ -91,7 +93,7 @@ if [ "$METHOD" = page-idle ]; then
 fi
 prefix=""; [ "$METHOD" = page-idle ] && prefix="page-idle "
 for backend in $backends; do
-	measure "$prefix$backend" $((MIB << 20)) 60 -m 512M --memory-backend $backend -p "mib=$MIB"
+	measure "$prefix$backend" $((MIB << 20)) -m 512M --memory-backend $backend -p "mib=$MIB"
 done
 # What follows (1 GiB pages, migrations) reads the working set through the same per-page
 # code as access-log (mem/wss_pages.c), which covers it.
@@ -103,17 +105,17 @@ done
 # boot (lab.sh --append): asked for later, it gave one or two of them.
 if [ "$(uname -m)" = x86_64 ]; then
 	echo "1G pages free: $(cat /sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages)"
-	measure hugetlb-1G $((1024 << 20)) 240 -m 2G --memory-backend hugetlb --hugepage-size 1G -p "upto=1024"
+	measure hugetlb-1G $((1024 << 20)) -m 2G --memory-backend hugetlb --hugepage-size 1G -p "upto=1024"
 	echo 0 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages
 fi
 
 # A migration's pass records carry the working set while it is estimated.
 rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/mig.log
-pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 120 >/tmp/d.out 2>/tmp/d.err &
+pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 900 >/tmp/d.out 2>/tmp/d.err &
 wait_for /tmp/d.err 'waiting for a migration' 60
-pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock --working-set 0.5,method=$METHOD --migration-log /tmp/mig.log --timeout 120 \
+pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock --working-set 0.5,method=$METHOD --migration-log /tmp/mig.log --timeout 900 \
 	-p "mib=$MIB" >/tmp/w.out 2>/tmp/w.err &
-wait_for /tmp/w.out 'now reading' 60
+wait_progress /tmp/w.out 'now reading' $! 60
 sleep 8 # as in measure: pass 0 orders pages by the estimate, which DAMON settles first
 pagoda ctl /tmp/w.sock migrate unix:/tmp/m.sock >/dev/null
 sleep 1
@@ -145,11 +147,11 @@ if [ "$METHOD" = access-log ]; then
 	for run in address hot; do
 		rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/pc.log
 		ws=""; [ $run = hot ] && ws="--working-set 0.5,method=access-log"
-		pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 120 >/tmp/d.out 2>/tmp/d.err &
+		pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 900 >/tmp/d.out 2>/tmp/d.err &
 		wait_for /tmp/d.err 'waiting for a migration' 60
-		pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock $ws --migration-log /tmp/pc.log --timeout 120 \
+		pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock $ws --migration-log /tmp/pc.log --timeout 900 \
 			-p "mib=$MIB base=384" >/tmp/w.out 2>/tmp/w.err &
-		wait_for /tmp/w.out 'now reading' 60
+		wait_progress /tmp/w.out 'now reading' $! 60
 		sleep 3
 		pagoda ctl /tmp/w.sock migrate unix:/tmp/m.sock postcopy >/dev/null
 		sleep 2
