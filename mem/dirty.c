@@ -265,9 +265,9 @@ static int clear_log(struct dirty_log *d, const struct memslot *s, uint64_t *bit
  * VMM wrote. On every harvest over every word of RAM, so: the VMM's bits are nearly always
  * zero (a plain load, an atomic exchange only when set), and POPCNT where the CPU has it
  * (x86-64's baseline has not, and libgcc's fallback made this loop 18% of KVM's time). */
-#if defined(__x86_64__)
+#if defined(__x86_64__) && !defined(__SANITIZE_THREAD__)
 #define POPCNT_CLONES __attribute__((target_clones("popcnt", "default")))
-#else
+#else /* (ThreadSanitizer's build: an ifunc resolver runs before its runtime and crashes) */
 #define POPCNT_CLONES /* arm64's baseline counts bits (CNT) */
 #endif
 POPCNT_CLONES

@@ -237,10 +237,10 @@ void controller_close(struct controller *c)
 		c->rate_fd = -1;
 	}
 	if (c->mig) {
-		if (atomic_load(&c->m->vm.exit_code) != EXIT_GUEST_OFF || c->mig->state == MIG_RUNNING) {
+		if (atomic_load(&c->m->vm.exit_code) != EXIT_GUEST_OFF || migration_running(c->mig)) {
 			/* The guest, a signal or an error ends the VM mid-migration. */
 			char why[sizeof(c->m->vm.exit_reason) + 64];
-			snprintf(why, sizeof(why), "the VM ended during the migration: %s", c->m->vm.exit_reason);
+			snprintf(why, sizeof(why), "the VM ended during the migration: %s", vm_exit_reason(&c->m->vm));
 			migration_abort(c->mig, why);
 		}
 		migration_join(c->mig);

@@ -166,6 +166,13 @@ static void malloc_without_files(void)
 
 int sandbox_prepare(enum sandbox_mode m)
 {
+#ifdef __SANITIZE_THREAD__
+	/* ThreadSanitizer's runtime makes system calls no thread's filter allows: its build
+	 * (test.sh's race check of migration) runs without them, and says so. */
+	if (m != SANDBOX_OFF)
+		fprintf(stderr, "pagoda: seccomp off: a ThreadSanitizer build\n");
+	m = SANDBOX_OFF;
+#endif
 	mode = m;
 	if (m == SANDBOX_OFF)
 		return 0;

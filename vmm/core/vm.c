@@ -106,6 +106,11 @@ int vm_start(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
+const char *vm_exit_reason(struct vm *vm)
+{
+	return atomic_load_explicit(&vm->exit_reason_set, memory_order_acquire) ? vm->exit_reason : "";
+}
+
 void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
 {
 	int expected = -1;
@@ -115,6 +120,7 @@ void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(vm->exit_reason, sizeof(vm->exit_reason), fmt, ap);
 	va_end(ap);
+	atomic_store_explicit(&vm->exit_reason_set, true, memory_order_release);
 	atomic_store(&vm->stopping, true);
 	uint64_t one = 1;
 	if (write(vm->exit_efd, &one, sizeof(one)) < 0) {
@@ -269,7 +275,10 @@ void vm_report_wake_state(struct vcpu *v)
 
 void vm_check_wakeable(struct vm *vm)
 {
-	if (vm->paused || atomic_load(&vm->stopping))
+	pthread_mutex_lock(&vm->pause_lock); /* a migration may be pausing the VM meanwhile */
+	bool paused = vm->paused;
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (paused || atomic_load(&vm->stopping))
 		return;
 	for (unsigned int i = 0; i < vm->nr_vcpus; i++)
 		atomic_store(&vm->vcpus[i].wake_state, WAKE_UNKNOWN);

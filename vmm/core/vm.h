@@ -68,14 +68,15 @@ struct vm {
 	unsigned int parked;
 	bool paused;
 
-	atomic_uint throttle_pct;
-	atomic_bool wake_check;    /* vCPUs report enum vcpu_wake at their next EINTR */  /* auto-converge: vCPUs sleep this share of each 10 ms */
+	atomic_uint throttle_pct;  /* auto-converge: vCPUs sleep this share of each 10 ms */
+	atomic_bool wake_check;    /* vCPUs report enum vcpu_wake at their next EINTR */
 
 	atomic_ullong first_run_ns; /* CLOCK_MONOTONIC when vCPU 0 first entered KVM_RUN */
 	atomic_bool stopping;
 	atomic_int exit_code;      /* -1 while running */
 	int exit_efd;              /* eventfd: written once when the VM should end */
-	char exit_reason[160];
+	char exit_reason[160];     /* read it through vm_exit_reason */
+	atomic_bool exit_reason_set; /* stored (release) once exit_reason is whole */
 };
 
 /* Opens /dev/kvm, checks the API version (the only test of the host) and creates the VM.
@@ -87,6 +88,9 @@ int vm_create(struct vm *vm, vm_type_fn type, void *type_ctx, char *err, size_t 
 int vm_create_vcpus(struct vm *vm, unsigned int nr, char *err, size_t errlen);
 /* Starts one thread per vCPU. */
 int vm_start(struct vm *vm, char *err, size_t errlen);
+/* Why the VM ends, as vm_request_exit's caller said it ("" until it has said it whole:
+ * another thread may be writing it). */
+const char *vm_exit_reason(struct vm *vm);
 /* Ends the VM with code unless it already ended; safe from any thread. */
 void vm_request_exit(struct vm *vm, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

@@ -347,10 +347,18 @@ static int start(struct run *r)
 	return e;
 }
 
-static void teardown(struct run *r)
+/* Joins a migration thread before the machine stops: it may still be resuming devices
+ * or vCPUs (ThreadSanitizer saw its I/O thread restart race machine_stop). */
+static void close_controller(struct run *r)
 {
 	if (r->ctl_open)
-		controller_close(&r->ctl); /* joins a migration thread before the machine goes */
+		controller_close(&r->ctl);
+	r->ctl_open = false;
+}
+
+static void teardown(struct run *r)
+{
+	close_controller(r);
 	postcopy_dst_abort(r->postcopy); /* setup failed after the stream */
 	postcopy_dst_finish(r->postcopy);
 	lazy_restore_finish(r->lazy);
@@ -381,7 +389,7 @@ static int report_end(struct run *r)
 	bool normal = code == EXIT_GUEST_OFF || (code & 1);
 	/* On a terminal a person is watching: say why the VM ended even when it is normal. */
 	if (!normal || r->console.is_tty)
-		fprintf(stderr, "%s: %s (exit code %d)\n", prog_name(r), r->m.vm.exit_reason, code);
+		fprintf(stderr, "%s: %s (exit code %d)\n", prog_name(r), vm_exit_reason(&r->m.vm), code);
 	return code;
 }
 
@@ -424,6 +432,7 @@ static int run_configured(struct run *r, const char *who)
 		r->postcopy = NULL;
 		lazy_restore_finish(r->lazy);
 		r->lazy = NULL;
+		close_controller(r);
 		machine_stop(&r->m);
 		code = report_end(r);
 		report_working_set(&r->m);

@@ -19,6 +19,7 @@
 #include "postcopy.h"
 #include "../../mem/working_set.h"
 #include "../../util/clock.h"
+#include "../../util/race.h"
 #include "../../util/json.h"
 #include "../../util/page.h"
 #include "../core/vcpu_loop.h"
@@ -71,6 +72,16 @@ static void throttle_tick(struct sender *s)
 		vcpu_loop_kick(&s->m->vm.vcpus[i]);
 }
 
+/* Whether a guest page is zero, looked at while the guest and the devices may write it:
+ * by design, a page written meanwhile is dirty and goes again. */
+static bool guest_page_zero(const struct memslot *sl, uint64_t page)
+{
+	RACY_READS_BEGIN();
+	bool zero = page_is_zero(sl->hva + page * SZ_4K);
+	RACY_READS_END();
+	return zero;
+}
+
 /* A run of n pages at gpa, all zero or all data: one record. */
 static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
 {
@@ -79,8 +90,10 @@ static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
 	int e = mig_send(&s->ch, hdr, sizeof(hdr));
 	if (!e)
 		e = mig_send(&s->ch, &h, sizeof(h));
+	RACY_READS_BEGIN(); /* as guest_page_zero */
 	if (!e && !zero)
 		e = mig_send(&s->ch, guest_mem_ptr(&s->m->vm.mem, gpa, n * SZ_4K, GUEST_READ), n * SZ_4K);
+	RACY_READS_END();
 	s->cur.pages += n;
 	s->cur.zero_pages += zero ? n : 0;
 	s->cur.bytes += sizeof(hdr) + sizeof(h) + (zero ? 0 : n * SZ_4K);
@@ -105,8 +118,7 @@ static int send_pages(struct sender *s, const struct memslot *sl, uint64_t first
 			continue;
 		}
 		bool wanted = p < end && (!want || memslot_bit(want, p - first));
-		bool is_zero = wanted && (zero ? memslot_bit(zero, p - first)
-					       : page_is_zero(sl->hva + p * SZ_4K));
+		bool is_zero = wanted && (zero ? memslot_bit(zero, p - first) : guest_page_zero(sl, p));
 		if (run && (!wanted || is_zero != run_zero || run == MIG_BATCH)) {
 			int e = send_run(s, sl->gpa + run_start * SZ_4K, run, run_zero);
 			if (e)
@@ -199,7 +211,7 @@ static int scan_chunk(struct sender *s, uint32_t i, uint64_t first, uint64_t end
 	for (uint64_t p = first; p < end; p++) {
 		if (!memslot_bit(a->mask, p - first))
 			continue;
-		if (page_is_zero(sl->hva + p * SZ_4K))
+		if (guest_page_zero(sl, p))
 			a->zero[(p - first) / 64] |= 1ull << ((p - first) % 64);
 		else
 			data = true;
@@ -247,6 +259,21 @@ static int wait_pass_ack(struct mig_chan *ch, uint32_t pass)
 	if (!e)
 		e = mig_recv(ch, &got, sizeof(got));
 	return !e && got != pass ? -EPROTO : e;
+}
+
+/* What migration_status_json reads is written under the lock, by these. */
+static void set_pass(struct migration *mg, unsigned int pass)
+{
+	pthread_mutex_lock(&mg->lock);
+	mg->pass = pass;
+	pthread_mutex_unlock(&mg->lock);
+}
+
+static void set_downtime(struct migration *mg, uint64_t ns)
+{
+	pthread_mutex_lock(&mg->lock);
+	mg->downtime_ns = ns;
+	pthread_mutex_unlock(&mg->lock);
 }
 
 /* The pass is over once the receiver has it all: its time and rate are end to end. */
@@ -425,7 +452,8 @@ static int precopy(struct sender *s)
 		e = send_all_ram(s);
 	if (!e)
 		e = end_pass(s, t0);
-	for (mg->pass = 1; !e; mg->pass++) {
+	for (unsigned int pass = 1; !e; pass++) {
+		set_pass(mg, pass);
 		uint64_t t1 = now_ns();
 		e = dirty_log_harvest_deferred(&s->m->dirty);
 		if (e)
@@ -540,14 +568,16 @@ static int stop_and_postcopy(struct sender *s)
 	log_pass(mg, mg->passes_sent, &last, true, ", \"postcopy\": true, \"pushed_pages\": %" PRIu64
 		 ", \"hot_pages\": %" PRIu64 ", \"pushed_hot_first\": %" PRIu64 ", \"requests\": %" PRIu64, pc.pushed,
 		 pc.hot_pages, pc.pushed_hot, pc.requested);
-	mg->downtime_ns = (pc.started ? pc.t_started_ns : now_ns()) - t0;
+	set_downtime(mg, (pc.started ? pc.t_started_ns : now_ns()) - t0);
 	mg->stop.reply_ns = mg->downtime_ns - mg->stop.pause_ns - mg->stop.quiesce_ns - mg->stop.pages_ns -
 			    mg->stop.state_ns;
 	mg->pc_pushed = pc.pushed;
 	mg->pc_requested = pc.requested;
+	pthread_mutex_lock(&mg->lock);
 	mg->bytes_total += pc.bytes;
 	if (!e)
 		mg->passes_sent++;
+	pthread_mutex_unlock(&mg->lock);
 	if (e && pc.started) {
 		mg->keep_paused = true;
 		char why[64];
@@ -592,7 +622,7 @@ static int stop_and_copy(struct sender *s)
 		e = -EIO;
 	}
 	st_t->reply_ns = now_ns() - t;
-	mg->downtime_ns = now_ns() - t0;
+	set_downtime(mg, now_ns() - t0);
 	return e;
 }
 
@@ -676,11 +706,12 @@ static void *sender_thread(void *arg)
 	else
 		e = go ? go : -ECANCELED;
 	atomic_store(&mg->m->vm.throttle_pct, 0);
+	pthread_mutex_lock(&mg->lock);
 	mg->total_ns = now_ns() - mg->t_start_ns;
-	if (!e) {
-		pthread_mutex_lock(&mg->lock);
+	if (!e)
 		mg->outcome = MIG_DONE;
-		pthread_mutex_unlock(&mg->lock);
+	pthread_mutex_unlock(&mg->lock);
+	if (!e) {
 		report(mg);
 		vm_request_exit(&mg->m->vm, EXIT_GUEST_OFF, "migrated to %s", mg->uri);
 	} else {
