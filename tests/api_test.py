@@ -4,7 +4,7 @@ replies to every command, errors (not crashes) for bad JSON, unknown commands an
 oversized lines, pause that really stops the guest, a dirty-rate measurement, balloon
 targets, stop; a second VMM cannot take a live socket; a deferred answer never reaches a
 client that took the slot of one that left; pause, resume and snapshot wait while a
-migration owns the VM.
+migration owns the VM; a VMM out of descriptors says so to a client instead of spinning.
   api_test.py PAGODA MIGRATE_GUEST
 """
 import json
@@ -95,6 +95,45 @@ def no_pause_during_migration(path, d, check):
     check(request(path, '{"cmd": "resume"}\n').get("state") == "running", "resume after the migration")
 
 
+def out_of_descriptors(path, pid, check):
+    """The VMM at its descriptor limit (lowered under it with prlimit): a control
+    connection is told why it cannot be served, and the main thread does not spin on the
+    connection it cannot take (before: ctl timed out, the main thread at 100% CPU). With
+    the limit back, the socket serves again."""
+    import resource
+    soft, hard = resource.prlimit(pid, resource.RLIMIT_NOFILE)
+    main_stat = f"/proc/{pid}/task/{pid}/stat"  # the main thread's (the guest's vCPU works meanwhile)
+    cpu0 = sum(int(x) for x in open(main_stat).read().rsplit(")", 1)[1].split()[11:13])
+    used = {int(n) for n in os.listdir(f"/proc/{pid}/fd")}
+    lowest_free = next(n for n in range(len(used) + 1) if n not in used)
+    resource.prlimit(pid, resource.RLIMIT_NOFILE, (lowest_free, hard))  # every number below it taken
+    c = socket.socket(socket.AF_UNIX)
+    c.settimeout(15)
+    try:
+        c.connect(path)
+        time.sleep(1)
+        cpu1 = sum(int(x) for x in open(main_stat).read().rsplit(")", 1)[1].split()[11:13])
+        ticks = os.sysconf("SC_CLK_TCK")
+        print(f"main thread CPU in 1 s out of descriptors: {(cpu1 - cpu0) / ticks:.2f} s")
+        check(cpu1 - cpu0 < ticks // 10, f"the main thread used {(cpu1 - cpu0) / ticks:.2f} s of CPU in 1 s out of descriptors")
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_NOFILE, (soft, hard))
+    # The connection made meanwhile is told why it was refused (the spare descriptor),
+    # or served once the limit is back (the socket watched again after its backoff).
+    try:
+        c.sendall(b'{"cmd": "stats"}\n')
+    except OSError:
+        pass
+    try:
+        r = json.loads(c.makefile().readline())
+        print(f"< {r}")
+        check(r.get("ok") or "no file descriptor free" in r.get("error", ""), f"out of descriptors: {r}")
+    except (OSError, ValueError) as e:
+        check(False, f"out of descriptors: the connection got no answer ({e})")
+    c.close()
+    check(request(path, '{"cmd": "stats"}\n').get("ok"), "the socket does not serve once descriptors are back")
+
+
 def main():
     pagoda, guest = sys.argv[1:3]
     d = tempfile.mkdtemp(prefix="pagoda-api-")
@@ -163,6 +202,7 @@ def main():
         err = request(path, '{"cmd": "migrate", "arg": "unix:/nonexistent", "mode": "precopy-then-postcopy=0"}\n').get("error", "")
         check("is not a mode" in err, f"hybrid with 0 passes: {err}")
         deferred_reply_stays_with_its_client(path, check)
+        out_of_descriptors(path, vm.pid, check)
         no_pause_during_migration(path, d, check)
 
         # A second VMM on the same path is refused; the first keeps its socket.

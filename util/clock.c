@@ -31,7 +31,7 @@ int timer_open(double seconds, bool periodic)
 	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	if (fd < 0)
 		return -errno;
-	int e = timer_set(fd, seconds, periodic);
+	int e = seconds < 0 ? 0 : timer_set(fd, seconds, periodic);
 	if (e) {
 		close(fd);
 		return e;

@@ -7,7 +7,7 @@
 
 uint64_t now_ns(void);
 /* A timerfd on that clock (close-on-exec, non-blocking) firing after `seconds`, and every
- * `seconds` after that when periodic; the fd or -errno. */
+ * `seconds` after that when periodic (seconds below 0: not armed); the fd or -errno. */
 int timer_open(double seconds, bool periodic);
 /* Re-arms such a timer the same way; `seconds` not above 0 fires it at once. 0 or -errno. */
 int timer_set(int fd, double seconds, bool periodic);

@@ -144,6 +144,10 @@ static void nodes_follow_rename(struct fuse_server *s, const char *from, const c
 /* A handle for fd (taken): the fh, or -ENFILE when every handle is in use. */
 static int64_t handle_new(struct fuse_server *s, int fd, bool hollow)
 {
+	if (!share_fd_charge(1)) { /* the process's descriptor budget (share_dir.h) */
+		close(fd);
+		return -ENFILE;
+	}
 	for (uint32_t i = 0; i < FUSE_SRV_MAX_HANDLES; i++) {
 		if (s->handles[i].fd < 0) {
 			s->handles[i] = (struct handle){ fd, hollow };
@@ -152,6 +156,7 @@ static int64_t handle_new(struct fuse_server *s, int fd, bool hollow)
 		}
 	}
 	close(fd);
+	share_fd_refund(1);
 	return -ENFILE;
 }
 
@@ -174,6 +179,7 @@ static void handle_close(struct fuse_server *s, uint64_t fh)
 	if (!h)
 		return;
 	close(h->fd);
+	share_fd_refund(1);
 	h->fd = -1;
 	s->nr_handles--;
 }

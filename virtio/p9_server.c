@@ -172,12 +172,28 @@ static struct fid *fid_get(struct p9_server *s, uint32_t id)
 	return fid_slot(s, id, false);
 }
 
+/* Keeps fd in *slot, charged to the process's descriptor budget (share_fd_charge); fd -1
+ * (a mount point's directory) costs nothing. ENFILE, fd closed, when the budget is spent. */
+static int keep_fd(int *slot, int fd)
+{
+	if (fd >= 0 && !share_fd_charge(1)) {
+		close(fd);
+		return ENFILE;
+	}
+	*slot = fd;
+	return 0;
+}
+
 static void fid_close(struct fid *f)
 {
-	if (f->path_fd >= 0)
+	if (f->path_fd >= 0) {
 		close(f->path_fd);
-	if (f->open_fd >= 0)
+		share_fd_refund(1);
+	}
+	if (f->open_fd >= 0) {
 		close(f->open_fd);
+		share_fd_refund(1);
+	}
 	free(f->rel);
 	f->path_fd = f->open_fd = -1;
 	f->rel = NULL;
@@ -211,7 +227,7 @@ static void fid_rehash(struct p9_server *s)
 /* A new fid (id must be free); takes ownership of rel and path_fd. ENFILE when full. */
 static int fid_new(struct p9_server *s, uint32_t id, char *rel, int path_fd, uint32_t uid)
 {
-	if (s->nr_used >= P9_MAX_FIDS || id == NOFID) {
+	if (s->nr_used >= P9_MAX_FIDS || id == NOFID || (path_fd >= 0 && !share_fd_charge(1))) {
 		free(rel);
 		if (path_fd >= 0)
 			close(path_fd);
@@ -384,10 +400,14 @@ static int r_walk(struct req *q)
 	}
 	if (newid == id) {
 		fid_close(f);
-		f->path_fd = fd;
 		f->rel = rel;
 		f->hollow = hollow;
-		return 0;
+		e = keep_fd(&f->path_fd, fd);
+		if (e) {
+			fid_drop(q->s, f); /* a fid without its file is none */
+			q->out.off = nq_at;
+		}
+		return e;
 	}
 	uint32_t uid = f->uid;
 	e = fid_new(q->s, newid, rel, fd, uid);
@@ -444,7 +464,9 @@ static int r_lopen(struct req *q)
 	}
 	if (fd < 0)
 		return -fd;
-	f->open_fd = fd;
+	int e = keep_fd(&f->open_fd, fd);
+	if (e)
+		return e;
 	put_qid(&q->out, &st);
 	put32(&q->out, q->s->msize - RREAD_OVERHEAD);
 	return 0;
@@ -483,6 +505,12 @@ static int r_lcreate(struct req *q)
 	}
 	if (created)
 		share_own_fd(fd, f->uid, gid);
+	if (!share_fd_charge(2)) { /* (fid_close gives the directory's back) */
+		close(fd);
+		close(pfd);
+		free(rel);
+		return ENFILE;
+	}
 	fid_close(f);
 	f->rel = rel;
 	f->path_fd = pfd;

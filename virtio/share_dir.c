@@ -4,12 +4,39 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/openat2.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+
+static atomic_long fds_left = LONG_MAX;
+
+void share_fd_budget(long nr)
+{
+	atomic_store(&fds_left, nr > 0 ? nr : 0);
+}
+
+bool share_fd_charge(int n)
+{
+	long left = atomic_load(&fds_left);
+	while (left >= n)
+		if (atomic_compare_exchange_weak(&fds_left, &left, left - n))
+			return true;
+	return false;
+}
+
+void share_fd_refund(int n)
+{
+	atomic_fetch_add(&fds_left, n);
+}
+
+long share_fd_left(void)
+{
+	return atomic_load(&fds_left);
+}
 
 int share_dir_open(struct share_dir *d, const char *root, bool ro, char *err, size_t errlen)
 {

@@ -30,6 +30,17 @@ struct share_dir {
 	dev_t dev;    /* the root's file system */
 };
 
+/* Descriptors the file servers keep (a fid's two, a handle's one) come from one budget
+ * for the whole process, so that a guest holding files open in every share cannot take
+ * the descriptors the control socket, disks, taps, snapshots and migrations need:
+ * share_fd_budget sets it (the VMM: RLIMIT_NOFILE less what it keeps for itself); until
+ * then there is no limit. share_fd_charge takes n (false, nothing taken, when the budget
+ * is spent: the guest gets ENFILE); share_fd_refund gives them back. */
+void share_fd_budget(long nr);
+bool share_fd_charge(int n);
+void share_fd_refund(int n);
+long share_fd_left(void);
+
 /* Opens root; -1 with a one-line message in err. */
 int share_dir_open(struct share_dir *d, const char *root, bool ro, char *err, size_t errlen);
 void share_dir_close(struct share_dir *d);

@@ -78,7 +78,9 @@ rm -rf "$root"/var/lib/apt/lists/*
 cp -L "$root"/boot/vmlinuz-* "$w/vmlinuz"
 cp -L "$root"/boot/initrd.img-* "$w/initrd.img"
 mb=$(( $(du -sm "$root" | cut -f1) + 256 ))
-mkfs.ext4 -q -L root -d "$root" "$w/rootfs.img" "${mb}M"
+# stdout carries only the directory: mkfs says "Creating regular file" there even with -q
+# (on a fresh machine that line made debian-kernel.sh's directory two lines).
+mkfs.ext4 -q -L root -d "$root" "$w/rootfs.img" "${mb}M" >&2
 rm -rf "$root"
 touch "$w/done"
 trap - EXIT

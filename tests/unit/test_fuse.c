@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../../virtio/fuse_server.h"
+#include "../../virtio/share_dir.h"
 #include "check.h"
 
 static uint8_t msg[FUSE_SRV_MSG_MAX + 64], rep[FUSE_SRV_MSG_MAX];
@@ -527,6 +528,27 @@ static void device_nodes(void)
 	unlink(host("fifo-there"));
 }
 
+/* Handles come from the process's descriptor budget (share_dir.h). */
+static void descriptor_budget(void)
+{
+	long before = share_fd_left();
+	fuse_server_reset(srv);
+	CHECK_EQ(init(7, 38), 0);
+	host_write("budget.txt", "x");
+	uint64_t file = node(FUSE_ROOT_ID, "budget.txt"), fh[4];
+	share_fd_budget(3);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(open_node(file, O_RDONLY, false, &fh[i]), 0);
+	CHECK_EQ(open_node(file, O_RDONLY, false, &fh[3]), -ENFILE);
+	CHECK_EQ(release(fh[0]), 0);
+	CHECK_EQ(open_node(file, O_RDONLY, false, &fh[0]), 0);
+	for (int i = 0; i < 3; i++)
+		CHECK_EQ(release(fh[i]), 0);
+	CHECK_EQ(share_fd_left(), 3);
+	share_fd_budget(before);
+	unlink(host("budget.txt"));
+}
+
 /* Another file system mounted below the share (as /proc is below / when exec shares
  * the host's root): an empty, read-only directory, nothing of the mounted one shows. */
 static void mount_point(void)
@@ -600,6 +622,7 @@ int main(void)
 		honest();
 		hostile();
 		device_nodes();
+		descriptor_budget();
 		mount_point();
 		read_only();
 		fuse_server_destroy(srv);

@@ -4,10 +4,13 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "../../util/clock.h"
 
 static void send_line(int fd, const char *json)
 {
@@ -78,13 +81,51 @@ static void on_client(void *opaque, uint32_t events)
 	}
 }
 
+#define ACCEPT_BACKOFF_S 0.1
+
+static void on_accept(void *opaque, uint32_t events);
+
+static void on_backoff_over(void *opaque, uint32_t events)
+{
+	struct api *a = opaque;
+	(void)events;
+	uint64_t n;
+	if (read(a->backoff_fd, &n, sizeof(n)) == sizeof(n) &&
+	    event_loop_add(a->loop, a->listen_fd, EPOLLIN, on_accept, a))
+		timer_set(a->backoff_fd, ACCEPT_BACKOFF_S, false); /* no room to watch it yet */
+}
+
+/* With no descriptor free a connection would stay in the backlog and wake the loop again
+ * at once, forever (the main thread spun at 100% CPU and ctl timed out): the spare
+ * descriptor is given up to take it and tell it why; where that cannot help (no spare, or
+ * its number above a lowered limit), the socket is not watched for ACCEPT_BACKOFF_S. */
+static void refuse_without_descriptor(struct api *a)
+{
+	if (a->spare_fd >= 0) {
+		close(a->spare_fd);
+		int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd >= 0) {
+			send_error(fd, "pagoda has no file descriptor free for another control connection");
+			close(fd);
+		}
+		a->spare_fd = eventfd(0, EFD_CLOEXEC);
+		if (fd >= 0)
+			return;
+	}
+	if (a->backoff_fd >= 0 && !event_loop_remove(a->loop, a->listen_fd))
+		timer_set(a->backoff_fd, ACCEPT_BACKOFF_S, false);
+}
+
 static void on_accept(void *opaque, uint32_t events)
 {
 	struct api *a = opaque;
 	(void)events;
 	int fd = accept4(a->listen_fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
-	if (fd < 0)
+	if (fd < 0) {
+		if (errno == EMFILE || errno == ENFILE)
+			refuse_without_descriptor(a);
 		return;
+	}
 	for (int i = 0; i < API_MAX_CLIENTS; i++) {
 		struct api_client *c = &a->c[i];
 		if (c->fd >= 0)
@@ -126,7 +167,14 @@ static int claim_path(const char *path, char *err, size_t errlen)
 int api_open(struct api *a, const char *path, struct event_loop *loop, api_handler h, void *ctx,
 	     char *err, size_t errlen)
 {
-	*a = (struct api){ .listen_fd = -1, .loop = loop, .handler = h, .ctx = ctx };
+	*a = (struct api){ .listen_fd = -1, .spare_fd = eventfd(0, EFD_CLOEXEC), .backoff_fd = timer_open(-1, false),
+			   .loop = loop, .handler = h, .ctx = ctx };
+	if (a->backoff_fd >= 0) {
+		if (event_loop_add(loop, a->backoff_fd, EPOLLIN, on_backoff_over, a)) {
+			close(a->backoff_fd);
+			a->backoff_fd = -1;
+		}
+	}
 	for (int i = 0; i < API_MAX_CLIENTS; i++)
 		a->c[i].fd = -1;
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
@@ -170,4 +218,12 @@ void api_close(struct api *a)
 		unlink(a->path);
 	}
 	a->listen_fd = -1;
+	if (a->spare_fd >= 0)
+		close(a->spare_fd);
+	a->spare_fd = -1;
+	if (a->backoff_fd >= 0) {
+		event_loop_remove(a->loop, a->backoff_fd);
+		close(a->backoff_fd);
+	}
+	a->backoff_fd = -1;
 }

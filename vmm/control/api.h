@@ -22,6 +22,8 @@ typedef int (*api_handler)(void *ctx, int client, const struct json_kv *kv, int 
 
 struct api {
 	int listen_fd;
+	int spare_fd;         /* held for a connection that arrives with no descriptor free */
+	int backoff_fd;       /* timerfd: the listening socket is watched again when it fires */
 	char path[108];
 	struct event_loop *loop;
 	api_handler handler;

@@ -27,6 +27,10 @@
 #include "../persist/postcopy.h"
 #include "../core/sandbox.h"
 #include "../persist/snapshot.h"
+#include "../../virtio/share_dir.h"
+
+/* Descriptors pagoda keeps for itself beyond what the shares may hold (share_dir.h). */
+#define SHARE_FD_RESERVE 1024
 
 struct run {
 	struct run_config cfg;
@@ -221,9 +225,13 @@ static void allow_shared_files(struct run *r)
 	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur < rl.rlim_max) {
 		rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(RLIMIT_NOFILE, &rl)) {
-			/* the guest then meets EMFILE sooner; nothing else changes */
+			/* the guest then meets ENFILE sooner; nothing else changes */
 		}
 	}
+	/* What the shares may keep open: all but what pagoda keeps for itself (vCPUs, device
+	 * eventfds, disks, taps, control clients, snapshots, migrations). */
+	if (!getrlimit(RLIMIT_NOFILE, &rl) && rl.rlim_cur != RLIM_INFINITY)
+		share_fd_budget((long)rl.rlim_cur - SHARE_FD_RESERVE);
 	sandbox_allow_shared_files();
 }
 
