@@ -13,8 +13,11 @@
 #include <termios.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,7 +31,8 @@
 #include "check.h"
 
 enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF,
-	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS, PROBE_THREAD_HEAP, PROBE_FILE_SERVERS };
+	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS, PROBE_THREAD_HEAP, PROBE_FILE_SERVERS,
+	     PROBE_LIMIT_SELF, PROBE_LIMIT_OTHER, PROBE_MKNOD_FIFO, PROBE_MKNOD_DEVICE };
 
 static char pty_name[64];
 
@@ -155,7 +159,7 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 		dup2(pipefd[1], STDERR_FILENO);
 		if (probe == PROBE_CRASH_ON_TTY)
 			console_on_pty();
-		if (probe == PROBE_FILE_SERVERS)
+		if (probe == PROBE_FILE_SERVERS || probe == PROBE_MKNOD_FIFO || probe == PROBE_MKNOD_DEVICE)
 			sandbox_allow_shared_files();
 		if (sandbox_prepare(mode) || (probe != PROBE_THREAD_HEAP && sandbox_enter(kind)))
 			_exit(99);
@@ -182,6 +186,13 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 			r = ioctl(-1, KVM_SET_REGS, NULL) < 0 && errno == EBADF ? 0 : 98;
 		else if (probe == PROBE_SIGNAL_SELF)
 			r = syscall(SYS_tgkill, getpid(), gettid(), 0) == 0 ? 0 : 98;
+		else if (probe == PROBE_LIMIT_SELF)
+			r = prlimit(0, RLIMIT_NOFILE, NULL, &(struct rlimit){ 0 }) == 0 ? 0 : 98;
+		else if (probe == PROBE_LIMIT_OTHER) /* only asks: the filter's verdict is the test */
+			r = prlimit(parent, RLIMIT_NOFILE, NULL, &(struct rlimit){ 0 }) == 0 ? 0 : 98;
+		else if (probe == PROBE_MKNOD_FIFO || probe == PROBE_MKNOD_DEVICE) /* a name that exists: EEXIST */
+			r = mknodat(AT_FDCWD, "/", (probe == PROBE_MKNOD_FIFO ? S_IFIFO : S_IFCHR) | 0600, makedev(1, 3)) < 0 &&
+			    errno == EEXIST ? 0 : 98;
 		else
 			r = write(STDERR_FILENO, "alive\n", 6) == 6 ? 0 : 98;
 		_exit(r); /* no atexit work (sanitizers) under a filter */
@@ -262,6 +273,16 @@ int main(int argc, char **argv)
 	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_IO; k++) {
 		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_THREAD_HEAP, out, sizeof(out)), 0);
 		CHECK_MSG(out, "alive");
+	}
+	/* Limits: its own, never another process's (a probe raised a pid's limit before). */
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_LIMIT_SELF, out, sizeof(out)), 0);
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_LIMIT_OTHER, out, sizeof(out)), EXIT_SANDBOX);
+	CHECK_MSG(out, "system call prlimit64 is not allowed");
+	/* With a shared directory: mknod of a FIFO, never of a device node, whatever thread. */
+	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_MAIN; k++) {
+		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_MKNOD_FIFO, out, sizeof(out)), 0);
+		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_MKNOD_DEVICE, out, sizeof(out)), EXIT_SANDBOX);
+		CHECK_MSG(out, "system call mknodat is not allowed");
 	}
 	/* A guest's every file-server request on the I/O thread: a file server's calls are
 	 * all in the list a shared directory adds (listing a mount point once was not). */

@@ -16,6 +16,7 @@
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -51,9 +52,9 @@ static const int device[] = {
 static const int shared_files[] = {
 	SCMP_SYS(openat2), SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(mkdirat), SCMP_SYS(unlinkat),
 	SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(symlinkat), SCMP_SYS(readlinkat), SCMP_SYS(linkat),
-	SCMP_SYS(mknodat), SCMP_SYS(fchownat), SCMP_SYS(fchmod), SCMP_SYS(ftruncate), SCMP_SYS(utimensat),
+	SCMP_SYS(fchownat), SCMP_SYS(fchmod), SCMP_SYS(ftruncate), SCMP_SYS(utimensat),
 	SCMP_SYS(fstatfs),
-};
+}; /* and mknodat, of the types a guest may make (allow_mknod) */
 static bool with_shared_files;
 
 /* The main thread: the event loop, the control socket, snapshots, a migration thread. */
@@ -67,7 +68,7 @@ static const int main_only[] = {
 	SCMP_SYS(set_tid_address), SCMP_SYS(sigaltstack),
 	SCMP_SYS(rt_sigaction), SCMP_SYS(timerfd_create), SCMP_SYS(timerfd_settime), SCMP_SYS(eventfd2),
 	SCMP_SYS(readlink), SCMP_SYS(getcwd), SCMP_SYS(uname), SCMP_SYS(sched_getaffinity),
-	SCMP_SYS(prlimit64), SCMP_SYS(getdents64), SCMP_SYS(wait4),
+	SCMP_SYS(getdents64), SCMP_SYS(wait4), /* and prlimit64 on itself (allow_own_limits) */
 	/* glibc's qsort (before 2.37) asks for the machine's memory size before it sorts a
 	 * large array: the working set's page-idle marks (mem/wss_page_idle.c) */
 	SCMP_SYS(sysinfo),
@@ -216,6 +217,29 @@ static int allow_own_signals(scmp_filter_ctx ctx)
 	return e == -EEXIST ? 0 : e;
 }
 
+/* Its own limits (pid 0: glibc's getrlimit and setrlimit), never another process's. */
+static int allow_own_limits(scmp_filter_ctx ctx)
+{
+	int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1, SCMP_A0(SCMP_CMP_EQ, 0));
+	if (!e || e == -EEXIST)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 1,
+				     SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)getpid()));
+	return e == -EEXIST ? 0 : e;
+}
+
+/* What a file server makes with mknod (virtio/share_dir.c share_may_mknod, and FUSE's
+ * regular files): FIFOs, sockets, regular files; a device node never, whatever the
+ * server's own checks say. */
+static int allow_mknod(scmp_filter_ctx ctx)
+{
+	static const scmp_datum_t types[] = { S_IFIFO, S_IFSOCK, S_IFREG, 0 };
+	int e = 0;
+	for (size_t i = 0; (!e || e == -EEXIST) && i < sizeof(types) / sizeof(types[0]); i++)
+		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(mknodat), 1,
+				     SCMP_A2(SCMP_CMP_MASKED_EQ, S_IFMT, types[i]));
+	return e == -EEXIST ? 0 : e;
+}
+
 /* Threads, not processes (clone without CLONE_THREAD is a fork); clone3 hides its flags
  * in memory a filter cannot read, so it answers ENOSYS and glibc falls back to clone.
  * Sockets of the families pagoda uses: the control socket and migration. */
@@ -276,8 +300,12 @@ static int allow_kind(scmp_filter_ctx ctx, enum sandbox_thread kind)
 		e = allow_list(ctx, device, N(device)); /* vCPU threads run devices without ioeventfd */
 	if (!e && with_shared_files)
 		e = allow_list(ctx, shared_files, N(shared_files));
+	if (!e && with_shared_files)
+		e = allow_mknod(ctx);
 	if (!e && main_like)
 		e = allow_list(ctx, main_only, N(main_only));
+	if (!e && main_like)
+		e = allow_own_limits(ctx);
 	if (!e && main_like)
 		e = allow_threads_and_sockets(ctx);
 	if (!e && main_like)
