@@ -5,7 +5,7 @@ promptly, before any of it reaches the VM; the snapshot writer must not follow l
 
   hostile_state_test.py PAGODA MIGRATE_GUEST CASE
   CASE: cmos-index | duplicate-vcpu | virtio-features | virtio-pci-readonly | virtio-pci-transport |
-        virtio-pci-wild | zero-vcpus | huge-state | fifo-state | symlink-tmp |
+        virtio-pci-wild | zero-vcpus | huge-state | fifo-state | symlink-tmp | symlink-dir |
         incoming-huge-state | incoming-sandboxed | incoming-bad-hint
 """
 import os
@@ -189,6 +189,29 @@ def symlink_tmp(pagoda, guest, d):
     return None
 
 
+def symlink_dir(pagoda, guest, d):
+    """A snapshot directory that is itself a link (planted where the user snapshots to) is
+    refused, saying so, and nothing is written where it points; before, the snapshot was
+    written through it."""
+    target = os.path.join(d, "elsewhere")
+    os.makedirs(target)
+    snap = os.path.join(d, "snap")
+    os.symlink(target, snap)
+    sock = os.path.join(d, "api.sock")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", "steps=0"])
+    if not src.wait_for(r"^tick 1 verified"):
+        return "the guest never reached tick 1"
+    rc, out = ctl(pagoda, sock, "pause")[0], ctl(pagoda, sock, "snapshot", snap)[1]
+    ctl(pagoda, sock, "stop")
+    src.finish()
+    print(out)
+    if os.listdir(target):
+        return f"the snapshot was written through the link: {os.listdir(target)}"
+    if "a symbolic link or not a directory" not in out:
+        return "the refusal does not say why"
+    return None
+
+
 def connect_past_hello(pagoda, guest, d):
     """A receiver, and a fake sender past the header check: (receiver, connection)."""
     snap = take_snapshot(pagoda, guest, d)
@@ -266,6 +289,7 @@ CASES = {"cmos-index": cmos_index, "duplicate-vcpu": duplicate_vcpu, "zero-vcpus
          "virtio-features": virtio_features, "virtio-pci-readonly": virtio_pci_readonly,
          "virtio-pci-transport": virtio_pci_transport, "virtio-pci-wild": virtio_pci_wild,
          "huge-state": huge_state, "fifo-state": fifo_state, "symlink-tmp": symlink_tmp,
+         "symlink-dir": symlink_dir,
          "incoming-huge-state": incoming_huge_state, "incoming-sandboxed": incoming_sandboxed,
          "incoming-bad-hint": incoming_bad_hint}
 

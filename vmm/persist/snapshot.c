@@ -51,19 +51,20 @@ struct file_body {
 	const uint64_t *pages;
 };
 
-static int write_file(const char *dir, const char *name, const struct file_body *b, char *err, size_t errlen)
+/* name in the snapshot directory dfd (dir: its path, for messages). */
+static int write_file(int dfd, const char *dir, const char *name, const struct file_body *b, char *err,
+		      size_t errlen)
 {
-	char tmp[4096], final[4096];
-	snprintf(tmp, sizeof(tmp), "%s/.%s.tmp", dir, name);
-	snprintf(final, sizeof(final), "%s/%s", dir, name);
+	char tmp[256];
+	snprintf(tmp, sizeof(tmp), ".%s.tmp", name);
 	/* A fresh file of our own: whatever stands at tmp (a stale file, or a link planted to
 	 * make us overwrite another file) goes first, and O_EXCL|O_NOFOLLOW refuses anything
 	 * that appears there meanwhile. */
-	if (unlink(tmp) && errno != ENOENT) {
-		snprintf(err, errlen, "snapshot: removing %s: %s", tmp, strerror(errno));
+	if (unlinkat(dfd, tmp, 0) && errno != ENOENT) {
+		snprintf(err, errlen, "snapshot: removing %s/%s: %s", dir, tmp, strerror(errno));
 		return -errno;
 	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	int e = fd < 0 ? -errno : 0;
 	if (!e)
 		e = b->mem ? write_memory(b->mem, b->pages, fd) : write_all_at(fd, b->data, b->len, 0);
@@ -71,13 +72,33 @@ static int write_file(const char *dir, const char *name, const struct file_body 
 		e = -errno;
 	if (fd >= 0)
 		close(fd);
-	if (!e && rename(tmp, final))
+	if (!e && renameat(dfd, tmp, dfd, name))
 		e = -errno;
 	if (e) {
-		unlink(tmp);
-		snprintf(err, errlen, "snapshot: writing %s: %s", final, strerror(-e));
+		unlinkat(dfd, tmp, 0);
+		snprintf(err, errlen, "snapshot: writing %s/%s: %s", dir, name, strerror(-e));
 	}
 	return e;
+}
+
+/* The snapshot directory, made if missing, opened once without following a link: every
+ * file is written relative to it, so a link at DIR (or one swapped in meanwhile) never
+ * sends the snapshot elsewhere. The fd, or -errno with the reason in err. */
+static int open_snapshot_dir(const char *dir, char *err, size_t errlen)
+{
+	if (mkdir(dir, 0700) && errno != EEXIST) {
+		snprintf(err, errlen, "snapshot: creating %s: %s", dir, strerror(errno));
+		return -errno;
+	}
+	int dfd = open(dir, O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (dfd < 0) {
+		int e = errno;
+		snprintf(err, errlen, "snapshot: %s: %s", dir,
+			 e == ELOOP || e == ENOTDIR ? "a symbolic link or not a directory: give the directory itself"
+						     : strerror(e));
+		return -e;
+	}
+	return dfd;
 }
 
 /* The last harvest as one bitmap over RAM pages, regions back to back (one memslot per
@@ -99,10 +120,9 @@ static uint64_t *diff_pages(const struct machine *m)
 
 int snapshot_save(struct machine *m, const char *dir, const char *parent, char *err, size_t errlen)
 {
-	if (mkdir(dir, 0700) && errno != EEXIST) {
-		snprintf(err, errlen, "snapshot: creating %s: %s", dir, strerror(errno));
-		return -errno;
-	}
+	int dfd = open_snapshot_dir(dir, err, errlen);
+	if (dfd < 0)
+		return dfd;
 	struct state_buf st;
 	state_buf_init(&st);
 	/* Before the state and the memory file: what KVM keeps in guest RAM goes with it. */
@@ -113,26 +133,22 @@ int snapshot_save(struct machine *m, const char *dir, const char *parent, char *
 	if (!e && parent && !(pages = diff_pages(m)))
 		e = -ENOMEM;
 	/* Memory first: a state file next to an older memory file would restore garbage. */
-	char state_path[4096];
-	snprintf(state_path, sizeof(state_path), "%s/state", dir);
-	unlink(state_path);
+	unlinkat(dfd, "state", 0);
 	struct file_body mem = { .mem = &m->vm.mem, .pages = pages };
 	struct file_body bits = { .data = pages, .len = (m->vm.mem.layout.ram_size / SZ_4K + 63) / 64 * 8 };
 	struct file_body par = { .data = parent, .len = parent ? strlen(parent) : 0 };
 	struct file_body state = { .data = st.data, .len = st.len };
 	if (!e)
-		e = write_file(dir, "memory", &mem, err, errlen);
+		e = write_file(dfd, dir, "memory", &mem, err, errlen);
 	if (!e && parent)
-		e = write_file(dir, "pages", &bits, err, errlen);
+		e = write_file(dfd, dir, "pages", &bits, err, errlen);
 	if (!e && parent)
-		e = write_file(dir, "parent", &par, err, errlen);
-	if (!e && !parent) {
-		char p[4096];
-		snprintf(p, sizeof(p), "%s/parent", dir);
-		unlink(p); /* a full snapshot over an old diff */
-	}
+		e = write_file(dfd, dir, "parent", &par, err, errlen);
+	if (!e && !parent)
+		unlinkat(dfd, "parent", 0); /* a full snapshot over an old diff */
 	if (!e)
-		e = write_file(dir, "state", &state, err, errlen);
+		e = write_file(dfd, dir, "state", &state, err, errlen);
+	close(dfd);
 	free(pages);
 	state_buf_free(&st);
 	return e;
