@@ -1,8 +1,13 @@
 #!/usr/bin/env python3
-"""Runs one `pagoda run` and checks what a user would see: the exit code and the console.
+"""Runs one `pagoda run` and checks what a user would see: the exit code, the console
+and pagoda's own messages, each where it belongs.
 
-  guest_test.py PAGODA --exit N [--expect REGEX]... [--reject REGEX]... [--stdin TEXT]
-                [--wall SECONDS] [--or-exit N [--or-expect REGEX]...] -- RUN-ARGS...
+  guest_test.py PAGODA --exit N [--expect REGEX]... [--expect-err REGEX]... [--reject REGEX]...
+                [--stdin TEXT] [--wall SECONDS] [--or-exit N [--or-expect[-err] REGEX]...] -- RUN-ARGS...
+
+--expect: on stdout (the guest's console; for lab.sh, the command's output in the lab);
+--expect-err: on stderr (pagoda's own messages; for lab.sh, the lab's). A pattern found
+only in the other stream fails, saying where it is. --reject: in neither.
 
 --skip-exit N: that exit code means the test could not run here (the command says why on
 its output); the test is reported skipped (77), never passed.
@@ -15,21 +20,27 @@ Prints the VM's output, then why the test failed if it did. A VM that outlives -
 (default 120 s) is killed and fails the test: a test must never hang.
 """
 import argparse
+import os
 import re
 import subprocess
 import sys
 import time
 
 
-def check(code, out, want_exit, expect, reject):
+def check(code, out, err, want_exit, expect, expect_err, reject):
     failures = []
     if code != want_exit:
         failures.append(f"exit code {code}, expected {want_exit}")
     for rx in expect:
         if not re.search(rx, out, re.M):
-            failures.append(f"output lacks /{rx}/")
+            failures.append(f"the console (stdout) lacks /{rx}/" +
+                            (" (it is in pagoda's stderr: --expect-err)" if re.search(rx, err, re.M) else ""))
+    for rx in expect_err:
+        if not re.search(rx, err, re.M):
+            failures.append(f"pagoda's messages (stderr) lack /{rx}/" +
+                            (" (it is on the console: --expect)" if re.search(rx, out, re.M) else ""))
     for rx in reject:
-        if re.search(rx, out, re.M):
+        if re.search(rx, out, re.M) or re.search(rx, err, re.M):
             failures.append(f"output has /{rx}/")
     return failures
 
@@ -39,11 +50,13 @@ def main():
     ap.add_argument("pagoda")
     ap.add_argument("--exit", type=int, required=True, dest="exit_code")
     ap.add_argument("--expect", action="append", default=[])
+    ap.add_argument("--expect-err", action="append", default=[])
     ap.add_argument("--reject", action="append", default=[])
     ap.add_argument("--stdin", default=None)
     ap.add_argument("--wall", type=float, default=120)
     ap.add_argument("--or-exit", type=int, default=None)
     ap.add_argument("--or-expect", action="append", default=[])
+    ap.add_argument("--or-expect-err", action="append", default=[])
     ap.add_argument("--skip-exit", type=int, default=None)
     argv = sys.argv[1:]
     split = argv.index("--") if "--" in argv else len(argv)
@@ -54,20 +67,27 @@ def main():
     t0 = time.monotonic()
     try:
         p = subprocess.run(cmd, input=(a.stdin or "").encode(), stdout=subprocess.PIPE,
-                           stderr=subprocess.STDOUT, timeout=a.wall)
+                           stderr=subprocess.PIPE, timeout=a.wall)
     except subprocess.TimeoutExpired as e:
         sys.stdout.write((e.stdout or b"").decode(errors="replace"))
+        sys.stdout.write("---- stderr ----\n" + (e.stderr or b"").decode(errors="replace"))
         print(f"\nFAIL: pagoda still running after {a.wall} s (killed)")
         return 1
-    out = p.stdout.decode(errors="replace")
+    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
     sys.stdout.write(out)
+    sys.stdout.write("\n---- stderr ----\n" + err)
     print(f"\n[exit {p.returncode} after {time.monotonic() - t0:.2f} s]")
+    if os.environ.get("PAGODA_CLASSIFY"):
+        for rx in a.expect + a.or_expect:
+            where = ("out" if re.search(rx, out, re.M) else "") + ("err" if re.search(rx, err, re.M) else "")
+            with open(os.environ["PAGODA_CLASSIFY"], "a") as f:
+                f.write(f"{where or 'none'}\t{rx}\n")
     if a.skip_exit is not None and p.returncode == a.skip_exit:
         print("SKIP: the command could not run here (its output says why)")
         return 77
-    failures = check(p.returncode, out, a.exit_code, a.expect, a.reject)
+    failures = check(p.returncode, out, err, a.exit_code, a.expect, a.expect_err, a.reject)
     if failures and a.or_exit is not None:
-        alt = check(p.returncode, out, a.or_exit, a.or_expect, a.reject)
+        alt = check(p.returncode, out, err, a.or_exit, a.or_expect, a.or_expect_err, a.reject)
         if not alt:
             print(f"(the alternative outcome: exit {a.or_exit})")
             return 0

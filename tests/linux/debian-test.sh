@@ -25,7 +25,7 @@ set -e
 exec python3 "$guest_test" "$here/../lab/lab.sh" --wall $((lab_s + 300)) --exit 0 \
   --expect='Debian GNU/Linux 12 pagoda-debian ttyS0' --expect='pagoda-debian login:' \
   --expect='root@pagoda-debian' --expect='address: .*inet 10\.0\.2\.(1[5-9]|20)/24' \
-  --expect='reboot: Power down' --expect='pagoda exit: 0' --expect='login prompt after [0-9.]+ s' \
+  --expect='reboot: Power down' --expect='pagoda exit: 0$' --expect='login prompt after [0-9.]+ s' \
   --expect="smp: Brought up 1 node, $vcpus CPU" \
   --expect='virtio-blk vda .*transport=pci' --expect='virtio-net tap0 .*transport=pci' -- \
   "$arch" --timeout $lab_s --drive "$d/rootfs.img" --add "$pagoda" --add "$d/vmlinuz:/vmlinuz" \

@@ -12,11 +12,11 @@ kernel=$("$here/build-kernel.sh")/bzImage
 exec python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
   --expect='exec: hello from Linux in /bin' --expect='^scratch' --expect='^exec has its own /proc and /sys' --expect='^exec has its own /tmp' --expect='^exec sees /srv/mp empty' \
   --expect='pagoda-init: command starts [0-9]+ ms after boot \(root over 9p\)' \
-  --expect='exec status: 7' --expect='host sees scratch: absent' \
+  --expect='exec status: 7$' --expect='host sees scratch: absent' \
   --expect='mounting the shared root \(tag pagoda-root: does the kernel have virtio-fs or 9p\?\)' \
-  --expect='exec virtiofs-only status: 125' \
-  --expect='pagoda-init: /no/such/command: No such file or directory' --expect='exec missing status: 127' \
-  --expect='exec killed status: 137' --expect='exec rw status: 0' \
+  --expect='exec virtiofs-only status: 125$' \
+  --expect='pagoda-init: /no/such/command: No such file or directory' --expect='exec missing status: 127$' \
+  --expect='exec killed status: 137$' --expect='exec rw status: 0$' \
   --expect='host sees rw-proof: written through --rw' -- \
   x86 --timeout 900 --add "$pagoda" --add "$kernel:/kernel" --add "$here/exec-lab.sh:/bin/exec-lab.sh" \
   -- sh /bin/exec-lab.sh

@@ -12,10 +12,10 @@ exec python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
   --expect='^PAGODA-INIT-OK' --expect='fs host file says: hello from the host' \
   --expect='fs big file written and read back: ok' --expect='fs checks: all passed' \
   --expect='virtio-9p pagoda requests=[1-9][0-9]* errors=[0-9]+ fids=' \
-  --expect='pagoda exit: 0' --expect='host sees moved.txt: written mode 600' \
+  --expect='pagoda exit: 0$' --expect='host sees moved.txt: written mode 600' \
   --expect='host sees link: gdir/moved.txt' --expect='host sees doomed.txt: absent' \
   --expect='host sees big.bin: 3145728 bytes' \
   --expect='fs create on a read-only share refused: ok' --expect='fs ro checks: all passed' \
-  --expect='pagoda ro exit: 0' --expect='host sees the read-only share unchanged' -- \
+  --expect='pagoda ro exit: 0$' --expect='host sees the read-only share unchanged' -- \
   x86 --timeout 900 --add "$pagoda" --add "$kernel:/kernel" --add "$initramfs:/initramfs.cpio" \
   --add "$here/fs-lab.sh:/bin/fs-lab.sh" -- sh /bin/fs-lab.sh

@@ -21,13 +21,13 @@ python3 "$guest_test" "$here/../lab/lab.sh" --wall 1500 --exit 0 \
   --expect="exec: hello from $ver in /bin" --expect='^scratch' --expect='^exec has its own /proc and /sys' --expect='^exec has its own /tmp' --expect='^exec sees /srv/mp empty' \
   --expect='pagoda-init: command starts [0-9]+ ms after boot \(root over virtio-fs\)' \
   --expect='virtio-fs pagoda-root requests=[1-9][0-9]* errors=[0-9]+ nodes=' \
-  --expect='exec status: 7' --expect='host sees scratch: absent' \
-  --expect='pagoda-init: /no/such/command: No such file or directory' --expect='exec missing status: 127' \
+  --expect='exec status: 7$' --expect='host sees scratch: absent' \
+  --expect='pagoda-init: /no/such/command: No such file or directory' --expect='exec missing status: 127$' \
   --expect='fs host file says: hello from the host' --expect='fs big file written and read back: ok' \
-  --expect='fs checks: all passed' --expect='pagoda exit: 0' \
+  --expect='fs checks: all passed' --expect='pagoda exit: 0$' \
   --expect='host sees moved.txt: written mode 600 links 2' --expect='host sees link: gdir/moved.txt' \
   --expect='host sees doomed.txt: absent' --expect='host sees below the mount point: hidden $' --expect='host sees big.bin: 3145728 bytes, as the guest wrote it' \
   --expect='fs create on a read-only share refused: ok' --expect='fs ro checks: all passed' \
-  --expect='pagoda ro exit: 0' --expect='host sees the read-only share unchanged' -- \
+  --expect='pagoda ro exit: 0$' --expect='host sees the read-only share unchanged' -- \
   x86 --timeout 1200 --add "$pagoda" --add "$k/vmlinuz-$ver:/boot/vmlinuz-$ver" --add "$k/$ver:/lib/modules/$ver" \
   --add "$here/virtiofs-lab.sh:/bin/virtiofs-lab.sh" -- sh /bin/virtiofs-lab.sh
