@@ -79,6 +79,14 @@ static void bad(void)
 	CHECK_MSG(err, "e.g.");
 	CHECK(parse(&c, err, "-m", "1M", NULL, NULL) < 0);
 	CHECK_MSG(err, "too small");
+	/* A bare number is MiB, as kvmtool and QEMU take it (before: "too small"). */
+	CHECK_EQ(parse(&c, err, "-m", "256", NULL, NULL), 0);
+	CHECK_EQ(c.m.mem_size, 256ULL << 20);
+	CHECK(parse(&c, err, "-m", "1", NULL, NULL) < 0);
+	CHECK_MSG(err, "too small");
+	CHECK(parse(&c, err, "-m", "0", NULL, NULL) < 0);
+	CHECK(parse(&c, err, "-m", "99999999999999999", NULL, NULL) < 0);
+	CHECK_MSG(err, "is not a size");
 	CHECK(parse(&c, err, "-c", "0", NULL, NULL) < 0);
 	CHECK_MSG(err, "--cpus '0'");
 	CHECK(parse(&c, err, "-c", "two", NULL, NULL) < 0);

@@ -24,7 +24,8 @@ const char cli_run_usage[] =
 	"  -i, --initrd FILE     initial ramdisk\n"
 	"  -p, --params STRING   kernel command line, appended after pagoda's defaults\n"
 	"                        (x86: console=ttyS0 reboot=k, arm64: console=ttyS0)\n"
-	"  -m, --memory SIZE     guest RAM, with a K, M or G suffix (default 256M)\n"
+	"  -m, --memory SIZE     guest RAM, with a K, M or G suffix; a bare number is MiB, as in\n"
+	"                        kvmtool and QEMU (default 256M)\n"
 	"  -c, --cpus N          number of vCPUs (default 1)\n"
 	"      --memory-backend anon|thp|hugetlb|memfd|file=PATH\n"
 	"                        what backs guest RAM (default thp): anon is 4K pages, thp\n"
@@ -586,8 +587,12 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 	case OPT_DUMP_DTB: cfg->m.dump_dtb = arg; return 0;
 	case 'h': cfg->help = true; return 0;
 	case 'm':
-		if (size_parse(arg, &cfg->m.mem_size) || cfg->m.mem_size == 0)
-			return fail(err, errlen, "--memory '%s' is not a size: use a number with a K, M or G suffix, e.g. -m 512M", arg);
+		/* A bare number is MiB, as kvmtool's and QEMU's -m take it (-m 256). */
+		if (arg[0] && strspn(arg, "0123456789") == strlen(arg) &&
+		    (strlen(arg) > 12 || (cfg->m.mem_size = strtoull(arg, NULL, 10) << 20) == 0))
+			return fail(err, errlen, "--memory '%s' is not a size: give MiB or a number with a K, M or G suffix, e.g. -m 512M", arg);
+		if (strspn(arg, "0123456789") != strlen(arg) && (size_parse(arg, &cfg->m.mem_size) || cfg->m.mem_size == 0))
+			return fail(err, errlen, "--memory '%s' is not a size: give MiB or a number with a K, M or G suffix, e.g. -m 512M", arg);
 		if (cfg->m.mem_size < MACHINE_MIN_MEM)
 			return fail(err, errlen, "--memory '%s' is too small: give the guest at least 2M", arg);
 		return 0;
