@@ -100,7 +100,7 @@ if [ "$fast" != 1 ]; then
     CC=clang meson setup build-fuzz -Dfuzz=true -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
   fi
   if ninja -C build-fuzz >/dev/null; then
-    run build-fuzz fuzz --suite fuzz
+    run build-fuzz fuzz --suite fuzz --num-processes 2
   else
     broken+=("fuzz: the fuzz build failed")
   fi

@@ -8,9 +8,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "../../vmm/persist/migration.h"
 #include "../../vmm/persist/postcopy.h"
-#include "fuzz_common.h"
+#include "fuzz_machine.h"
 
 struct feed {
 	int fd;
@@ -33,24 +32,6 @@ static void *writer(void *arg)
 		/* the receiver's replies */
 	}
 	return NULL;
-}
-
-static struct machine *fake_machine(void)
-{
-	static struct machine m;
-	static struct vcpu vcpu = { .fd = -1 };
-	static int made;
-	if (!made) {
-		m.vm.mem = *fuzz_mem();
-		m.vm.nr_vcpus = 1;
-		m.vm.vcpus = &vcpu;
-		m.vm.vm_fd = m.vm.kvm_fd = -1;
-		m.cfg.cpu = CPU_MODEL_BASELINE;
-		serial_init(&m.serial, -1, (struct irq_line){ 0 });
-		rtc_init(&m.arch.rtc);
-		made = 1;
-	}
-	return &m;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
