@@ -145,7 +145,14 @@ for run in sys.argv[2:]:
         continue
     run_failed = 0
     for line in open(path):
-        r = json.loads(line)["result"]
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)["result"]
+        except (ValueError, KeyError):
+            print(f"== counted as a failure: {path}: a line that is not a test's result", file=sys.stderr)
+            run_failed += 1
+            continue
         if r in ("OK", "EXPECTEDFAIL"):
             passed += 1
         elif r == "SKIP":
