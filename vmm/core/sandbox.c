@@ -277,12 +277,13 @@ static int allow_sanitizer(scmp_filter_ctx ctx)
 		SCMP_SYS(waitid), SCMP_SYS(sigaltstack), SCMP_SYS(rt_sigaction), SCMP_SYS(openat),
 		SCMP_SYS(sched_getaffinity), SCMP_SYS(getdents64), SCMP_SYS(readlink), SCMP_SYS(kill),
 		SCMP_SYS(getppid), SCMP_SYS(setsockopt), SCMP_SYS(pipe2), SCMP_SYS(sched_yield),
-		SCMP_SYS(mremap), SCMP_SYS(uname), SCMP_SYS(prlimit64), SCMP_SYS(getrlimit),
+		SCMP_SYS(mremap), SCMP_SYS(uname), SCMP_SYS(getrlimit), /* prlimit64: its own (below) */
 		SCMP_SYS(open), SCMP_SYS(stat), SCMP_SYS(access), SCMP_SYS(dup), SCMP_SYS(dup2),
 		SCMP_SYS(getuid), SCMP_SYS(geteuid), SCMP_SYS(personality), SCMP_SYS(exit_group),
 		SCMP_SYS(getdents),
 	};
-	return allow_list(ctx, san, sizeof(san) / sizeof(san[0]));
+	int e = allow_list(ctx, san, sizeof(san) / sizeof(san[0]));
+	return e ? e : allow_own_limits(ctx);
 #else
 	(void)ctx;
 	return 0;
