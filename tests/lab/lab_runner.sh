@@ -59,7 +59,7 @@ while :; do
     exec 3<&-
     run_job "$nonce" "$timeout"
   else
-    exec 3<&- 2>/dev/null
+    exec 3<&- # (no redirection here: with exec it would stay, and jobs' stderr with it)
     sleep 0.2
   fi
 done

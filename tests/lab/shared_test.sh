@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Two jobs in one shared lab (tests/lab/lab_shared.sh): both run in the same lab boot,
-# each gets its own status and its files (with their libraries), and nothing of the
+# each gets its own status, output (stderr too) and files (with their libraries), and nothing of the
 # first is left for the second: not its files in /tmp, its processes, its mounts, nor
 # its hugetlb pool size. A third job out of time gets 124, and the lab after it is new.
 #   shared_test.sh LAB_SH PAGODA
@@ -17,8 +17,9 @@ one=$("$lab" x86 --timeout 120 -- sh -c 'cat /proc/sys/kernel/random/boot_id; ec
 check "the first job's status" $? 5
 two=$("$lab" x86 --timeout 120 --add "$pagoda" -- sh -c 'cat /proc/sys/kernel/random/boot_id; ls -A /tmp | wc -l;
   ps -o args | grep -c "^sleep 1000"; grep -c " /mnt/t " /proc/mounts; cat /proc/sys/vm/nr_hugepages;
-  pagoda --version | cut -d" " -f1')
+  pagoda --version | cut -d" " -f1; echo "on stderr" >&2')
 check "the second job's status" $? 0
+check "the job's stderr" "$(echo "$two" | sed -n 7p)" "on stderr"
 echo "first: $one"; echo "second: $two"
 check "one lab boot for both" "$(echo "$one" | head -1)" "$(echo "$two" | sed -n 1p)"
 check "the second job's /tmp (the first left a file)" "$(echo "$two" | sed -n 2p)" 0
