@@ -38,7 +38,7 @@ if [ "$fast" != 1 ]; then
 fi
 
 stages=()
-stage_t0=$SECONDS
+stage_t0=$t_start # the first step counts from the script's start
 stage_end() { # name
   stages+=("$1 $((SECONDS - stage_t0)) s")
   stage_t0=$SECONDS

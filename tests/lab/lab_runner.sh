@@ -14,6 +14,7 @@ for p in /sys/class/virtio-ports/*; do
   [ "$(cat "$p/name" 2>/dev/null)" = pagoda.jobs ] && port=/dev/${p##*/}
 done
 [ -n "$port" ] || { echo "@@PAGODA-LAB-BROKEN $lab_nonce no virtio-serial port named pagoda.jobs"; exit 1; }
+exec 4<&0 # the console, for the jobs' stdin
 pool=$(cat /proc/sys/vm/nr_hugepages)
 awk '{print $2}' /proc/mounts > /run-base.mounts
 
@@ -34,7 +35,9 @@ run_job() { # nonce timeout
   cp -af /job/root/. / 2>/dev/null # -f: a file still open elsewhere is replaced, not kept
   echo "@@PAGODA-LAB-BEGIN $1"
   cd /tmp
-  setsid sh /job/command.sh &
+  # stdin the console, as a lab of its own gives its command: an asynchronous list would
+  # get /dev/null, and pagoda says a normal exit's reason only on a terminal.
+  setsid sh /job/command.sh <&4 &
   pid=$!
   # The job's time limit: its whole process group goes, and 124 is its status.
   # (Ended early, the watchdog takes its sleep with it.)

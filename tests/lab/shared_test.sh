@@ -17,9 +17,10 @@ one=$("$lab" x86 --timeout 120 -- sh -c 'cat /proc/sys/kernel/random/boot_id; ec
 check "the first job's status" $? 5
 two=$("$lab" x86 --timeout 120 --add "$pagoda" -- sh -c 'cat /proc/sys/kernel/random/boot_id; ls -A /tmp | wc -l;
   ps -o args | grep -c "^sleep 1000"; grep -c " /mnt/t " /proc/mounts; cat /proc/sys/vm/nr_hugepages;
-  pagoda --version | cut -d" " -f1; echo "on stderr" >&2')
+  pagoda --version | cut -d" " -f1; echo "on stderr" >&2; [ -t 0 ] && echo "stdin a terminal"')
 check "the second job's status" $? 0
 check "the job's stderr" "$(echo "$two" | sed -n 7p)" "on stderr"
+check "the job's stdin (the console, as in a lab of its own)" "$(echo "$two" | sed -n 8p)" "stdin a terminal"
 echo "first: $one"; echo "second: $two"
 check "one lab boot for both" "$(echo "$one" | head -1)" "$(echo "$two" | sed -n 1p)"
 check "the second job's /tmp (the first left a file)" "$(echo "$two" | sed -n 2p)" 0
