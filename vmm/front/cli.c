@@ -586,16 +586,17 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 	case OPT_NAME: cfg->m.name = arg; return 0;
 	case OPT_DUMP_DTB: cfg->m.dump_dtb = arg; return 0;
 	case 'h': cfg->help = true; return 0;
-	case 'm':
+	case 'm': {
 		/* A bare number is MiB, as kvmtool's and QEMU's -m take it (-m 256). */
-		if (arg[0] && strspn(arg, "0123456789") == strlen(arg) &&
-		    (strlen(arg) > 12 || (cfg->m.mem_size = strtoull(arg, NULL, 10) << 20) == 0))
+		bool bare = strspn(arg, "0123456789") == strlen(arg);
+		uint64_t v;
+		if (size_parse(arg, &v) || v == 0 || (bare && v > (UINT64_MAX >> 20)))
 			return fail(err, errlen, "--memory '%s' is not a size: give MiB or a number with a K, M or G suffix, e.g. -m 512M", arg);
-		if (strspn(arg, "0123456789") != strlen(arg) && (size_parse(arg, &cfg->m.mem_size) || cfg->m.mem_size == 0))
-			return fail(err, errlen, "--memory '%s' is not a size: give MiB or a number with a K, M or G suffix, e.g. -m 512M", arg);
+		cfg->m.mem_size = bare ? v << 20 : v;
 		if (cfg->m.mem_size < MACHINE_MIN_MEM)
 			return fail(err, errlen, "--memory '%s' is too small: give the guest at least 2M", arg);
 		return 0;
+	}
 	case 'c':
 		if (parse_uint(arg, MACHINE_MAX_CPUS, &n) || n == 0)
 			return fail(err, errlen, "--cpus '%s' is not a vCPU count: use a whole number from 1 up, e.g. -c 2", arg);
