@@ -41,3 +41,23 @@ wait_progress() {
 	echo "wait_progress: /$2/ not in $1 after 900 s" >&2
 	return 1
 }
+
+# reap SECONDS PID...: waits for each process (asked to end already) for up to SECONDS in
+# all; one still running then is named on stdout and killed. A pagoda that does not end
+# thus fails its step with the output around it, instead of running into the lab's
+# timeout with nothing said.
+reap() {
+	limit=$(($1 * 5)) i=0
+	shift
+	for p in "$@"; do
+		while [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null && [ $i -lt $limit ]; do
+			sleep 0.2
+			i=$((i + 1))
+		done
+		if [ -d "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status" 2>/dev/null; then
+			echo "reap: process $p ($(tr '\0' ' ' < "/proc/$p/cmdline" | cut -c1-120)) still running: killed"
+			kill -9 "$p" 2>/dev/null
+		fi
+		wait "$p" 2>/dev/null
+	done
+}

@@ -41,10 +41,11 @@ measure() {
 	shift 2
 	rm -f /tmp/w.sock
 	pagoda run -k "$G" --api-sock /tmp/w.sock --working-set 0.5,method=$METHOD --timeout 900 "$@" >/tmp/w.out 2>/tmp/w.err &
+	vm=$!
 	# The guest first writes all its RAM (minutes under nested emulation): waited for as
 	# long as it gets on with it.
-	if ! wait_progress /tmp/w.out 'now reading' $! 60; then
-		echo "== $name FAIL: the guest did not start reading"; cat /tmp/w.err /tmp/w.out; kill $!; wait; return
+	if ! wait_progress /tmp/w.out 'now reading' $vm 60; then
+		echo "== $name FAIL: the guest did not start reading"; cat /tmp/w.err /tmp/w.out; kill $vm; reap 30 $vm; return
 	fi
 	# The populating writes age out (two whole windows after them: a page-idle scan of 4K
 	# pages takes seconds here), DAMON's regions settle (8 s).
@@ -64,7 +65,7 @@ measure() {
 	done
 	echo "slowest answer of the control socket: $((slowest * 10)) ms"
 	pagoda ctl /tmp/w.sock stop >/dev/null
-	wait
+	reap 60 $vm
 	cat /tmp/w.err /tmp/w.out /tmp/w.json
 	# The median of the five windows' totals.
 	got=$(sed -n 's/.*"touched": \([0-9]*\), "within_windows".*/\1/p' /tmp/w.json | sort -n | sed -n 3p)
@@ -112,15 +113,21 @@ fi
 # A migration's pass records carry the working set while it is estimated.
 rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/mig.log
 pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 900 >/tmp/d.out 2>/tmp/d.err &
+dst=$!
 wait_for /tmp/d.err 'waiting for a migration' 60
 pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock --working-set 0.5,method=$METHOD --migration-log /tmp/mig.log --timeout 900 \
 	-p "mib=$MIB" >/tmp/w.out 2>/tmp/w.err &
-wait_progress /tmp/w.out 'now reading' $! 60
+src=$!
+wait_progress /tmp/w.out 'now reading' $src 60
 sleep 8 # as in measure: pass 0 orders pages by the estimate, which DAMON settles first
-pagoda ctl /tmp/w.sock migrate unix:/tmp/m.sock >/dev/null
-sleep 1
-pagoda ctl /tmp/d.sock stop >/dev/null
-wait
+migrate_then_stop() { # MODE: the source ends once its guest has moved; then the destination
+	echo "migrate${1:+ $1}: $(pagoda ctl /tmp/w.sock migrate unix:/tmp/m.sock $1 2>&1 | tail -1 | cut -c1-300)"
+	reap 60 $src
+	pagoda ctl /tmp/d.sock stop >/dev/null
+	reap 60 $dst
+	cat /tmp/w.err /tmp/d.err | grep -v '^$' | tail -5
+}
+migrate_then_stop
 cat /tmp/mig.log
 if grep '"event": "pass"' /tmp/mig.log | grep -q '"working_set": [1-9]'; then
 	echo "== migration-log ok: the passes say what the guest used"
@@ -148,15 +155,15 @@ if [ "$METHOD" = access-log ]; then
 		rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/pc.log
 		ws=""; [ $run = hot ] && ws="--working-set 0.5,method=access-log"
 		pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 900 >/tmp/d.out 2>/tmp/d.err &
+		dst=$!
 		wait_for /tmp/d.err 'waiting for a migration' 60
 		pagoda run -k "$G" -m 512M --api-sock /tmp/w.sock $ws --migration-log /tmp/pc.log --timeout 900 \
 			-p "mib=$MIB base=384" >/tmp/w.out 2>/tmp/w.err &
-		wait_progress /tmp/w.out 'now reading' $! 60
+		src=$!
+		wait_progress /tmp/w.out 'now reading' $src 60
 		sleep 3
-		pagoda ctl /tmp/w.sock migrate unix:/tmp/m.sock postcopy >/dev/null
-		sleep 2
-		pagoda ctl /tmp/d.sock stop >/dev/null
-		wait
+		# The destination's guest runs on from the switch; the push ends the source.
+		migrate_then_stop postcopy
 		grep '"postcopy": true' /tmp/pc.log
 		req=$(sed -n 's/.*"postcopy": true.*"requests": \([0-9]*\).*/\1/p' /tmp/pc.log)
 		eval "req_$run=${req:-none}"
