@@ -142,6 +142,10 @@ void x86_vcpu_dump(int fd, const struct kvm_run *run, FILE *out)
 		s.cr0, s.cr2, s.cr3, s.cr4, s.efer);
 	dump_seg(out, "cs", &s.cs);
 	dump_seg(out, "ss", &s.ss);
+	/* SVM's shutdown intercept leaves the VMCB undefined, so KVM INITs the vCPU before
+	 * returning KVM_EXIT_SHUTDOWN: on AMD a triple fault's dump is the reset state. */
+	if (run->exit_reason == KVM_EXIT_SHUTDOWN && r.rip == 0xfff0 && s.cs.selector == 0xf000)
+		fprintf(out, "  (the reset state: on AMD, KVM re-initialises a vCPU at a shutdown, so the registers at the fault are lost)\n");
 	const uint8_t *b;
 	int len = insn_bytes(run, &b);
 	if (len > 0) {

@@ -297,7 +297,8 @@ int machine_working_set_start(struct machine *m, struct event_loop *loop, double
 	return 0;
 }
 
-void machine_destroy(struct machine *m)
+/* What must end before the VM does, whether pagoda frees it or its exit does. */
+static void stop_services(struct machine *m)
 {
 	vm_stop(&m->vm);
 	balloon_auto_stop(&m->balloon_auto);
@@ -305,6 +306,11 @@ void machine_destroy(struct machine *m)
 		event_loop_remove(m->wss_loop, working_set_fd(m->wss));
 	working_set_stop(m->wss);
 	m->wss = NULL;
+}
+
+void machine_destroy(struct machine *m)
+{
+	stop_services(m);
 	if (m->virtio_inited)
 		virtio_devices_destroy(&m->virtio);
 	m->virtio_inited = false;
@@ -323,6 +329,14 @@ void machine_destroy(struct machine *m)
 	image_close(&m->initrd);
 	free(m->cmdline);
 	m->cmdline = NULL;
+}
+
+void machine_leave_to_exit(struct machine *m)
+{
+	stop_services(m);
+	if (m->virtio_inited)
+		virtio_devices_stop(&m->virtio);
+	eager_split_restore(&m->eager);
 }
 
 void machine_print_stats(const struct machine *m, FILE *out)

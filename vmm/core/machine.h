@@ -52,6 +52,10 @@ int machine_wait_exit(struct machine *m);
 /* Stops the vCPUs (the VM keeps its state until machine_destroy). */
 void machine_stop(struct machine *m);
 void machine_destroy(struct machine *m);
+/* Instead of machine_destroy, right before the process exits with the VM held by the
+ * late-teardown helper: ends what has effects outside the VM (threads, devices, the eager
+ * split setting) and leaves the VM, its memory and descriptors to the exit. */
+void machine_leave_to_exit(struct machine *m);
 void machine_print_stats(const struct machine *m, FILE *out);
 /* Stops dirty logging; if KVM will not take the flag off the memslots, says so (the guest
  * stays correct, only slower). */

@@ -126,6 +126,9 @@ const char cli_run_usage[] =
 	"      --cpu MODEL       x86: host | baseline (default: baseline on a PVM host, else host)\n"
 	"      --dump-dtb FILE   arm64: also write the device tree given to the guest to FILE\n"
 	"      --timeout SECONDS end the VM after this long, exit code 124\n"
+	"      --sync-exit       exit only once the kernel has torn the VM down (by default\n"
+	"                        a helper process, pagoda-teardown, holds the VM so that the\n"
+	"                        exit status comes first; hugetlb RAM is always torn down first)\n"
 	"      --name NAME       a name for messages\n"
 	"  -h, --help            this text\n"
 	"\n"
@@ -162,7 +165,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
        OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_ORDER, OPT_MIG_KEY, OPT_MIG_LOG,
-       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS, OPT_TRANSPORT, OPT_FS };
+       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS, OPT_TRANSPORT, OPT_FS, OPT_SYNC_EXIT };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -178,6 +181,7 @@ static const struct option run_options[] = {
 	{ "shared", no_argument, NULL, OPT_SHARED },
 	{ "prefault", optional_argument, NULL, OPT_PREFAULT },
 	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "sync-exit", no_argument, NULL, OPT_SYNC_EXIT },
 	{ "dirty-log", required_argument, NULL, OPT_DIRTY_LOG },
 	{ "dirty-ring-size", required_argument, NULL, OPT_RING_SIZE },
 	{ "dirty-clear-chunk", required_argument, NULL, OPT_CLEAR_CHUNK },
@@ -277,6 +281,9 @@ static int apply_memory_option(int c, const char *arg, struct run_config *cfg, c
 		return 0;
 	case OPT_STATS:
 		cfg->stats = true;
+		return 0;
+	case OPT_SYNC_EXIT:
+		cfg->sync_exit = true;
 		return 0;
 	}
 	return 1;

@@ -23,6 +23,7 @@ struct run_config {
 	bool help;
 	double timeout_s;              /* 0: none */
 	bool stats;
+	bool sync_exit;                /* --sync-exit: no late-teardown helper */
 	enum sandbox_mode seccomp;     /* default on */
 	double dirty_rate_s;           /* 0: no dirty-rate measurement */
 	double working_set_s;          /* --working-set window, 0: none */

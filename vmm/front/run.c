@@ -25,6 +25,7 @@
 #include "../persist/migration.h"
 #include "../persist/mig_log.h"
 #include "../persist/postcopy.h"
+#include "../core/late_teardown.h"
 #include "../core/sandbox.h"
 #include "../persist/snapshot.h"
 #include "../../virtio/share_dir.h"
@@ -47,6 +48,7 @@ struct run {
 	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
 	struct controller ctl;
 	bool ctl_open;
+	bool late_teardown;          /* the helper that can hold the VM past pagoda's exit runs */
 	char err[512];
 };
 
@@ -335,6 +337,18 @@ static int setup(struct run *r)
 	return e;
 }
 
+/* Whether the kernel's teardown of the VM is left to after pagoda's exit, held by the
+ * helper (late_teardown.h). Not with hugetlb pages: a reserved pool, which the next VM,
+ * started the moment this one's status is out, may need whole. Not in sanitizer builds:
+ * LeakSanitizer checks what the teardown frees. */
+static bool leave_teardown_to_exit(const struct run *r)
+{
+#if defined(__SANITIZE_ADDRESS__)
+	return false;
+#endif
+	return r->late_teardown && !r->m.vm.mem.backend.on_hugetlbfs;
+}
+
 /* The vCPU and I/O threads install their own filters as they start; the main thread
  * takes its own last, so they do not inherit it (a migration thread later does). */
 static int start(struct run *r)
@@ -370,7 +384,10 @@ static void teardown(struct run *r)
 	postcopy_dst_abort(r->postcopy); /* setup failed after the stream */
 	postcopy_dst_finish(r->postcopy);
 	lazy_restore_finish(r->lazy);
-	machine_destroy(&r->m);
+	if (leave_teardown_to_exit(r))
+		machine_leave_to_exit(&r->m);
+	else
+		machine_destroy(&r->m);
 	terminal_restore();
 	event_loop_destroy(&r->loop);
 	if (r->timer_fd >= 0)
@@ -427,6 +444,8 @@ static int restore_config(struct run *r, const char *dir)
 static int run_configured(struct run *r, const char *who)
 {
 	int code;
+	/* First: a restore or an incoming migration's setup filter forbids making processes. */
+	r->late_teardown = !r->cfg.sync_exit && late_teardown_start() == 0;
 	if (setup(r) || start(r)) {
 		fprintf(stderr, "%s: %s\n", who, r->err);
 		code = EXIT_SETUP;
