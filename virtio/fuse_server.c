@@ -413,11 +413,12 @@ static int setattr_fd(struct req *q, const struct node *n, const struct fuse_set
 	if (fd >= 0)
 		return fd;
 	struct stat st;
-	bool hollow;
-	int e = stat_node(q->s, n, &st, &hollow);
-	if (e || hollow)
-		return e ? -e : -EROFS;
 	int pfd = share_open(&q->s->share, n->rel, O_PATH, 0);
+	if (pfd == -EXDEV) { /* a mount point (read-only here), or a name below one */
+		bool hollow;
+		int e = stat_node(q->s, n, &st, &hollow);
+		return e ? -e : -EROFS;
+	}
 	if (pfd < 0 || fstat(pfd, &st) || st.st_dev != n->dev || st.st_ino != n->ino) {
 		if (pfd >= 0)
 			close(pfd);
