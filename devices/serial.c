@@ -1,6 +1,7 @@
 #include "serial.h"
 
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -33,6 +34,20 @@ void serial_init(struct serial *s, int out_fd, struct irq_line irq)
 void serial_destroy(struct serial *s)
 {
 	pthread_mutex_destroy(&s->lock);
+	free(s->copy.buf);
+	s->copy = (struct serial_copy){ 0 };
+}
+
+int serial_keep_output(struct serial *s, size_t cap)
+{
+	char *buf = malloc(cap);
+	if (!buf)
+		return -ENOMEM;
+	pthread_mutex_lock(&s->lock);
+	free(s->copy.buf);
+	s->copy = (struct serial_copy){ .buf = buf, .cap = cap };
+	pthread_mutex_unlock(&s->lock);
+	return 0;
 }
 
 static uint8_t iir_locked(const struct serial *s)
@@ -56,6 +71,10 @@ static void update_irq_locked(struct serial *s)
 
 static void write_out(struct serial *s, uint8_t c)
 {
+	if (s->copy.len < s->copy.cap)
+		s->copy.buf[s->copy.len++] = (char)c;
+	else if (s->copy.buf)
+		s->copy.dropped++;
 	/* A console whose reader went away must not stop the guest: drop the byte. */
 	while (write(s->out_fd, &c, 1) < 0 && errno == EINTR)
 		;

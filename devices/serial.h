@@ -28,10 +28,17 @@ struct serial {
 	uint8_t rx[SERIAL_RX_BUF];
 	size_t rx_head, rx_len;
 	bool rx_was_full;
+	struct serial_copy {     /* serial_keep_output: what went out, up to cap bytes */
+		char *buf;
+		size_t len, cap, dropped;
+	} copy;
 };
 
 void serial_init(struct serial *s, int out_fd, struct irq_line irq);
 void serial_destroy(struct serial *s);
+/* Keeps a copy of the output from now on, its first cap bytes (the rest only counted):
+ * 0 or -ENOMEM. Read it from s->copy once the vCPUs have stopped. */
+int serial_keep_output(struct serial *s, size_t cap);
 /* Port I/O on the 8 registers at the UART's base (a bus_io_fn). */
 void serial_io(void *opaque, uint64_t offset, void *data, uint32_t len, bool is_write);
 /* Queues input for the guest; returns how many bytes fit (the rest stays with the caller). */

@@ -4,6 +4,7 @@
 #define PAGODA_VMM_CLI_H
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,8 @@ struct run_config {
 	const char *migration_log;     /* JSON lines of each migration, appended */
 	const char *restore_dir;       /* set by `pagoda restore DIR` */
 	enum restore_memory restore_memory; /* --restore-memory */
+	FILE *junit;                   /* exec --junit: JUnit XML of the run, written at the end */
+	const char *junit_name;        /* the command, as its test case is named */
 };
 
 /* Parses `run` options (argv[0] is "run"). On error returns -1 with a one-line message in

@@ -26,7 +26,7 @@ extern const size_t exec_init_image_size;
 
 static const char exec_usage[] =
 	"usage: pagoda exec -k KERNEL [--root DIR] [--rw] [--root-fs virtiofs|9p] [--modules MODDIR]\n"
-	"                   [run options] -- COMMAND [ARGS...]\n"
+	"                   [--junit FILE] [run options] -- COMMAND [ARGS...]\n"
 	"\n"
 	"Boots KERNEL with host directory DIR (default /) as the guest's root, shared over\n"
 	"virtio-fs and virtio-9p (tag pagoda-root; the guest mounts virtio-fs when its kernel\n"
@@ -48,6 +48,9 @@ static const char exec_usage[] =
 	"modules exec needs go into its initramfs and are loaded before the root is\n"
 	"mounted. Default: /lib/modules/VERSION for a KERNEL named vmlinuz-VERSION, when\n"
 	"it exists; --modules none takes none.\n"
+	"--junit FILE: also write a JUnit XML report of the run to FILE: a test case for\n"
+	"COMMAND (failed unless its status is 0, the console as its output) and one per\n"
+	"KTAP/TAP result the console carries (kselftests, KUnit): ok, not ok, # SKIP/TODO.\n"
 	"Every pagoda run option applies (-m, -c, --timeout, --fs for more shares; --stats\n"
 	"also prints when the command started).\n";
 
@@ -55,11 +58,12 @@ struct exec_opts {
 	const char *root;
 	const char *modules; /* NULL: guessed from the kernel's name; "none" */
 	const char *root_fs; /* NULL: both ways; "virtiofs", "9p" */
+	const char *junit;   /* --junit FILE */
 	bool rw;
 	int cmd_at;        /* argv index of COMMAND */
 };
 
-/* Takes out what only exec knows (--root, --rw) and finds "--"; what stays is for the
+/* Takes out what only exec knows (--root, --rw, --root-fs, --modules, --junit) and finds "--"; what stays is for the
  * run parser. -1 with a message in err. */
 static int split_args(int *argc, char **argv, struct exec_opts *o, char *err, size_t errlen)
 {
@@ -78,6 +82,10 @@ static int split_args(int *argc, char **argv, struct exec_opts *o, char *err, si
 				snprintf(err, errlen, "--root-fs %s: give virtiofs or 9p", o->root_fs);
 				return -1;
 			}
+		} else if (!strcmp(argv[i], "--junit") && i + 1 < *argc) {
+			o->junit = argv[++i];
+		} else if (!strncmp(argv[i], "--junit=", 8)) {
+			o->junit = argv[i] + 8;
 		} else if (!strcmp(argv[i], "--modules") && i + 1 < *argc) {
 			o->modules = argv[++i];
 		} else if (!strncmp(argv[i], "--modules=", 10)) {
@@ -172,6 +180,24 @@ static int build_initramfs(const struct exec_opts *o, const char *kernel, int ar
 	return 0; /* the fd stays open for the run */
 }
 
+/* --junit FILE: opened (and so checked) before the VM starts; its test case is named
+ * after the command. */
+static int open_junit(const struct exec_opts *o, char **cmd, int n, struct run_config *cfg)
+{
+	static char name[1024];
+	size_t len = 0;
+	for (int i = 0; i < n && len < sizeof(name); i++)
+		len += (size_t)snprintf(name + len, sizeof(name) - len, "%s%s", i ? " " : "", cmd[i]);
+	cfg->junit_name = name;
+	cfg->junit = fopen(o->junit, "we");
+	if (!cfg->junit) {
+		fprintf(stderr, "pagoda exec: --junit %s: %s: give a file to write the JUnit XML report to\n", o->junit,
+			strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int exec_main(int argc, char **argv)
 {
 	char err[512];
@@ -211,5 +237,7 @@ int exec_main(int argc, char **argv)
 	snprintf(params, sizeof(params), "quiet%s%s%s", cfg.stats ? " pagoda_exec_timing=1" : "",
 		 cfg.m.params ? " " : "", cfg.m.params ? cfg.m.params : "");
 	cfg.m.params = params;
+	if (o.junit && open_junit(&o, argv + o.cmd_at, full_argc - o.cmd_at, &cfg))
+		return EXIT_SETUP;
 	return run_with_config(&cfg, "pagoda exec");
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "junit.h"
 #include "console.h"
 #include "../core/terminal.h"
 #include "../core/event_loop.h"
@@ -29,6 +30,9 @@
 #include "../core/sandbox.h"
 #include "../persist/snapshot.h"
 #include "../../virtio/share_dir.h"
+
+/* --junit: the console kept for the report (its KTAP results and system-out). */
+#define JUNIT_CONSOLE_KEPT (16u << 20)
 
 /* Descriptors pagoda keeps for itself beyond what the shares may hold (share_dir.h). */
 #define SHARE_FD_RESERVE 1024
@@ -49,6 +53,7 @@ struct run {
 	struct controller ctl;
 	bool ctl_open;
 	bool late_teardown;          /* the helper that can hold the VM past pagoda's exit runs */
+	uint64_t start_ns;           /* for --junit's time */
 	char err[512];
 };
 
@@ -320,6 +325,10 @@ static int setup(struct run *r)
 		snprintf(r->err, sizeof(r->err), "%s", r->m.err);
 		return e;
 	}
+	if (r->cfg.junit && (e = serial_keep_output(&r->m.serial, JUNIT_CONSOLE_KEPT))) {
+		snprintf(r->err, sizeof(r->err), "--junit: keeping the console: %s", strerror(-e));
+		return e;
+	}
 	if ((e = bring_in_guest(r)))
 		return e;
 	e = setup_loop(r);
@@ -408,6 +417,23 @@ static const char *prog_name(const struct run *r)
 	return r->cfg.m.name ? r->cfg.m.name : "pagoda";
 }
 
+/* --junit: the run and the console's KTAP results, read once the vCPUs have stopped
+ * (a run that could not start has no console to show). */
+static void write_junit(struct run *r, int code, bool ran)
+{
+	const struct serial_copy *c = &r->m.serial.copy;
+	struct junit_run j = { .name = r->cfg.junit_name ? r->cfg.junit_name : prog_name(r), .status = code,
+			       .seconds = (double)(now_ns() - r->start_ns) / 1e9 };
+	if (ran)
+		j.console = c->buf, j.console_len = c->len, j.console_dropped = c->dropped;
+	int e = junit_write(r->cfg.junit, &j);
+	if (fclose(r->cfg.junit) && !e)
+		e = -errno;
+	r->cfg.junit = NULL;
+	if (e)
+		fprintf(stderr, "%s: --junit: writing the report: %s\n", prog_name(r), strerror(-e));
+}
+
 static int report_end(struct run *r)
 {
 	int code = atomic_load(&r->m.vm.exit_code);
@@ -444,11 +470,14 @@ static int restore_config(struct run *r, const char *dir)
 static int run_configured(struct run *r, const char *who)
 {
 	int code;
+	r->start_ns = now_ns();
 	/* First: a restore or an incoming migration's setup filter forbids making processes. */
 	r->late_teardown = !r->cfg.sync_exit && late_teardown_start() == 0;
 	if (setup(r) || start(r)) {
 		fprintf(stderr, "%s: %s\n", who, r->err);
 		code = EXIT_SETUP;
+		if (r->cfg.junit)
+			write_junit(r, code, false);
 	} else {
 		int e = event_loop_run(&r->loop);
 		if (e)
@@ -462,6 +491,8 @@ static int run_configured(struct run *r, const char *who)
 		close_controller(r);
 		machine_stop(&r->m);
 		code = report_end(r);
+		if (r->cfg.junit)
+			write_junit(r, code, true);
 		report_working_set(&r->m);
 		if (r->cfg.stats)
 			machine_print_stats(&r->m, stderr);
