@@ -18,6 +18,10 @@ drains and sometimes cannot, and pagoda must either finish correctly or say why 
 
 Prints the VM's output, then why the test failed if it did. A VM that outlives --wall
 (default 120 s) is killed and fails the test: a test must never hang.
+
+In the x86 lab (lab.sh x86 ...), a guest triple fault is the lab's emulator's known fault
+(lab_fault below): the test is run once more, said on stdout and appended to
+$PAGODA_LAB_RETRY_LOG, which test.sh lists with its summary; a second fault fails.
 """
 import argparse
 import os
@@ -45,6 +49,35 @@ def check(code, out, err, want_exit, expect, expect_err, reject):
     return failures
 
 
+def run_once(cmd, stdin, wall):
+    """Runs cmd, prints its output: (process, stdout, stderr), or None when it outlived wall."""
+    print("$ " + " ".join(cmd), flush=True)
+    t0 = time.monotonic()
+    try:
+        p = subprocess.run(cmd, input=(stdin or "").encode(), stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, timeout=wall)
+    except subprocess.TimeoutExpired as e:
+        sys.stdout.write((e.stdout or b"").decode(errors="replace"))
+        sys.stdout.write("---- stderr ----\n" + (e.stderr or b"").decode(errors="replace"))
+        print(f"\nFAIL: pagoda still running after {wall} s (killed)")
+        return None
+    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+    sys.stdout.write(out)
+    sys.stdout.write("\n---- stderr ----\n" + err)
+    print(f"\n[exit {p.returncode} after {time.monotonic() - t0:.2f} s]")
+    return p, out, err
+
+
+def lab_fault(cmd, output):
+    """A guest triple fault inside the x86 lab: the lab's emulator (QEMU's TCG emulating
+    SVM) now and then fails a nested guest's fetch of a present page, about once in 40-100
+    SMP Linux boots, never outside the lab (docs/HOSTS.md). Seen only as KVM's SVM reports
+    a shutdown: the vCPU in its reset state."""
+    return (os.path.basename(cmd[0]) == "lab.sh" and len(cmd) > 1 and cmd[1] == "x86"
+            and re.search(r"^pagoda: vCPU \d+: guest triple fault \(shutdown\)", output, re.M)
+            and "(the reset state: on AMD" in output)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("pagoda")
@@ -63,20 +96,19 @@ def main():
     a = ap.parse_args(argv[:split])
     args = argv[split + 1:]
     cmd = [a.pagoda] + args
-    print("$ " + " ".join(cmd), flush=True)
-    t0 = time.monotonic()
-    try:
-        p = subprocess.run(cmd, input=(a.stdin or "").encode(), stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, timeout=a.wall)
-    except subprocess.TimeoutExpired as e:
-        sys.stdout.write((e.stdout or b"").decode(errors="replace"))
-        sys.stdout.write("---- stderr ----\n" + (e.stderr or b"").decode(errors="replace"))
-        print(f"\nFAIL: pagoda still running after {a.wall} s (killed)")
+    t_end = time.monotonic() + a.wall
+    run = run_once(cmd, a.stdin, a.wall)
+    if run and lab_fault(cmd, run[1] + run[2]) and not re.search(r"guest triple fault", " ".join(a.expect + a.or_expect)):
+        note = ("the x86 lab's emulator failed the guest (a guest triple fault in the lab: "
+                "docs/HOSTS.md, 'Guest triple faults in the x86 lab'): running the test once more")
+        print("LAB FAULT: " + note, flush=True)
+        if os.environ.get("PAGODA_LAB_RETRY_LOG"):
+            with open(os.environ["PAGODA_LAB_RETRY_LOG"], "a") as f:
+                f.write(f"x86 lab guest triple fault, test run once more: {' '.join(cmd)[:300]}\n")
+        run = run_once(cmd, a.stdin, max(t_end - time.monotonic(), a.wall / 2))
+    if not run:
         return 1
-    out, err = p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
-    sys.stdout.write(out)
-    sys.stdout.write("\n---- stderr ----\n" + err)
-    print(f"\n[exit {p.returncode} after {time.monotonic() - t0:.2f} s]")
+    p, out, err = run
     if os.environ.get("PAGODA_CLASSIFY"):
         for rx in a.expect + a.or_expect:
             where = ("out" if re.search(rx, out, re.M) else "") + ("err" if re.search(rx, err, re.M) else "")

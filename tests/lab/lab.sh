@@ -97,7 +97,7 @@ if [ "$arch" = x86 ]; then
   apt_install qemu-system-x86 busybox-static cpio xz-utils
   fetch_kernel amd64 amd64
   busybox=/bin/busybox
-  qemu=(qemu-system-x86_64 -accel tcg -cpu max -M q35)
+  qemu=(qemu-system-x86_64 -accel "tcg${LAB_TCG_THREAD:+,thread=$LAB_TCG_THREAD}" -cpu max -M q35)
   # tsc=reliable: no clocksource watchdog, so a TCG vCPU scheduled late cannot get the TSC
   # marked unstable, which flips __sched_clock_stable and patches the kernel's text at run
   # time (the race kvm_hold.c explains; one lab crashed at sched_clock_cpu that way).
@@ -109,7 +109,7 @@ else
   apt_install qemu-system-arm cpio xz-utils
   fetch_kernel arm64 arm64
   busybox=$cache/k/bin/busybox
-  qemu=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max)
+  qemu=(qemu-system-aarch64 -accel "tcg${LAB_TCG_THREAD:+,thread=$LAB_TCG_THREAD}" -M virt,virtualization=on,gic-version=3 -cpu max)
   console="ttyAMA0 kvm-arm.mode=nvhe"
   modules=(drivers/net/tun drivers/net/veth)
   [ -n "$drive" ] && modules+=(drivers/block/virtio_blk)
