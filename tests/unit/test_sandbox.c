@@ -30,7 +30,7 @@
 #include "../fuzz/fuzz_share.h"
 #include "check.h"
 
-enum probe { PROBE_SOCKET, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF,
+enum probe { PROBE_SOCKET, PROBE_UNIX_SOCKET, PROBE_IP_SOCKET_ALLOWED, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF,
 	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS, PROBE_THREAD_HEAP, PROBE_FILE_SERVERS,
 	     PROBE_LIMIT_SELF, PROBE_LIMIT_OTHER, PROBE_MKNOD_FIFO, PROBE_MKNOD_DEVICE };
 
@@ -161,6 +161,8 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 			console_on_pty();
 		if (probe == PROBE_FILE_SERVERS || probe == PROBE_MKNOD_FIFO || probe == PROBE_MKNOD_DEVICE)
 			sandbox_allow_shared_files();
+		if (probe == PROBE_IP_SOCKET_ALLOWED)
+			sandbox_allow_ip_sockets();
 		if (sandbox_prepare(mode) || (probe != PROBE_THREAD_HEAP && sandbox_enter(kind)))
 			_exit(99);
 		int r = 0;
@@ -168,8 +170,10 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 			r = heap_in_thread(kind);
 		else if (probe == PROBE_FILE_SERVERS)
 			r = serve_sessions();
-		else if (probe == PROBE_SOCKET)
+		else if (probe == PROBE_SOCKET || probe == PROBE_IP_SOCKET_ALLOWED)
 			r = socket(AF_INET, SOCK_STREAM, 0) >= 0 ? 0 : 98;
+		else if (probe == PROBE_UNIX_SOCKET)
+			r = socket(AF_UNIX, SOCK_STREAM, 0) >= 0 ? 0 : 98;
 		else if (probe == PROBE_IOCTL)
 			(void)ioctl(STDIN_FILENO, FIONREAD, &(int){ 0 }); /* the filter ends us, or not */
 		else if (probe == PROBE_CRASH_ON_TTY)
@@ -248,8 +252,13 @@ int main(int argc, char **argv)
 	CHECK_MSG(out, "system call ioctl is not allowed");
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_VCPU, PROBE_ALLOWED, out, sizeof(out)), 0);
 	CHECK_MSG(out, "alive");
-	/* The main thread's filter takes sockets (the control socket, migration). */
-	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_SOCKET, out, sizeof(out)), 0);
+	/* The main thread's filter takes unix sockets; IP ones only where the VM may migrate
+	 * over TCP (sandbox_allow_ip_sockets). */
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_UNIX_SOCKET, out, sizeof(out)), 0);
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_SOCKET, out, sizeof(out)), EXIT_SANDBOX);
+	CHECK_MSG(out, "system call socket is not allowed in the main thread");
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_IP_SOCKET_ALLOWED, out, sizeof(out)), 0);
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_SETUP, PROBE_IP_SOCKET_ALLOWED, out, sizeof(out)), 0);
 	CHECK_EQ(in_child(SANDBOX_LOG, SANDBOX_VCPU, PROBE_SOCKET, out, sizeof(out)), 0);
 	/* The main thread starts threads, never processes; its sockets are unix and IP. */
 #if !defined(__SANITIZE_ADDRESS__) /* LeakSanitizer forks at exit: that build allows clone */

@@ -56,6 +56,7 @@ static const int shared_files[] = {
 	SCMP_SYS(fstatfs),
 }; /* and mknodat, of the types a guest may make (allow_mknod) */
 static bool with_shared_files;
+static bool with_ip_sockets; /* sandbox_allow_ip_sockets */
 
 /* The main thread: the event loop, the control socket, snapshots, a migration thread. */
 static const int main_only[] = {
@@ -125,6 +126,11 @@ static const unsigned long setup_ioctls[] = { ARCH_SETUP_IOCTLS, UFFDIO_API, UFF
 void sandbox_allow_shared_files(void)
 {
 	with_shared_files = true;
+}
+
+void sandbox_allow_ip_sockets(void)
+{
+	with_ip_sockets = true;
 }
 
 const char *sandbox_thread_name(enum sandbox_thread kind)
@@ -242,7 +248,8 @@ static int allow_mknod(scmp_filter_ctx ctx)
 
 /* Threads, not processes (clone without CLONE_THREAD is a fork); clone3 hides its flags
  * in memory a filter cannot read, so it answers ENOSYS and glibc falls back to clone.
- * Sockets of the families pagoda uses: the control socket and migration. */
+ * Sockets of the families pagoda uses: unix (the control socket, migration) and, only
+ * when the VM may migrate over TCP, IP. */
 static int allow_threads_and_sockets(scmp_filter_ctx ctx)
 {
 	int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
@@ -250,7 +257,7 @@ static int allow_threads_and_sockets(scmp_filter_ctx ctx)
 	if (!e)
 		e = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 	static const int families[] = { AF_UNIX, AF_INET, AF_INET6 };
-	for (size_t i = 0; !e && i < sizeof(families) / sizeof(families[0]); i++)
+	for (size_t i = 0; !e && i < (with_ip_sockets ? 3u : 1u); i++)
 		e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(socket), 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]));
 	return e == -EEXIST ? 0 : e;
 }

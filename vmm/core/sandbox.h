@@ -17,6 +17,9 @@ enum sandbox_thread { SANDBOX_VCPU, SANDBOX_IO, SANDBOX_MAIN, SANDBOX_SETUP };
 /* Before sandbox_prepare, when the VM has a shared directory (--fs): device threads may
  * then work on files there (openat2 and the *at calls of a file server). */
 void sandbox_allow_shared_files(void);
+/* Before sandbox_prepare, when the VM may migrate over TCP (a control socket, or
+ * --incoming tcp:): the main thread may then make IP sockets; else only unix ones. */
+void sandbox_allow_ip_sockets(void);
 /* Once, before any filter: the SIGSYS reporter and the table of syscall names it uses. */
 int sandbox_prepare(enum sandbox_mode mode);
 /* Installs the calling thread's filter. 0, or -errno. */

@@ -242,12 +242,21 @@ static void allow_shared_files(struct run *r)
 	sandbox_allow_shared_files();
 }
 
+/* IP sockets only where a migration over TCP can come: a control socket (`ctl migrate
+ * tcp:...`) or an incoming one. */
+static void allow_ip_sockets(const struct run *r)
+{
+	if (r->cfg.api_sock || (r->cfg.incoming && !strncmp(r->cfg.incoming, "tcp:", 4)))
+		sandbox_allow_ip_sockets();
+}
+
 /* The bytes of a snapshot or a migration stream are untrusted: from here on the process
  * runs under the setup filter (what any of its threads may do), before any of them is
  * parsed. */
 static int sandbox_before_untrusted(struct run *r)
 {
 	allow_shared_files(r);
+	allow_ip_sockets(r);
 	int e = sandbox_prepare(r->cfg.seccomp);
 	if (!e)
 		e = sandbox_enter(SANDBOX_SETUP);
@@ -363,6 +372,7 @@ static bool leave_teardown_to_exit(const struct run *r)
 static int start(struct run *r)
 {
 	allow_shared_files(r);
+	allow_ip_sockets(r);
 	int e = sandbox_prepare(r->cfg.seccomp);
 	if (e) {
 		snprintf(r->err, sizeof(r->err), "--seccomp: %s", strerror(-e));
