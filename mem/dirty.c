@@ -338,11 +338,10 @@ static int harvest(struct dirty_log *d, bool rearm, bool keep)
 	return r;
 }
 
-const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i, const struct memslot **slot)
+const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i)
 {
 	if (!d->out || i >= d->nr_slots)
 		return NULL;
-	*slot = &d->mem->slots.slots[i];
 	return d->out[i];
 }
 

@@ -97,8 +97,8 @@ int dirty_log_take(struct dirty_log *d, unsigned int i, uint64_t first, uint64_t
  * deferred harvests the pages not taken stay in. The log must be stopped (or restarted)
  * before it is harvested again. */
 int dirty_log_harvest_final(struct dirty_log *d);
-/* The last harvest's bitmap for the i-th memslot (memslot table order), with its slot. */
-const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i, const struct memslot **slot);
+/* The last harvest's bitmap for RAM region i (mem/ram.h), or NULL. */
+const uint64_t *dirty_log_bitmap(const struct dirty_log *d, unsigned int i);
 int dirty_log_stop(struct dirty_log *d);
 /* Ring mode, on the vCPU thread that got KVM_EXIT_DIRTY_RING_FULL: collect, reset, go
  * on. -EIO when the ring is full yet holds nothing to collect (it would never drain). */

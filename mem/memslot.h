@@ -48,9 +48,5 @@ uint64_t memslot_bitmap_words(const struct memslot *s);
 /* Zeroed, one array per slot of t; NULL when memory ran out. */
 uint64_t **memslot_bitmaps_alloc(const struct memslot_table *t);
 void memslot_bitmaps_free(uint64_t **bits, uint32_t nr);
-static inline bool memslot_bit(const uint64_t *bits, uint64_t page)
-{
-	return (bits[page / 64] >> (page % 64)) & 1;
-}
 
 #endif

@@ -24,6 +24,7 @@
 #if defined(__x86_64__)
 #include "../arch/x86/boot_layout.h"
 #endif
+#include "../mem/ram.h"
 #include "../vmm/front/cli.h"
 #include "../vmm/core/machine.h"
 #include "guests/dirty_sync.h"
@@ -84,14 +85,14 @@ static void check_harvest(struct test *t, struct dirty_sync *s)
 {
 	uint64_t found = 0, extra = 0, total = 0, vmm_seen = 0, held_seen = 0;
 	for (unsigned int i = 0;; i++) {
-		const struct memslot *slot;
-		const uint64_t *bits = dirty_log_bitmap(&t->m.dirty, i, &slot);
+		const uint64_t *bits = dirty_log_bitmap(&t->m.dirty, i);
 		if (!bits)
 			break;
-		for (uint64_t p = 0; p < slot->size / PAGE; p++) {
+		struct ram_region slot = ram_region(t->m.dirty.mem, i);
+		for (uint64_t p = 0; p < slot.pages; p++) {
 			if (!(bits[p / 64] & (1ULL << (p % 64))))
 				continue;
-			uint64_t gpa = slot->gpa + p * PAGE;
+			uint64_t gpa = slot.gpa + p * PAGE;
 			total++;
 			bool was_held = held(t, i, p);
 			held_seen += was_held;
@@ -126,15 +127,15 @@ static void take_all_but(struct test *t, uint64_t gpa)
 {
 	t->holding = false;
 	for (uint32_t i = 0;; i++) {
-		const struct memslot *slot;
-		const uint64_t *bits = dirty_log_bitmap(&t->m.dirty, i, &slot);
+		const uint64_t *bits = dirty_log_bitmap(&t->m.dirty, i);
 		if (!bits)
 			break;
-		uint64_t pages = slot->size / PAGE;
+		struct ram_region slot = ram_region(t->m.dirty.mem, i);
+		uint64_t pages = slot.pages;
 		for (uint64_t first = 0; first < pages; first += HOLD_PAGES) {
 			uint64_t n = pages - first < HOLD_PAGES ? pages - first : HOLD_PAGES, mask[HOLD_PAGES / 64] = { 0 };
 			memcpy(mask, bits + first / 64, (n + 63) / 64 * 8);
-			if (gpa >= slot->gpa + first * PAGE && gpa < slot->gpa + (first + n) * PAGE) {
+			if (gpa >= slot.gpa + first * PAGE && gpa < slot.gpa + (first + n) * PAGE) {
 				t->holding = true;
 				t->held_slot = i;
 				t->held_first = first;

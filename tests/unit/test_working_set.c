@@ -12,6 +12,7 @@
 
 #include "../../mem/working_set.h"
 #include "../../mem/wss_backend.h"
+#include "../../util/bitmap.h"
 #include "check.h"
 
 #define MiB (1ULL << 20)
@@ -221,8 +222,8 @@ int main(void)
 	for (uint64_t w = 0; w < words; w++)
 		n += (uint64_t)__builtin_popcountll(bits[w]);
 	CHECK_EQ(n, (65 * MiB) / SZ_4K);
-	CHECK(memslot_bit(bits, 0) && memslot_bit(bits, 64 * MiB / SZ_4K - 1) && !memslot_bit(bits, 64 * MiB / SZ_4K));
-	CHECK(memslot_bit(bits, size / SZ_4K - 1) && !memslot_bit(bits, size / SZ_4K - MiB / SZ_4K - 1));
+	CHECK(bitmap_test(bits, 0) && bitmap_test(bits, 64 * MiB / SZ_4K - 1) && !bitmap_test(bits, 64 * MiB / SZ_4K));
+	CHECK(bitmap_test(bits, size / SZ_4K - 1) && !bitmap_test(bits, size / SZ_4K - MiB / SZ_4K - 1));
 	free(bits);
 	guest_mem_destroy(&m);
 	check_ages();

@@ -13,7 +13,9 @@
 #include <unistd.h>
 
 #include "snapshot.h"
+#include "../../mem/ram.h"
 #include "../../mem/uffd_fill.h"
+#include "../../util/bitmap.h"
 #include "../../util/clock.h"
 #include "../../util/err.h"
 #include "../../util/page.h"
@@ -44,7 +46,7 @@ static int read_pages(struct lazy_restore *l, uint8_t *buf, uint64_t off, uint32
 		return -EIO;
 	for (unsigned int k = 1; k < l->nr_layers; k++)
 		for (uint32_t p = 0; p < n; p++)
-			if (memslot_bit(l->layers[k].pages, off / SZ_4K + p) &&
+			if (bitmap_test(l->layers[k].pages, off / SZ_4K + p) &&
 			    pread(l->layers[k].fd, buf + (uint64_t)p * SZ_4K, SZ_4K, (off_t)(off + (uint64_t)p * SZ_4K)) != SZ_4K)
 				return -EIO;
 	__atomic_fetch_add(&l->bytes_read, (uint64_t)n * SZ_4K, __ATOMIC_RELAXED);
@@ -74,27 +76,25 @@ static bool all_holes(const struct lazy_restore *l, uint64_t off, uint32_t n)
 	if (data >= 0 && (uint64_t)data < off + (uint64_t)n * SZ_4K)
 		return false;
 	for (unsigned int k = 1; k < l->nr_layers; k++)
-		for (uint32_t p = 0; p < n; p++)
-			if (memslot_bit(l->layers[k].pages, off / SZ_4K + p))
-				return false;
+		if (bitmap_count(l->layers[k].pages, off / SZ_4K, n))
+			return false;
 	return true;
 }
 
-/* Pages [page, page + n) of slot i, in chunks through buf; in each, only the span from
+/* Pages [page, page + n) of region r, in chunks through buf; in each, only the span from
  * its first to its last page still missing is read. */
-static int bring(struct lazy_restore *l, uint8_t *buf, uint32_t i, uint64_t page, uint64_t n)
+static int bring(struct lazy_restore *l, uint8_t *buf, const struct ram_region *r, uint64_t page, uint64_t n)
 {
-	const struct memslot *sl = &l->m->vm.mem.slots.slots[i];
 	for (uint64_t p = page; p < page + n; p += CHUNK) {
 		uint64_t a = p, b = page + n - p < CHUNK ? page + n : p + CHUNK;
-		while (a < b && uffd_fill_here(l->fill, sl->gpa + a * SZ_4K, 1))
+		while (a < b && uffd_fill_here(l->fill, ram_page_gpa(r, a), 1))
 			a++;
-		while (b > a && uffd_fill_here(l->fill, sl->gpa + (b - 1) * SZ_4K, 1))
+		while (b > a && uffd_fill_here(l->fill, ram_page_gpa(r, b - 1), 1))
 			b--;
 		if (a == b)
 			continue;
 		uint32_t c = (uint32_t)(b - a);
-		uint64_t gpa = sl->gpa + a * SZ_4K, off = guest_mem_file_offset(&l->m->vm.mem, gpa);
+		uint64_t gpa = ram_page_gpa(r, a), off = r->file_offset + a * SZ_4K;
 		bool holes = all_holes(l, off, c);
 		int e = holes ? uffd_fill_put(l->fill, gpa, c, NULL) : read_pages(l, buf, off, c);
 		if (!e && !holes)
@@ -117,11 +117,13 @@ static void lost(struct lazy_restore *l, int e)
 static int on_miss(void *ctx, uint64_t gpa, uint32_t pages)
 {
 	struct lazy_restore *l = ctx;
-	const struct memslot *sl = memslot_find(&l->m->vm.mem.slots, gpa);
-	uint32_t i = (uint32_t)(sl - l->m->vm.mem.slots.slots);
-	uint64_t page = (gpa - sl->gpa) / SZ_4K, left = sl->size / SZ_4K - page;
+	struct ram_region r;
+	uint64_t page;
+	if (!ram_region_at(&l->m->vm.mem, gpa, &r, &page))
+		return -EFAULT; /* uffd_fill registers RAM only */
+	uint64_t left = r.pages - page;
 	uint64_t n = pages >= FAULT_AHEAD ? pages : left < FAULT_AHEAD ? left : FAULT_AHEAD;
-	int e = bring(l, l->fault_buf, i, page, n);
+	int e = bring(l, l->fault_buf, &r, page, n);
 	if (e)
 		lost(l, e);
 	return e;
@@ -149,14 +151,15 @@ static void report(struct lazy_restore *l, const char *how)
 static void *fill_thread(void *arg)
 {
 	struct lazy_restore *l = arg;
-	const struct memslot_table *t = &l->m->vm.mem.slots;
 	int e = 0;
-	for (uint32_t i = 0; i < t->nr && !e; i++)
-		for (uint64_t p = 0; p < t->slots[i].size / SZ_4K && !e; p += CHUNK) {
+	for (uint32_t i = 0; i < ram_nr_regions(&l->m->vm.mem) && !e; i++) {
+		struct ram_region r = ram_region(&l->m->vm.mem, i);
+		for (uint64_t p = 0; p < r.pages && !e; p += CHUNK) {
 			if (__atomic_load_n(&l->stop, __ATOMIC_SEQ_CST))
 				return NULL;
-			e = bring(l, l->fill_buf, i, p, CHUNK);
+			e = bring(l, l->fill_buf, &r, p, r.pages - p < CHUNK ? r.pages - p : CHUNK);
 		}
+	}
 	if (e) {
 		lost(l, e);
 		return NULL;

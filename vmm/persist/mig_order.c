@@ -3,8 +3,9 @@
 #include <errno.h>
 #include <string.h>
 
+#include "../../mem/ram.h"
 #include "../../mem/working_set.h"
-#include "../../util/page.h"
+#include "../../util/bitmap.h"
 
 int precopy_order_parse(const char *s, enum precopy_order *o)
 {
@@ -22,14 +23,14 @@ const char *precopy_order_name(enum precopy_order o)
 	return o == PRECOPY_ADDRESS ? "address" : "cold-first";
 }
 
-int mig_order_init(struct mig_order *o, enum precopy_order order, const struct memslot_table *t,
+int mig_order_init(struct mig_order *o, enum precopy_order order, const struct guest_mem *mem,
 		   struct working_set *wss)
 {
-	*o = (struct mig_order){ .order = order, .wss = wss, .t = t };
+	*o = (struct mig_order){ .order = order, .wss = wss, .mem = mem };
 	if (order == PRECOPY_ADDRESS)
 		return 0;
-	o->prev = memslot_bitmaps_alloc(t);
-	o->hot = memslot_bitmaps_alloc(t);
+	o->prev = ram_bitmaps_alloc(mem);
+	o->hot = ram_bitmaps_alloc(mem);
 	if (o->prev && o->hot)
 		return 0;
 	mig_order_free(o);
@@ -39,31 +40,30 @@ int mig_order_init(struct mig_order *o, enum precopy_order order, const struct m
 const uint64_t *mig_order_hot(struct mig_order *o, uint32_t i, const uint64_t *want, uint64_t *n)
 {
 	*n = 0;
-	if (o->order == PRECOPY_ADDRESS || i >= o->t->nr)
+	if (o->order == PRECOPY_ADDRESS || i >= ram_nr_regions(o->mem))
 		return NULL;
-	const struct memslot *sl = &o->t->slots[i];
-	uint64_t words = memslot_bitmap_words(sl), *hot = o->hot[i];
+	uint64_t pages = ram_region(o->mem, i).pages, words = bitmap_words(pages), *hot = o->hot[i];
 	memset(hot, 0, words * 8);
 	/* A working set that cannot answer leaves only the repeat test. */
-	if (o->wss && working_set_recent(o->wss, i, hot, sl->size / SZ_4K, MIG_HOT_WINDOWS))
+	if (o->wss && working_set_recent(o->wss, i, hot, pages, MIG_HOT_WINDOWS))
 		memset(hot, 0, words * 8);
-	for (uint64_t w = 0; w < words; w++) {
-		if (want)
-			hot[w] = (hot[w] | o->prev[i][w]) & want[w];
-		*n += (uint64_t)__builtin_popcountll(hot[w]);
-	}
+	for (uint64_t w = 0; want && w < words; w++)
+		hot[w] = (hot[w] | o->prev[i][w]) & want[w];
+	*n = bitmap_count(hot, 0, pages);
 	return *n ? hot : NULL;
 }
 
 void mig_order_sent(struct mig_order *o, uint32_t i, const uint64_t *want)
 {
-	if (o->prev && i < o->t->nr)
-		memcpy(o->prev[i], want, memslot_bitmap_words(&o->t->slots[i]) * 8);
+	if (o->prev && i < ram_nr_regions(o->mem))
+		memcpy(o->prev[i], want, bitmap_words(ram_region(o->mem, i).pages) * 8);
 }
 
 void mig_order_free(struct mig_order *o)
 {
-	memslot_bitmaps_free(o->prev, o->t ? o->t->nr : 0);
-	memslot_bitmaps_free(o->hot, o->t ? o->t->nr : 0);
+	if (o->mem) {
+		ram_bitmaps_free(o->mem, o->prev);
+		ram_bitmaps_free(o->mem, o->hot);
+	}
 	o->prev = o->hot = NULL;
 }

@@ -10,8 +10,7 @@
 
 #include <stdint.h>
 
-#include "../../mem/memslot.h"
-
+struct guest_mem;
 struct working_set;
 
 enum precopy_order { PRECOPY_COLD_FIRST, PRECOPY_ADDRESS };
@@ -21,9 +20,9 @@ enum precopy_order { PRECOPY_COLD_FIRST, PRECOPY_ADDRESS };
 struct mig_order {
 	enum precopy_order order;
 	struct working_set *wss;         /* or NULL */
-	const struct memslot_table *t;
-	uint64_t **prev;                 /* per slot: the pages the previous pass sent */
-	uint64_t **hot;                  /* per slot: this pass's hot pages */
+	const struct guest_mem *mem;
+	uint64_t **prev;                 /* per region: the pages the previous pass sent */
+	uint64_t **hot;                  /* per region: this pass's hot pages */
 };
 
 /* "cold-first" or "address": 0, or -EINVAL. */
@@ -31,13 +30,13 @@ int precopy_order_parse(const char *s, enum precopy_order *o);
 const char *precopy_order_name(enum precopy_order o);
 
 /* -ENOMEM, else 0. wss may be NULL. */
-int mig_order_init(struct mig_order *o, enum precopy_order order, const struct memslot_table *t,
+int mig_order_init(struct mig_order *o, enum precopy_order order, const struct guest_mem *mem,
 		   struct working_set *wss);
-/* The hot pages among want (the pass's pages of slot i; NULL in the pass that sends all
- * of RAM) as a bitmap indexed from the slot's start, their count in *n; NULL when none is
+/* The hot pages among want (the pass's pages of RAM region i; NULL in the pass that sends all
+ * of RAM) as a bitmap indexed from the region's start, their count in *n; NULL when none is
  * hot or the order is by address. */
 const uint64_t *mig_order_hot(struct mig_order *o, uint32_t i, const uint64_t *want, uint64_t *n);
-/* Remembers want as what this pass sends of slot i (call before taking any of it). */
+/* Remembers want as what this pass sends of region i (call before taking any of it). */
 void mig_order_sent(struct mig_order *o, uint32_t i, const uint64_t *want);
 void mig_order_free(struct mig_order *o);
 

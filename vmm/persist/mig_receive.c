@@ -2,6 +2,7 @@
  * Every record is hostile until checked: page records land only inside guest RAM, the
  * state is bounded before it is allocated, and with a key nothing starts without the
  * sender's MAC over all of it. */
+#include <assert.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <poll.h>
@@ -19,6 +20,8 @@
 #include "migration.h"
 #include "postcopy.h"
 #include "../../mem/populate_ahead.h"
+#include "../../mem/ram.h"
+#include "../../util/bitmap.h"
 #include "../../util/clock.h"
 #include "../../util/json.h"
 #include "../../util/page.h"
@@ -37,34 +40,26 @@
  * RAM (an idle 4 GiB guest's first pass is a million zero pages), and the sender may stop
  * its VM while the receiver still chews on them. */
 struct filled_map {
-	const struct memslot_table *slots;
+	const struct guest_mem *mem;
 	uint64_t **bits;
 };
 
-static void set_bits(uint64_t *bits, uint64_t first, uint64_t n, bool on)
+static int filled_map_init(struct filled_map *f, const struct guest_mem *mem)
 {
-	for (uint64_t p = first; p < first + n; p++) {
-		uint64_t m = 1ull << (p % 64);
-		bits[p / 64] = on ? bits[p / 64] | m : bits[p / 64] & ~m;
-	}
-}
-
-static int filled_map_init(struct filled_map *f, const struct memslot_table *t)
-{
-	f->slots = t;
-	f->bits = memslot_bitmaps_alloc(t);
+	f->mem = mem;
+	f->bits = ram_bitmaps_alloc(mem);
 	if (!f->bits)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < t->nr; i++) {
-		uint64_t pages = t->slots[i].size / SZ_4K;
-		unsigned char *res = malloc(pages ? pages : 1);
+	for (uint32_t i = 0; i < ram_nr_regions(mem); i++) {
+		struct ram_region r = ram_region(mem, i);
+		unsigned char *res = malloc(r.pages ? r.pages : 1);
 		if (!res)
 			return -ENOMEM;
 		/* mincore fails only on a bad range: then every page counts as maybe filled. */
-		bool known = mincore(t->slots[i].hva, t->slots[i].size, res) == 0;
-		for (uint64_t p = 0; p < pages; p++)
+		bool known = mincore(ram_pages(mem, &r, 0, r.pages), r.pages * SZ_4K, res) == 0;
+		for (uint64_t p = 0; p < r.pages; p++)
 			if (!known || (res[p] & 1))
-				set_bits(f->bits[i], p, 1, true);
+				bitmap_set(f->bits[i], p);
 		free(res);
 	}
 	return 0;
@@ -72,16 +67,18 @@ static int filled_map_init(struct filled_map *f, const struct memslot_table *t)
 
 static void filled_map_free(struct filled_map *f)
 {
-	memslot_bitmaps_free(f->bits, f->slots->nr);
+	ram_bitmaps_free(f->mem, f->bits);
 }
 
-/* The slot's bits and the first page's index for [gpa, gpa + n pages), already known to
- * lie inside one slot (guest_mem_ptr checked it). */
+/* The region's bits and the first page's index for [gpa, gpa + n pages), already known
+ * to lie inside one region (guest_mem_ptr checked it). */
 static uint64_t *filled_bits(const struct filled_map *f, uint64_t gpa, uint64_t *first)
 {
-	const struct memslot *s = memslot_find(f->slots, gpa);
-	*first = (gpa - s->gpa) / SZ_4K;
-	return f->bits[s - f->slots->slots];
+	struct ram_region r;
+	bool ram = ram_region_at(f->mem, gpa, &r, first);
+	assert(ram);
+	(void)ram;
+	return f->bits[r.index];
 }
 
 struct receiver {
@@ -144,18 +141,18 @@ static int recv_pages(struct receiver *r, uint32_t len)
 	r->pass.zero_pages += h.zero ? h.count : 0;
 	r->pass.bytes += 8 + len;
 	if (!h.zero) {
-		set_bits(bits, first, h.count, true);
+		bitmap_set_range(bits, first, h.count);
 		return mig_recv(&r->ch, dst, bytes);
 	}
 	/* Writing zeros into fresh memory would allocate all of it: only pages that may
 	 * hold data are looked at. */
 	for (uint64_t p = 0; p < h.count; p++) {
-		if (!memslot_bit(bits, first + p))
+		if (!bitmap_test(bits, first + p))
 			continue;
 		if (!page_is_zero(dst + p * SZ_4K))
 			memset(dst + p * SZ_4K, 0, SZ_4K);
 	}
-	set_bits(bits, first, h.count, false);
+	bitmap_clear_range(bits, first, h.count);
 	return 0;
 }
 
@@ -311,7 +308,7 @@ static int receive_stream(struct machine *m, const struct mig_chan *ch, int log_
 	mig_log(log_fd, "start", "destination", r.t0_ns, "\"ram_mib\": %" PRIu64 ", \"vcpus\": %u",
 		m->cfg.mem_size >> 20, m->vm.nr_vcpus);
 	state_buf_init(&r.st);
-	int e = filled_map_init(&r.filled, &m->vm.mem.slots);
+	int e = filled_map_init(&r.filled, &m->vm.mem);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	populate_ahead_start(&r.ahead, cpus > 0 ? (unsigned int)cpus : 1, m->vm.mem.backend.page_size);
 	uint32_t hdr[2];

@@ -17,7 +17,9 @@
 #include "mig_order.h"
 #include "mig_proto.h"
 #include "postcopy.h"
+#include "../../mem/ram.h"
 #include "../../mem/working_set.h"
+#include "../../util/bitmap.h"
 #include "../../util/clock.h"
 #include "../../util/race.h"
 #include "../../util/json.h"
@@ -74,25 +76,25 @@ static void throttle_tick(struct sender *s)
 
 /* Whether a guest page is zero, looked at while the guest and the devices may write it:
  * by design, a page written meanwhile is dirty and goes again. */
-static bool guest_page_zero(const struct memslot *sl, uint64_t page)
+static bool guest_page_zero(const struct sender *s, const struct ram_region *r, uint64_t page)
 {
 	RACY_READS_BEGIN();
-	bool zero = page_is_zero(sl->hva + page * SZ_4K);
+	bool zero = page_is_zero(ram_pages(&s->m->vm.mem, r, page, 1));
 	RACY_READS_END();
 	return zero;
 }
 
-/* A run of n pages at gpa, all zero or all data: one record. */
-static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
+/* A run of n pages of r from page, all zero or all data: one record. */
+static int send_run(struct sender *s, const struct ram_region *r, uint64_t page, uint32_t n, bool zero)
 {
-	struct mig_pages_hdr h = { gpa, n, zero };
+	struct mig_pages_hdr h = { ram_page_gpa(r, page), n, zero };
 	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * SZ_4K)) };
 	int e = mig_send(&s->ch, hdr, sizeof(hdr));
 	if (!e)
 		e = mig_send(&s->ch, &h, sizeof(h));
 	RACY_READS_BEGIN(); /* as guest_page_zero */
 	if (!e && !zero)
-		e = mig_send(&s->ch, guest_mem_ptr(&s->m->vm.mem, gpa, n * SZ_4K, GUEST_READ), n * SZ_4K);
+		e = mig_send(&s->ch, ram_pages(&s->m->vm.mem, r, page, n), n * SZ_4K);
 	RACY_READS_END();
 	s->cur.pages += n;
 	s->cur.zero_pages += zero ? n : 0;
@@ -101,43 +103,58 @@ static int send_run(struct sender *s, uint64_t gpa, uint32_t n, bool zero)
 	return e;
 }
 
-/* Pages [first, end) of slot sl, those set in want (all when NULL). zero, when given,
- * says which are zero; else each page is looked at here. Both are indexed from first, a
- * multiple of 64. */
-static int send_pages(struct sender *s, const struct memslot *sl, uint64_t first, uint64_t end,
-		      const uint64_t *want, const uint64_t *zero)
+/* Whether page p is zero: from the zero map made by a scan (indexed from first), or
+ * looked at now. */
+static bool zero_at(const struct sender *s, const struct ram_region *r, uint64_t p, uint64_t first,
+		    const uint64_t *zero)
 {
-	uint64_t run_start = 0;
-	uint32_t run = 0;
-	bool run_zero = false;
-	for (uint64_t p = first; p <= end; p++) {
-		/* A clean word of a 4 GiB bitmap skips 64 pages at once: the last pass's scan
-		 * is part of the downtime. */
-		if (want && !run && (p - first) % 64 == 0 && p + 64 <= end && !want[(p - first) / 64]) {
-			p += 63;
-			continue;
-		}
-		bool wanted = p < end && (!want || memslot_bit(want, p - first));
-		bool is_zero = wanted && (zero ? memslot_bit(zero, p - first) : guest_page_zero(sl, p));
-		if (run && (!wanted || is_zero != run_zero || run == MIG_BATCH)) {
-			int e = send_run(s, sl->gpa + run_start * SZ_4K, run, run_zero);
-			if (e)
-				return e;
-			run = 0;
-		}
-		if (!wanted)
-			continue;
-		if (!run) {
-			run_start = p;
-			run_zero = is_zero;
-		}
-		run++;
+	return zero ? bitmap_test(zero, p - first) : guest_page_zero(s, r, p);
+}
+
+/* Pages [p, p + n) of r, every one to send: a record per stretch of zero or of data
+ * pages, MIG_BATCH pages at most. Each page is looked at once (the last pass's scan is
+ * part of the downtime). */
+static int send_wanted(struct sender *s, const struct ram_region *r, uint64_t p, uint64_t n, uint64_t first,
+		       const uint64_t *zero)
+{
+	bool z = n && zero_at(s, r, p, first, zero);
+	while (n) {
+		uint32_t k = 1;
+		bool next = z;
+		while (k < n && k < MIG_BATCH && (next = zero_at(s, r, p + k, first, zero)) == z)
+			k++;
+		int e = send_run(s, r, p, k, z);
+		if (e)
+			return e;
+		p += k;
+		n -= k;
+		/* Cut by the batch: page p was not looked at yet; else next is its answer. */
+		z = k == MIG_BATCH && n ? zero_at(s, r, p, first, zero) : next;
 	}
 	return 0;
 }
 
-/* Passes go a chunk at a time: its pages are taken from the dirty log, then read. */
-#define CHUNK_PAGES 512  /* 2 MiB: a huge page of THP or hugetlb */
+/* Pages [first, end) of r, those set in want (all when NULL). zero, when given, says
+ * which are zero; else each page is looked at here. Both are indexed from first, a
+ * multiple of 64. */
+static int send_pages(struct sender *s, const struct ram_region *r, uint64_t first, uint64_t end,
+		      const uint64_t *want, const uint64_t *zero)
+{
+	if (!want)
+		return send_wanted(s, r, first, end - first, first, zero);
+	struct bit_run run;
+	for_each_bit_run(run, want, 0, end - first, 0) {
+		int e = send_wanted(s, r, first + run.first, run.n, first, zero);
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
+/* Passes go a chunk at a time: its pages are taken from the dirty log, then read, so a
+ * page is rarely written between the two. 2 MiB: a THP or a 2M page whole; a 1G page is
+ * many chunks (the receiver faults it in whole at the first hint: populate_ahead.h). */
+#define CHUNK_PAGES 512
 #define CHUNK_WORDS (CHUNK_PAGES / 64)
 static_assert(CHUNK_PAGES % 64 == 0, "masks and zero maps are whole words");
 
@@ -151,7 +168,7 @@ static bool chunk_mask(uint64_t *mask, const uint64_t *want, const uint64_t *hot
 {
 	uint64_t n = end - first;
 	bool any = false;
-	for (uint64_t w = 0; w < (n + 63) / 64; w++) {
+	for (uint64_t w = 0; w < bitmap_words(n); w++) {
 		uint64_t m = want ? want[first / 64 + w] : ~0ull;
 		if (hot)
 			m &= sw == SWEEP_HOT ? hot[first / 64 + w] : ~hot[first / 64 + w];
@@ -172,15 +189,15 @@ static void count_sweep(struct sender *s, enum sweep sw, uint64_t before)
 		s->cur.hot_pages += s->cur.pages - before;
 }
 
-/* Takes the chunk's pages from slot i's dirty log, then sends them. take is false once
- * the VM is paused for good (nothing can dirty them again). */
-static int send_chunk(struct sender *s, uint32_t i, uint64_t first, uint64_t end, const uint64_t *mask,
-		      bool take, enum sweep sw)
+/* Takes the chunk's pages from r's dirty log, then sends them. take is false once the VM
+ * is paused for good (nothing can dirty them again). */
+static int send_chunk(struct sender *s, const struct ram_region *r, uint64_t first, uint64_t end,
+		      const uint64_t *mask, bool take, enum sweep sw)
 {
-	int e = take ? dirty_log_take(&s->m->dirty, i, first, end - first, mask) : 0;
+	int e = take ? dirty_log_take(&s->m->dirty, r->index, first, end - first, mask) : 0;
 	uint64_t before = s->cur.pages;
 	if (!e)
-		e = send_pages(s, &s->m->vm.mem.slots.slots[i], first, end, mask, NULL);
+		e = send_pages(s, r, first, end, mask, NULL);
 	count_sweep(s, sw, before);
 	return e;
 }
@@ -197,28 +214,27 @@ struct ahead {
 	uint64_t zero[CHUNK_WORDS];
 };
 
-static int scan_chunk(struct sender *s, uint32_t i, uint64_t first, uint64_t end, const uint64_t *hot,
-		      enum sweep sw, struct ahead *a)
+static int scan_chunk(struct sender *s, const struct ram_region *r, uint64_t first, uint64_t end,
+		      const uint64_t *hot, enum sweep sw, struct ahead *a)
 {
-	const struct memslot *sl = &s->m->vm.mem.slots.slots[i];
 	memset(a->zero, 0, sizeof(a->zero));
 	if (!chunk_mask(a->mask, NULL, hot, first, end, sw))
 		return 0;
-	int e = dirty_log_take(&s->m->dirty, i, first, end - first, a->mask);
+	int e = dirty_log_take(&s->m->dirty, r->index, first, end - first, a->mask);
 	if (e)
 		return e;
 	bool data = false;
-	for (uint64_t p = first; p < end; p++) {
-		if (!memslot_bit(a->mask, p - first))
-			continue;
-		if (guest_page_zero(sl, p))
-			a->zero[(p - first) / 64] |= 1ull << ((p - first) % 64);
-		else
-			data = true;
-	}
+	struct bit_run run;
+	for_each_bit_run(run, a->mask, 0, end - first, 0)
+		for (uint64_t p = run.first; p < run.first + run.n; p++) {
+			if (guest_page_zero(s, r, first + p))
+				bitmap_set(a->zero, p);
+			else
+				data = true;
+		}
 	if (!data)
 		return 0;
-	struct mig_hint h = { sl->gpa + first * SZ_4K, (end - first) * SZ_4K };
+	struct mig_hint h = { ram_page_gpa(r, first), (end - first) * SZ_4K };
 	s->cur.bytes += 8 + sizeof(h);
 	return mig_send_rec(&s->ch, MIG_HINT, &h, sizeof(h));
 }
@@ -228,21 +244,20 @@ static uint64_t chunk_end(uint64_t first, uint64_t npages)
 	return first + CHUNK_PAGES < npages ? first + CHUNK_PAGES : npages;
 }
 
-static int send_slot_ahead(struct sender *s, uint32_t i, const uint64_t *hot, enum sweep sw)
+static int send_region_ahead(struct sender *s, const struct ram_region *r, const uint64_t *hot, enum sweep sw)
 {
-	const struct memslot *sl = &s->m->vm.mem.slots.slots[i];
 	struct ahead ring[AHEAD_CHUNKS + 1];
-	uint64_t npages = sl->size / SZ_4K, nchunks = (npages + CHUNK_PAGES - 1) / CHUNK_PAGES;
+	uint64_t nchunks = (r->pages + CHUNK_PAGES - 1) / CHUNK_PAGES;
 	int e = 0;
 	for (uint64_t c = 0; c < nchunks + AHEAD_CHUNKS && !e; c++) {
 		if (c < nchunks)
-			e = scan_chunk(s, i, c * CHUNK_PAGES, chunk_end(c * CHUNK_PAGES, npages), hot, sw,
+			e = scan_chunk(s, r, c * CHUNK_PAGES, chunk_end(c * CHUNK_PAGES, r->pages), hot, sw,
 				       &ring[c % (AHEAD_CHUNKS + 1)]);
 		if (!e && c >= AHEAD_CHUNKS) {
 			uint64_t k = c - AHEAD_CHUNKS, first = k * CHUNK_PAGES;
 			const struct ahead *a = &ring[k % (AHEAD_CHUNKS + 1)];
 			uint64_t before = s->cur.pages;
-			e = send_pages(s, sl, first, chunk_end(first, npages), a->mask, a->zero);
+			e = send_pages(s, r, first, chunk_end(first, r->pages), a->mask, a->zero);
 			count_sweep(s, sw, before);
 		}
 	}
@@ -302,24 +317,24 @@ static int end_pass(struct sender *s, uint64_t t0)
 	return e;
 }
 
-/* What slot i's dirty log holds, cold pages first (mig_order.h), a chunk at a time. With
- * the VM paused for good (take false) the order gains nothing and asking the working set
- * (DAMON: a walk of its sysfs regions) would lengthen the downtime: by address. */
-static int send_dirty_slot(struct sender *s, uint32_t i, bool take)
+/* What region r's dirty log holds, cold pages first (mig_order.h), a chunk at a time.
+ * With the VM paused for good (take false) the order gains nothing and asking the
+ * working set (DAMON: a walk of its sysfs regions) would lengthen the downtime: by
+ * address. */
+static int send_dirty_region(struct sender *s, const struct ram_region *r, bool take)
 {
-	const struct memslot *sl;
-	const uint64_t *bits = dirty_log_bitmap(&s->m->dirty, i, &sl);
+	const uint64_t *bits = dirty_log_bitmap(&s->m->dirty, r->index);
 	if (!bits)
 		return 0;
-	uint64_t nhot = 0, npages = sl->size / SZ_4K, mask[CHUNK_WORDS];
-	const uint64_t *hot = take ? mig_order_hot(&s->order, i, bits, &nhot) : NULL;
+	uint64_t nhot = 0, mask[CHUNK_WORDS];
+	const uint64_t *hot = take ? mig_order_hot(&s->order, r->index, bits, &nhot) : NULL;
 	if (take)
-		mig_order_sent(&s->order, i, bits);
+		mig_order_sent(&s->order, r->index, bits);
 	int e = 0;
 	for (enum sweep sw = SWEEP_COLD; sw <= (hot ? SWEEP_HOT : SWEEP_COLD) && !e; sw++)
-		for (uint64_t first = 0; first < npages && !e; first += CHUNK_PAGES)
-			if (chunk_mask(mask, bits, hot, first, chunk_end(first, npages), sw))
-				e = send_chunk(s, i, first, chunk_end(first, npages), mask, take, sw);
+		for (uint64_t first = 0; first < r->pages && !e; first += CHUNK_PAGES)
+			if (chunk_mask(mask, bits, hot, first, chunk_end(first, r->pages), sw))
+				e = send_chunk(s, r, first, chunk_end(first, r->pages), mask, take, sw);
 	return e;
 }
 
@@ -327,21 +342,23 @@ static int send_dirty_slot(struct sender *s, uint32_t i, bool take)
 static int send_dirty(struct sender *s, bool take)
 {
 	int e = 0;
-	for (uint32_t i = 0; i < s->m->dirty.nr_slots && !e; i++)
-		e = send_dirty_slot(s, i, take);
+	for (uint32_t i = 0; i < ram_nr_regions(&s->m->vm.mem) && !e; i++) {
+		struct ram_region r = ram_region(&s->m->vm.mem, i);
+		e = send_dirty_region(s, &r, take);
+	}
 	return e;
 }
 
 static int send_all_ram(struct sender *s)
 {
-	const struct memslot_table *t = &s->m->vm.mem.slots;
 	int e = 0;
-	for (uint32_t i = 0; i < t->nr && !e; i++) {
+	for (uint32_t i = 0; i < ram_nr_regions(&s->m->vm.mem) && !e; i++) {
+		struct ram_region r = ram_region(&s->m->vm.mem, i);
 		uint64_t nhot;
 		const uint64_t *hot = mig_order_hot(&s->order, i, NULL, &nhot);
-		e = send_slot_ahead(s, i, hot, SWEEP_COLD);
+		e = send_region_ahead(s, &r, hot, SWEEP_COLD);
 		if (!e && hot)
-			e = send_slot_ahead(s, i, hot, SWEEP_HOT);
+			e = send_region_ahead(s, &r, hot, SWEEP_HOT);
 	}
 	return e;
 }
@@ -697,7 +714,7 @@ static void *sender_thread(void *arg)
 	bool track = mg->mode != MIG_POSTCOPY_ONLY;
 	if (!e && track && (e = dirty_log_start(&mg->m->dirty, &mg->m->vm.mem)))
 		set_error(mg, MIG_FAILED, "starting dirty logging: %s", strerror(-e));
-	if (!e && track && (e = mig_order_init(&s.order, mg->order, &mg->m->vm.mem.slots, mg->m->wss)))
+	if (!e && track && (e = mig_order_init(&s.order, mg->order, &mg->m->vm.mem, mg->m->wss)))
 		set_error(mg, MIG_FAILED, "%s", "out of memory for the pass order's bitmaps");
 	bool logging = !e && track;
 	int go = e ? e : track ? precopy(&s) : 1;

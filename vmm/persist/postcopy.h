@@ -29,11 +29,12 @@
 struct postcopy_src {
 	struct mig_chan *ch;
 	struct machine *m;
-	uint64_t **to_send;           /* per memslot, a bit per 4K page still to send */
+	const struct guest_mem *mem;
+	uint64_t **to_send;           /* per RAM region, a bit per 4K page still to send */
 	uint64_t left;                /* pages still to send */
 	uint32_t cursor_slot;
-	uint64_t cursor;              /* the background push's next page in that slot */
-	uint64_t **hot;               /* per memslot, pages touched lately: pushed first */
+	uint64_t cursor;              /* the background push's next page in that region */
+	uint64_t **hot;               /* per RAM region, pages touched lately: pushed first */
 	uint32_t hot_slot;
 	uint64_t hot_cursor, hot_pages;
 	uint64_t pushed, pushed_hot, requested, bytes, pages_sent, zero_pages_sent;

@@ -16,6 +16,7 @@
 #include "mig_log.h"
 #include "mig_proto.h"
 #include "postcopy.h"
+#include "../../mem/ram.h"
 #include "../../mem/uffd_fill.h"
 #include "../../util/clock.h"
 #include "../../util/err.h"
@@ -57,8 +58,11 @@ static int send_locked(struct postcopy_dst *p, uint32_t type, const void *data, 
 static int request(void *ctx, uint64_t gpa, uint32_t pages)
 {
 	struct postcopy_dst *p = ctx;
-	const struct memslot *sl = memslot_find(&p->m->vm.mem.slots, gpa);
-	uint64_t left = (sl->gpa + sl->size - gpa) / SZ_4K;
+	struct ram_region reg;
+	uint64_t page;
+	if (!ram_region_at(&p->m->vm.mem, gpa, &reg, &page))
+		return -EFAULT; /* uffd_fill registers RAM only */
+	uint64_t left = reg.pages - page;
 	struct mig_page_req r = { gpa, pages < REQ_AHEAD ? (uint32_t)(left < REQ_AHEAD ? left : REQ_AHEAD) : pages, 0 };
 	return send_locked(p, MIG_PAGE_REQ, &r, sizeof(r));
 }

@@ -10,48 +10,45 @@
 
 #include "mig_proto.h"
 #include "postcopy.h"
+#include "../../mem/ram.h"
+#include "../../util/bitmap.h"
 #include "../../util/clock.h"
-#include "../../util/page.h"
 
 #define PUSH_PAGES 64          /* pages per background record: requests wait at most one */
 
 int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machine *m, bool all)
 {
-	const struct memslot_table *t = &m->vm.mem.slots;
-	*p = (struct postcopy_src){ .ch = ch, .m = m };
-	p->to_send = memslot_bitmaps_alloc(t);
+	*p = (struct postcopy_src){ .ch = ch, .m = m, .mem = &m->vm.mem };
+	p->to_send = ram_bitmaps_alloc(p->mem);
 	if (!p->to_send)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < t->nr; i++) {
-		uint64_t pages = t->slots[i].size / SZ_4K, words = memslot_bitmap_words(&t->slots[i]);
-		for (uint64_t w = 0; all && w < words; w++)
-			p->to_send[i][w] = w + 1 < words || pages % 64 == 0 ? ~0ull : (1ull << (pages % 64)) - 1;
-		p->left += all ? pages : 0;
+	for (uint32_t i = 0; all && i < ram_nr_regions(p->mem); i++) {
+		uint64_t pages = ram_region(p->mem, i).pages;
+		bitmap_set_range(p->to_send[i], 0, pages);
+		p->left += pages;
 	}
 	return 0;
 }
 
 void postcopy_src_free(struct postcopy_src *p)
 {
-	memslot_bitmaps_free(p->to_send, p->m->vm.mem.slots.nr);
-	memslot_bitmaps_free(p->hot, p->m->vm.mem.slots.nr);
+	ram_bitmaps_free(p->mem, p->to_send);
+	ram_bitmaps_free(p->mem, p->hot);
 	p->to_send = p->hot = NULL;
 }
 
 int postcopy_src_hot_first(struct postcopy_src *p, struct working_set *w, unsigned int windows)
 {
-	const struct memslot_table *t = &p->m->vm.mem.slots;
-	if (!(p->hot = memslot_bitmaps_alloc(t)))
+	if (!(p->hot = ram_bitmaps_alloc(p->mem)))
 		return -ENOMEM;
 	int e = 0;
-	for (uint32_t i = 0; i < t->nr && !e; i++) {
-		uint64_t pages = t->slots[i].size / SZ_4K;
+	for (uint32_t i = 0; i < ram_nr_regions(p->mem) && !e; i++) {
+		uint64_t pages = ram_region(p->mem, i).pages;
 		e = working_set_recent(w, i, p->hot[i], pages, windows);
-		for (uint64_t k = 0; !e && k < memslot_bitmap_words(&t->slots[i]); k++)
-			p->hot_pages += (uint64_t)__builtin_popcountll(p->hot[i][k]);
+		p->hot_pages += e ? 0 : bitmap_count(p->hot[i], 0, pages);
 	}
 	if (e) {
-		memslot_bitmaps_free(p->hot, t->nr);
+		ram_bitmaps_free(p->mem, p->hot);
 		p->hot = NULL;
 		p->hot_pages = 0;
 	}
@@ -69,22 +66,16 @@ int postcopy_src_switch(struct postcopy_src *p)
  * starts, and a guest that dirties every other page made 20,000 of them (40 ms). */
 #define DISCARD_GAP 8
 
-static uint64_t run_with_gaps(const uint64_t *bits, uint64_t pg, uint64_t pages)
+/* Joins the runs of bits that follow *run across gaps of up to DISCARD_GAP; *pos is
+ * moved past what was joined. */
+static void join_gaps(const uint64_t *bits, uint64_t *pos, uint64_t pages, struct bit_run *run)
 {
-	uint64_t end = pg;
-	while (end < pages) {
-		if (memslot_bit(bits, end)) {
-			end++;
-			continue;
-		}
-		uint64_t g = 1;
-		while (g <= DISCARD_GAP && end + g < pages && !memslot_bit(bits, end + g))
-			g++;
-		if (g > DISCARD_GAP || end + g >= pages)
-			break;
-		end += g;
+	struct bit_run next;
+	uint64_t at = *pos;
+	while (bitmap_next_run(bits, &at, pages, 0, &next) && next.first - (run->first + run->n) <= DISCARD_GAP) {
+		run->n = next.first + next.n - run->first;
+		*pos = at;
 	}
-	return end - pg;
 }
 
 /* Discarded runs go in batches: one record per run made a dirtying guest's switch take
@@ -101,49 +92,42 @@ int postcopy_src_discard(struct postcopy_src *p, const struct dirty_log *d)
 	struct mig_discard batch[MIG_DISCARD_BATCH];
 	uint32_t nb = 0;
 	int e = 0;
-	for (unsigned int i = 0; i < d->nr_slots && !e; i++) {
-		const struct memslot *sl;
-		const uint64_t *bits = dirty_log_bitmap(d, i, &sl);
-		uint64_t pages = bits ? sl->size / SZ_4K : 0;
-		for (uint64_t pg = 0; pg < pages && !e;) {
-			if (!memslot_bit(bits, pg)) {
-				pg += pg % 64 == 0 && !bits[pg / 64] ? 64 : 1;
-				continue;
-			}
-			uint64_t n = run_with_gaps(bits, pg, pages);
-			for (uint64_t k = pg; k < pg + n; k++) {
-				uint64_t *w = &p->to_send[i][k / 64], m = 1ull << (k % 64);
-				p->left += !(*w & m);
-				*w |= m;
-			}
-			batch[nb++] = (struct mig_discard){ sl->gpa + pg * SZ_4K, n };
+	for (unsigned int i = 0; i < ram_nr_regions(p->mem) && !e; i++) {
+		const uint64_t *bits = dirty_log_bitmap(d, i);
+		struct ram_region r = ram_region(p->mem, i);
+		uint64_t pos = 0;
+		struct bit_run run;
+		while (bits && !e && bitmap_next_run(bits, &pos, r.pages, 0, &run)) {
+			join_gaps(bits, &pos, r.pages, &run);
+			p->left += run.n - bitmap_count(p->to_send[i], run.first, run.n);
+			bitmap_set_range(p->to_send[i], run.first, run.n);
+			batch[nb++] = (struct mig_discard){ ram_page_gpa(&r, run.first), run.n };
 			if (nb == MIG_DISCARD_BATCH)
 				e = flush_discards(p, batch, &nb);
-			pg += n;
 		}
 	}
 	return e ? e : flush_discards(p, batch, &nb);
 }
 
-/* Sends the run of pages [pg, pg + n) of slot i (all still to send), zero pages as a
+/* Sends the run of pages [pg, pg + n) of region i (all still to send), zero pages as a
  * marker, each record followed by the MAC with a key (the destination's guest runs). */
 static int send_pages(struct postcopy_src *p, uint32_t i, uint64_t pg, uint32_t n)
 {
-	const struct memslot *sl = &p->m->vm.mem.slots.slots[i];
+	struct ram_region r = ram_region(p->mem, i);
+	const uint8_t *data = ram_pages(p->mem, &r, pg, n);
 	bool zero = true;
 	for (uint32_t k = 0; k < n && zero; k++)
-		zero = page_is_zero(sl->hva + (pg + k) * SZ_4K);
-	struct mig_pages_hdr h = { sl->gpa + pg * SZ_4K, n, zero };
+		zero = page_is_zero(data + k * SZ_4K);
+	struct mig_pages_hdr h = { ram_page_gpa(&r, pg), n, zero };
 	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * SZ_4K)) };
 	int e = mig_send(p->ch, hdr, sizeof(hdr));
 	if (!e)
 		e = mig_send(p->ch, &h, sizeof(h));
 	if (!e && !zero)
-		e = mig_send(p->ch, sl->hva + pg * SZ_4K, n * SZ_4K);
+		e = mig_send(p->ch, data, n * SZ_4K);
 	if (!e)
 		e = mig_send_mac(p->ch);
-	for (uint32_t k = 0; k < n; k++)
-		p->to_send[i][(pg + k) / 64] &= ~(1ull << ((pg + k) % 64));
+	bitmap_clear_range(p->to_send[i], pg, n);
 	p->left -= n;
 	p->bytes += sizeof(hdr) + hdr[1];
 	p->pages_sent += n;
@@ -151,64 +135,42 @@ static int send_pages(struct postcopy_src *p, uint32_t i, uint64_t pg, uint32_t 
 	return e;
 }
 
-/* The missing run starting at page pg of slot i, at most max pages long. */
-static uint32_t missing_run(const struct postcopy_src *p, uint32_t i, uint64_t pg, uint32_t max)
-{
-	uint64_t pages = p->m->vm.mem.slots.slots[i].size / SZ_4K;
-	uint32_t n = 0;
-	while (n < max && pg + n < pages && memslot_bit(p->to_send[i], pg + n))
-		n++;
-	return n;
-}
-
-static bool hot_and_missing(const struct postcopy_src *p, uint32_t i, uint64_t pg)
-{
-	return memslot_bit(p->hot[i], pg) && memslot_bit(p->to_send[i], pg);
-}
-
 /* The next run of pages both hot and missing, from the hot cursor; once none is left
  * the hot maps go and the push goes by address. *sent says whether a run went. */
 static int push_hot(struct postcopy_src *p, bool *sent)
 {
-	const struct memslot_table *t = &p->m->vm.mem.slots;
-	for (; p->hot_slot < t->nr; p->hot_slot++, p->hot_cursor = 0) {
-		uint64_t pages = t->slots[p->hot_slot].size / SZ_4K, pg = p->hot_cursor;
-		while (pg < pages && !hot_and_missing(p, p->hot_slot, pg))
-			pg++;
-		if (pg == pages)
-			continue;
-		uint32_t n = 0;
-		while (n < PUSH_PAGES && pg + n < pages && hot_and_missing(p, p->hot_slot, pg + n))
-			n++;
-		p->hot_cursor = pg + n;
-		p->pushed += n;
-		p->pushed_hot += n;
-		*sent = true;
-		return send_pages(p, p->hot_slot, pg, n);
+	for (; p->hot_slot < ram_nr_regions(p->mem); p->hot_slot++, p->hot_cursor = 0) {
+		uint64_t pages = ram_region(p->mem, p->hot_slot).pages, pos = p->hot_cursor;
+		struct bit_run hot, run;
+		while (bitmap_next_run(p->hot[p->hot_slot], &pos, pages, 0, &hot)) {
+			uint64_t in = hot.first;
+			if (!bitmap_next_run(p->to_send[p->hot_slot], &in, hot.first + hot.n, PUSH_PAGES, &run))
+				continue;
+			p->hot_cursor = run.first + run.n;
+			p->pushed += run.n;
+			p->pushed_hot += run.n;
+			*sent = true;
+			return send_pages(p, p->hot_slot, run.first, (uint32_t)run.n);
+		}
 	}
-	memslot_bitmaps_free(p->hot, t->nr);
+	ram_bitmaps_free(p->mem, p->hot);
 	p->hot = NULL;
 	return 0;
 }
 
 static int push_next(struct postcopy_src *p)
 {
-	const struct memslot_table *t = &p->m->vm.mem.slots;
 	bool sent = false;
 	int e = p->hot ? push_hot(p, &sent) : 0;
 	if (e || sent)
 		return e;
-	while (p->cursor_slot < t->nr) {
-		uint64_t pages = t->slots[p->cursor_slot].size / SZ_4K;
-		while (p->cursor < pages && !memslot_bit(p->to_send[p->cursor_slot], p->cursor))
-			p->cursor++;
-		if (p->cursor < pages) {
-			uint32_t n = missing_run(p, p->cursor_slot, p->cursor, PUSH_PAGES);
-			p->pushed += n;
-			return send_pages(p, p->cursor_slot, p->cursor, n);
+	for (; p->cursor_slot < ram_nr_regions(p->mem); p->cursor_slot++, p->cursor = 0) {
+		struct bit_run run;
+		if (bitmap_next_run(p->to_send[p->cursor_slot], &p->cursor, ram_region(p->mem, p->cursor_slot).pages,
+				    PUSH_PAGES, &run)) {
+			p->pushed += run.n;
+			return send_pages(p, p->cursor_slot, run.first, (uint32_t)run.n);
 		}
-		p->cursor_slot++;
-		p->cursor = 0;
 	}
 	return -EIO; /* pages left that are nowhere: cannot be */
 }
@@ -217,18 +179,17 @@ static int push_next(struct postcopy_src *p)
  * for pages already sent (they crossed the push) needs nothing. */
 static int answer_request(struct postcopy_src *p, const struct mig_page_req *r)
 {
-	const struct memslot *sl = memslot_find(&p->m->vm.mem.slots, r->gpa);
-	uint64_t pg = sl ? (r->gpa - sl->gpa) / SZ_4K : 0, pages = sl ? sl->size / SZ_4K : 0;
-	if (!sl || r->gpa % SZ_4K || !r->pages || r->pages > MIG_REQ_MAX_PAGES || r->pages > pages - pg)
+	struct ram_region reg;
+	uint64_t pg = 0;
+	if (!ram_region_at(p->mem, r->gpa, &reg, &pg) || r->gpa % SZ_4K || !r->pages || r->pages > MIG_REQ_MAX_PAGES ||
+	    r->pages > reg.pages - pg)
 		return -EPROTO;
-	uint32_t i = (uint32_t)(sl - p->m->vm.mem.slots.slots);
 	p->requested++;
-	for (uint64_t end = pg + r->pages; pg < end;) {
-		uint32_t n = missing_run(p, i, pg, (uint32_t)(end - pg < MIG_BATCH ? end - pg : MIG_BATCH));
-		int e = n ? send_pages(p, i, pg, n) : 0;
+	struct bit_run run;
+	for_each_bit_run(run, p->to_send[reg.index], pg, pg + r->pages, MIG_BATCH) {
+		int e = send_pages(p, reg.index, run.first, (uint32_t)run.n);
 		if (e)
 			return e;
-		pg += n ? n : 1;
 	}
 	return 0;
 }

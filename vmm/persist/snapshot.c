@@ -9,39 +9,40 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../mem/ram.h"
+#include "../../util/bitmap.h"
 #include "../../util/io.h"
 #include "../../util/page.h"
 
 /* Page p (counted over the regions back to back) is in a diff snapshot. */
 static bool in_diff(const uint64_t *pages, uint64_t p)
 {
-	return !pages || (pages[p / 64] >> (p % 64)) & 1;
+	return !pages || bitmap_test(pages, p);
 }
 
 /* Runs of non-zero pages are written; zero pages stay holes of the sparse file. A diff
  * writes only the pages in its bitmap (those that became zero are holes it names). */
 static int write_memory(const struct guest_mem *mem, const uint64_t *pages, int fd)
 {
-	uint64_t off = 0;
-	for (unsigned int i = 0; i < mem->layout.nr_ram; i++) {
-		const struct mem_range *r = &mem->layout.ram[i];
-		const uint8_t *base = guest_mem_ptr(mem, r->gpa, r->size, GUEST_READ);
-		for (uint64_t p = 0; p < r->size;) {
+	for (uint32_t i = 0; i < ram_nr_regions(mem); i++) {
+		struct ram_region r = ram_region(mem, i);
+		const uint8_t *base = ram_pages(mem, &r, 0, r.pages);
+		uint64_t off = r.file_offset, size = r.pages * SZ_4K;
+		for (uint64_t p = 0; p < size;) {
 			if (!in_diff(pages, (off + p) / SZ_4K) || page_is_zero(base + p)) {
 				p += SZ_4K;
 				continue;
 			}
 			uint64_t q = p + SZ_4K;
-			while (q < r->size && q - p < (64ULL << 20) && in_diff(pages, (off + q) / SZ_4K) && !page_is_zero(base + q))
+			while (q < size && q - p < (64ULL << 20) && in_diff(pages, (off + q) / SZ_4K) && !page_is_zero(base + q))
 				q += SZ_4K;
 			int e = write_all_at(fd, base + p, q - p, (off_t)(off + p));
 			if (e)
 				return e;
 			p = q;
 		}
-		off += r->size;
 	}
-	return ftruncate(fd, (off_t)off) ? -errno : 0;
+	return ftruncate(fd, (off_t)mem->layout.ram_size) ? -errno : 0;
 }
 
 struct file_body {
@@ -101,19 +102,19 @@ static int open_snapshot_dir(const char *dir, char *err, size_t errlen)
 	return dfd;
 }
 
-/* The last harvest as one bitmap over RAM pages, regions back to back (one memslot per
- * region, in the same order). */
+/* The last harvest as one bitmap over RAM pages, regions back to back as in the memory
+ * file. */
 static uint64_t *diff_pages(const struct machine *m)
 {
-	uint64_t total = m->vm.mem.layout.ram_size / SZ_4K, off = 0;
-	uint64_t *pages = calloc((total + 63) / 64, 8);
-	for (unsigned int i = 0; pages && i < m->dirty.nr_slots; i++) {
-		const struct memslot *sl;
-		const uint64_t *bits = dirty_log_bitmap(&m->dirty, i, &sl);
-		for (uint64_t p = 0; bits && p < sl->size / SZ_4K; p++)
-			if ((bits[p / 64] >> (p % 64)) & 1)
-				pages[(off + p) / 64] |= 1ULL << ((off + p) % 64);
-		off += sl->size / SZ_4K;
+	uint64_t *pages = calloc(bitmap_words(m->vm.mem.layout.ram_size / SZ_4K), 8);
+	for (unsigned int i = 0; pages && i < ram_nr_regions(&m->vm.mem); i++) {
+		const uint64_t *bits = dirty_log_bitmap(&m->dirty, i);
+		if (!bits)
+			continue;
+		struct ram_region r = ram_region(&m->vm.mem, i);
+		struct bit_run run;
+		for_each_bit_run(run, bits, 0, r.pages, 0)
+			bitmap_set_range(pages, r.file_offset / SZ_4K + run.first, run.n);
 	}
 	return pages;
 }
@@ -250,15 +251,15 @@ static int load_full(struct machine *m, int fd, bool map)
 {
 	struct guest_mem *mem = &m->vm.mem;
 	int e = 0;
-	uint64_t off = 0;
-	for (unsigned int i = 0; i < mem->layout.nr_ram && !e; i++) {
-		const struct mem_range *r = &mem->layout.ram[i];
-		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
+	for (uint32_t i = 0; i < ram_nr_regions(mem) && !e; i++) {
+		struct ram_region r = ram_region(mem, i);
+		uint8_t *hva = ram_pages(mem, &r, 0, r.pages);
+		uint64_t size = r.pages * SZ_4K;
 		if (map) /* KVM follows the new mapping through its MMU notifier */
-			e = mmap(hva, r->size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, (off_t)off) == MAP_FAILED ? -errno : 0;
+			e = mmap(hva, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED, fd, (off_t)r.file_offset) ==
+			    MAP_FAILED ? -errno : 0;
 		else
-			e = copy_extents(fd, hva, off, r->size);
-		off += r->size;
+			e = copy_extents(fd, hva, r.file_offset, size);
 	}
 	return e;
 }
@@ -267,15 +268,17 @@ static int load_full(struct machine *m, int fd, bool map)
 static int apply_diff(struct machine *m, const struct snapshot_layer *l)
 {
 	struct guest_mem *mem = &m->vm.mem;
-	uint64_t off = 0;
-	for (unsigned int i = 0; i < mem->layout.nr_ram; i++) {
-		const struct mem_range *r = &mem->layout.ram[i];
-		uint8_t *hva = guest_mem_ptr(mem, r->gpa, r->size, GUEST_WRITE);
-		for (uint64_t p = 0; p < r->size; p += SZ_4K)
-			if (in_diff(l->pages, (off + p) / SZ_4K) &&
-			    pread(l->fd, hva + p, SZ_4K, (off_t)(off + p)) != (ssize_t)SZ_4K)
+	for (uint32_t i = 0; i < ram_nr_regions(mem); i++) {
+		struct ram_region r = ram_region(mem, i);
+		uint8_t *hva = ram_pages(mem, &r, 0, r.pages);
+		uint64_t first = r.file_offset / SZ_4K;
+		struct bit_run run;
+		/* 64 MiB at most per read: pread returns short past 2 GiB. */
+		for_each_bit_run(run, l->pages, first, first + r.pages, 16384) {
+			ssize_t len = (ssize_t)(run.n * SZ_4K);
+			if (pread(l->fd, hva + (run.first - first) * SZ_4K, (size_t)len, (off_t)(run.first * SZ_4K)) != len)
 				return -EIO;
-		off += r->size;
+		}
 	}
 	return 0;
 }
