@@ -13,6 +13,7 @@
 #ifndef PAGODA_VMM_MIG_LOG_H
 #define PAGODA_VMM_MIG_LOG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -22,5 +23,22 @@ int mig_log_open(const char *path, char *err, size_t errlen);
  * side and t_ms. fd < 0: nothing. */
 void mig_log(int fd, const char *event, const char *side, uint64_t t0_ns, const char *fmt, ...)
 	__attribute__((format(printf, 5, 6)));
+
+/* The source's records (with --migration-log) and its lines on stderr; what
+ * migration_status_json answers is written here too. */
+struct migration;
+struct mig_pass;
+struct mig_policy_in;
+struct mig_policy_out;
+void mig_log_start(const struct migration *mg);
+/* The pass record; extra: the source's view of what was dirtied during it. */
+void mig_log_pass(struct migration *mg, unsigned int pass, const struct mig_pass *p, bool stop,
+		  const char *extra_fmt, ...) __attribute__((format(printf, 5, 6)));
+void mig_log_end(const struct migration *mg);
+void mig_report_pass(unsigned int pass, const struct mig_pass *p);
+/* What the policy saw and decided after a harvest, on stderr and as the pass record. */
+void mig_report_policy(struct migration *mg, const struct mig_policy_in *in, const struct mig_policy_out *out,
+		       const struct mig_pass *last);
+void mig_report_done(const struct migration *mg);
 
 #endif

@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "mig_channel.h"
+#include "mig_stream.h"
 #include "../core/machine.h"
 
 /* Socket buffers once post-copy runs: a requested page waits behind at most this much. */
@@ -37,7 +38,9 @@ struct postcopy_src {
 	uint64_t **hot;               /* per RAM region, pages touched lately: pushed first */
 	uint32_t hot_slot;
 	uint64_t hot_cursor, hot_pages;
-	uint64_t pushed, pushed_hot, requested, bytes, pages_sent, zero_pages_sent;
+	uint64_t pushed, pushed_hot, requested;
+	struct mig_pass sent;         /* every page record, counted */
+	struct mig_stream stream;
 	bool started;                 /* the destination said its guest runs */
 	uint64_t t_started_ns;
 };

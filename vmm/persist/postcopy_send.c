@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 
 #include "mig_proto.h"
+#include "mig_stream.h"
 #include "postcopy.h"
 #include "../../mem/ram.h"
 #include "../../util/bitmap.h"
@@ -19,6 +20,7 @@
 int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machine *m, bool all)
 {
 	*p = (struct postcopy_src){ .ch = ch, .m = m, .mem = &m->vm.mem };
+	p->stream = (struct mig_stream){ .ch = ch, .mem = p->mem, .count = &p->sent };
 	p->to_send = ram_bitmaps_alloc(p->mem);
 	if (!p->to_send)
 		return -ENOMEM;
@@ -114,24 +116,11 @@ int postcopy_src_discard(struct postcopy_src *p, const struct dirty_log *d)
 static int send_pages(struct postcopy_src *p, uint32_t i, uint64_t pg, uint32_t n)
 {
 	struct ram_region r = ram_region(p->mem, i);
-	const uint8_t *data = ram_pages(p->mem, &r, pg, n);
-	bool zero = true;
-	for (uint32_t k = 0; k < n && zero; k++)
-		zero = page_is_zero(data + k * SZ_4K);
-	struct mig_pages_hdr h = { ram_page_gpa(&r, pg), n, zero };
-	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * SZ_4K)) };
-	int e = mig_send(p->ch, hdr, sizeof(hdr));
-	if (!e)
-		e = mig_send(p->ch, &h, sizeof(h));
-	if (!e && !zero)
-		e = mig_send(p->ch, data, n * SZ_4K);
+	int e = mig_stream_run(&p->stream, &r, pg, n, mig_pages_zero(p->mem, &r, pg, n));
 	if (!e)
 		e = mig_send_mac(p->ch);
 	bitmap_clear_range(p->to_send[i], pg, n);
 	p->left -= n;
-	p->bytes += sizeof(hdr) + hdr[1];
-	p->pages_sent += n;
-	p->zero_pages_sent += zero ? n : 0;
 	return e;
 }
 
