@@ -4,15 +4,7 @@
 repeated, every page verified after it, and the VM must end normally where it landed.
 
   migration_test.py PAGODA GUEST CASE
-  CASE: snapshot-copy | snapshot-map | snapshot-lazy | snapshot-lazy-memfd | snapshot-lazy-hugetlb |
-        snapshot-lazy-diff | snapshot-diff | snapshot-refused | migrate-unix | migrate-tcp-netns |
-        migrate-slow-link | migrate-guest-ends | migrate-cut | migrate-mismatch | incoming-cut | snapshot-virtio | migrate-virtio |
-        migrate-key | migrate-key-wrong | migrate-key-receiver-only | migrate-key-sender-only |
-        migrate-key-tamper | incoming-unkeyed-peer | incoming-keyed-survives-scan | incoming-binds-where-told | migrate-log | migrate-precopy-order |
-        migrate-peer-words-escaped | migrate-postcopy | migrate-hybrid | migrate-postcopy-key |
-        postcopy-source-lost | postcopy-destination-lost | postcopy-refused-file | postcopy-key-forged-done | migrate-postcopy-memfd |
-        migrate-postcopy-hugetlb | migrate-hybrid-hugetlb | migrate-postcopy-prefaulted | postcopy-bad-request
-        (the virtio cases take the virtio_blk guest)
+  migration_test.py --list      the cases (CASES below), each with the guest it takes
 """
 import contextlib
 import os
@@ -1069,93 +1061,96 @@ def incoming_binds_where_told(pagoda, guest, d):
         dst.finish()
 
 
-def main():
-    pagoda, guest, case = sys.argv[1:4]
-    d = tempfile.mkdtemp(prefix="pagoda-mig-")
-    ns = None
+def migrate_unix(pagoda, guest, d):
+    return migrate_ok(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"))
+
+
+def migrate_tcp_netns(pagoda, guest, d):
+    ns = netns(d)
     try:
-        if case == "snapshot-copy":
-            return snapshot(pagoda, guest, d)
-        if case == "snapshot-map":
-            return snapshot(pagoda, guest, d, ["--restore-memory", "map", "--memory-backend", "anon"])
-        if case == "snapshot-lazy":
-            return snapshot(pagoda, guest, d, ["--restore-memory", "lazy"])
-        if case == "snapshot-lazy-memfd":
-            return snapshot(pagoda, guest, d, ["--restore-memory", "lazy", "--memory-backend", "memfd"])
-        if case == "snapshot-lazy-hugetlb":
-            return snapshot_lazy_hugetlb(pagoda, guest, d)
-        if case == "snapshot-lazy-diff":
-            return snapshot_diff(pagoda, guest, d, ["--restore-memory", "lazy"])
-        if case in ("snapshot-virtio", "migrate-virtio", "snapshot-virtio-pci", "migrate-virtio-pci"):
-            return virtio_move(pagoda, guest, d, case.split("-")[0], pci=case.endswith("-pci"))
-        if case == "snapshot-diff":
-            return snapshot_diff(pagoda, guest, d)
-        if case == "snapshot-refused":
-            return snapshot_refused(pagoda, guest, d)
-        if case == "snapshot-with-share-refused":
-            return snapshot_with_share(pagoda, guest, d)
-        if case == "migrate-guest-ends":
-            return guest_ends_mid_move(pagoda, guest, d)
-        if case == "migrate-slow-link":
-            return slow_link(pagoda, guest, d)
-        if case == "migrate-unix":
-            return migrate_ok(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"))
-        if case == "migrate-tcp-netns":
-            ns = netns(d)
-            return migrate_ok(pagoda, guest, d, "tcp:10.77.0.2:7707",
-                              listen_prefix=("ip", "netns", "exec", ns[1]), send_prefix=("ip", "netns", "exec", ns[0]))
-        if case == "migrate-cut":
-            return migrate_cut(pagoda, guest, d)
-        if case == "migrate-mismatch":
-            return migrate_mismatch(pagoda, guest, d)
-        if case == "incoming-cut":
-            return incoming_cut(pagoda, guest, d)
-        if case.startswith("migrate-key"):
-            return migrate_key(pagoda, guest, d, case)
-        if case == "incoming-unkeyed-peer":
-            return unkeyed_peer(pagoda, guest, d)
-        if case == "incoming-keyed-survives-scan":
-            return keyed_receiver_survives_scan(pagoda, guest, d)
-        if case == "migrate-postcopy":
-            return postcopy_checked(pagoda, guest, d, "postcopy")
-        if case == "migrate-hybrid":
-            return postcopy_checked(pagoda, guest, d, "precopy-then-postcopy=2")
-        if case == "migrate-postcopy-key":
-            k = key_file(d, "k")
-            return postcopy_checked(pagoda, guest, d, "postcopy", dst_args=["--migration-key", k],
-                                    src_args=["--migration-key", k])
-        if case == "postcopy-source-lost":
-            return postcopy_source_lost(pagoda, guest, d)
-        if case == "postcopy-destination-lost":
-            return postcopy_destination_lost(pagoda, guest, d)
-        if case == "postcopy-bad-request":
-            return postcopy_bad_request(pagoda, guest, d)
-        if case == "postcopy-key-forged-done":
-            return postcopy_forged_done(pagoda, guest, d)
-        if case == "postcopy-refused-file":
-            return postcopy_refused_file(pagoda, guest, d)
-        if case == "migrate-postcopy-memfd":
-            return postcopy_checked(pagoda, guest, d, "precopy-then-postcopy=1", dst_args=["--memory-backend", "memfd"],
-                                    src_args=["--memory-backend", "memfd"])
-        if case in ("migrate-postcopy-hugetlb", "migrate-hybrid-hugetlb"):
-            hybrid = case == "migrate-hybrid-hugetlb"
-            return postcopy_hugetlb(pagoda, guest, d, "precopy-then-postcopy=1" if hybrid else "postcopy", hybrid)
-        if case == "migrate-postcopy-prefaulted":  # populated pages would never fault
-            return postcopy_checked(pagoda, guest, d, "postcopy", dst_args=["--prefault"])
-        if case == "migrate-log":
-            return migrate_log(pagoda, guest, d)
-        if case == "migrate-precopy-order":
-            return precopy_order(pagoda, guest, d)
-        if case == "migrate-peer-words-escaped":
-            return peer_words_escaped(pagoda, guest, d)
-        if case == "incoming-binds-where-told":
-            return incoming_binds_where_told(pagoda, guest, d)
+        return migrate_ok(pagoda, guest, d, "tcp:10.77.0.2:7707",
+                          listen_prefix=("ip", "netns", "exec", ns[1]), send_prefix=("ip", "netns", "exec", ns[0]))
+    finally:
+        for n in ns:
+            subprocess.run(["ip", "netns", "del", n])
+
+
+def postcopy_key(pagoda, guest, d):
+    k = key_file(d, "k")
+    return postcopy_checked(pagoda, guest, d, "postcopy", dst_args=["--migration-key", k], src_args=["--migration-key", k])
+
+
+def key_case(name):
+    return lambda pagoda, guest, d: migrate_key(pagoda, guest, d, name)
+
+
+# The cases, each with the test guest it takes (tests/meson.build reads this table
+# through --list and makes one test of each row).
+CASES = {
+    "snapshot-copy": ("migrate", snapshot),
+    "snapshot-map": ("migrate", lambda p, g, d: snapshot(p, g, d, ["--restore-memory", "map", "--memory-backend", "anon"])),
+    "snapshot-lazy": ("migrate", lambda p, g, d: snapshot(p, g, d, ["--restore-memory", "lazy"])),
+    "snapshot-lazy-memfd": ("migrate", lambda p, g, d: snapshot(p, g, d, ["--restore-memory", "lazy",
+                                                                          "--memory-backend", "memfd"])),
+    "snapshot-lazy-hugetlb": ("migrate", snapshot_lazy_hugetlb),
+    "snapshot-lazy-diff": ("migrate", lambda p, g, d: snapshot_diff(p, g, d, ["--restore-memory", "lazy"])),
+    "snapshot-diff": ("migrate", snapshot_diff),
+    "snapshot-refused": ("migrate", snapshot_refused),
+    "snapshot-with-share-refused": ("migrate", snapshot_with_share),
+    "migrate-unix": ("migrate", migrate_unix),
+    "migrate-tcp-netns": ("migrate", migrate_tcp_netns),
+    "migrate-slow-link": ("migrate", slow_link),
+    "migrate-guest-ends": ("migrate", guest_ends_mid_move),
+    "migrate-cut": ("migrate", migrate_cut),
+    "migrate-mismatch": ("migrate", migrate_mismatch),
+    "incoming-cut": ("migrate", incoming_cut),
+    "migrate-key": ("migrate", key_case("migrate-key")),
+    "migrate-key-wrong": ("migrate", key_case("migrate-key-wrong")),
+    "migrate-key-receiver-only": ("migrate", key_case("migrate-key-receiver-only")),
+    "migrate-key-sender-only": ("migrate", key_case("migrate-key-sender-only")),
+    "migrate-key-tamper": ("migrate", key_case("migrate-key-tamper")),
+    "incoming-unkeyed-peer": ("migrate", unkeyed_peer),
+    "incoming-keyed-survives-scan": ("migrate", keyed_receiver_survives_scan),
+    "incoming-binds-where-told": ("migrate", incoming_binds_where_told),
+    "migrate-log": ("migrate", migrate_log),
+    "migrate-precopy-order": ("migrate", precopy_order),
+    "migrate-peer-words-escaped": ("migrate", peer_words_escaped),
+    "migrate-postcopy": ("migrate", lambda p, g, d: postcopy_checked(p, g, d, "postcopy")),
+    "migrate-hybrid": ("migrate", lambda p, g, d: postcopy_checked(p, g, d, "precopy-then-postcopy=2")),
+    "migrate-postcopy-key": ("migrate", postcopy_key),
+    "postcopy-source-lost": ("migrate", postcopy_source_lost),
+    "postcopy-destination-lost": ("migrate", postcopy_destination_lost),
+    "postcopy-refused-file": ("migrate", postcopy_refused_file),
+    "migrate-postcopy-memfd": ("migrate", lambda p, g, d: postcopy_checked(
+        p, g, d, "precopy-then-postcopy=1", dst_args=["--memory-backend", "memfd"],
+        src_args=["--memory-backend", "memfd"])),
+    "migrate-postcopy-hugetlb": ("migrate", lambda p, g, d: postcopy_hugetlb(p, g, d, "postcopy", False)),
+    "migrate-hybrid-hugetlb": ("migrate", lambda p, g, d: postcopy_hugetlb(p, g, d, "precopy-then-postcopy=1", True)),
+    # populated pages would never fault
+    "migrate-postcopy-prefaulted": ("migrate", lambda p, g, d: postcopy_checked(p, g, d, "postcopy",
+                                                                                dst_args=["--prefault"])),
+    "postcopy-bad-request": ("migrate", postcopy_bad_request),
+    "postcopy-key-forged-done": ("migrate", postcopy_forged_done),
+    "snapshot-virtio": ("virtio_blk", lambda p, g, d: virtio_move(p, g, d, "snapshot")),
+    "migrate-virtio": ("virtio_blk", lambda p, g, d: virtio_move(p, g, d, "migrate")),
+    "snapshot-virtio-pci": ("virtio_pci", lambda p, g, d: virtio_move(p, g, d, "snapshot", pci=True)),
+    "migrate-virtio-pci": ("virtio_pci", lambda p, g, d: virtio_move(p, g, d, "migrate", pci=True)),
+}
+
+
+def main():
+    if sys.argv[1:] == ["--list"]:
+        for name, (guest, _) in CASES.items():
+            print(name, guest)
+        return None
+    pagoda, guest, case = sys.argv[1:4]
+    if case not in CASES:
         return "unknown case " + case
+    d = tempfile.mkdtemp(prefix="pagoda-mig-")
+    try:
+        return CASES[case][1](pagoda, guest, d)
     finally:
         shutil.rmtree(d, ignore_errors=True)
-        if ns:
-            for n in ns:
-                subprocess.run(["ip", "netns", "del", n])
 
 
 if __name__ == "__main__":
