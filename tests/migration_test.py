@@ -487,6 +487,50 @@ def peer_words_escaped(pagoda, guest, d):
         return None
 
 
+def other_protocol_refused(pagoda, guest, d):
+    """A receiver that speaks another version of the migration protocol (an older pagoda,
+    whose greeting says none, or a newer one) is refused by the sender before anything of
+    the VM is sent, with both versions named, and the VM runs on."""
+    import json
+    newer = struct.pack("<IIII", state_stream.MIG_GREETING, 40, 0, state_stream.MIG_PROTO_VERSION + 1) + bytes(32)
+    greetings = [(state_stream.GREETING_V1, 1), (newer, state_stream.MIG_PROTO_VERSION + 1)]
+    sent_after = []
+
+    def greet_and_listen(srv):
+        for words, _ in greetings:
+            c, _ = srv.accept()
+            c.sendall(words)
+            c.settimeout(20)
+            try:
+                sent_after.append(c.recv(1 << 16))  # b"": it hung up without a word
+            except OSError as e:
+                sent_after.append(str(e).encode())
+            c.close()
+
+    with source_and_fake_receiver(pagoda, guest, d, greet_and_listen) as (src, sock, uri, t):
+        if not src.wait_for(r"^tick 1 verified"):
+            return "the guest never reached tick 1"
+        for _, version in greetings:
+            rc, out = ctl(pagoda, sock, "migrate", uri)
+            for _ in range(100):
+                if '"state": "running"' not in out:
+                    break
+                time.sleep(0.1)
+                rc, out = ctl(pagoda, sock, "migrate-status")
+            print(out)
+            r = json.loads(out)
+            want = f"speaks migration protocol {version} and this pagoda {state_stream.MIG_PROTO_VERSION}"
+            if r.get("state") != "failed" or want not in r.get("error", ""):
+                return f"a receiver of protocol {version} was not refused with both versions named: {r}"
+        t.join(20)
+        if sent_after != [b"", b""]:
+            return f"the sender sent {sent_after!r} to a receiver it refused"
+        n = max(ticks(src.text()))
+        if not src.wait_for(rf"^tick {n + 1} verified"):
+            return "the VM did not run on after the refusals"
+    return None
+
+
 def postcopy_checked(pagoda, guest, d, mode, dst_args=(), src_args=()):
     """Post-copy and the hybrid: the guest runs on at the destination while its memory
     follows, every page verified; both sides report the post-copy, and their records say
@@ -621,7 +665,7 @@ def postcopy_destination_lost(pagoda, guest, d):
         t.join(20)
         if rc == 0 or "post-copy broke after the destination started the guest" not in out:
             return f"ctl exit {rc}: the broken post-copy was not reported as such"
-        n = len(ticks(src.text()))
+        n = max(ticks(src.text()))
         time.sleep(1)
         prc, pout = ctl(pagoda, sock, "pause")
         if "already paused" not in pout or len(ticks(src.text())) != n:
@@ -1115,6 +1159,7 @@ CASES = {
     "migrate-log": ("migrate", migrate_log),
     "migrate-precopy-order": ("migrate", precopy_order),
     "migrate-peer-words-escaped": ("migrate", peer_words_escaped),
+    "migrate-other-protocol-refused": ("migrate", other_protocol_refused),
     "migrate-postcopy": ("migrate", lambda p, g, d: postcopy_checked(p, g, d, "postcopy")),
     "migrate-hybrid": ("migrate", lambda p, g, d: postcopy_checked(p, g, d, "precopy-then-postcopy=2")),
     "migrate-postcopy-key": ("migrate", postcopy_key),

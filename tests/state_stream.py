@@ -34,11 +34,13 @@ def set_header_u32(recs, offset, value):
     h[1] = h[1][:offset] + struct.pack("<I", value) + h[1][offset + 4:]
 
 
-# The migration stream (vmm/persist/mig_channel.h): the receiver greets first (flags, nonce);
-# 1 in flags means it demands the migration key.
+# The migration stream (vmm/persist/mig_proto.h), little-endian: the receiver greets first
+# (flags, protocol version, nonce); 1 in flags means it demands the migration key.
 MIG_HELLO, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_REPLY, MIG_GREETING = 0x1000, 0x1001, 0x1002, 0x1003, 0x1005, 0x1006
 MIG_END, MIG_HINT, MIG_POSTCOPY, MIG_PAGE_REQ = 0x1004, 0x1009, 0x100A, 0x100C
-GREETING = struct.pack("<III", MIG_GREETING, 36, 0) + bytes(32)
+MIG_PROTO_VERSION = 2
+GREETING = struct.pack("<IIII", MIG_GREETING, 40, 0, MIG_PROTO_VERSION) + bytes(32)
+GREETING_V1 = struct.pack("<III", MIG_GREETING, 36, 0) + bytes(32)  # pagoda before versions
 REPLY_OK = struct.pack("<III", MIG_REPLY, 256, 1) + bytes(252)
 
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../../vmm/persist/mig_channel.h"
+#include "../../vmm/persist/mig_proto.h"
 #include "../../vmm/persist/postcopy.h"
 #include "fuzz_machine.h"
 
@@ -52,8 +53,8 @@ static void send_ops(struct mig_chan *ch, const uint8_t *d, size_t n)
 		case 0: e = mig_send_rec(ch, MIG_HELLO + (op >> 2) % 16, d + i, len); break;
 		case 1: e = mig_send_mac(ch); len = 0; break;
 		case 2: { /* a MAC record whose tag is not the stream's */
-			uint32_t hdr[2] = { MIG_MAC, 32 };
-			uint8_t tag[32] = { op };
+			uint8_t hdr[MIG_REC_SIZE], tag[32] = { op };
+			mig_rec_encode(hdr, MIG_MAC, 32);
 			e = mig_send(ch, hdr, sizeof(hdr));
 			if (!e)
 				e = mig_send(ch, tag, sizeof(tag));
@@ -103,12 +104,12 @@ static unsigned int sender_reads(int fd)
 	static uint8_t body[1 << 16];
 	unsigned int counted = 0;
 	for (int n = 0; n < 4096; n++) {
-		uint32_t hdr[2];
-		if (mig_recv(&ch, hdr, sizeof(hdr)))
+		struct mig_rec r;
+		if (mig_recv_rec(&ch, &r))
 			break;
-		int e = hdr[0] == MIG_MAC ? mig_check_mac(&ch, hdr[1])
-			: hdr[1] <= sizeof(body) ? mig_recv(&ch, body, hdr[1]) : -EPROTO;
-		if (!e && hdr[0] != MIG_MAC)
+		int e = r.type == MIG_MAC ? mig_check_mac(&ch, r.len)
+			: r.len <= sizeof(body) ? mig_recv(&ch, body, r.len) : -EPROTO;
+		if (!e && r.type != MIG_MAC)
 			e = mig_recv_mac_after(&ch);
 		if (e)
 			break;

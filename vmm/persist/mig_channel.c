@@ -1,4 +1,5 @@
 #include "mig_channel.h"
+#include "mig_proto.h"
 
 #include <errno.h>
 #include <netdb.h>
@@ -11,9 +12,8 @@
 #include <unistd.h>
 
 #define IO_TIMEOUT_S 60           /* a peer silent this long has gone */
-#define NONCE 32
+#define NONCE MIG_NONCE_SIZE
 #define TAG crypto_auth_hmacsha256_BYTES
-#define GREET_KEY_REQUIRED 1u
 
 /* ---- sockets ---- */
 
@@ -190,7 +190,8 @@ int mig_recv(struct mig_chan *ch, void *p, size_t len)
 
 int mig_send_rec(struct mig_chan *ch, uint32_t type, const void *p, size_t len)
 {
-	uint32_t hdr[2] = { type, (uint32_t)len };
+	uint8_t hdr[MIG_REC_SIZE];
+	mig_rec_encode(hdr, type, (uint32_t)len);
 	int e = mig_send(ch, hdr, sizeof(hdr));
 	return e ? e : mig_send(ch, p, len);
 }
@@ -207,8 +208,8 @@ int mig_send_mac(struct mig_chan *ch)
 {
 	if (!ch->keyed)
 		return mig_flush(ch); /* the end of a message all the same */
-	uint32_t hdr[2] = { MIG_MAC, TAG };
-	uint8_t tag[TAG];
+	uint8_t hdr[MIG_REC_SIZE], tag[TAG];
+	mig_rec_encode(hdr, MIG_MAC, TAG);
 	int e = mig_send(ch, hdr, sizeof(hdr));
 	tag_of(&ch->tx, tag);
 	if (!e)
@@ -233,9 +234,9 @@ int mig_recv_mac_after(struct mig_chan *ch)
 {
 	if (!ch->keyed)
 		return 0;
-	uint32_t hdr[2];
-	int e = mig_recv(ch, hdr, sizeof(hdr));
-	return e ? e : hdr[0] == MIG_MAC ? mig_check_mac(ch, hdr[1]) : -EPROTO;
+	struct mig_rec r;
+	int e = mig_recv_rec(ch, &r);
+	return e ? e : r.type == MIG_MAC ? mig_check_mac(ch, r.len) : -EPROTO;
 }
 
 /* ---- authentication ---- */
@@ -258,21 +259,31 @@ static void start_session(struct mig_chan *ch, const struct mig_key *key, bool s
 	ch->keyed = true;
 }
 
-/* A record of exactly len bytes of the given type, outside any MAC. */
-static int recv_fixed(struct mig_chan *ch, uint32_t type, void *p, uint32_t len)
+/* A record of the given type, outside any MAC, of len bytes (or of min_len to len bytes:
+ * its length in *got). */
+static int recv_outside(struct mig_chan *ch, uint32_t type, void *p, uint32_t min_len, uint32_t len, uint32_t *got)
 {
-	uint32_t hdr[2];
+	uint8_t hdr[MIG_REC_SIZE] = { 0 };
 	int e = mig_flush(ch);
 	if (!e)
 		e = recv_raw(ch->fd, hdr, sizeof(hdr));
-	if (!e && (hdr[0] != type || hdr[1] != len))
+	struct mig_rec r = mig_rec_decode(hdr);
+	if (!e && (r.type != type || r.len < min_len || r.len > len))
 		e = -EPROTO;
-	return e ? e : recv_raw(ch->fd, p, len);
+	if (got)
+		*got = r.len;
+	return e ? e : recv_raw(ch->fd, p, r.len);
+}
+
+static int recv_fixed(struct mig_chan *ch, uint32_t type, void *p, uint32_t len)
+{
+	return recv_outside(ch, type, p, len, len, NULL);
 }
 
 static int send_fixed(struct mig_chan *ch, uint32_t type, const void *p, uint32_t len)
 {
-	uint32_t hdr[2] = { type, len };
+	uint8_t hdr[MIG_REC_SIZE];
+	mig_rec_encode(hdr, type, len);
 	int e = mig_flush(ch);
 	if (!e)
 		e = send_raw(ch->fd, hdr, sizeof(hdr));
@@ -281,17 +292,26 @@ static int send_fixed(struct mig_chan *ch, uint32_t type, const void *p, uint32_
 
 int mig_auth_sender(struct mig_chan *ch, const struct mig_key *key, char *err, size_t errlen)
 {
-	struct { uint32_t flags; uint8_t nonce[NONCE]; } greet;
+	struct mig_greeting greet;
+	uint8_t words[MIG_GREETING_SIZE];
+	uint32_t len = 0;
 	if (sodium_init() < 0) { /* once per process; later calls return at once */
 		snprintf(err, errlen, "libsodium could not start");
 		return -EIO;
 	}
-	int e = recv_fixed(ch, MIG_GREETING, &greet, sizeof(greet));
+	int e = recv_outside(ch, MIG_GREETING, words, MIG_GREETING_V1_SIZE, MIG_GREETING_SIZE, &len);
+	if (!e)
+		e = mig_greeting_decode(words, len, &greet);
 	if (e) {
 		snprintf(err, errlen, "no greeting from the receiver (not a pagoda receiver, or an older one)");
 		return e;
 	}
-	bool wants = greet.flags & GREET_KEY_REQUIRED;
+	if (greet.version != MIG_PROTO_VERSION) {
+		snprintf(err, errlen, "the receiver speaks migration protocol %u and this pagoda %u: run the same pagoda "
+			 "release on both sides", greet.version, MIG_PROTO_VERSION);
+		return -EPROTO;
+	}
+	bool wants = greet.flags & MIG_GREET_KEY_REQUIRED;
 	if (wants != (key != NULL)) {
 		snprintf(err, errlen, wants ? "the receiver demands the migration key: start this VM with --migration-key FILE"
 				    : "the receiver has no migration key: refusing to send this VM's memory to an unauthenticated peer (give the receiver --migration-key)");
@@ -317,13 +337,15 @@ int mig_auth_sender(struct mig_chan *ch, const struct mig_key *key, char *err, s
 
 int mig_auth_receiver(struct mig_chan *ch, const struct mig_key *key, char *err, size_t errlen)
 {
-	struct { uint32_t flags; uint8_t nonce[NONCE]; } greet = { .flags = key ? GREET_KEY_REQUIRED : 0 };
+	struct mig_greeting greet = { .flags = key ? MIG_GREET_KEY_REQUIRED : 0, .version = MIG_PROTO_VERSION };
+	uint8_t words[MIG_GREETING_SIZE];
 	if (sodium_init() < 0) {
 		snprintf(err, errlen, "libsodium could not start");
 		return -EIO;
 	}
 	randombytes_buf(greet.nonce, NONCE);
-	int e = send_fixed(ch, MIG_GREETING, &greet, sizeof(greet));
+	mig_greeting_encode(words, &greet);
+	int e = send_fixed(ch, MIG_GREETING, words, sizeof(words));
 	if (e || !key)
 		return e;
 	struct { uint8_t nonce[NONCE], proof[TAG]; } auth;

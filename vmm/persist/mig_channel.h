@@ -21,10 +21,6 @@
 
 #include "../core/machine_config.h"
 
-enum { MIG_HELLO = 0x1000, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_END, MIG_REPLY,
-       MIG_GREETING, MIG_AUTH, MIG_MAC, MIG_HINT,
-       MIG_POSTCOPY, MIG_DISCARD, MIG_PAGE_REQ, MIG_POSTCOPY_DONE };
-
 struct mig_chan {
 	int fd;
 	bool keyed;

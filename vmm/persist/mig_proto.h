@@ -27,45 +27,113 @@
  *   MIG_POSTCOPY_DONE [MIG_MAC]       ->
  *                                     <-    MIG_POSTCOPY_DONE [MIG_MAC] all in place
  * With a key every page record is followed by the MAC of the stream so far and the
- * destination checks it before the pages reach the guest, which is already running. */
+ * destination checks it before the pages reach the guest, which is already running.
+ *
+ * On the wire every record is its type and payload length (two little-endian u32) and
+ * the payload; every field below is little-endian too, whatever the host's order, and
+ * each record is encoded and decoded only here (mig_proto.c). The receiver's greeting
+ * says which version of this protocol it speaks (MIG_PROTO_VERSION); a sender refuses
+ * a receiver of another version, naming both. */
 #ifndef PAGODA_VMM_MIG_PROTO_H
 #define PAGODA_VMM_MIG_PROTO_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+
+/* 1: the streams of pagoda before the greeting said its version (a 36-byte greeting).
+ * 2: the same records, said to be little-endian; the greeting carries the version. */
+#define MIG_PROTO_VERSION 2
+
+enum { MIG_HELLO = 0x1000, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_END, MIG_REPLY,
+       MIG_GREETING, MIG_AUTH, MIG_MAC, MIG_HINT,
+       MIG_POSTCOPY, MIG_DISCARD, MIG_PAGE_REQ, MIG_POSTCOPY_DONE };
 
 #define MIG_BATCH 256                 /* pages per record at most */
 #define MIG_HINT_MAX (64ull << 20)    /* bytes a hint may name */
 
+struct mig_chan;
+
+/* Every record begins with these. */
+#define MIG_REC_SIZE 8
+struct mig_rec {
+	uint32_t type, len;           /* len: the payload's bytes */
+};
+void mig_rec_encode(uint8_t out[MIG_REC_SIZE], uint32_t type, uint32_t len);
+struct mig_rec mig_rec_decode(const uint8_t in[MIG_REC_SIZE]);
+/* The next record's header (mig_recv: inside the MAC). */
+int mig_recv_rec(struct mig_chan *ch, struct mig_rec *r);
+
+/* MIG_PAGES: this, then count pages of data unless zero. */
+#define MIG_PAGES_HDR_SIZE 16
 struct mig_pages_hdr {
 	uint64_t gpa;
 	uint32_t count;
 	uint32_t zero;                /* 1: count zero pages, no data follows */
 };
+/* The record's header and the pages header; the data (data_bytes) is the caller's. */
+int mig_send_pages_hdr(struct mig_chan *ch, const struct mig_pages_hdr *h, uint64_t data_bytes);
+/* -EPROTO when the record cannot hold one. */
+int mig_recv_pages_hdr(struct mig_chan *ch, const struct mig_rec *r, struct mig_pages_hdr *h);
 
+/* MIG_HINT */
+#define MIG_HINT_SIZE 16
 struct mig_hint {
 	uint64_t gpa, len;
 };
+int mig_send_hint(struct mig_chan *ch, const struct mig_hint *h);
+int mig_recv_hint(struct mig_chan *ch, const struct mig_rec *r, struct mig_hint *h);
 
 /* MIG_DISCARD: 1 to MIG_DISCARD_BATCH of these, each count pages from gpa that the
  * destination holds stale. */
 #define MIG_DISCARD_BATCH 1024
+#define MIG_DISCARD_SIZE 16
 struct mig_discard {
 	uint64_t gpa;
 	uint64_t count;
 };
+int mig_send_discards(struct mig_chan *ch, const struct mig_discard *d, uint32_t n);
+/* Into d (MIG_DISCARD_BATCH of them), their number in *n. */
+int mig_recv_discards(struct mig_chan *ch, const struct mig_rec *r, struct mig_discard *d, uint32_t *n);
 
 /* MIG_PAGE_REQ: the destination waits for a page in [gpa, gpa + pages * 4K): the source
  * sends those of them it still owes, first. */
 #define MIG_REQ_MAX_PAGES (1u << 18)  /* a 1 GiB page */
+#define MIG_PAGE_REQ_SIZE 16
 struct mig_page_req {
 	uint64_t gpa;
 	uint32_t pages;
-	uint32_t pad;
 };
+int mig_send_page_req(struct mig_chan *ch, const struct mig_page_req *q);
+int mig_recv_page_req(struct mig_chan *ch, const struct mig_rec *r, struct mig_page_req *q);
 
+/* MIG_REPLY: ok, and why not (a string, cut to fit). */
+#define MIG_REPLY_SIZE 256
 struct mig_reply {
 	uint32_t ok;
-	char msg[252];
+	char msg[252];                /* always ends with a NUL once received */
 };
+int mig_send_reply(struct mig_chan *ch, bool ok, const char *msg);
+int mig_recv_reply(struct mig_chan *ch, const struct mig_rec *r, struct mig_reply *reply);
+
+/* A record whose payload is one u32: MIG_PASS_END (the pass), MIG_POSTCOPY (1: every
+ * page is missing). */
+int mig_send_u32(struct mig_chan *ch, uint32_t type, uint32_t v);
+int mig_recv_u32(struct mig_chan *ch, const struct mig_rec *r, uint32_t *v);
+
+/* MIG_GREETING, the receiver's first words, outside any MAC. Version 1's had no version
+ * (MIG_GREETING_V1_SIZE bytes): told by its size. */
+#define MIG_NONCE_SIZE 32
+#define MIG_GREETING_SIZE 40
+#define MIG_GREETING_V1_SIZE 36
+#define MIG_GREET_KEY_REQUIRED 1u
+struct mig_greeting {
+	uint32_t flags;
+	uint32_t version;
+	uint8_t nonce[MIG_NONCE_SIZE];
+};
+void mig_greeting_encode(uint8_t out[MIG_GREETING_SIZE], const struct mig_greeting *g);
+/* From len bytes (a version 1 greeting gives version 1). -EPROTO for any other size. */
+int mig_greeting_decode(const uint8_t *in, uint32_t len, struct mig_greeting *g);
 
 #endif

@@ -99,9 +99,7 @@ struct receiver {
 
 static int reply(struct mig_chan *ch, bool ok, const char *msg)
 {
-	struct mig_reply r = { .ok = ok };
-	snprintf(r.msg, sizeof(r.msg), "%s", msg ? msg : "");
-	int e = mig_send_rec(ch, MIG_REPLY, &r, sizeof(r));
+	int e = mig_send_reply(ch, ok, msg);
 	return e ? e : mig_send_mac(ch);
 }
 
@@ -124,14 +122,14 @@ static int recv_hello(struct receiver *r, uint32_t len)
 	return reply(&r->ch, true, NULL);
 }
 
-static int recv_pages(struct receiver *r, uint32_t len)
+static int recv_pages(struct receiver *r, const struct mig_rec *rec)
 {
 	struct mig_pages_hdr h;
-	if (len < sizeof(h) || mig_recv(&r->ch, &h, sizeof(h)))
+	if (mig_recv_pages_hdr(&r->ch, rec, &h))
 		return -EPROTO;
 	uint64_t bytes = (uint64_t)h.count * SZ_4K;
 	uint8_t *dst = h.count <= MIG_BATCH ? guest_mem_ptr(&r->m->vm.mem, h.gpa, bytes, GUEST_WRITE) : NULL;
-	if (!dst || h.gpa % SZ_4K || len != sizeof(h) + (h.zero ? 0 : bytes)) {
+	if (!dst || h.gpa % SZ_4K || rec->len != MIG_PAGES_HDR_SIZE + (h.zero ? 0 : bytes)) {
 		snprintf(r->err, r->errlen, "bad page record (gpa 0x%llx, %u pages)", (unsigned long long)h.gpa, h.count);
 		return -EPROTO;
 	}
@@ -139,7 +137,7 @@ static int recv_pages(struct receiver *r, uint32_t len)
 	uint64_t *bits = filled_bits(&r->filled, h.gpa, &first);
 	r->pass.pages += h.count;
 	r->pass.zero_pages += h.zero ? h.count : 0;
-	r->pass.bytes += 8 + len;
+	r->pass.bytes += MIG_REC_SIZE + rec->len;
 	if (!h.zero) {
 		bitmap_set_range(bits, first, h.count);
 		return mig_recv(&r->ch, dst, bytes);
@@ -158,10 +156,10 @@ static int recv_pages(struct receiver *r, uint32_t len)
 
 /* A range the sender will fill: the helpers fault it in ahead of the stream. Advice, yet
  * checked like a page record: it must lie inside guest RAM. */
-static int recv_hint(struct receiver *r, uint32_t len)
+static int recv_hint(struct receiver *r, const struct mig_rec *rec)
 {
 	struct mig_hint h;
-	if (len != sizeof(h) || mig_recv(&r->ch, &h, sizeof(h)))
+	if (mig_recv_hint(&r->ch, rec, &h))
 		return -EPROTO;
 	uint8_t *p = h.len && h.len <= MIG_HINT_MAX && h.gpa % SZ_4K == 0 && h.len % SZ_4K == 0
 			     ? guest_mem_ptr(&r->m->vm.mem, h.gpa, h.len, GUEST_READ) : NULL;
@@ -175,10 +173,10 @@ static int recv_hint(struct receiver *r, uint32_t len)
 }
 
 /* Everything of the pass is in place: say so, the sender waits for it. */
-static int recv_pass_end(struct receiver *r, uint32_t len)
+static int recv_pass_end(struct receiver *r, const struct mig_rec *rec)
 {
 	uint32_t pass;
-	int e = len == sizeof(pass) ? mig_recv(&r->ch, &pass, sizeof(pass)) : -EPROTO;
+	int e = mig_recv_u32(&r->ch, rec, &pass);
 	if (e)
 		return e;
 	const struct mig_pass *p = &r->pass;
@@ -191,7 +189,7 @@ static int recv_pass_end(struct receiver *r, uint32_t len)
 	r->passes++;
 	r->pass = (struct mig_pass){ 0 };
 	r->pass_t0_ns = now_ns();
-	return mig_send_rec(&r->ch, MIG_PASS_END, &pass, sizeof(pass));
+	return mig_send_u32(&r->ch, MIG_PASS_END, pass);
 }
 
 static int recv_state(struct receiver *r, uint32_t len)
@@ -209,21 +207,21 @@ static int recv_state(struct receiver *r, uint32_t len)
 
 /* Post-copy: the source's VM is paused; the pages it names missing (all, or those
  * discarded next) are fetched on demand once the guest runs here. */
-static int recv_postcopy(struct receiver *r, uint32_t len)
+static int recv_postcopy(struct receiver *r, const struct mig_rec *rec)
 {
 	uint32_t all;
-	int e = len == sizeof(all) && !r->pc ? mig_recv(&r->ch, &all, sizeof(all)) : -EPROTO;
+	int e = !r->pc ? mig_recv_u32(&r->ch, rec, &all) : -EPROTO;
 	if (!e && (e = postcopy_dst_begin(&r->pc, r->m, all != 0, r->log_fd, r->t0_ns, r->err, r->errlen)))
 		reply(&r->ch, false, r->err);
 	return e;
 }
 
-static int recv_discard(struct receiver *r, uint32_t len)
+static int recv_discard(struct receiver *r, const struct mig_rec *rec)
 {
 	struct mig_discard d[MIG_DISCARD_BATCH];
-	bool fits = len && len % sizeof(d[0]) == 0 && len <= sizeof(d);
-	int e = fits && r->pc ? mig_recv(&r->ch, d, len) : -EPROTO;
-	for (uint32_t k = 0; !e && k < len / sizeof(d[0]); k++)
+	uint32_t n = 0;
+	int e = r->pc ? mig_recv_discards(&r->ch, rec, d, &n) : -EPROTO;
+	for (uint32_t k = 0; !e && k < n; k++)
 		if ((e = postcopy_dst_discard(r->pc, d[k].gpa, d[k].count)) == -EPROTO)
 			snprintf(r->err, r->errlen, "bad discard record (gpa 0x%llx, %llu pages)",
 				 (unsigned long long)d[k].gpa, (unsigned long long)d[k].count);
@@ -243,9 +241,7 @@ static int recv_end(struct receiver *r, bool mac_ok)
 	if (e == -EPROTO && !r->err[0])
 		snprintf(r->err, r->errlen, "the stream ended without its MAC");
 	if (r->pc) {
-		struct mig_reply rep = { .ok = e == 0 };
-		snprintf(rep.msg, sizeof(rep.msg), "%s", e ? r->err : "");
-		postcopy_dst_reply(r->pc, &rep);
+		postcopy_dst_reply(r->pc, e == 0, e ? r->err : NULL);
 	} else {
 		reply(&r->ch, e == 0, e ? r->err : NULL);
 	}
@@ -253,29 +249,29 @@ static int recv_end(struct receiver *r, bool mac_ok)
 }
 
 /* One record of the stream; 1 at its end (the VM restored or refused). */
-static int receive_record(struct receiver *r, const uint32_t hdr[2])
+static int receive_record(struct receiver *r, const struct mig_rec *rec)
 {
 	bool was_mac_ok = r->mac_ok;
 	r->mac_ok = false; /* the MAC must come right before the end */
 	/* After the switch to post-copy pages come only through userfaultfd. */
-	bool precopy_only = hdr[0] == MIG_PAGES || hdr[0] == MIG_PASS_END || hdr[0] == MIG_HINT;
+	bool precopy_only = rec->type == MIG_PAGES || rec->type == MIG_PASS_END || rec->type == MIG_HINT;
 	if (r->pc && precopy_only)
 		return -EPROTO;
-	switch (hdr[0]) {
+	switch (rec->type) {
 	case MIG_POSTCOPY:
-		return recv_postcopy(r, hdr[1]);
+		return recv_postcopy(r, rec);
 	case MIG_DISCARD:
-		return recv_discard(r, hdr[1]);
+		return recv_discard(r, rec);
 	case MIG_PAGES:
-		return recv_pages(r, hdr[1]);
+		return recv_pages(r, rec);
 	case MIG_PASS_END:
-		return recv_pass_end(r, hdr[1]);
+		return recv_pass_end(r, rec);
 	case MIG_HINT:
-		return recv_hint(r, hdr[1]);
+		return recv_hint(r, rec);
 	case MIG_STATE:
-		return recv_state(r, hdr[1]);
+		return recv_state(r, rec->len);
 	case MIG_MAC: {
-		int e = mig_check_mac(&r->ch, hdr[1]);
+		int e = mig_check_mac(&r->ch, rec->len);
 		if (e == -EBADMSG)
 			snprintf(r->err, r->errlen, "the stream was altered on its way: its MAC does not match the key's");
 		r->mac_ok = e == 0;
@@ -311,11 +307,11 @@ static int receive_stream(struct machine *m, const struct mig_chan *ch, int log_
 	int e = filled_map_init(&r.filled, &m->vm.mem);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	populate_ahead_start(&r.ahead, cpus > 0 ? (unsigned int)cpus : 1, m->vm.mem.backend.page_size);
-	uint32_t hdr[2];
-	if (!e && !(e = mig_recv(&r.ch, hdr, sizeof(hdr))))
-		e = hdr[0] == MIG_HELLO ? recv_hello(&r, hdr[1]) : -EPROTO;
-	while (!e && !(e = mig_recv(&r.ch, hdr, sizeof(hdr))))
-		e = receive_record(&r, hdr);
+	struct mig_rec rec;
+	if (!e && !(e = mig_recv_rec(&r.ch, &rec)))
+		e = rec.type == MIG_HELLO ? recv_hello(&r, rec.len) : -EPROTO;
+	while (!e && !(e = mig_recv_rec(&r.ch, &rec)))
+		e = receive_record(&r, &rec);
 	populate_ahead_stop(&r.ahead);
 	state_buf_free(&r.st);
 	filled_map_free(&r.filled);

@@ -23,17 +23,15 @@ bool mig_pages_zero(const struct guest_mem *mem, const struct ram_region *r, uin
 int mig_stream_run(struct mig_stream *st, const struct ram_region *r, uint64_t page, uint32_t n, bool zero)
 {
 	struct mig_pages_hdr h = { ram_page_gpa(r, page), n, zero };
-	uint32_t hdr[2] = { MIG_PAGES, (uint32_t)(sizeof(h) + (zero ? 0 : n * SZ_4K)) };
-	int e = mig_send(st->ch, hdr, sizeof(hdr));
-	if (!e)
-		e = mig_send(st->ch, &h, sizeof(h));
+	uint64_t data = zero ? 0 : (uint64_t)n * SZ_4K;
+	int e = mig_send_pages_hdr(st->ch, &h, data);
 	RACY_READS_BEGIN(); /* as mig_pages_zero */
 	if (!e && !zero)
-		e = mig_send(st->ch, ram_pages(st->mem, r, page, n), n * SZ_4K);
+		e = mig_send(st->ch, ram_pages(st->mem, r, page, n), data);
 	RACY_READS_END();
 	st->count->pages += n;
 	st->count->zero_pages += zero ? n : 0;
-	st->count->bytes += sizeof(hdr) + sizeof(h) + (zero ? 0 : n * SZ_4K);
+	st->count->bytes += MIG_REC_SIZE + MIG_PAGES_HDR_SIZE + data;
 	if (st->after_record)
 		st->after_record(st->ctx);
 	return e;
@@ -171,8 +169,8 @@ static int scan_chunk(struct mig_stream *st, const struct ram_region *r, uint64_
 	if (!data)
 		return 0;
 	struct mig_hint h = { ram_page_gpa(r, first), (end - first) * SZ_4K };
-	st->count->bytes += 8 + sizeof(h);
-	return mig_send_rec(st->ch, MIG_HINT, &h, sizeof(h));
+	st->count->bytes += MIG_REC_SIZE + MIG_HINT_SIZE;
+	return mig_send_hint(st->ch, &h);
 }
 
 static uint64_t chunk_end(uint64_t first, uint64_t npages)

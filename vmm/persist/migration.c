@@ -72,12 +72,11 @@ static void throttle_tick(void *ctx)
 /* The receiver's word that all of the pass is in place (mig_proto.h). */
 static int wait_pass_ack(struct mig_chan *ch, uint32_t pass)
 {
-	uint32_t hdr[2], got;
-	int e = mig_recv(ch, hdr, sizeof(hdr));
-	if (!e && (hdr[0] != MIG_PASS_END || hdr[1] != sizeof(got)))
-		e = -EPROTO;
+	struct mig_rec r;
+	uint32_t got = 0;
+	int e = mig_recv_rec(ch, &r);
 	if (!e)
-		e = mig_recv(ch, &got, sizeof(got));
+		e = r.type == MIG_PASS_END ? mig_recv_u32(ch, &r, &got) : -EPROTO;
 	return !e && got != pass ? -EPROTO : e;
 }
 
@@ -101,7 +100,7 @@ static int end_pass(struct sender *s, uint64_t t0)
 {
 	struct migration *mg = s->mg;
 	uint32_t pass = mg->pass;
-	int e = mig_send_rec(&s->ch, MIG_PASS_END, &pass, sizeof(pass));
+	int e = mig_send_u32(&s->ch, MIG_PASS_END, pass);
 	if (!e)
 		e = wait_pass_ack(&s->ch, pass);
 	s->cur.ns = now_ns() - t0;
@@ -122,13 +121,10 @@ static int end_pass(struct sender *s, uint64_t t0)
 /* The receiver's answer; with a key, followed by the MAC of all it sent. */
 static int read_reply(struct mig_chan *ch, struct mig_reply *r)
 {
-	uint32_t hdr[2];
-	int e = mig_recv(ch, hdr, sizeof(hdr));
-	if (!e && (hdr[0] != MIG_REPLY || hdr[1] != sizeof(*r)))
-		e = -EPROTO;
+	struct mig_rec rec;
+	int e = mig_recv_rec(ch, &rec);
 	if (!e)
-		e = mig_recv(ch, r, sizeof(*r));
-	r->msg[sizeof(r->msg) - 1] = 0;
+		e = rec.type == MIG_REPLY ? mig_recv_reply(ch, &rec, r) : -EPROTO;
 	return e ? e : mig_recv_mac_after(ch);
 }
 

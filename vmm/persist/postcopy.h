@@ -74,8 +74,7 @@ int postcopy_dst_discard(struct postcopy_dst *p, uint64_t gpa, uint64_t count);
  * connection over (a duplicate of ch's descriptor); from here on the receiver's words go
  * through postcopy_dst_reply. */
 int postcopy_dst_run(struct postcopy_dst *p, const struct mig_chan *ch);
-struct mig_reply;
-int postcopy_dst_reply(struct postcopy_dst *p, const struct mig_reply *r);
+int postcopy_dst_reply(struct postcopy_dst *p, bool ok, const char *msg);
 /* Waits for the page thread (all memory in, or the source lost), writes the records, and
  * frees everything. Safe with NULL. */
 void postcopy_dst_finish(struct postcopy_dst *p);

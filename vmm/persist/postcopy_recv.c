@@ -43,10 +43,15 @@ struct postcopy_dst {
 	uint8_t bounce[MIG_BATCH * SZ_4K];
 };
 
-static int send_locked(struct postcopy_dst *p, uint32_t type, const void *data, size_t len)
+/* The fault thread asks while the page thread confirms: one record and its MAC at a
+ * time. Between send_begin and send_end, the caller sends one record. */
+static void send_begin(struct postcopy_dst *p)
 {
 	pthread_mutex_lock(&p->tx_lock);
-	int e = mig_send_rec(&p->ch, type, data, len);
+}
+
+static int send_end(struct postcopy_dst *p, int e)
+{
 	if (!e)
 		e = mig_send_mac(&p->ch);
 	pthread_mutex_unlock(&p->tx_lock);
@@ -63,8 +68,9 @@ static int request(void *ctx, uint64_t gpa, uint32_t pages)
 	if (!ram_region_at(&p->m->vm.mem, gpa, &reg, &page))
 		return -EFAULT; /* uffd_fill registers RAM only */
 	uint64_t left = reg.pages - page;
-	struct mig_page_req r = { gpa, pages < REQ_AHEAD ? (uint32_t)(left < REQ_AHEAD ? left : REQ_AHEAD) : pages, 0 };
-	return send_locked(p, MIG_PAGE_REQ, &r, sizeof(r));
+	struct mig_page_req r = { gpa, pages < REQ_AHEAD ? (uint32_t)(left < REQ_AHEAD ? left : REQ_AHEAD) : pages };
+	send_begin(p);
+	return send_end(p, mig_send_page_req(&p->ch, &r));
 }
 
 /* A failure to ask means the connection is gone: the page thread reports it. */
@@ -77,13 +83,14 @@ static void *fault_thread(void *arg)
 
 /* ---- the page thread ---- */
 
-static int take_pages(struct postcopy_dst *p, uint32_t len)
+static int take_pages(struct postcopy_dst *p, const struct mig_rec *rec)
 {
 	struct mig_pages_hdr h;
-	if (len < sizeof(h) || mig_recv(&p->rx, &h, sizeof(h)))
+	if (mig_recv_pages_hdr(&p->rx, rec, &h))
 		return -EPROTO;
 	uint64_t bytes = (uint64_t)h.count * SZ_4K;
-	bool ok = h.count && h.count <= MIG_BATCH && h.gpa % SZ_4K == 0 && len == sizeof(h) + (h.zero ? 0 : bytes) &&
+	bool ok = h.count && h.count <= MIG_BATCH && h.gpa % SZ_4K == 0 &&
+		  rec->len == MIG_PAGES_HDR_SIZE + (h.zero ? 0 : bytes) &&
 		  guest_mem_ptr(&p->m->vm.mem, h.gpa, bytes, GUEST_READ);
 	if (!ok) {
 		snprintf(p->err, sizeof(p->err), "bad page record (gpa 0x%" PRIx64 ", %u pages)", h.gpa, h.count);
@@ -95,7 +102,7 @@ static int take_pages(struct postcopy_dst *p, uint32_t len)
 		e = mig_recv_mac_after(&p->rx);
 	if (e == -EBADMSG)
 		snprintf(p->err, sizeof(p->err), "a page record was altered on its way: its MAC does not match");
-	p->bytes += 8 + len;
+	p->bytes += MIG_REC_SIZE + rec->len;
 	return e ? e : uffd_fill_put(p->fill, h.gpa, h.count, h.zero ? NULL : p->bounce);
 }
 
@@ -108,16 +115,20 @@ static int take_done(struct postcopy_dst *p, uint32_t len)
 		snprintf(p->err, sizeof(p->err), "the source ended with %" PRIu64 " pages never sent", missing);
 		e = -EPROTO;
 	}
-	return e ? e : send_locked(p, MIG_POSTCOPY_DONE, NULL, 0) ?: 1;
+	if (e)
+		return e;
+	send_begin(p);
+	return send_end(p, mig_send_rec(&p->ch, MIG_POSTCOPY_DONE, NULL, 0)) ?: 1;
 }
 
 static int page_loop(struct postcopy_dst *p)
 {
 	for (;;) {
-		uint32_t hdr[2];
-		int e = mig_recv(&p->rx, hdr, sizeof(hdr));
+		struct mig_rec rec;
+		int e = mig_recv_rec(&p->rx, &rec);
 		if (!e)
-			e = hdr[0] == MIG_PAGES ? take_pages(p, hdr[1]) : hdr[0] == MIG_POSTCOPY_DONE ? take_done(p, hdr[1]) : -EPROTO;
+			e = rec.type == MIG_PAGES ? take_pages(p, &rec) : rec.type == MIG_POSTCOPY_DONE ? take_done(p, rec.len)
+											: -EPROTO;
 		if (e)
 			return e == 1 ? 0 : e;
 	}
@@ -222,9 +233,10 @@ int postcopy_dst_run(struct postcopy_dst *p, const struct mig_chan *ch)
 	return e;
 }
 
-int postcopy_dst_reply(struct postcopy_dst *p, const struct mig_reply *r)
+int postcopy_dst_reply(struct postcopy_dst *p, bool ok, const char *msg)
 {
-	return send_locked(p, MIG_REPLY, r, sizeof(*r));
+	send_begin(p);
+	return send_end(p, mig_send_reply(&p->ch, ok, msg));
 }
 
 void postcopy_dst_abort(struct postcopy_dst *p)

@@ -59,8 +59,7 @@ int postcopy_src_hot_first(struct postcopy_src *p, struct working_set *w, unsign
 
 int postcopy_src_switch(struct postcopy_src *p)
 {
-	uint32_t all = p->left != 0;
-	return mig_send_rec(p->ch, MIG_POSTCOPY, &all, sizeof(all));
+	return mig_send_u32(p->ch, MIG_POSTCOPY, p->left != 0);
 }
 
 /* The run of dirty pages from pg, bridging gaps of up to DISCARD_GAP clean pages (which
@@ -84,7 +83,7 @@ static void join_gaps(const uint64_t *bits, uint64_t *pos, uint64_t pages, struc
  * 120 ms for 20,000 scattered pages. */
 static int flush_discards(struct postcopy_src *p, struct mig_discard *batch, uint32_t *n)
 {
-	int e = *n ? mig_send_rec(p->ch, MIG_DISCARD, batch, *n * sizeof(*batch)) : 0;
+	int e = *n ? mig_send_discards(p->ch, batch, *n) : 0;
 	*n = 0;
 	return e;
 }
@@ -187,22 +186,21 @@ static int answer_request(struct postcopy_src *p, const struct mig_page_req *r)
  * 1 when it confirmed it has everything. */
 static int take_record(struct postcopy_src *p, char *err, size_t errlen)
 {
-	uint32_t hdr[2];
-	int e = mig_recv(p->ch, hdr, sizeof(hdr));
+	struct mig_rec rec;
+	int e = mig_recv_rec(p->ch, &rec);
 	if (e)
 		return e;
-	switch (hdr[0]) {
+	switch (rec.type) {
 	case MIG_PAGE_REQ: {
 		struct mig_page_req r;
-		e = hdr[1] == sizeof(r) ? mig_recv(p->ch, &r, sizeof(r)) : -EPROTO;
+		e = mig_recv_page_req(p->ch, &rec, &r);
 		if (!e)
 			e = mig_recv_mac_after(p->ch);
 		return e ? e : answer_request(p, &r);
 	}
 	case MIG_REPLY: {
 		struct mig_reply r;
-		e = hdr[1] == sizeof(r) ? mig_recv(p->ch, &r, sizeof(r)) : -EPROTO;
-		r.msg[sizeof(r.msg) - 1] = 0;
+		e = mig_recv_reply(p->ch, &rec, &r);
 		if (!e)
 			e = mig_recv_mac_after(p->ch);
 		if (!e && !r.ok) {
@@ -214,7 +212,7 @@ static int take_record(struct postcopy_src *p, char *err, size_t errlen)
 		return e;
 	}
 	case MIG_POSTCOPY_DONE:
-		e = hdr[1] == 0 ? mig_recv_mac_after(p->ch) : -EPROTO;
+		e = rec.len == 0 ? mig_recv_mac_after(p->ch) : -EPROTO;
 		return e ? e : p->started && !p->left ? 1 : -EPROTO;
 	}
 	return -EPROTO;
