@@ -79,9 +79,10 @@ struct __attribute__((packed)) acpi_facs {
 };
 
 #define FADT_WBINVD          (1u << 0)
+#define FADT_PWR_BUTTON      (1u << 4)   /* no fixed-feature power button */
+#define FADT_SLP_BUTTON      (1u << 5)   /* no fixed-feature sleep button */
 #define FADT_RESET_REG_SUP   (1u << 10)
 #define IAPC_LEGACY_DEVICES  (1u << 0)
-#define IAPC_8042            (1u << 1)
 #define IAPC_NO_VGA          (1u << 2)
 #define GAS_SYSTEM_IO        1
 #define GAS_ACCESS_BYTE      1
@@ -261,8 +262,13 @@ static void build_fadt(struct acpi_fadt *f, uint64_t dsdt_gpa, uint64_t facs_gpa
 	f->pm1a_cnt_blk = PORT_ACPI_PM1_CNT;
 	f->pm1_evt_len = 4;
 	f->pm1_cnt_len = 2;
-	f->iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_8042 | IAPC_NO_VGA;
-	f->flags = FADT_WBINVD | FADT_RESET_REG_SUP;
+	/* No 8042: pagoda's is only its reset line (reboot=k, and the reset register below).
+	 * Saying one is there made Linux probe it for a keyboard, 1.1 s in the x86 lab
+	 * ("i8042: Can't read CTR"); told it is absent, Linux does not look. */
+	f->iapc_boot_arch = IAPC_LEGACY_DEVICES | IAPC_NO_VGA;
+	/* Nor fixed power and sleep buttons: nothing presses them, and Linux's attempt to
+	 * enable their events failed with two errors each. */
+	f->flags = FADT_WBINVD | FADT_PWR_BUTTON | FADT_SLP_BUTTON | FADT_RESET_REG_SUP;
 	f->reset_reg = (struct acpi_gas){ GAS_SYSTEM_IO, 8, 0, GAS_ACCESS_BYTE, 0x64 };
 	f->reset_value = 0xfe;
 	memcpy(&f->hypervisor_id, "PAGODA", 6);

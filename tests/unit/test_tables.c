@@ -78,6 +78,9 @@ static void acpi(void)
 	CHECK_EQ(u32(fadt + 4), 276);
 	CHECK_EQ(sum(fadt, 276), 0);
 	CHECK(!(u32(fadt + 112) & (1u << 20)));          /* not HW-reduced: keeps the ISA IRQs */
+	CHECK_EQ(u32(fadt + 112) & (3u << 4), 3u << 4);  /* no fixed power or sleep button */
+	/* IAPC_BOOT_ARCH: legacy devices (the 8250, the RTC), no 8042 for Linux to probe */
+	CHECK_EQ(fadt[109] | fadt[110] << 8, 1u << 0 | 1u << 2);
 	CHECK_EQ(u32(fadt + 56), PORT_ACPI_PM1_EVT);
 	CHECK_EQ(u32(fadt + 64), PORT_ACPI_PM1_CNT);
 	CHECK_EQ(fadt[88], 4);
