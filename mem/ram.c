@@ -30,6 +30,15 @@ bool ram_region_at(const struct guest_mem *m, uint64_t gpa, struct ram_region *r
 	return true;
 }
 
+uint64_t ram_fault_span(const struct guest_mem *m, uint64_t gpa, uint64_t asked, uint64_t ahead, struct ram_region *r,
+			uint64_t *page)
+{
+	if (!ram_region_at(m, gpa, r, page))
+		return 0;
+	uint64_t left = r->pages - *page;
+	return asked >= ahead ? asked : left < ahead ? left : ahead;
+}
+
 uint8_t *ram_pages(const struct guest_mem *m, const struct ram_region *r, uint64_t page, uint64_t n)
 {
 	assert(r->index < m->slots.nr && page <= r->pages && n <= r->pages - page);

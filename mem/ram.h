@@ -26,6 +26,13 @@ struct ram_region ram_region(const struct guest_mem *m, uint32_t i);
 /* The region holding gpa, and gpa's page in it; false when gpa is not RAM. */
 bool ram_region_at(const struct guest_mem *m, uint64_t gpa, struct ram_region *r, uint64_t *page);
 
+/* What a fault at gpa for `asked` pages brings in (lazy restore, post-copy): the pages
+ * asked for, or when fewer than `ahead`, up to `ahead` pages from gpa within its region,
+ * so the next faults find theirs in place. 0 when gpa is not RAM; else r and *page are
+ * gpa's region and page. */
+uint64_t ram_fault_span(const struct guest_mem *m, uint64_t gpa, uint64_t asked, uint64_t ahead, struct ram_region *r,
+			uint64_t *page);
+
 static inline uint64_t ram_page_gpa(const struct ram_region *r, uint64_t page)
 {
 	return r->gpa + page * SZ_4K;

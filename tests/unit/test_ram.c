@@ -121,6 +121,12 @@ static void regions(void)
 	CHECK(ram_region_at(&m, 0x1000, &r, &page) && r.index == 0 && page == 1);
 	CHECK(!ram_region_at(&m, 3 * SZ_1G + 0x1000, &r, &page)); /* the PCI hole */
 	CHECK(!ram_region_at(&m, 4 * SZ_1G + 4 * SZ_2M, &r, &page));
+	/* A fault brings what it asked for, or 16 pages ahead within its region. */
+	CHECK_EQ(ram_fault_span(&m, 4 * SZ_1G, 1, 16, &r, &page), 16);
+	CHECK_EQ(ram_fault_span(&m, 4 * SZ_1G, 512, 16, &r, &page), 512);
+	CHECK_EQ(ram_fault_span(&m, 4 * SZ_1G + 4 * SZ_2M - 3 * SZ_4K, 1, 16, &r, &page), 3);
+	CHECK(r.index == 1 && page == hi.pages - 3);
+	CHECK_EQ(ram_fault_span(&m, 3 * SZ_1G + SZ_4K, 1, 16, &r, &page), 0);
 	uint64_t **bits = ram_bitmaps_alloc(&m);
 	CHECK(bits && bitmap_count(bits[1], 0, hi.pages) == 0);
 	ram_bitmaps_free(&m, bits);

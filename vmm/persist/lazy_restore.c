@@ -118,11 +118,9 @@ static int on_miss(void *ctx, uint64_t gpa, uint32_t pages)
 {
 	struct lazy_restore *l = ctx;
 	struct ram_region r;
-	uint64_t page;
-	if (!ram_region_at(&l->m->vm.mem, gpa, &r, &page))
+	uint64_t page, n = ram_fault_span(&l->m->vm.mem, gpa, pages, FAULT_AHEAD, &r, &page);
+	if (!n)
 		return -EFAULT; /* uffd_fill registers RAM only */
-	uint64_t left = r.pages - page;
-	uint64_t n = pages >= FAULT_AHEAD ? pages : left < FAULT_AHEAD ? left : FAULT_AHEAD;
 	int e = bring(l, l->fault_buf, &r, page, n);
 	if (e)
 		lost(l, e);

@@ -64,11 +64,10 @@ static int request(void *ctx, uint64_t gpa, uint32_t pages)
 {
 	struct postcopy_dst *p = ctx;
 	struct ram_region reg;
-	uint64_t page;
-	if (!ram_region_at(&p->m->vm.mem, gpa, &reg, &page))
+	uint64_t page, n = ram_fault_span(&p->m->vm.mem, gpa, pages, REQ_AHEAD, &reg, &page);
+	if (!n)
 		return -EFAULT; /* uffd_fill registers RAM only */
-	uint64_t left = reg.pages - page;
-	struct mig_page_req r = { gpa, pages < REQ_AHEAD ? (uint32_t)(left < REQ_AHEAD ? left : REQ_AHEAD) : pages };
+	struct mig_page_req r = { gpa, (uint32_t)n };
 	send_begin(p);
 	return send_end(p, mig_send_page_req(&p->ch, &r));
 }
