@@ -37,6 +37,14 @@ void smaps_usage(const char *text, uint64_t start, uint64_t end, struct region_u
 			 (v = field_kb(line, "Private_Hugetlb")) != UINT64_MAX) {
 			u->huge += v;
 			u->rss += v;
+		} else if ((v = field_kb(line, "Shared_Clean")) != UINT64_MAX ||
+			   (v = field_kb(line, "Shared_Dirty")) != UINT64_MAX) {
+			u->shared += v;
+		} else if ((v = field_kb(line, "Private_Clean")) != UINT64_MAX ||
+			   (v = field_kb(line, "Private_Dirty")) != UINT64_MAX) {
+			u->private_ += v;
+		} else if ((v = field_kb(line, "Pss")) != UINT64_MAX) {
+			u->pss += v;
 		} else if ((v = field_kb(line, "KernelPageSize")) != UINT64_MAX && !u->kernel_page)
 			u->kernel_page = v;
 	}
@@ -105,9 +113,10 @@ void mem_stats_print(const struct guest_mem *m, int vm_fd, FILE *out)
 		const struct mem_range *r = &m->layout.ram[i];
 		struct region_usage u = region_usage(m, smaps, i);
 		fprintf(out, "stats: region gpa=0x%" PRIx64 " size=%" PRIu64 "M hva=0x%" PRIx64
-			" resident=%" PRIu64 "M huge=%" PRIu64 "M kernel_page=%" PRIu64 "kB\n",
+			" resident=%" PRIu64 "M huge=%" PRIu64 "M kernel_page=%" PRIu64 "kB private=%" PRIu64
+			"K shared=%" PRIu64 "K pss=%" PRIu64 "K\n",
 			r->gpa, r->size >> 20, (uint64_t)(uintptr_t)(m->base + r->gpa), u.rss >> 20, u.huge >> 20,
-			u.kernel_page >> 10);
+			u.kernel_page >> 10, u.private_ >> 10, u.shared >> 10, u.pss >> 10);
 	}
 	free(smaps);
 	struct mem_usage k = { 0 };
@@ -128,6 +137,9 @@ void mem_stats_collect(const struct guest_mem *m, int vm_fd, struct mem_usage *u
 		struct region_usage ru = region_usage(m, smaps, i);
 		u->rss += ru.rss;
 		u->huge += ru.huge;
+		u->shared += ru.shared;
+		u->private_ += ru.private_;
+		u->pss += ru.pss;
 	}
 	free(smaps);
 	if (vm_fd >= 0)

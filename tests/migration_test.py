@@ -134,6 +134,42 @@ def snapshot(pagoda, guest, d, restore_args=()):
     return check_continuity(src, dst) or lazy_reported(restore_args, dst.text())
 
 
+def snapshot_cow_shared(pagoda, guest, d):
+    """Two VMs restored copy-on-write from one snapshot share its unchanged pages through
+    the page cache: while both run, each one's stats show shared bytes and a proportional
+    share (PSS) below its resident bytes; both then go on from the snapshot's point."""
+    import json
+    sock, snap = os.path.join(d, "api.sock"), os.path.join(d, "snap")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
+    if not src.wait_for(r"^tick 3 verified"):
+        return "the guest never reached tick 3"
+    for c in (["pause"], ["snapshot", snap], ["stop"]):
+        rc, out = ctl(pagoda, sock, *c)
+        if rc:
+            return f"ctl {c[0]} failed: {out}"
+    src.finish()
+    socks = [os.path.join(d, f"fork{i}.sock") for i in range(2)]
+    forks = [VM([pagoda, "restore", snap, "--restore-memory", "cow", "--memory-backend", "anon", "--api-sock", s,
+                 "--timeout", "120"]) for s in socks]
+    try:
+        last = max(ticks(src.text()))
+        for f in forks:
+            if not f.wait_for(rf"^tick {last + 2} verified"):
+                return "a restored VM did not run on: " + f.text()
+        for s in socks:
+            rc, out = ctl(pagoda, s, "stats")
+            mem = json.loads(out)["memory"]
+            print(mem)
+            if not (mem["shared"] > 0 and mem["pss"] < mem["resident"] and mem["private"] < mem["resident"]):
+                return f"a VM restored copy-on-write beside another shares nothing with it: {mem}"
+    finally:
+        for s in socks:
+            ctl(pagoda, s, "stop")
+        for f in forks:
+            f.finish()
+    return None
+
+
 def lazy_reported(restore_args, text):
     """A lazy restore says when all memory was in place, and how much it read."""
     if "lazy" in restore_args and not re.search(r"restore: all memory in place: [\d.]+ MiB read", text):
@@ -1133,6 +1169,7 @@ def key_case(name):
 CASES = {
     "snapshot-copy": ("migrate", snapshot),
     "snapshot-map": ("migrate", lambda p, g, d: snapshot(p, g, d, ["--restore-memory", "map", "--memory-backend", "anon"])),
+    "snapshot-cow-shared": ("migrate", snapshot_cow_shared),
     "snapshot-lazy": ("migrate", lambda p, g, d: snapshot(p, g, d, ["--restore-memory", "lazy"])),
     "snapshot-lazy-memfd": ("migrate", lambda p, g, d: snapshot(p, g, d, ["--restore-memory", "lazy",
                                                                           "--memory-backend", "memfd"])),

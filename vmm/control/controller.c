@@ -61,11 +61,13 @@ static int cmd_stats(struct controller *c, char *reply, size_t len)
 	mem_stats_collect(&m->vm.mem, m->vm.vm_fd, &u);
 	const struct dirty_stats *d = m->dirty_inited ? &m->dirty.st : NULL;
 	int n = snprintf(reply, len, OK ", \"state\": \"%s\", \"uptime_s\": %.3f, \"memory\": {\"size\": %" PRIu64
-			 ", \"backend\": \"%s\", \"resident\": %" PRIu64 ", \"huge\": %" PRIu64 ", \"kvm_pages_4k\": %" PRIu64
+			 ", \"backend\": \"%s\", \"resident\": %" PRIu64 ", \"huge\": %" PRIu64 ", \"shared\": %" PRIu64
+			 ", \"private\": %" PRIu64 ", \"pss\": %" PRIu64 ", \"kvm_pages_4k\": %" PRIu64
 			 ", \"kvm_pages_2m\": %" PRIu64 ", \"kvm_pages_1g\": %" PRIu64 "}, \"dirty\": {\"mode\": \"%s\", \"active\": %s"
 			 ", \"harvests\": %" PRIu64 ", \"last_pages\": %" PRIu64 ", \"ring_full_exits\": %" PRIu64 "}, \"vcpu_exits\": [",
 			 m->vm.paused ? "paused" : "running", (double)(now_ns() - m->t_start_ns) / 1e9,
-			 m->vm.mem.layout.ram_size, m->vm.mem.backend.desc, u.rss, u.huge, u.pages_4k, u.pages_2m, u.pages_1g,
+			 m->vm.mem.layout.ram_size, m->vm.mem.backend.desc, u.rss, u.huge, u.shared, u.private_, u.pss,
+			 u.pages_4k, u.pages_2m, u.pages_1g,
 			 d ? dirty_mode_name(m->dirty.mode) : "none", d && m->dirty.active ? "true" : "false",
 			 d ? d->harvests : 0, d ? d->pages : 0, d ? d->ring_full_exits : 0);
 	for (unsigned int i = 0; i < m->vm.nr_vcpus && n > 0 && (size_t)n < len; i++)

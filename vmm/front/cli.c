@@ -115,9 +115,11 @@ const char cli_run_usage[] =
 	"                        either side: start, each pass (pages, bytes, rate, what was\n"
 	"                        dirtied meanwhile), end (downtime and where it went);\n"
 	"                        tools/migration-plot draws them\n"
-	"      --restore-memory copy|map|lazy  pagoda restore: copy the snapshot's memory in\n"
-	"                        first (default); map the file privately (anon/thp only, the\n"
-	"                        guest's memory stays the file's page cache); or lazy: the\n"
+	"      --restore-memory copy|cow|lazy  pagoda restore: copy the snapshot's memory in\n"
+	"                        first (default); cow: map the file privately, copy-on-write\n"
+	"                        (anon/thp only; VMs restored from one snapshot share its\n"
+	"                        unchanged pages in the page cache, --stats shows private,\n"
+	"                        shared and PSS bytes; map is the old name); or lazy: the\n"
 	"                        guest starts at once, pages read as touched and the rest in\n"
 	"                        the background, into any backing but a private file\n"
 	"      --seccomp on|log|off  per-thread system call filters (default on); a call\n"
@@ -561,11 +563,12 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 			return fail(err, errlen, "--seccomp '%s': use on, log or off", arg);
 		return 0;
 	case OPT_RESTORE_MEM:
-		if (!strcmp(arg, "copy") || !strcmp(arg, "map") || !strcmp(arg, "lazy")) {
-			cfg->restore_memory = !strcmp(arg, "copy") ? RESTORE_COPY : !strcmp(arg, "map") ? RESTORE_MAP : RESTORE_LAZY;
+		bool cow = !strcmp(arg, "cow") || !strcmp(arg, "map");
+		if (!strcmp(arg, "copy") || cow || !strcmp(arg, "lazy")) {
+			cfg->restore_memory = !strcmp(arg, "copy") ? RESTORE_COPY : cow ? RESTORE_MAP : RESTORE_LAZY;
 			return 0;
 		}
-		return fail(err, errlen, "--restore-memory '%s': use copy, map or lazy", arg);
+		return fail(err, errlen, "--restore-memory '%s': use copy, cow or lazy", arg);
 	}
 	return 1;
 }

@@ -288,7 +288,7 @@ int snapshot_load_memory(struct machine *m, const char *dir, bool map, char *err
 {
 	struct guest_mem *mem = &m->vm.mem;
 	if (map && mem_backend_is_shared(&mem->backend)) {
-		snprintf(err, errlen, "--restore-memory map needs private guest RAM: use --memory-backend anon or thp, or copy");
+		snprintf(err, errlen, "--restore-memory cow needs private guest RAM: use --memory-backend anon or thp, or copy");
 		return -EINVAL;
 	}
 	struct snapshot_layer layers[SNAPSHOT_MAX_CHAIN];
