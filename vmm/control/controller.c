@@ -107,15 +107,15 @@ static void on_rate_window(void *opaque, uint32_t events)
 	(void)events;
 	if (read(c->rate_fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return;
-	struct dirty_log *d = &c->m->dirty;
 	char reply[512];
-	double secs = (double)(now_ns() - c->rate_t0_ns) / 1e9;
-	if (dirty_log_harvest(d))
+	struct dirty_rate_window w;
+	if (dirty_rate_window(&c->rate, &w))
 		controller_fail(reply, sizeof(reply), "harvesting dirty pages failed", NULL);
 	else
 		snprintf(reply, sizeof(reply), OK ", \"seconds\": %.3f, \"pages\": %" PRIu64 ", \"pages_per_s\": %.0f"
-			 ", \"mib_per_s\": %.2f, \"mode\": \"%s\"}", secs, d->st.pages, (double)d->st.pages / secs,
-			 (double)d->st.pages * 4096 / secs / (1 << 20), dirty_mode_name(d->mode));
+			 ", \"mib_per_s\": %.2f, \"mode\": \"%s\"}", w.seconds, w.pages, w.pages_per_s, w.mib_per_s,
+			 dirty_mode_name(c->m->dirty.mode));
+	dirty_rate_free(&c->rate);
 	machine_dirty_log_stop(c->m);
 	event_loop_remove(c->loop, c->rate_fd);
 	close(c->rate_fd);
@@ -135,15 +135,18 @@ static int cmd_dirty_rate(struct controller *c, int client, const char *arg, cha
 	if (m->dirty.active || c->rate_fd >= 0)
 		return controller_fail(reply, len, "dirty logging is busy (--dirty-rate, a migration or a measurement)", NULL);
 	c->rate_fd = timer_open(s, false);
-	if (c->rate_fd < 0 || dirty_log_start(&m->dirty, &m->vm.mem) || dirty_log_drain(&m->dirty) ||
+	bool logging = false;
+	if (c->rate_fd < 0 || !(logging = !dirty_rate_start(&c->rate, &m->dirty, &m->vm.mem)) ||
 	    event_loop_add(c->loop, c->rate_fd, EPOLLIN, on_rate_window, c)) {
 		if (c->rate_fd >= 0)
 			close(c->rate_fd);
 		c->rate_fd = -1;
+		if (logging)
+			machine_dirty_log_stop(m);
+		dirty_rate_free(&c->rate);
 		return controller_fail(reply, len, "could not start the measurement", NULL);
 	}
 	c->rate_client = client;
-	c->rate_t0_ns = now_ns();
 	return 1;
 }
 
@@ -238,6 +241,7 @@ void controller_close(struct controller *c)
 		close(c->rate_fd);
 		c->rate_fd = -1;
 	}
+	dirty_rate_free(&c->rate);
 	if (c->mig) {
 		if (atomic_load(&c->m->vm.exit_code) != EXIT_GUEST_OFF || migration_running(c->mig)) {
 			/* The guest, a signal or an error ends the VM mid-migration. */

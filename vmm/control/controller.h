@@ -8,6 +8,7 @@
 
 #include "api.h"
 #include "../core/machine.h"
+#include "../../mem/dirty_rate.h"
 
 struct migration;
 
@@ -18,7 +19,7 @@ struct controller {
 	bool api_open;
 	int rate_fd;               /* a dirty-rate window in progress, or -1 */
 	int rate_client;
-	uint64_t rate_t0_ns;
+	struct dirty_rate rate;
 	struct migration *mig;     /* the outgoing migration, once one was asked */
 	int mig_efd;               /* the migration thread's end */
 	int mig_client;            /* waiting for the migration's end, or -1 */

@@ -72,11 +72,10 @@ static int setup_memory(struct machine *m)
 		return e;
 	int slots = ioctl(m->vm.kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_NR_MEMSLOTS);
 	int v2 = ioctl(m->vm.vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_USER_MEMORY2);
-	const char *skew = getenv("PAGODA_TEST_HVA_SKEW"); /* test only: see mem/guest_mem.h */
 	struct guest_mem_opts o = {
 		.backend = m->cfg.backend, .vm_fd = m->vm.vm_fd,
 		.max_slots = slots > 0 ? (uint32_t)slots : 32, .use_v2 = v2 > 0,
-		.hva_skew = skew ? strtoull(skew, NULL, 0) : 0,
+		.hva_skew = m->cfg.test_hva_skew,
 	};
 	e = guest_mem_create(&m->vm.mem, &l, &o, m->err, sizeof(m->err));
 	if (!e)

@@ -53,6 +53,7 @@ struct machine_config {
 	unsigned int cpus;
 	enum cpu_model cpu;
 	struct mem_backend_config backend;
+	uint64_t test_hva_skew;        /* tests only: mem/guest_mem.h's hva_skew */
 	unsigned int prefault_threads; /* 0: no prefault */
 	bool dirty_wanted;             /* dirty tracking set up (logging starts when asked) */
 	bool dirty_implicit;           /* set up only for the control socket: choose quietly */

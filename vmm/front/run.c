@@ -20,6 +20,7 @@
 #include "../core/event_loop.h"
 #include "../control/controller.h"
 #include "../core/machine.h"
+#include "../../mem/dirty_rate.h"
 #include "../../mem/working_set.h"
 #include "../../util/clock.h"
 #include "../persist/lazy_restore.h"
@@ -48,8 +49,7 @@ struct run {
 	int mig_log_fd;              /* --migration-log, or -1 */
 	struct postcopy_dst *postcopy; /* an incoming post-copy still fetching memory */
 	struct lazy_restore *lazy;     /* a lazy restore still reading memory */
-	uint64_t rate_last_ns;
-	uint64_t *rate_last_vcpu;    /* ring mode: pages collected per vCPU at the last window */
+	struct dirty_rate rate;      /* --dirty-rate */
 	struct controller ctl;
 	bool ctl_open;
 	bool late_teardown;          /* the helper that can hold the VM past pagoda's exit runs */
@@ -104,24 +104,18 @@ static void on_dirty_rate(void *opaque, uint32_t events)
 	(void)events;
 	if (read(r->rate_fd, &ticks, sizeof(ticks)) != sizeof(ticks))
 		return;
-	struct dirty_log *d = &r->m.dirty;
-	if (dirty_log_harvest(d)) {
+	struct dirty_rate_window w;
+	if (dirty_rate_window(&r->rate, &w)) {
 		fprintf(stderr, "pagoda: dirty-rate: harvest failed\n");
 		return;
 	}
-	uint64_t now = now_ns();
-	double secs = (double)(now - r->rate_last_ns) / 1e9;
-	r->rate_last_ns = now;
+	const struct dirty_log *d = &r->m.dirty;
 	char line[512];
 	int n = snprintf(line, sizeof(line), "pagoda: dirty-rate: %.2f s: %.0f pages/s, %.1f MiB/s (%s)",
-			 secs, (double)d->st.pages / secs, (double)d->st.pages * 4096 / secs / (1 << 20),
-			 dirty_mode_name(d->mode));
-	for (unsigned int v = 0; v < d->nr_rings && n < (int)sizeof(line) - 40; v++) {
-		uint64_t c = d->rings[v].collected;
+			 w.seconds, w.pages_per_s, w.mib_per_s, dirty_mode_name(d->mode));
+	for (unsigned int v = 0; v < d->nr_rings && n < (int)sizeof(line) - 40; v++)
 		n += snprintf(line + n, sizeof(line) - (size_t)n, "%s vCPU %u: %.0f/s", v ? "," : " [", v,
-			      (double)(c - r->rate_last_vcpu[v]) / secs);
-		r->rate_last_vcpu[v] = c;
-	}
+			      dirty_rate_vcpu(&r->rate, v, &w));
 	fprintf(stderr, "%s%s\n", line, d->nr_rings ? "]" : "");
 }
 
@@ -130,18 +124,12 @@ static int setup_dirty_rate(struct run *r)
 {
 	if (r->cfg.dirty_rate_s <= 0)
 		return 0;
-	int e = dirty_log_start(&r->m.dirty, &r->m.vm.mem);
-	if (!e)
-		e = dirty_log_drain(&r->m.dirty); /* the first window counts real writes only */
+	int e = dirty_rate_start(&r->rate, &r->m.dirty, &r->m.vm.mem);
 	if (e)
 		return e;
-	r->rate_last_vcpu = calloc(r->m.vm.nr_vcpus, sizeof(uint64_t));
-	if (!r->rate_last_vcpu)
-		return -ENOMEM;
 	r->rate_fd = timer_open(r->cfg.dirty_rate_s, true);
 	if (r->rate_fd < 0)
 		return r->rate_fd;
-	r->rate_last_ns = now_ns();
 	return event_loop_add(&r->loop, r->rate_fd, EPOLLIN, on_dirty_rate, r);
 }
 
@@ -419,7 +407,7 @@ static void teardown(struct run *r)
 		close(r->watchdog_fd);
 	if (r->mig_log_fd >= 0)
 		close(r->mig_log_fd);
-	free(r->rate_last_vcpu);
+	dirty_rate_free(&r->rate);
 }
 
 static const char *prog_name(const struct run *r)
