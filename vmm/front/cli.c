@@ -563,12 +563,15 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 			return fail(err, errlen, "--seccomp '%s': use on, log or off", arg);
 		return 0;
 	case OPT_RESTORE_MEM:
-		bool cow = !strcmp(arg, "cow") || !strcmp(arg, "map");
-		if (!strcmp(arg, "copy") || cow || !strcmp(arg, "lazy")) {
-			cfg->restore_memory = !strcmp(arg, "copy") ? RESTORE_COPY : cow ? RESTORE_MAP : RESTORE_LAZY;
-			return 0;
-		}
-		return fail(err, errlen, "--restore-memory '%s': use copy, cow or lazy", arg);
+		if (!strcmp(arg, "copy"))
+			cfg->restore_memory = RESTORE_COPY;
+		else if (!strcmp(arg, "cow") || !strcmp(arg, "map")) /* map: its first name */
+			cfg->restore_memory = RESTORE_MAP;
+		else if (!strcmp(arg, "lazy"))
+			cfg->restore_memory = RESTORE_LAZY;
+		else
+			return fail(err, errlen, "--restore-memory '%s': use copy, cow or lazy", arg);
+		return 0;
 	}
 	return 1;
 }
