@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "p9_server.h"
+#include "fs/p9_server.h"
 
 struct virtio_p9 {
 	struct virtio_dev dev;

@@ -7,7 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "share_dir.h"
+#include "fs/share_dir.h"
 #include "virtio_dev.h"
 
 #define P9_TAG_MAX 64

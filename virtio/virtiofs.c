@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "fuse_server.h"
+#include "fs/fuse_server.h"
 
 struct virtio_fs {
 	struct virtio_dev dev;

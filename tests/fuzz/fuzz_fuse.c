@@ -8,7 +8,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../virtio/fuse_server.h"
+#include "../../virtio/fs/fuse_server.h"
 #include "fuzz_share.h"
 
 static struct fuse_server *srv;

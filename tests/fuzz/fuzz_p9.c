@@ -4,7 +4,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "../../virtio/p9_server.h"
+#include "../../virtio/fs/p9_server.h"
 #include "fuzz_share.h"
 
 static struct p9_server *srv;

@@ -15,8 +15,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "../../virtio/fuse_server.h"
-#include "../../virtio/share_dir.h"
+#include "../../virtio/fs/fuse_server.h"
+#include "../../virtio/fs/share_dir.h"
 #include "check.h"
 
 static uint8_t msg[FUSE_SRV_MSG_MAX + 64], rep[FUSE_SRV_MSG_MAX];

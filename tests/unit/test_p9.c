@@ -12,8 +12,8 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
-#include "../../virtio/p9_server.h"
-#include "../../virtio/share_dir.h"
+#include "../../virtio/fs/p9_server.h"
+#include "../../virtio/fs/share_dir.h"
 #include "check.h"
 
 enum { RRENAME = 21, RREMOVE = 123, RLERROR = 7, RLOPEN = 13, RLCREATE = 15, RSYMLINK = 17, RMKNOD = 19, RREADLINK = 23,

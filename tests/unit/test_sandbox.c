@@ -21,8 +21,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../../virtio/fuse_server.h"
-#include "../../virtio/p9_server.h"
+#include "../../virtio/fs/fuse_server.h"
+#include "../../virtio/fs/p9_server.h"
 #include "../../vmm/front/console.h"
 #include "../../vmm/core/image.h"
 #include "../../vmm/core/sandbox.h"

@@ -10,8 +10,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "../../mem/working_set.h"
-#include "../../mem/wss_backend.h"
+#include "../../mem/wss/working_set.h"
+#include "../../mem/wss/wss_backend.h"
 #include "../../util/bitmap.h"
 #include "check.h"
 

@@ -10,7 +10,7 @@
 #include <unistd.h>
 
 #include "../../mem/mem_stats.h"
-#include "../../mem/working_set.h"
+#include "../../mem/wss/working_set.h"
 #include "../../util/clock.h"
 #include "../../util/sizes.h"
 #include "../../virtio/balloon.h"

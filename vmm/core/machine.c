@@ -12,7 +12,7 @@
 #include "../../mem/kvm_compat.h"
 #include "../../mem/mem_stats.h"
 #include "../../mem/prefault.h"
-#include "../../mem/working_set.h"
+#include "../../mem/wss/working_set.h"
 #include "demo_guest.h"
 #include "sigbus.h"
 

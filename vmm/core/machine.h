@@ -11,7 +11,7 @@
 
 #include "../../devices/power.h"
 #include "../../devices/serial.h"
-#include "../../mem/working_set.h"
+#include "../../mem/wss/working_set.h"
 #include "../../util/clock.h"
 #include "balloon_auto.h"
 #include "event_loop.h"

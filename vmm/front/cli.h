@@ -10,7 +10,7 @@
 
 #include "../core/machine_config.h"
 #include "../core/sandbox.h"
-#include "../../mem/working_set.h"
+#include "../../mem/wss/working_set.h"
 
 /* `pagoda run`: the machine, and what the front end does around it. */
 enum restore_memory {

@@ -21,7 +21,7 @@
 #include "../control/controller.h"
 #include "../core/machine.h"
 #include "../../mem/dirty_rate.h"
-#include "../../mem/working_set.h"
+#include "../../mem/wss/working_set.h"
 #include "../../util/clock.h"
 #include "../persist/lazy_restore.h"
 #include "../persist/migration.h"
@@ -30,7 +30,7 @@
 #include "../core/late_teardown.h"
 #include "../core/sandbox.h"
 #include "../persist/snapshot.h"
-#include "../../virtio/share_dir.h"
+#include "../../virtio/fs/share_dir.h"
 
 /* --junit: the console kept for the report (its KTAP results and system-out). */
 #define JUNIT_CONSOLE_KEPT (16u << 20)

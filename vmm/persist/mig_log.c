@@ -11,7 +11,7 @@
 
 #include "migration.h"
 #include "mig_policy.h"
-#include "../../mem/working_set.h"
+#include "../../mem/wss/working_set.h"
 #include "../../util/clock.h"
 #include "../../util/json.h"
 #include "../../util/page.h"

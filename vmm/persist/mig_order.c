@@ -4,7 +4,7 @@
 #include <string.h>
 
 #include "../../mem/ram.h"
-#include "../../mem/working_set.h"
+#include "../../mem/wss/working_set.h"
 #include "../../util/bitmap.h"
 
 int precopy_order_parse(const char *s, enum precopy_order *o)

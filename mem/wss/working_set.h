@@ -22,7 +22,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "guest_mem.h"
+#include "../guest_mem.h"
 
 /* Histogram of idle age: bucket k holds bytes last touched within 2^k windows (k = 0:
  * touched in the last window), cumulative; the rest were idle longer or never touched. */

@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../util/err.h"
+#include "../../util/err.h"
 #include "wss_backend.h"
 
 struct working_set {

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 
-#include "../util/err.h"
-#include "kvm_access_log.h"
+#include "../../util/err.h"
+#include "../kvm_access_log.h"
 
 struct kvm_reader {
 	int vm_fd;

@@ -20,7 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../util/err.h"
+#include "../../util/err.h"
 
 #define PAGE 4096u
 /* Pages per read: a slice's grain (the event loop waits for one read at most, ~60 ms of

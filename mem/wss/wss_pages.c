@@ -13,8 +13,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../util/clock.h"
-#include "../util/err.h"
+#include "../../util/clock.h"
+#include "../../util/err.h"
 
 #define PAGE 4096u
 #define AGE_NEVER 255

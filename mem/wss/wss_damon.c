@@ -17,8 +17,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../util/err.h"
-#include "../util/page.h"
+#include "../../util/err.h"
+#include "../../util/page.h"
 
 #define DAMON "/sys/kernel/mm/damon/admin/kdamonds"
 #define CTX DAMON "/0/contexts/0"
