@@ -71,7 +71,8 @@ static int cmd_stats(struct controller *c, char *reply, size_t len)
 			 d ? dirty_mode_name(m->dirty.mode) : "none", d && m->dirty.active ? "true" : "false",
 			 d ? d->harvests : 0, d ? d->pages : 0, d ? d->ring_full_exits : 0);
 	for (unsigned int i = 0; i < m->vm.nr_vcpus && n > 0 && (size_t)n < len; i++)
-		n += snprintf(reply + n, len - (size_t)n, "%s%" PRIu64, i ? ", " : "", m->vm.vcpus[i].nr_exits);
+		n += snprintf(reply + n, len - (size_t)n, "%s%" PRIu64, i ? ", " : "",
+			      __atomic_load_n(&m->vm.vcpus[i].nr_exits, __ATOMIC_RELAXED));
 	if (n > 0 && (size_t)n < len)
 		snprintf(reply + n, len - (size_t)n, "]}");
 	return 0;

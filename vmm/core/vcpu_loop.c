@@ -191,7 +191,8 @@ void *vcpu_loop_thread(void *arg)
 				vm_request_exit(v->vm, EXIT_VMM_ERROR, "vCPU %u: KVM_RUN: %s", v->index, strerror(errno));
 			break;
 		}
-		v->nr_exits++;
+		/* Only this thread writes it; ctl stats reads it while the vCPU runs. */
+		__atomic_store_n(&v->nr_exits, v->nr_exits + 1, __ATOMIC_RELAXED);
 		dispatch_exit(v);
 		/* A pause asked while this exit was handled: finish its I/O in KVM and stop. */
 		if (atomic_load(&v->vm->pause_requested))

@@ -37,7 +37,7 @@ struct vcpu {
 	struct kvm_run *run;
 	pthread_t thread;
 	bool thread_started;
-	uint64_t nr_exits;
+	uint64_t nr_exits;              /* atomic: the control socket reads it */
 	atomic_bool in_guest;          /* inside KVM_RUN (or about to enter it) */
 	atomic_ullong run_returns;     /* KVM_RUN calls that returned */
 	atomic_uint wake_state;        /* the last liveness check: enum vcpu_wake */
