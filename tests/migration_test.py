@@ -115,17 +115,28 @@ def check_continuity(src, dst):
     return None
 
 
-def snapshot(pagoda, guest, d, restore_args=()):
-    sock = os.path.join(d, "api.sock")
-    snap = os.path.join(d, "snap")
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
-    if not src.wait_for(r"^tick 3 verified"):
-        return "the guest never reached tick 3"
+def snapshot_taken(pagoda, guest, d, tick=3, steps=STEPS):
+    """The migrate guest run to `tick`, paused, saved to d/snap and stopped: (the source,
+    the snapshot's directory), or what went wrong."""
+    sock, snap = os.path.join(d, "snap-api.sock"), os.path.join(d, "snap")
+    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", steps])
+    if not src.wait_for(rf"^tick {tick} verified"):
+        src.finish()
+        return f"the guest never reached tick {tick}"
     for c in (["pause"], ["snapshot", snap], ["stop"]):
         rc, out = ctl(pagoda, sock, *c)
         if rc:
+            src.finish()
             return f"ctl {c[0]} failed: {out}"
     src.finish()
+    return src, snap
+
+
+def snapshot(pagoda, guest, d, restore_args=()):
+    r = snapshot_taken(pagoda, guest, d)
+    if isinstance(r, str):
+        return r
+    src, snap = r
     dst = VM([pagoda, "restore", snap, "--timeout", "120", "--stats"] + list(restore_args))
     rc = dst.finish()
     print(src.text() + "----\n" + dst.text())
@@ -139,15 +150,10 @@ def snapshot_cow_shared(pagoda, guest, d):
     the page cache: while both run, each one's stats show shared bytes and a proportional
     share (PSS) below its resident bytes; both then go on from the snapshot's point."""
     import json
-    sock, snap = os.path.join(d, "api.sock"), os.path.join(d, "snap")
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", STEPS])
-    if not src.wait_for(r"^tick 3 verified"):
-        return "the guest never reached tick 3"
-    for c in (["pause"], ["snapshot", snap], ["stop"]):
-        rc, out = ctl(pagoda, sock, *c)
-        if rc:
-            return f"ctl {c[0]} failed: {out}"
-    src.finish()
+    r = snapshot_taken(pagoda, guest, d)
+    if isinstance(r, str):
+        return r
+    src, snap = r
     socks = [os.path.join(d, f"fork{i}.sock") for i in range(2)]
     forks = [VM([pagoda, "restore", snap, "--restore-memory", "cow", "--memory-backend", "anon", "--api-sock", s,
                  "--timeout", "120"]) for s in socks]
@@ -297,13 +303,10 @@ def snapshot_with_share(pagoda, guest, d):
 
 
 def snapshot_refused(pagoda, guest, d):
-    sock = os.path.join(d, "api.sock")
-    snap = os.path.join(d, "snap")
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "120", "-p", "steps=0"])
-    src.wait_for(r"^tick 1 verified")
-    for c in (["pause"], ["snapshot", snap], ["stop"]):
-        ctl(pagoda, sock, *c)
-    src.finish()
+    r = snapshot_taken(pagoda, guest, d, tick=1, steps="steps=0")
+    if isinstance(r, str):
+        return r
+    src, snap = r
     state = open(os.path.join(snap, "state"), "rb").read()
     cases = {
         "truncated state": (lambda: state[: len(state) // 2], "state", "truncated or corrupted"),
@@ -600,14 +603,10 @@ def postcopy_checked(pagoda, guest, d, mode, dst_args=(), src_args=()):
 
 def snapshot_state(pagoda, guest, d):
     """A paused guest's state record stream, and its header record's payload."""
-    snapd = os.path.join(d, "s")
-    sock = os.path.join(d, "snap-api.sock")
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", STEPS])
-    src.wait_for(r"^tick 1 verified")
-    for c in (["pause"], ["snapshot", snapd], ["stop"]):
-        ctl(pagoda, sock, *c)
-    src.finish()
-    state = open(os.path.join(snapd, "state"), "rb").read()
+    r = snapshot_taken(pagoda, guest, d, tick=1)
+    if isinstance(r, str):
+        raise RuntimeError(r)
+    state = open(os.path.join(r[1], "state"), "rb").read()
     typ, ln = struct.unpack_from("<II", state, 0)
     return state, state[8:8 + ln]
 
@@ -816,16 +815,7 @@ def migrate_mismatch(pagoda, guest, d):
 
 def incoming_cut(pagoda, guest, d):
     """A sender that goes away mid-stream: the receiver fails and starts nothing."""
-    snapd = os.path.join(d, "s")
-    sock = os.path.join(d, "api.sock")
-    src = VM([pagoda, "run", "-k", guest, "--api-sock", sock, "--timeout", "60", "-p", "steps=0"])
-    src.wait_for(r"^tick 1 verified")
-    for c in (["pause"], ["snapshot", snapd], ["stop"]):
-        ctl(pagoda, sock, *c)
-    src.finish()
-    state = open(os.path.join(snapd, "state"), "rb").read()
-    typ, ln = struct.unpack_from("<II", state, 0)
-    header = state[8:8 + ln]
+    state, header = snapshot_state(pagoda, guest, d)
     path = os.path.join(d, "in.sock")
     dst = VM([pagoda, "run", "--incoming", "unix:" + path, "--timeout", "60"])
     dst.wait_for("waiting for a migration")
