@@ -107,7 +107,8 @@ done
 if [ "$(uname -m)" = x86_64 ]; then
 	echo "1G pages free: $(cat /sys/kernel/mm/hugepages/hugepages-1048576kB/free_hugepages)"
 	measure hugetlb-1G $((1024 << 20)) -m 2G --memory-backend hugetlb --hugepage-size 1G -p "upto=1024"
-	echo 0 > /sys/kernel/mm/hugepages/hugepages-1048576kB/nr_hugepages
+	# The pool stays: in a shared lab the next job may want it, and 1 GiB pages given back
+	# cannot be had again (a retry of this script found none).
 fi
 
 # A migration's pass records carry the working set while it is estimated.
