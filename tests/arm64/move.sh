@@ -41,8 +41,10 @@ judge() {
 	fi
 }
 
+# A case's logs go before it starts: the source's redirection truncates its log only once
+# its shell runs, and wait_for could read the previous case's 'tick 2 verified' first.
 snapshot_case() { # case, restore arguments
-	rm -rf /tmp/snap /tmp/a.sock
+	rm -rf /tmp/snap /tmp/a.sock /tmp/src.out /tmp/src.err /tmp/dst.out /tmp/dst.err
 	source_vm --api-sock /tmp/a.sock >/tmp/src.out 2>/tmp/src.err &
 	if ! wait_for /tmp/src.out 'tick 2 verified' 200; then
 		echo "== $1 FAIL: the source guest did not reach tick 2"; cat /tmp/src.err /tmp/src.out; return
@@ -54,7 +56,7 @@ snapshot_case() { # case, restore arguments
 }
 
 migrate_case() { # case, mode
-	rm -f /tmp/m.sock /tmp/b.sock
+	rm -f /tmp/m.sock /tmp/b.sock /tmp/src.out /tmp/src.err /tmp/dst.out /tmp/dst.err
 	pagoda run --incoming unix:/tmp/m.sock -m 128M -c 2 --timeout 400 >/tmp/dst.out 2>/tmp/dst.err &
 	dst=$!
 	wait_for /tmp/dst.err 'waiting for a migration' 60

@@ -39,7 +39,7 @@ windows() { # scanned so far (access-log, page-idle; 0 for DAMON)
 measure() {
 	name=$1 want=$2
 	shift 2
-	rm -f /tmp/w.sock
+	rm -f /tmp/w.sock /tmp/w.out /tmp/w.err # a stale log would answer wait_progress
 	pagoda run -k "$G" --api-sock /tmp/w.sock --working-set 0.5,method=$METHOD --timeout 900 "$@" >/tmp/w.out 2>/tmp/w.err &
 	vm=$!
 	# The guest first writes all its RAM (minutes under nested emulation): waited for as
@@ -112,7 +112,7 @@ if [ "$(uname -m)" = x86_64 ]; then
 fi
 
 # A migration's pass records carry the working set while it is estimated.
-rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/mig.log
+rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/mig.log /tmp/w.out /tmp/w.err /tmp/d.out /tmp/d.err
 pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 900 >/tmp/d.out 2>/tmp/d.err &
 dst=$!
 wait_for /tmp/d.err 'waiting for a migration' 60
@@ -153,7 +153,7 @@ fi
 # in its RAM asks its source for far fewer pages than when the push goes by address.
 if [ "$METHOD" = access-log ]; then
 	for run in address hot; do
-		rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/pc.log
+		rm -f /tmp/m.sock /tmp/w.sock /tmp/d.sock /tmp/pc.log /tmp/w.out /tmp/w.err /tmp/d.out /tmp/d.err
 		ws=""; [ $run = hot ] && ws="--working-set 0.5,method=access-log"
 		pagoda run --incoming unix:/tmp/m.sock -m 512M --api-sock /tmp/d.sock --timeout 900 >/tmp/d.out 2>/tmp/d.err &
 		dst=$!
