@@ -3,7 +3,9 @@
  * timing each pass with the stopwatch and syncing after each, so the host can
  * enable logging, harvest and time between passes. On arm64 "vcpus=N" has N CPUs write
  * each pass together, page i by CPU i % N (they fault on the same memslot at once, which
- * is where eager splitting was meant to help). */
+ * is where eager splitting was meant to help). "rate=R" holds the writing to R pages a
+ * second (a pass waits out its share of the second before it syncs): migrate-bench's
+ * guests that dirty at a known part of the link's rate. */
 #include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 
 #define PERF_SYNC_MAGIC 0x46524550u /* "PERF" */
@@ -86,9 +88,19 @@ static void sync_point(uint32_t pass, uint64_t us, uint64_t pages)
 	rt_test_sync(&rec);
 }
 
+/* Until the stopwatch (started with the pass) reads the pass's share of a second at the
+ * rate; the clock is read seldom: each read may be an exit. */
+static void hold_to_rate(uint64_t pages, uint64_t rate)
+{
+	uint64_t due_us = rate ? pages * 1000000 / rate : 0;
+	while (rt_stopwatch_us() < due_us)
+		for (int i = 0; i < 1000; i++)
+			cpu_relax();
+}
+
 int main(void)
 {
-	uint64_t passes = rt_param_u64("passes", 3), want = rt_param_u64("pages", 0);
+	uint64_t passes = rt_param_u64("passes", 3), want = rt_param_u64("pages", 0), rate = rt_param_u64("rate", 0);
 #if defined(__aarch64__)
 	nr_writers = start_writers((unsigned int)rt_param_u64("vcpus", 1));
 	rt_printf("dirtyperf: %u vCPUs write each pass\n", nr_writers);
@@ -100,6 +112,7 @@ int main(void)
 	for (uint32_t p = 1; p <= passes; p++) {
 		rt_stopwatch_start();
 		uint64_t n = write_pages(stride, p);
+		hold_to_rate(n, rate);
 		sync_point(p, rt_stopwatch_us(), n);
 	}
 	return 0;
