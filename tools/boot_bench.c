@@ -4,8 +4,9 @@
  * QEMU's microvm on the same PVH guest and, given its binary, kvmtool on a guest that
  * resets at once. Every VMM runs once per round, round after round (A B C A B C ...), so
  * all see the same host: medians, and ratios against the floor and each peer. Then
- * pagoda's exit with its late-teardown helper against --sync-exit as VMs per second in a
- * loop, and the setup time to the first KVM_RUN by RAM size.
+ * pagoda's own variants at 256 MiB (each memory backend, 8 vCPUs, no sandbox) against its
+ * default, pagoda's exit with its late-teardown helper against --sync-exit as VMs per
+ * second in a loop, and the setup time to the first KVM_RUN by RAM size.
  *
  *   boot-bench [--runs N] [--kvmtool LKVM] PAGODA TINY_ELF PVH_ELF
  *
@@ -185,6 +186,45 @@ static void start_table(const struct bench *b, char *mem, char *mib)
 	printf("\n");
 }
 
+/* Whether the 2 MiB hugetlb pool has pages for a guest of mib MiB. */
+static int hugetlb_pool_has(long mib)
+{
+	FILE *f = fopen("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages", "r");
+	long free_pages = 0;
+	if (f && fscanf(f, "%ld", &free_pages) != 1)
+		free_pages = 0;
+	if (f)
+		fclose(f);
+	return free_pages * 2 >= mib;
+}
+
+/* What pagoda's options cost at start: each variant against the default, round-robin. */
+static void variant_table(const struct bench *b)
+{
+	static struct vmm_run v[8];
+	int n = 0;
+	char *pvh = b->pvh, *pg = b->pagoda;
+	set_argv(&v[n++], "pagoda (thp)", "pvh-exit", 1, (char *[]){ pg, "run", "-m", "256M", "-k", pvh, NULL });
+	const char *backends[] = { "anon", "memfd", "hugetlb" };
+	for (int i = 0; i < 3; i++)
+		if (strcmp(backends[i], "hugetlb") || hugetlb_pool_has(256))
+			set_argv(&v[n++], backends[i], "pvh-exit", 1,
+				 (char *[]){ pg, "run", "-m", "256M", "--memory-backend", (char *)backends[i], "-k", pvh, NULL });
+	set_argv(&v[n++], "8 vCPUs", "pvh-exit", 1, (char *[]){ pg, "run", "-m", "256M", "-c", "8", "-k", pvh, NULL });
+	set_argv(&v[n++], "--seccomp off", "pvh-exit", 1,
+		 (char *[]){ pg, "run", "-m", "256M", "--seccomp", "off", "-k", pvh, NULL });
+	printf("pagoda's variants, 256M (each against the default, thp, 1 vCPU, sandboxed)\n");
+	measure_rounds(v, n, b->runs);
+	for (int j = 0; j < n; j++)
+		row(&v[j], "256M");
+	for (int j = 1; j < n; j++)
+		ratio(&v[j], &v[0]);
+	if (!hugetlb_pool_has(256))
+		printf("no hugetlb row: the 2M pool has not 128 free pages (echo 128 > "
+		       "/sys/kernel/mm/hugepages/hugepages-2048kB/nr_hugepages)\n");
+	printf("\n");
+}
+
 /* VMs per second, started back to back: what a test loop gets, including any teardown
  * left running after one VM's status that the next VM's start then competes with. */
 static double loop_rate(char *const argv[], int want, int runs)
@@ -296,6 +336,7 @@ int main(int argc, char **argv)
 		printf("no qemu-system-x86_64: no QEMU figures (apt-get install qemu-system-x86)\n");
 	if (!b.lkvm)
 		printf("no kvmtool: give --kvmtool LKVM (../shared/peers/README.md builds it)\n");
+	variant_table(&b);
 	loop_rows(&b);
 	first_run_rows(&b);
 	if (b.lkvm) {
