@@ -32,7 +32,7 @@
 
 enum probe { PROBE_SOCKET, PROBE_UNIX_SOCKET, PROBE_IP_SOCKET_ALLOWED, PROBE_IOCTL, PROBE_ALLOWED, PROBE_CRASH_ON_TTY, PROBE_SIGNAL_OTHER, PROBE_SIGNAL_SELF,
 	     PROBE_FORK, PROBE_THREAD, PROBE_NETLINK, PROBE_SET_REGS, PROBE_THREAD_HEAP, PROBE_FILE_SERVERS,
-	     PROBE_LIMIT_SELF, PROBE_LIMIT_OTHER, PROBE_MKNOD_FIFO, PROBE_MKNOD_DEVICE };
+	     PROBE_LIMIT_SELF, PROBE_LIMIT_OTHER, PROBE_MKNOD_FIFO, PROBE_MKNOD_DEVICE, PROBE_LINK };
 
 static char pty_name[64];
 
@@ -159,7 +159,7 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 		dup2(pipefd[1], STDERR_FILENO);
 		if (probe == PROBE_CRASH_ON_TTY)
 			console_on_pty();
-		if (probe == PROBE_FILE_SERVERS || probe == PROBE_MKNOD_FIFO || probe == PROBE_MKNOD_DEVICE)
+		if (probe == PROBE_FILE_SERVERS || probe == PROBE_MKNOD_FIFO || probe == PROBE_MKNOD_DEVICE || probe == PROBE_LINK)
 			sandbox_allow_shared_files();
 		if (probe == PROBE_IP_SOCKET_ALLOWED)
 			sandbox_allow_ip_sockets();
@@ -197,6 +197,9 @@ static int in_child(enum sandbox_mode mode, enum sandbox_thread kind, enum probe
 		else if (probe == PROBE_MKNOD_FIFO || probe == PROBE_MKNOD_DEVICE) /* a name that exists: EEXIST */
 			r = mknodat(AT_FDCWD, "/", (probe == PROBE_MKNOD_FIFO ? S_IFIFO : S_IFCHR) | 0600, makedev(1, 3)) < 0 &&
 			    errno == EEXIST ? 0 : 98;
+		else if (probe == PROBE_LINK) /* a name that does not exist: ENOENT */
+			r = linkat(AT_FDCWD, "/nonexistent-pagoda", AT_FDCWD, "/nonexistent-pagoda-2", 0) < 0 &&
+			    errno == ENOENT ? 0 : 98;
 		else
 			r = write(STDERR_FILENO, "alive\n", 6) == 6 ? 0 : 98;
 		_exit(r); /* no atexit work (sanitizers) under a filter */
@@ -287,11 +290,19 @@ int main(int argc, char **argv)
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_LIMIT_SELF, out, sizeof(out)), 0);
 	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_MAIN, PROBE_LIMIT_OTHER, out, sizeof(out)), EXIT_SANDBOX);
 	CHECK_MSG(out, "system call prlimit64 is not allowed");
-	/* With a shared directory: mknod of a FIFO, never of a device node, whatever thread. */
-	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_MAIN; k++) {
-		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_MKNOD_FIFO, out, sizeof(out)), 0);
-		CHECK_EQ(in_child(SANDBOX_ON, k, PROBE_MKNOD_DEVICE, out, sizeof(out)), EXIT_SANDBOX);
+	/* With a shared directory the I/O thread, which serves it, may mknod a FIFO, never a
+	 * device node, and link; the other threads may do neither (a vCPU thread could once
+	 * link, chown and make device nodes). */
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_IO, PROBE_MKNOD_FIFO, out, sizeof(out)), 0);
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_IO, PROBE_MKNOD_DEVICE, out, sizeof(out)), EXIT_SANDBOX);
+	CHECK_MSG(out, "system call mknodat is not allowed in the I/O thread");
+	CHECK_EQ(in_child(SANDBOX_ON, SANDBOX_IO, PROBE_LINK, out, sizeof(out)), 0);
+	enum sandbox_thread others[] = { SANDBOX_VCPU, SANDBOX_MAIN };
+	for (int i = 0; i < 2; i++) {
+		CHECK_EQ(in_child(SANDBOX_ON, others[i], PROBE_MKNOD_FIFO, out, sizeof(out)), EXIT_SANDBOX);
 		CHECK_MSG(out, "system call mknodat is not allowed");
+		CHECK_EQ(in_child(SANDBOX_ON, others[i], PROBE_LINK, out, sizeof(out)), EXIT_SANDBOX);
+		CHECK_MSG(out, "system call linkat is not allowed");
 	}
 	/* A guest's every file-server request on the I/O thread: a file server's calls are
 	 * all in the list a shared directory adds (listing a mount point once was not). */

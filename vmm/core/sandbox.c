@@ -49,7 +49,9 @@ static const int device[] = {
 	SCMP_SYS(pwrite64), SCMP_SYS(fdatasync), SCMP_SYS(fsync), SCMP_SYS(fallocate),
 	SCMP_SYS(io_uring_enter), SCMP_SYS(epoll_wait), SCMP_SYS(epoll_pwait), SCMP_SYS(epoll_ctl),
 };
-/* A file server's work (virtio/p9_server.c), only with a shared directory. */
+/* A file server's work (virtio/fs/), only with a shared directory and only on the I/O
+ * thread, the one that serves it: a notify that reaches a vCPU thread is handed over
+ * (virtio/pci.c), so a vCPU or the main thread never opens, links or chowns a file. */
 static const int shared_files[] = {
 	SCMP_SYS(openat2), SCMP_SYS(openat), SCMP_SYS(getdents64), SCMP_SYS(mkdirat), SCMP_SYS(unlinkat),
 	SCMP_SYS(renameat), SCMP_SYS(renameat2), SCMP_SYS(symlinkat), SCMP_SYS(readlinkat), SCMP_SYS(linkat),
@@ -316,9 +318,9 @@ static int allow_kind(scmp_filter_ctx ctx, enum sandbox_thread kind)
 		e = allow_own_signals(ctx);
 	if (!e)
 		e = allow_list(ctx, device, N(device)); /* vCPU threads run devices without ioeventfd */
-	if (!e && with_shared_files)
+	if (!e && with_shared_files && kind == SANDBOX_IO)
 		e = allow_list(ctx, shared_files, N(shared_files));
-	if (!e && with_shared_files)
+	if (!e && with_shared_files && kind == SANDBOX_IO)
 		e = allow_mknod(ctx);
 	if (!e && main_like)
 		e = allow_list(ctx, main_only, N(main_only));
