@@ -37,11 +37,12 @@ def grow_pool(page, pages):
     return old, got
 
 
-def smaps_of(pid, start, end):
-    """Sums the smaps fields of pagoda's mappings inside [start, end)."""
+def smaps_of(smaps, start, end):
+    """Sums the smaps fields (the text of /proc/PID/smaps) of the mappings inside [start,
+    end): a region may be several (on THP its first 2 MiB are kept in 4K pages)."""
     tot = {}
     inside = False
-    for line in open(f"/proc/{pid}/smaps"):
+    for line in smaps.splitlines():
         m = re.match(r"^([0-9a-f]+)-([0-9a-f]+) ", line)
         if m:
             lo, hi = int(m.group(1), 16), int(m.group(2), 16)
@@ -86,11 +87,7 @@ def main():
                 out += os.read(p.stdout.fileno(), 65536)
         # the region table pagoda prints at exit names the host ranges; smaps is read now,
         # while the guest holds, from the kernel directly
-        snap = {}
-        for line in open(f"/proc/{p.pid}/maps"):
-            lo, hi = (int(x, 16) for x in line.split()[0].split("-"))
-            if hi - lo >= 64 * MiB:
-                snap[(lo, hi)] = smaps_of(p.pid, lo, hi)
+        smaps = open(f"/proc/{p.pid}/smaps").read()
         p.stdin.write(b"x")
         p.stdin.flush()
         rest, _ = p.communicate(timeout=120)
@@ -111,10 +108,7 @@ def main():
             rsize, hva = int(rsize) * MiB, int(hva, 16)
             if int(gpa, 16) % GiB or hva % GiB:
                 failures.append(f"region gpa {gpa} / hva {hva:x} not 1 GiB aligned")
-            sm = {}
-            for (lo, hi), v in snap.items():
-                if lo <= hva < hi:
-                    sm = v
+            sm = smaps_of(smaps, hva, hva + rsize)
             hugetlb = sm.get("Private_Hugetlb", 0) + sm.get("Shared_Hugetlb", 0)
             rss = sm.get("Rss", 0) + hugetlb
             print(f"smaps for hva {hva:x}: Rss+hugetlb={rss >> 20}M AnonHugePages="
