@@ -5,8 +5,6 @@
 #include <string.h>
 #include <sys/mman.h>
 
-#include "../util/sizes.h"
-
 uint64_t guest_mem_file_offset(const struct guest_mem *m, uint64_t gpa)
 {
 	uint64_t offset = 0;
@@ -19,24 +17,11 @@ uint64_t guest_mem_file_offset(const struct guest_mem *m, uint64_t gpa)
 	return offset;
 }
 
-/* The first 2 MiB in 4K pages on THP: they hold what pagoda writes before the guest
- * runs (boot parameters, page tables, ACPI and MP tables, a small ELF), and a guest that
- * exits at once used a few KiB of them yet got all 2 MiB (peak RSS 4.5 MB against 2.6 on
- * anon, kvmtool 2.0). No guest kernel runs from there (Linux loads at 16 MiB). */
-static int low_pages_small(const struct guest_mem *m, const struct mem_range *rr)
-{
-	if (m->backend.cfg.kind != MEM_THP || rr->gpa != 0 || rr->size < SZ_2M)
-		return 0;
-	return madvise(m->base, SZ_2M, MADV_NOHUGEPAGE) ? -errno : 0;
-}
-
 static int map_regions(struct guest_mem *m, char *err, size_t errlen)
 {
 	for (unsigned int i = 0; i < m->layout.nr_ram; i++) {
 		const struct mem_range *rr = &m->layout.ram[i];
 		int r = mem_backend_map(&m->backend, m->base + rr->gpa, rr->size, guest_mem_file_offset(m, rr->gpa));
-		if (r == 0)
-			r = low_pages_small(m, rr);
 		if (r == 0)
 			r = memslot_add(&m->slots, rr->gpa, rr->size, m->base + rr->gpa, 0, NULL);
 		if (r) {

@@ -39,7 +39,7 @@ def grow_pool(page, pages):
 
 def smaps_of(smaps, start, end):
     """Sums the smaps fields (the text of /proc/PID/smaps) of the mappings inside [start,
-    end): a region may be several (on THP its first 2 MiB are kept in 4K pages)."""
+    end): a region may be several mappings."""
     tot = {}
     inside = False
     for line in smaps.splitlines():
