@@ -238,16 +238,24 @@ static void allow_ip_sockets(const struct run *r)
 		sandbox_allow_ip_sockets();
 }
 
+/* What the filters allow follows from the configuration alone: they compile on a helper
+ * thread from here (vmm/core/sandbox.c) while the VM is set up. */
+static int prepare_sandbox(struct run *r)
+{
+	allow_shared_files(r);
+	allow_ip_sockets(r);
+	int e = sandbox_prepare(r->cfg.seccomp);
+	if (e)
+		snprintf(r->err, sizeof(r->err), "--seccomp: %s", strerror(-e));
+	return e;
+}
+
 /* The bytes of a snapshot or a migration stream are untrusted: from here on the process
  * runs under the setup filter (what any of its threads may do), before any of them is
  * parsed. */
 static int sandbox_before_untrusted(struct run *r)
 {
-	allow_shared_files(r);
-	allow_ip_sockets(r);
-	int e = sandbox_prepare(r->cfg.seccomp);
-	if (!e)
-		e = sandbox_enter(SANDBOX_SETUP);
+	int e = sandbox_enter(SANDBOX_SETUP);
 	if (e)
 		snprintf(r->err, sizeof(r->err), "--seccomp: installing the setup filter: %s", strerror(-e));
 	return e;
@@ -359,14 +367,7 @@ static bool leave_teardown_to_exit(const struct run *r)
  * takes its own last, so they do not inherit it (a migration thread later does). */
 static int start(struct run *r)
 {
-	allow_shared_files(r);
-	allow_ip_sockets(r);
-	int e = sandbox_prepare(r->cfg.seccomp);
-	if (e) {
-		snprintf(r->err, sizeof(r->err), "--seccomp: %s", strerror(-e));
-		return e;
-	}
-	e = machine_start(&r->m);
+	int e = machine_start(&r->m);
 	if (e) {
 		snprintf(r->err, sizeof(r->err), "%s", r->m.err);
 		return e;
@@ -471,7 +472,7 @@ static int run_configured(struct run *r, const char *who)
 	r->start_ns = now_ns();
 	/* First: a restore or an incoming migration's setup filter forbids making processes. */
 	r->late_teardown = !r->cfg.sync_exit && late_teardown_start() == 0;
-	if (setup(r) || start(r)) {
+	if (prepare_sandbox(r) || setup(r) || start(r)) {
 		fprintf(stderr, "%s: %s\n", who, r->err);
 		code = EXIT_SETUP;
 		if (r->cfg.junit)
