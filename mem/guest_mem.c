@@ -17,6 +17,10 @@ uint64_t guest_mem_file_offset(const struct guest_mem *m, uint64_t gpa)
 	return offset;
 }
 
+/* Each region stays one mapping (one VMA): userfaultfd's UFFDIO_COPY and CONTINUE
+ * refuse a range that spans two with ENOENT, and post-copy and lazy restore fill runs
+ * that cross any 2 MiB line. A madvise that differs inside a region splits it (keeping
+ * THP's first 2 MiB in 4K pages broke a keyed post-copy, 2 runs in 3). */
 static int map_regions(struct guest_mem *m, char *err, size_t errlen)
 {
 	for (unsigned int i = 0; i < m->layout.nr_ram; i++) {
