@@ -403,12 +403,20 @@ static int program_for(enum sandbox_thread kind, const struct sock_fprog **prog)
 	return e;
 }
 
+/* The programs of the threads a running VM has (vCPU, I/O, main). */
+static int compile_thread_kinds(void)
+{
+	const struct sock_fprog *p;
+	int e = 0;
+	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_MAIN && !e; k++)
+		e = program_for(k, &p);
+	return e;
+}
+
 static void *compile_body(void *arg)
 {
 	(void)arg;
-	const struct sock_fprog *p;
-	for (enum sandbox_thread k = SANDBOX_VCPU; k <= SANDBOX_MAIN; k++)
-		(void)program_for(k, &p); /* a failure is met again by the thread that needs it */
+	(void)compile_thread_kinds(); /* a failure is met again by the thread that needs it */
 	return NULL;
 }
 
@@ -427,10 +435,8 @@ int sandbox_enter(enum sandbox_thread kind)
 	if (mode == SANDBOX_OFF)
 		return 0;
 	const struct sock_fprog *prog;
-	int e = 0;
 	/* Under the setup filter no thread could compile (it allows no memfd): all first. */
-	for (enum sandbox_thread k = SANDBOX_VCPU; kind == SANDBOX_SETUP && k < SANDBOX_SETUP && !e; k++)
-		e = program_for(k, &prog);
+	int e = kind == SANDBOX_SETUP ? compile_thread_kinds() : 0;
 	if (!e)
 		e = program_for(kind, &prog);
 	if (e)

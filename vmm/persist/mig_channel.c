@@ -1,5 +1,6 @@
 #include "mig_channel.h"
 #include "mig_proto.h"
+#include "../../util/sizes.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -191,7 +192,7 @@ static void open_pipe(struct mig_chan *ch)
 	ch->splice = SPLICE_OFF;
 	if (pipe2(p, O_CLOEXEC))
 		return;
-	(void)fcntl(p[1], F_SETPIPE_SZ, MIG_BATCH * 4096);
+	(void)fcntl(p[1], F_SETPIPE_SZ, (int)(MIG_BATCH * SZ_4K));
 	ch->pipe_rd = p[0];
 	ch->pipe_wr = p[1];
 	ch->splice = SPLICE_ON;
