@@ -197,6 +197,12 @@ crash_context() {
   echo "lab: the crash in the lab kernel's log:"
   grep -E '(Oops|BUG|general protection fault|Kernel panic|RIP:|Call Trace|Modules linked in| \? |^\[ *[0-9.]*\]  [a-z_0-9.]+\+0x)' "$log" | head -40
 }
+# What the lab printed last: a lab that ended without a word at loglevel 3 may still have
+# said something before (a warning, the command's last line).
+last_console_lines() {
+  echo "lab: its last console lines:"
+  grep -v '^$' "$log" | tail -8 | sed 's/^/  /'
+}
 if [ -n "${PAGODA_LAB_SHARED:-}" ]; then
   # shellcheck source=tests/lab/lab_shared.sh
   . "$here/lab_shared.sh"
@@ -266,6 +272,7 @@ boot_lab
 if fault=$(lab_fault); then
   echo "lab: $fault (the lab, not the command): booting the lab once more" >&2
   crash_context >&2
+  last_console_lines >&2
   [ -z "${PAGODA_LAB_RETRY_LOG:-}" ] || echo "$arch lab retried: $fault; command: $*" >> "$PAGODA_LAB_RETRY_LOG"
   boot_lab
 fi

@@ -8,7 +8,9 @@
 # --patched-kvm has a shared lab of its own, and a lab asking more memory or other kernel
 # arguments than the shared one has is booted for itself. Faults are handled as for a
 # lab of its own: a crashed or silently ended lab is booted once more for the job (said,
-# and logged in PAGODA_LAB_RETRY_LOG); a job out of time gets 124. A job's --timeout is
+# and logged in PAGODA_LAB_RETRY_LOG), and so is a lab that stopped answering (no status
+# even after its runner's own kill at the job's limit: its kernel is stuck, or a process
+# cannot die); a job out of time (the runner's kill) gets 124. A job's --timeout is
 # its command's time in the lab (the boot is not counted); a shared lab lives at most 3
 # hours. lab.sh --stop-shared ends every shared lab under PAGODA_LAB_SHARED.
 
@@ -117,6 +119,7 @@ try_job() { # keep-after-crash (0|1)
 shared_fault() {
   case "$verdict" in
     crash*) echo "the lab kernel crashed: $crashed";;
+    hung) echo "the lab stopped answering (no status $timeout_s s and a margin after the job began, though its runner kills a job at $timeout_s s: its kernel is stuck)";;
     died|unsent*)
       local qe=""
       for _ in $(seq 20); do qe=$(cat "$pdir/qemu.exit" 2>/dev/null) && [ -n "$qe" ] && break; sleep 0.1; done
@@ -143,6 +146,7 @@ run_shared() {
   if [ -n "$fault" ]; then
     echo "lab: $fault (the lab, not the command): booting the lab once more" >&2
     crash_context >&2
+    last_console_lines >&2
     [ -z "${PAGODA_LAB_RETRY_LOG:-}" ] || echo "$arch lab retried: $fault; command: $*" >> "$PAGODA_LAB_RETRY_LOG"
     stop_shared
     try_job 1

@@ -17,8 +17,13 @@ if [ "$arch" = arm64 ]; then
 else
   kernel=$("$here/build-kernel.sh")/bzImage limit=120
 fi
-python3 "$guest_test" "$here/../lab/lab.sh" --wall 1200 --exit 0 \
+# The lab's limit: the script's worst case (four steps of $limit) and a minute; the wall
+# clock's: that, the lab job's margin (tests/lab/lab_job.py, 120 s) and a boot. A lab that
+# hangs is then reported by lab.sh, with its console, before the wall clock kills it.
+lab_limit=$((limit * 4 + 60)); [ $lab_limit -le 1100 ] || lab_limit=1100
+wall=$((lab_limit + 120 + 240))
+python3 "$guest_test" "$here/../lab/lab.sh" --wall "$wall" --exit 0 \
   --expect='LINUX-MIGRATED-OK' --expect='migrate: done: [0-9]+ passes' \
   --expect='hold: each tick reads /dev/hwrng' --expect='stats: virtio-rng bytes=[1-9]' -- \
-  "$arch" --timeout 1100 --add "$pagoda" --add "$kernel:/kernel" --add "$initramfs:/initramfs.cpio" \
+  "$arch" --timeout "$lab_limit" --add "$pagoda" --add "$kernel:/kernel" --add "$initramfs:/initramfs.cpio" \
   --add "$here/migrate-lab.sh:/bin/migrate-lab.sh" -- sh /bin/migrate-lab.sh "$limit" --rng --virtio-transport pci
