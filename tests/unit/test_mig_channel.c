@@ -1,10 +1,6 @@
 /* The migration channel's sends (vmm/persist/mig_channel.h), over a unix socket pair and
- * TCP loopback: runs of guest pages sent by reference (mig_send_pages: vmsplice, splice)
- * arrive whole and in order between the buffered small sends around them, the pages went
- * by reference where the host splices into the socket, and closing the channel closes
- * the pipe it opened. */
-#include <errno.h>
-#include <fcntl.h>
+ * TCP loopback: runs of guest pages long enough to skip the write buffer arrive whole and
+ * in order between the buffered small sends around them. */
 #include <netinet/in.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -53,13 +49,14 @@ static int tcp_pair(int sv[2])
 	return sv[1] < 0 ? -1 : 0;
 }
 
-/* A small send (buffered) and then n bytes of RAM at off (by reference when large). */
+/* A small send (buffered) and then n bytes of RAM at off (straight to the socket when
+ * large: the buffer must be written out first). */
 static void send_run(struct mig_chan *ch, const char *hdr, size_t off, size_t n)
 {
 	CHECK_EQ(mig_send(ch, hdr, HDR), 0);
 	memcpy(expect + expect_len, hdr, HDR);
 	expect_len += HDR;
-	CHECK_EQ(mig_send_pages(ch, ram + off, n), 0);
+	CHECK_EQ(mig_send(ch, ram + off, n), 0);
 	memcpy(expect + expect_len, ram + off, n);
 	expect_len += n;
 }
@@ -85,12 +82,7 @@ static void stream(const char *what, int sv[2])
 		fprintf(stderr, "%s: the stream's bytes are not what was sent\n", what);
 		CHECK(0);
 	}
-	/* vmsplice and splice into unix and TCP sockets: Linux 2.6.17 and later */
-	CHECK_EQ(ch.splice, SPLICE_ON);
-	int pipe_rd = ch.pipe_rd;
-	mig_chan_close(&ch);
-	CHECK_EQ(ch.fd, -1);
-	CHECK(fcntl(pipe_rd, F_GETFD) < 0 && errno == EBADF);
+	close(sv[0]);
 	close(sv[1]);
 	free(r.got);
 }

@@ -6,7 +6,6 @@
 #include <linux/userfaultfd.h>
 #include <linux/kvm.h>
 #include <linux/if_tun.h>
-#include <fcntl.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -80,9 +79,6 @@ static const int main_only[] = {
 	/* glibc's qsort (before 2.37) asks for the machine's memory size before it sorts a
 	 * large array: the working set's page-idle marks (mem/wss_page_idle.c) */
 	SCMP_SYS(sysinfo),
-	/* a migration's pages go by reference (vmm/persist/mig_channel.c mig_send_pages);
-	 * fcntl only to size that pipe (allow_pipe_size) */
-	SCMP_SYS(pipe2), SCMP_SYS(vmsplice), SCMP_SYS(splice),
 };
 
 /* Setting up a VM from a snapshot or a stream, and starting its threads and the event
@@ -248,12 +244,6 @@ static int allow_own_limits(scmp_filter_ctx ctx)
 	return e == -EEXIST ? 0 : e;
 }
 
-static int allow_pipe_size(scmp_filter_ctx ctx)
-{
-	int e = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(fcntl), 1, SCMP_A1(SCMP_CMP_EQ, F_SETPIPE_SZ));
-	return e == -EEXIST ? 0 : e;
-}
-
 /* What a file server makes with mknod (virtio/share_dir.c share_may_mknod, and FUSE's
  * regular files): FIFOs, sockets, regular files; a device node never, whatever the
  * server's own checks say. */
@@ -335,8 +325,6 @@ static int allow_kind(scmp_filter_ctx ctx, enum sandbox_thread kind)
 		e = allow_list(ctx, main_only, N(main_only));
 	if (!e && main_like)
 		e = allow_own_limits(ctx);
-	if (!e && main_like)
-		e = allow_pipe_size(ctx);
 	if (!e && main_like)
 		e = allow_threads_and_sockets(ctx);
 	if (!e && main_like)

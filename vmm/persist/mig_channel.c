@@ -1,16 +1,13 @@
 #include "mig_channel.h"
 #include "mig_proto.h"
-#include "../../util/sizes.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/uio.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -180,91 +177,6 @@ int mig_send(struct mig_chan *ch, const void *p, size_t len)
 		return e ? e : send_raw(ch->fd, p, len);
 	}
 	return append(ch, p, len, true);
-}
-
-/* ---- guest pages by reference ---- */
-
-/* A pipe as large as a page record: one vmsplice and one splice per record. A smaller
- * pipe (the size refused) only means more of them. */
-static void open_pipe(struct mig_chan *ch)
-{
-	int p[2];
-	ch->splice = SPLICE_OFF;
-	if (pipe2(p, O_CLOEXEC))
-		return;
-	(void)fcntl(p[1], F_SETPIPE_SZ, (int)(MIG_BATCH * SZ_4K));
-	ch->pipe_rd = p[0];
-	ch->pipe_wr = p[1];
-	ch->splice = SPLICE_ON;
-}
-
-/* The host will not splice into this socket: the n bytes left in the pipe go by copy
- * (the write buffer is empty: flushed before), and all later pages. */
-static int copy_out(struct mig_chan *ch, size_t n)
-{
-	ch->splice = SPLICE_OFF;
-	while (n) {
-		ssize_t k = read(ch->pipe_rd, ch->wbuf, n < sizeof(ch->wbuf) ? n : sizeof(ch->wbuf));
-		if (k <= 0)
-			return k < 0 ? -errno : -EIO;
-		int e = send_raw(ch->fd, ch->wbuf, (size_t)k);
-		if (e)
-			return e;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-/* The n bytes in the pipe into the socket. */
-static int splice_out(struct mig_chan *ch, size_t n)
-{
-	while (n) {
-		ssize_t k = splice(ch->pipe_rd, NULL, ch->fd, NULL, n, 0);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && (errno == EINVAL || errno == EOPNOTSUPP))
-			return copy_out(ch, n);
-		if (k <= 0)
-			return k < 0 ? -errno : -EPIPE;
-		n -= (size_t)k;
-	}
-	return 0;
-}
-
-int mig_send_pages(struct mig_chan *ch, const void *p, size_t len)
-{
-	/* Small runs coalesce in the write buffer; a MAC is over a stable copy. */
-	if (ch->keyed || len < DIRECT_MIN || ch->splice == SPLICE_OFF)
-		return mig_send(ch, p, len);
-	int e = mig_flush(ch);
-	if (!e && ch->splice == SPLICE_UNTRIED)
-		open_pipe(ch);
-	struct iovec v = { (void *)p, len };
-	while (!e && v.iov_len && ch->splice == SPLICE_ON) {
-		ssize_t k = vmsplice(ch->pipe_wr, &v, 1, 0);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) { /* nothing went into the pipe: the rest by copy */
-			ch->splice = SPLICE_OFF;
-			break;
-		}
-		e = splice_out(ch, (size_t)k);
-		v.iov_base = (uint8_t *)v.iov_base + k;
-		v.iov_len -= (size_t)k;
-	}
-	return e || !v.iov_len ? e : send_raw(ch->fd, v.iov_base, v.iov_len);
-}
-
-void mig_chan_close(struct mig_chan *ch)
-{
-	if (ch->fd >= 0)
-		close(ch->fd);
-	if (ch->splice == SPLICE_ON) {
-		close(ch->pipe_rd);
-		close(ch->pipe_wr);
-	}
-	ch->fd = -1;
-	ch->splice = SPLICE_UNTRIED;
 }
 
 int mig_recv(struct mig_chan *ch, void *p, size_t len)

@@ -21,16 +21,12 @@
 
 #include "../core/machine_config.h"
 
-enum mig_splice { SPLICE_UNTRIED, SPLICE_ON, SPLICE_OFF };
-
 struct mig_chan {
 	int fd;
 	bool keyed;
 	crypto_auth_hmacsha256_state tx, rx;  /* the two directions' running MACs */
 	size_t wlen;
 	uint8_t wbuf[64 << 10];               /* sends not yet written (mig_flush) */
-	enum mig_splice splice;               /* guest pages sent by reference (mig_send_pages) */
-	int pipe_rd, pipe_wr;                 /* SPLICE_ON: the pipe they go through */
 };
 
 /* The key this machine's migrations use, NULL without --migration-key. */
@@ -48,13 +44,6 @@ int mig_set_timeout(int fd, unsigned int seconds);
 
 /* Sends are buffered: a receive, a MAC record or mig_flush writes them out. */
 int mig_send(struct mig_chan *ch, const void *p, size_t len);
-/* Guest pages: without a key they go into the socket by reference (vmsplice, then splice:
- * the receiver copies from them and this side copies nothing), else as mig_send. The
- * pages may change until the receiver has read them: fine for pre-copy (a page written
- * after its dirty bit was taken is sent again) and for a paused VM. */
-int mig_send_pages(struct mig_chan *ch, const void *p, size_t len);
-/* Closes the connection and what mig_send_pages opened. */
-void mig_chan_close(struct mig_chan *ch);
 int mig_flush(struct mig_chan *ch);
 int mig_recv(struct mig_chan *ch, void *p, size_t len);
 int mig_send_rec(struct mig_chan *ch, uint32_t type, const void *p, size_t len);

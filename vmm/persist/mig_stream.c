@@ -27,7 +27,7 @@ int mig_stream_run(struct mig_stream *st, const struct ram_region *r, uint64_t p
 	int e = mig_send_pages_hdr(st->ch, &h, data);
 	RACY_READS_BEGIN(); /* as mig_pages_zero */
 	if (!e && !zero)
-		e = mig_send_pages(st->ch, ram_pages(st->mem, r, page, n), data);
+		e = mig_send(st->ch, ram_pages(st->mem, r, page, n), data);
 	RACY_READS_END();
 	st->count->pages += n;
 	st->count->zero_pages += zero ? n : 0;

@@ -415,7 +415,7 @@ static void *sender_thread(void *arg)
 	pthread_mutex_unlock(&mg->lock);
 	if (s.ch.fd >= 0) {
 		atomic_store(&mg->fd, -1);
-		mig_chan_close(&s.ch);
+		close(s.ch.fd);
 	}
 	uint64_t one = 1;
 	if (mg->done_efd >= 0 && write(mg->done_efd, &one, sizeof(one)) < 0)
