@@ -1,18 +1,18 @@
 #include "cli.h"
+#include "cli_devices.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "../../util/err.h"
 #include "../../util/sizes.h"
-#include "../../virtio/virtiofs.h"
 #include "../persist/mig_order.h"
 
 const char cli_run_usage[] =
@@ -142,15 +142,6 @@ const char cli_run_usage[] =
 	"timeout; 128+N killed by signal N.\n"
 	"Console: Ctrl-a x ends the VM when stdin is a terminal.\n";
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 {
 	if (!s || *s < '0' || *s > '9')
@@ -210,7 +201,7 @@ static const struct option run_options[] = {
 	{ 0 },
 };
 
-static int parse_timeout(const char *s, double *out)
+int cli_parse_seconds(const char *s, double *out)
 {
 	char *end;
 	errno = 0;
@@ -228,11 +219,11 @@ static int parse_working_set(const char *arg, struct run_config *cfg, char *err,
 	const char *comma = strchr(arg, ',');
 	size_t n = comma ? (size_t)(comma - arg) : strlen(arg);
 	snprintf(secs, sizeof(secs), "%.*s", (int)(n < sizeof(secs) ? n : sizeof(secs) - 1), arg);
-	if (n >= sizeof(secs) || parse_timeout(secs, &cfg->working_set_s) || cfg->working_set_s < 0.01 ||
+	if (n >= sizeof(secs) || cli_parse_seconds(secs, &cfg->working_set_s) || cfg->working_set_s < 0.01 ||
 	    cfg->working_set_s > 60)
-		return fail(err, errlen, "--working-set '%s' is not a window: give seconds from 0.01 to 60, e.g. --working-set 1", arg);
+		return err_set(err, errlen, -1, "--working-set '%s' is not a window: give seconds from 0.01 to 60, e.g. --working-set 1", arg);
 	if (comma && (strncmp(comma + 1, "method=", 7) || wss_method_parse(comma + 8, &cfg->working_set_method)))
-		return fail(err, errlen, "--working-set '%s': after the window only method=auto, method=access-log, "
+		return err_set(err, errlen, -1, "--working-set '%s': after the window only method=auto, method=access-log, "
 			    "method=damon or method=page-idle, e.g. --working-set 1,method=damon", arg);
 	return 0;
 }
@@ -253,7 +244,7 @@ static int parse_backend(const char *arg, struct mem_backend_config *b, char *er
 		b->path = arg + 5;
 		return 0;
 	}
-	return fail(err, errlen, "--memory-backend '%s' is not a backend: use anon, thp, hugetlb, memfd or file=PATH", arg);
+	return err_set(err, errlen, -1, "--memory-backend '%s' is not a backend: use anon, thp, hugetlb, memfd or file=PATH", arg);
 }
 
 static int apply_memory_option(int c, const char *arg, struct run_config *cfg, char *err,
@@ -266,7 +257,7 @@ static int apply_memory_option(int c, const char *arg, struct run_config *cfg, c
 		return parse_backend(arg, &cfg->m.backend, err, errlen);
 	case OPT_HUGEPAGE:
 		if (size_parse(arg, &size) || (size != (2ULL << 20) && size != (1ULL << 30)))
-			return fail(err, errlen, "--hugepage-size '%s' is not a huge page size: use 2M or 1G", arg);
+			return err_set(err, errlen, -1, "--hugepage-size '%s' is not a huge page size: use 2M or 1G", arg);
 		cfg->m.backend.hugepage_size = size;
 		return 0;
 	case OPT_SHARED:
@@ -278,7 +269,7 @@ static int apply_memory_option(int c, const char *arg, struct run_config *cfg, c
 			return 0;
 		}
 		if (parse_uint(arg, 64, &n) || n == 0)
-			return fail(err, errlen, "--prefault=%s is not a thread count: use 1 to 64, e.g. --prefault=2", arg);
+			return err_set(err, errlen, -1, "--prefault=%s is not a thread count: use 1 to 64, e.g. --prefault=2", arg);
 		cfg->m.prefault_threads = (unsigned int)n;
 		return 0;
 	case OPT_STATS:
@@ -290,8 +281,6 @@ static int apply_memory_option(int c, const char *arg, struct run_config *cfg, c
 	}
 	return 1;
 }
-
-static int parse_timeout(const char *s, double *out);
 
 static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, char *err,
 			      size_t errlen)
@@ -307,20 +296,20 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 				return 0;
 			}
 		}
-		return fail(err, errlen, "--dirty-log '%s' is not a mode: use auto, bitmap, clear or ring", arg);
+		return err_set(err, errlen, -1, "--dirty-log '%s' is not a mode: use auto, bitmap, clear or ring", arg);
 	case OPT_RING_SIZE:
 		if (parse_uint(arg, 1UL << 20, &n) || n < 256 || (n & (n - 1)))
-			return fail(err, errlen, "--dirty-ring-size '%s' is not a ring size: use a power of two of at least 256 entries, e.g. 4096", arg);
+			return err_set(err, errlen, -1, "--dirty-ring-size '%s' is not a ring size: use a power of two of at least 256 entries, e.g. 4096", arg);
 		cfg->m.dirty_ring_entries = (uint32_t)n;
 		return 0;
 	case OPT_CLEAR_CHUNK:
 		if (size_parse(arg, &size) || size == 0 || size % (256 << 10))
-			return fail(err, errlen, "--dirty-clear-chunk '%s' is not a chunk size: use a multiple of 256K (64 pages), e.g. 1G", arg);
+			return err_set(err, errlen, -1, "--dirty-clear-chunk '%s' is not a chunk size: use a multiple of 256K (64 pages), e.g. 1G", arg);
 		cfg->m.dirty_clear_chunk = size;
 		return 0;
 	case OPT_DIRTY_RATE:
-		if (parse_timeout(arg, &cfg->dirty_rate_s))
-			return fail(err, errlen, "--dirty-rate '%s' is not a window: give seconds greater than 0, e.g. --dirty-rate 1", arg);
+		if (cli_parse_seconds(arg, &cfg->dirty_rate_s))
+			return err_set(err, errlen, -1, "--dirty-rate '%s' is not a window: give seconds greater than 0, e.g. --dirty-rate 1", arg);
 		cfg->m.dirty_wanted = true;
 		return 0;
 	case OPT_WSS:
@@ -335,137 +324,17 @@ static int apply_dirty_option(int c, const char *arg, struct run_config *cfg, ch
 			cfg->m.eager_split = EAGER_SPLIT_CHUNK;
 			cfg->m.eager_chunk = size;
 		} else
-			return fail(err, errlen, "--eager-split '%s' is not a policy: use off, on or chunk=SIZE (a power of two, e.g. chunk=2M)", arg);
+			return err_set(err, errlen, -1, "--eager-split '%s' is not a policy: use off, on or chunk=SIZE (a power of two, e.g. chunk=2M)", arg);
 		return 0;
 	}
 	return 1;
-}
-
-static int parse_disk(char *arg, struct run_config *cfg, char *err, size_t errlen)
-{
-	struct blk_options *d = &cfg->m.disks[cfg->m.nr_disks];
-	*d = (struct blk_options){ .path = arg };
-	char *opt = strchr(arg, ',');
-	if (opt)
-		*opt++ = 0;
-	if (!*arg)
-		return fail(err, errlen, "--disk needs an image path: --disk PATH[,ro][,cache=none][,io=sync]");
-	for (char *o = opt; o && *o;) {
-		char *next = strchr(o, ',');
-		if (next)
-			*next++ = 0;
-		if (!strcmp(o, "ro"))
-			d->read_only = true;
-		else if (!strcmp(o, "cache=none"))
-			d->direct = true;
-		else if (!strcmp(o, "io=sync"))
-			d->sync_io = true;
-		else if (strcmp(o, "cache=writeback") && strcmp(o, "io=uring"))
-			return fail(err, errlen, "--disk %s: unknown option '%s': use ro, cache=none or io=sync", arg, o);
-		o = next;
-	}
-	cfg->m.nr_disks++;
-	return 0;
-}
-
-static int parse_fs(char *arg, struct run_config *cfg, char *err, size_t errlen)
-{
-	struct fs_options *f = &cfg->m.fs[cfg->m.nr_fs];
-	*f = (struct fs_options){ .path = arg, .tag = "pagoda" };
-	char *opt = strchr(arg, ',');
-	if (opt)
-		*opt++ = 0;
-	if (!*arg)
-		return fail(err, errlen, "--fs needs a directory: --fs PATH[,tag=TAG][,ro][,proto=9p|virtiofs]");
-	for (char *o = opt; o && *o;) {
-		char *next = strchr(o, ',');
-		if (next)
-			*next++ = 0;
-		if (!strcmp(o, "ro"))
-			f->read_only = true;
-		else if (!strncmp(o, "tag=", 4) && o[4] && strlen(o + 4) < P9_TAG_MAX)
-			f->tag = o + 4;
-		else if (!strcmp(o, "proto=9p") || !strcmp(o, "proto=virtiofs"))
-			f->proto = o[6] == '9' ? FS_9P : FS_VIRTIOFS;
-		else
-			return fail(err, errlen,
-				    "--fs %s: bad option '%s': use tag=TAG (1 to %d bytes), ro or proto=9p|virtiofs", arg,
-				    o, P9_TAG_MAX - 1);
-		o = next;
-	}
-	if (f->proto == FS_VIRTIOFS && strlen(f->tag) > VIRTIOFS_TAG_MAX)
-		return fail(err, errlen, "--fs %s: tag '%s' is longer than virtio-fs's %d bytes: give a shorter tag=", arg,
-			    f->tag, VIRTIOFS_TAG_MAX);
-	for (unsigned int i = 0; i < cfg->m.nr_fs; i++)
-		if (cfg->m.fs[i].proto == f->proto && !strcmp(cfg->m.fs[i].tag, f->tag))
-			return fail(err, errlen, "--fs %s: tag '%s' is taken by --fs %s: give tag=OTHER", arg, f->tag,
-				    cfg->m.fs[i].path);
-	cfg->m.nr_fs++;
-	return 0;
-}
-
-static int parse_mac(const char *s, uint8_t mac[6])
-{
-	unsigned int b[6];
-	char tail;
-	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &tail) != 6 ||
-	    strlen(s) != 17 || (b[0] & 1))
-		return -1;
-	for (int i = 0; i < 6; i++)
-		mac[i] = (uint8_t)b[i];
-	return 0;
-}
-
-static int parse_net(char *arg, struct run_config *cfg, char *err, size_t errlen)
-{
-	if (cfg->m.net_tap)
-		return fail(err, errlen, "--net given twice: pagoda has one network device");
-	char *mac = strstr(arg, ",mac=");
-	if (mac) {
-		*mac = 0;
-		mac += 5;
-		if (parse_mac(mac, cfg->m.net_mac))
-			return fail(err, errlen, "--net mac=%s is not a unicast MAC address: use six hex bytes, e.g. mac=52:54:00:12:34:56", mac);
-		cfg->m.net_mac_set = true;
-	}
-	if (strncmp(arg, "tap=", 4) || !arg[4] || strlen(arg + 4) >= 16 || strchr(arg + 4, ','))
-		return fail(err, errlen, "--net '%s' is not a tap device: use --net tap=NAME[,mac=...] (NAME: up to 15 characters)", arg);
-	cfg->m.net_tap = arg + 4;
-	return 0;
-}
-
-/* SIZE or auto first (optional), then stats=SECONDS, report and (auto) margin=SIZE in any
- * order. */
-static int parse_balloon(char *arg, struct run_config *cfg, char *err, size_t errlen)
-{
-	cfg->m.balloon = true;
-	for (char *tok = arg, *next; tok && *tok; tok = next) {
-		next = strchr(tok, ',');
-		if (next)
-			*next++ = 0;
-		if (tok == arg && !strcmp(tok, "auto")) {
-			cfg->m.balloon_auto = true;
-		} else if (!strncmp(tok, "margin=", 7)) {
-			if (!cfg->m.balloon_auto || size_parse(tok + 7, &cfg->m.balloon_auto_margin) ||
-			    !cfg->m.balloon_auto_margin || cfg->m.balloon_auto_margin % 4096)
-				return fail(err, errlen, "--balloon %s: margin= goes with auto and is a size, e.g. --balloon=auto,margin=128M", tok);
-		} else if (!strncmp(tok, "stats=", 6)) {
-			if (parse_timeout(tok + 6, &cfg->m.balloon_stats_s))
-				return fail(err, errlen, "--balloon stats=%s is not an interval: give seconds greater than 0, e.g. stats=1", tok + 6);
-		} else if (!strcmp(tok, "report")) {
-			cfg->m.balloon_report = true;
-		} else if (tok != arg || size_parse(tok, &cfg->m.balloon_size) || cfg->m.balloon_size % 4096) {
-			return fail(err, errlen, "--balloon: '%s' is not a size, auto, stats=SECONDS or report: e.g. --balloon=64M,stats=1,report", tok);
-		}
-	}
-	return 0;
 }
 
 static int apply_device_option(int c, char *arg, struct run_config *cfg, char *err, size_t errlen)
 {
 	if (c == OPT_TRANSPORT) {
 		if (strcmp(arg, "mmio") && strcmp(arg, "pci"))
-			return fail(err, errlen, "--virtio-transport '%s': use mmio or pci", arg);
+			return err_set(err, errlen, -1, "--virtio-transport '%s': use mmio or pci", arg);
 		cfg->m.virtio_transport = !strcmp(arg, "pci") ? VIRTIO_TRANSPORT_PCI : VIRTIO_TRANSPORT_MMIO;
 		return 0;
 	}
@@ -473,16 +342,16 @@ static int apply_device_option(int c, char *arg, struct run_config *cfg, char *e
 	if (!is_device)
 		return 1;
 	if ((c == OPT_RNG && cfg->m.rng) || (c == OPT_BALLOON && cfg->m.balloon))
-		return fail(err, errlen, "--%s given twice: one is enough", c == OPT_RNG ? "rng" : "balloon");
+		return err_set(err, errlen, -1, "--%s given twice: one is enough", c == OPT_RNG ? "rng" : "balloon");
 	if (machine_config_devices(&cfg->m) >= MACHINE_MAX_VIRTIO)
-		return fail(err, errlen, "too many virtio devices: pagoda has %d (their interrupt lines run out)", MACHINE_MAX_VIRTIO);
+		return err_set(err, errlen, -1, "too many virtio devices: pagoda has %d (their interrupt lines run out)", MACHINE_MAX_VIRTIO);
 	switch (c) {
-	case OPT_DISK: return parse_disk(arg, cfg, err, errlen);
-	case OPT_NET: return parse_net(arg, cfg, err, errlen);
+	case OPT_DISK: return cli_parse_disk(arg, &cfg->m, err, errlen);
+	case OPT_NET: return cli_parse_net(arg, &cfg->m, err, errlen);
 	case OPT_RNG: cfg->m.rng = true; return 0;
-	case OPT_FS: return parse_fs(arg, cfg, err, errlen);
+	case OPT_FS: return cli_parse_fs(arg, &cfg->m, err, errlen);
 	}
-	return parse_balloon(arg, cfg, err, errlen);
+	return cli_parse_balloon(arg, &cfg->m, err, errlen);
 }
 
 /* The key file: a regular file only its owner can read, of a sensible size. */
@@ -494,19 +363,19 @@ static int read_migration_key(const char *path, struct mig_key *k, char *err, si
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return fail(err, errlen, "--migration-key %s: %s", path, strerror(e));
+		return err_set(err, errlen, -1, "--migration-key %s: %s", path, strerror(e));
 	}
 	int r = 0;
 	if (!S_ISREG(st.st_mode))
-		r = fail(err, errlen, "--migration-key %s: not a regular file", path);
+		r = err_set(err, errlen, -1, "--migration-key %s: not a regular file", path);
 	else if (st.st_mode & 077)
-		r = fail(err, errlen, "--migration-key %s: others may read it (mode %03o): chmod 600 %s", path,
+		r = err_set(err, errlen, -1, "--migration-key %s: others may read it (mode %03o): chmod 600 %s", path,
 			 (unsigned int)(st.st_mode & 0777), path);
 	else if (st.st_size < MIG_KEY_MIN || st.st_size > MIG_KEY_MAX)
-		r = fail(err, errlen, "--migration-key %s: %lld bytes: give 16 to 256, e.g. head -c 32 /dev/urandom > %s",
+		r = err_set(err, errlen, -1, "--migration-key %s: %lld bytes: give 16 to 256, e.g. head -c 32 /dev/urandom > %s",
 			 path, (long long)st.st_size, path);
 	else if (read(fd, k->bytes, (size_t)st.st_size) != st.st_size)
-		r = fail(err, errlen, "--migration-key %s: could not read it", path);
+		r = err_set(err, errlen, -1, "--migration-key %s: could not read it", path);
 	k->len = r ? 0 : (size_t)st.st_size;
 	close(fd);
 	return r;
@@ -522,7 +391,7 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		return 0;
 	case OPT_INCOMING:
 		if (strncmp(arg, "unix:", 5) && strncmp(arg, "tcp:", 4))
-			return fail(err, errlen, "--incoming '%s' is not an address: use unix:PATH or tcp:HOST:PORT", arg);
+			return err_set(err, errlen, -1, "--incoming '%s' is not an address: use unix:PATH or tcp:HOST:PORT", arg);
 		cfg->incoming = arg;
 		return 0;
 	case OPT_MIG_LOG:
@@ -532,15 +401,15 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		cfg->m.migration_keyed = true;
 		return read_migration_key(arg, &cfg->m.migration_key, err, errlen);
 	case OPT_DOWNTIME:
-		if (parse_timeout(arg, &cfg->m.downtime_limit_ms))
-			return fail(err, errlen, "--downtime-limit '%s' is not a duration: give milliseconds greater than 0, e.g. 50", arg);
+		if (cli_parse_seconds(arg, &cfg->m.downtime_limit_ms))
+			return err_set(err, errlen, -1, "--downtime-limit '%s' is not a duration: give milliseconds greater than 0, e.g. 50", arg);
 		return 0;
 	case OPT_PASSES: {
 		const char *comma = strchr(arg, ',');
 		char num[16];
 		snprintf(num, sizeof(num), "%.*s", comma ? (int)(comma - arg) : (int)strlen(arg), arg);
 		if (parse_uint(num, 10000, &n) || n == 0 || (comma && strcmp(comma, ",cancel") && strcmp(comma, ",force")))
-			return fail(err, errlen, "--max-passes '%s': give a pass count, optionally ,cancel or ,force, e.g. 30,cancel", arg);
+			return err_set(err, errlen, -1, "--max-passes '%s': give a pass count, optionally ,cancel or ,force, e.g. 30,cancel", arg);
 		cfg->m.max_passes = (unsigned int)n;
 		cfg->m.cancel_at_max_passes = comma && !strcmp(comma, ",cancel");
 		return 0;
@@ -548,7 +417,7 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 	case OPT_ORDER: {
 		enum precopy_order o;
 		if (precopy_order_parse(arg, &o))
-			return fail(err, errlen, "--precopy-order '%s': give cold-first or address", arg);
+			return err_set(err, errlen, -1, "--precopy-order '%s': give cold-first or address", arg);
 		cfg->m.precopy_address_order = o == PRECOPY_ADDRESS;
 		return 0;
 	}
@@ -560,7 +429,7 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		else if (!strcmp(arg, "off"))
 			cfg->seccomp = SANDBOX_OFF;
 		else
-			return fail(err, errlen, "--seccomp '%s': use on, log or off", arg);
+			return err_set(err, errlen, -1, "--seccomp '%s': use on, log or off", arg);
 		return 0;
 	case OPT_RESTORE_MEM:
 		if (!strcmp(arg, "copy"))
@@ -570,7 +439,7 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		else if (!strcmp(arg, "lazy"))
 			cfg->restore_memory = RESTORE_LAZY;
 		else
-			return fail(err, errlen, "--restore-memory '%s': use copy, cow or lazy", arg);
+			return err_set(err, errlen, -1, "--restore-memory '%s': use copy, cow or lazy", arg);
 		return 0;
 	}
 	return 1;
@@ -604,15 +473,15 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 		bool bare = strspn(arg, "0123456789") == strlen(arg);
 		uint64_t v;
 		if (size_parse(arg, &v) || v == 0 || (bare && v > (UINT64_MAX >> 20)))
-			return fail(err, errlen, "--memory '%s' is not a size: give MiB or a number with a K, M or G suffix, e.g. -m 512M", arg);
+			return err_set(err, errlen, -1, "--memory '%s' is not a size: give MiB or a number with a K, M or G suffix, e.g. -m 512M", arg);
 		cfg->m.mem_size = bare ? v << 20 : v;
 		if (cfg->m.mem_size < MACHINE_MIN_MEM)
-			return fail(err, errlen, "--memory '%s' is too small: give the guest at least 2M", arg);
+			return err_set(err, errlen, -1, "--memory '%s' is too small: give the guest at least 2M", arg);
 		return 0;
 	}
 	case 'c':
 		if (parse_uint(arg, MACHINE_MAX_CPUS, &n) || n == 0)
-			return fail(err, errlen, "--cpus '%s' is not a vCPU count: use a whole number from 1 up, e.g. -c 2", arg);
+			return err_set(err, errlen, -1, "--cpus '%s' is not a vCPU count: use a whole number from 1 up, e.g. -c 2", arg);
 		cfg->m.cpus = (unsigned int)n;
 		return 0;
 	case OPT_CPU:
@@ -621,14 +490,14 @@ static int apply_option(int c, const char *arg, const char *optname, struct run_
 		else if (!strcmp(arg, "baseline"))
 			cfg->m.cpu = CPU_MODEL_BASELINE;
 		else
-			return fail(err, errlen, "--cpu '%s' is not a CPU model: use host or baseline", arg);
+			return err_set(err, errlen, -1, "--cpu '%s' is not a CPU model: use host or baseline", arg);
 		return 0;
 	case OPT_TIMEOUT:
-		if (parse_timeout(arg, &cfg->timeout_s))
-			return fail(err, errlen, "--timeout '%s' is not a duration: give seconds greater than 0, e.g. --timeout 30", arg);
+		if (cli_parse_seconds(arg, &cfg->timeout_s))
+			return err_set(err, errlen, -1, "--timeout '%s' is not a duration: give seconds greater than 0, e.g. --timeout 30", arg);
 		return 0;
 	}
-	return fail(err, errlen, "unknown option %s: see pagoda run --help", optname);
+	return err_set(err, errlen, -1, "unknown option %s: see pagoda run --help", optname);
 }
 
 int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen)
@@ -644,16 +513,16 @@ int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size
 			break;
 		const char *optname = argv[prev < argc ? prev : argc - 1];
 		if (c == '?')
-			return fail(err, errlen, "unknown option %s: see pagoda run --help", optname);
+			return err_set(err, errlen, -1, "unknown option %s: see pagoda run --help", optname);
 		if (c == ':')
-			return fail(err, errlen, "option %s needs a value: see pagoda run --help", optname);
+			return err_set(err, errlen, -1, "option %s needs a value: see pagoda run --help", optname);
 		if (apply_option(c, optarg, optname, cfg, err, errlen))
 			return -1;
 	}
 	if (optind < argc)
-		return fail(err, errlen, "unexpected argument '%s': kernel parameters go in -p \"...\"", argv[optind]);
+		return err_set(err, errlen, -1, "unexpected argument '%s': kernel parameters go in -p \"...\"", argv[optind]);
 	if (cfg->incoming && cfg->m.kernel)
-		return fail(err, errlen, "--incoming takes the guest from the migration: drop -k");
+		return err_set(err, errlen, -1, "--incoming takes the guest from the migration: drop -k");
 	/* The control socket's dirty-rate and migrate need dirty tracking ready (a dirty
 	 * ring must exist before the vCPUs); logging itself starts only when asked. */
 	if (cfg->api_sock && !cfg->m.dirty_wanted)

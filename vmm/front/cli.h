@@ -43,6 +43,9 @@ struct run_config {
  * split in place: argv must be writable (main's is). */
 int cli_parse_run(int argc, char **argv, struct run_config *cfg, char *err, size_t errlen);
 
+/* SECONDS: a number greater than 0 (fractions allowed), at most 1e7. 0 or -1. */
+int cli_parse_seconds(const char *s, double *out);
+
 extern const char cli_run_usage[];
 
 #endif
