@@ -167,10 +167,25 @@ static void balloon_destroy(struct virtio_dev *d)
 	free(b);
 }
 
+static void balloon_print_stats(struct virtio_dev *d, FILE *out)
+{
+	struct balloon_stats b = virtio_balloon_stats(d);
+	fprintf(out, "stats: %s target=%lluM actual=%lluM inflated=%lluM deflated=%lluM reported=%lluM host_freed=%lluM bad_pfns=%llu\n",
+		d->name, (unsigned long long)(b.target_bytes >> 20), (unsigned long long)(b.actual_bytes >> 20),
+		(unsigned long long)(b.inflated_bytes >> 20), (unsigned long long)(b.deflated_bytes >> 20),
+		(unsigned long long)(b.reported_bytes >> 20), (unsigned long long)(b.freed_bytes >> 20),
+		(unsigned long long)b.bad_pfns);
+	if (b.guest_updates)
+		fprintf(out, "stats: %s guest: updates=%llu free=%lluM total=%lluM available=%lluM caches=%lluM\n",
+			d->name, (unsigned long long)b.guest_updates, (unsigned long long)(b.guest[4] >> 20),
+			(unsigned long long)(b.guest[5] >> 20), (unsigned long long)(b.guest[6] >> 20),
+			(unsigned long long)(b.guest[7] >> 20));
+}
+
 static const struct virtio_dev_ops balloon_ops = {
 	.device_id = VIRTIO_ID_BALLOON, .nr_queues = 4,
 	.queue_notify = balloon_notify, .reset = balloon_reset,
-	.config_written = balloon_config_written, .quiesce = balloon_quiesce, .restored = balloon_restored,
+	.config_written = balloon_config_written, .print_stats = balloon_print_stats, .quiesce = balloon_quiesce, .restored = balloon_restored,
 	.destroy = balloon_destroy,
 };
 

@@ -287,9 +287,19 @@ static void blk_destroy(struct virtio_dev *d)
 	free(b);
 }
 
+static void blk_print_stats(struct virtio_dev *d, FILE *out)
+{
+	struct blk_stats b = virtio_blk_stats((struct virtio_blk *)d);
+	fprintf(out, "stats: %s reads=%llu writes=%llu flushes=%llu discards=%llu errors=%llu read_bytes=%llu written_bytes=%llu\n",
+		d->name, (unsigned long long)b.reads, (unsigned long long)b.writes, (unsigned long long)b.flushes,
+		(unsigned long long)b.discards, (unsigned long long)b.errors, (unsigned long long)b.bytes_read,
+		(unsigned long long)b.bytes_written);
+}
+
 static const struct virtio_dev_ops blk_ops = {
 	.device_id = VIRTIO_ID_BLOCK, .nr_queues = 1,
 	.queue_notify = blk_notify, .reset = blk_reset, .quiesce = blk_quiesce, .destroy = blk_destroy,
+	.print_stats = blk_print_stats,
 };
 
 static int open_image(struct virtio_blk *b, char *err, size_t errlen)

@@ -143,10 +143,20 @@ static void net_destroy(struct virtio_dev *d)
 	free(n);
 }
 
+static void net_print_stats(struct virtio_dev *d, FILE *out)
+{
+	struct net_stats n = virtio_net_stats(d);
+	char mac[24];
+	virtio_net_mac_str(d, mac, sizeof(mac));
+	fprintf(out, "stats: %s mac=%s rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu tx_dropped=%llu\n",
+		d->name, mac, (unsigned long long)n.rx_packets, (unsigned long long)n.rx_bytes,
+		(unsigned long long)n.tx_packets, (unsigned long long)n.tx_bytes, (unsigned long long)n.tx_dropped);
+}
+
 static const struct virtio_dev_ops net_ops = {
 	.device_id = VIRTIO_ID_NET, .nr_queues = 2,
 	.queue_notify = net_notify, .reset = net_reset, .driver_ok = net_driver_ok, .restored = net_restored,
-	.destroy = net_destroy,
+	.destroy = net_destroy, .print_stats = net_print_stats,
 };
 
 static int open_tap(struct virtio_net *n, const char *ifname, char *err, size_t errlen)

@@ -44,9 +44,17 @@ static const struct msg_server_ops p9_server_ops = {
 	.msg_max = P9_MSIZE_MAX, .handle = handle, .is_error = is_error, .reset = reset, .destroy = destroy,
 };
 
+static void p9_print_stats(struct virtio_dev *d, FILE *out)
+{
+	struct p9_stats p = virtio_p9_stats(d);
+	fprintf(out, "stats: %s requests=%llu errors=%llu fids=%u\n", d->name, (unsigned long long)p.requests,
+		(unsigned long long)p.errors, p.fids);
+}
+
 static const struct virtio_dev_ops p9_ops = {
 	.device_id = VIRTIO_ID_9P, .nr_queues = 1,
 	.queue_notify = msg_dev_notify, .reset = msg_dev_reset, .destroy = msg_dev_destroy,
+	.print_stats = p9_print_stats,
 };
 
 struct virtio_dev *virtio_p9_create(const struct virtio_host *h, const struct fs_options *o, char *err,

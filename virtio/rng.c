@@ -43,9 +43,14 @@ static void rng_destroy(struct virtio_dev *d)
 	free(d);
 }
 
+static void rng_print_stats(struct virtio_dev *d, FILE *out)
+{
+	fprintf(out, "stats: %s bytes=%llu\n", d->name, (unsigned long long)virtio_rng_bytes(d));
+}
+
 static const struct virtio_dev_ops rng_ops = {
 	.device_id = VIRTIO_ID_RNG, .nr_queues = 1,
-	.queue_notify = rng_notify, .destroy = rng_destroy,
+	.queue_notify = rng_notify, .destroy = rng_destroy, .print_stats = rng_print_stats,
 };
 
 struct virtio_dev *virtio_rng_create(const struct virtio_host *h)

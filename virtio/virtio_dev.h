@@ -12,6 +12,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "virtq.h"
 
@@ -56,6 +57,9 @@ struct virtio_dev_ops {
 	void (*quiesce)(struct virtio_dev *d);
 	/* The state was restored into this device (lock held): pick up from it. Optional. */
 	void (*restored)(struct virtio_dev *d);
+	/* Its own `--stats` lines, "stats: NAME key=value..." (lock not held: it takes it).
+	 * Optional: every device also gets the transport's line. */
+	void (*print_stats)(struct virtio_dev *d, FILE *out);
 	void (*destroy)(struct virtio_dev *d);
 };
 

@@ -40,10 +40,18 @@ static const struct msg_server_ops fuse_server_ops = {
 	.msg_max = FUSE_SRV_MSG_MAX, .handle = handle, .is_error = is_error, .reset = reset, .destroy = destroy,
 };
 
+static void fs_print_stats(struct virtio_dev *d, FILE *out)
+{
+	struct virtiofs_stats f = virtio_fs_stats(d);
+	fprintf(out, "stats: %s requests=%llu errors=%llu nodes=%u handles=%u\n", d->name,
+		(unsigned long long)f.requests, (unsigned long long)f.errors, f.nodes, f.handles);
+}
+
 /* A request queue beside the high-priority queue (which carries FORGETs). */
 static const struct virtio_dev_ops fs_ops = {
 	.device_id = VIRTIO_ID_FS, .nr_queues = 2,
 	.queue_notify = msg_dev_notify, .reset = msg_dev_reset, .destroy = msg_dev_destroy,
+	.print_stats = fs_print_stats,
 };
 
 struct virtio_dev *virtio_fs_create(const struct virtio_host *h, const struct fs_options *o, char *err,

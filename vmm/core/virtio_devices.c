@@ -54,12 +54,12 @@ static int attach_pci(struct virtio_devices *v, struct virtio_slot *s, char *err
 	return e;
 }
 
-static int attach(struct virtio_devices *v, struct vm *vm, enum virtio_kind kind, void *impl,
-		  struct virtio_dev *dev, char *err, size_t errlen)
+static int attach(struct virtio_devices *v, struct vm *vm, enum virtio_kind kind, struct virtio_dev *dev,
+		  char *err, size_t errlen)
 {
 	unsigned int i = v->nr++;
 	struct virtio_slot *s = &v->slots[i];
-	*s = (struct virtio_slot){ .kind = kind, .impl = impl, .dev = dev };
+	*s = (struct virtio_slot){ .kind = kind, .dev = dev };
 	if (v->pci_on)
 		return attach_pci(v, s, err, errlen);
 	uint64_t base = MACHINE_ARCH_VIRTIO_GPA + i * MACHINE_ARCH_VIRTIO_STRIDE;
@@ -88,7 +88,7 @@ static int add_disks(struct virtio_devices *v, struct vm *vm, const struct machi
 		struct virtio_blk *b = virtio_blk_create(&v->host, &cfg->disks[i], name, err, errlen);
 		if (!b)
 			return -EINVAL;
-		int e = attach(v, vm, VDEV_BLK, b, virtio_blk_dev(b), err, errlen);
+		int e = attach(v, vm, VDEV_BLK, virtio_blk_dev(b), err, errlen);
 		if (e)
 			return e;
 	}
@@ -131,11 +131,11 @@ int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct m
 	if (!e && cfg->net_tap) {
 		struct virtio_dev *d = virtio_net_create(&v->host, cfg->net_tap, cfg->net_mac_set ? cfg->net_mac : NULL,
 							 err, errlen);
-		e = d ? attach(v, vm, VDEV_NET, d, d, err, errlen) : -EINVAL;
+		e = d ? attach(v, vm, VDEV_NET, d, err, errlen) : -EINVAL;
 	}
 	if (!e && cfg->rng) {
 		struct virtio_dev *d = virtio_rng_create(&v->host);
-		e = d ? attach(v, vm, VDEV_RNG, d, d, err, errlen) : -ENOMEM;
+		e = d ? attach(v, vm, VDEV_RNG, d, err, errlen) : -ENOMEM;
 	}
 	if (!e && cfg->balloon) {
 		if (cfg->balloon_size >= vm->mem.layout.ram_size) {
@@ -145,13 +145,13 @@ int virtio_devices_setup(struct virtio_devices *v, struct vm *vm, const struct m
 		}
 		struct virtio_dev *d = virtio_balloon_create(&v->host, cfg->balloon_size, cfg->balloon_stats_s,
 							   cfg->balloon_report);
-		e = d ? attach(v, vm, VDEV_BALLOON, d, d, err, errlen) : -ENOMEM;
+		e = d ? attach(v, vm, VDEV_BALLOON, d, err, errlen) : -ENOMEM;
 	}
 	for (unsigned int i = 0; !e && i < cfg->nr_fs; i++) {
 		bool fuse = cfg->fs[i].proto == FS_VIRTIOFS;
 		struct virtio_dev *d = fuse ? virtio_fs_create(&v->host, &cfg->fs[i], err, errlen)
 					    : virtio_p9_create(&v->host, &cfg->fs[i], err, errlen);
-		e = d ? attach(v, vm, fuse ? VDEV_VIRTIOFS : VDEV_9P, d, d, err, errlen) : -EINVAL;
+		e = d ? attach(v, vm, fuse ? VDEV_VIRTIOFS : VDEV_9P, d, err, errlen) : -EINVAL;
 	}
 	return e;
 }
@@ -184,63 +184,12 @@ void virtio_devices_destroy(struct virtio_devices *v)
 	io_thread_destroy(&v->io);
 }
 
-static void print_blk(struct virtio_slot *s, FILE *out)
-{
-	struct blk_stats b = virtio_blk_stats(s->impl);
-	fprintf(out, "stats: %s reads=%llu writes=%llu flushes=%llu discards=%llu errors=%llu read_bytes=%llu written_bytes=%llu\n",
-		s->dev->name, (unsigned long long)b.reads, (unsigned long long)b.writes,
-		(unsigned long long)b.flushes, (unsigned long long)b.discards, (unsigned long long)b.errors,
-		(unsigned long long)b.bytes_read, (unsigned long long)b.bytes_written);
-}
-
-static void print_balloon(struct virtio_slot *s, FILE *out)
-{
-	struct balloon_stats b = virtio_balloon_stats(s->dev);
-	fprintf(out, "stats: %s target=%lluM actual=%lluM inflated=%lluM deflated=%lluM reported=%lluM host_freed=%lluM bad_pfns=%llu\n",
-		s->dev->name, (unsigned long long)(b.target_bytes >> 20), (unsigned long long)(b.actual_bytes >> 20),
-		(unsigned long long)(b.inflated_bytes >> 20), (unsigned long long)(b.deflated_bytes >> 20),
-		(unsigned long long)(b.reported_bytes >> 20), (unsigned long long)(b.freed_bytes >> 20),
-		(unsigned long long)b.bad_pfns);
-	if (b.guest_updates)
-		fprintf(out, "stats: %s guest: updates=%llu free=%lluM total=%lluM available=%lluM caches=%lluM\n",
-			s->dev->name, (unsigned long long)b.guest_updates, (unsigned long long)(b.guest[4] >> 20),
-			(unsigned long long)(b.guest[5] >> 20), (unsigned long long)(b.guest[6] >> 20),
-			(unsigned long long)(b.guest[7] >> 20));
-}
-
 void virtio_devices_print_stats(struct virtio_devices *v, FILE *out)
 {
 	for (unsigned int i = 0; i < v->nr; i++) {
 		struct virtio_slot *s = &v->slots[i];
-		switch (s->kind) {
-		case VDEV_BLK: print_blk(s, out); break;
-		case VDEV_NET: {
-			struct net_stats n = virtio_net_stats(s->dev);
-			char mac[24];
-			virtio_net_mac_str(s->dev, mac, sizeof(mac));
-			fprintf(out, "stats: %s mac=%s rx_packets=%llu rx_bytes=%llu tx_packets=%llu tx_bytes=%llu tx_dropped=%llu\n",
-				s->dev->name, mac, (unsigned long long)n.rx_packets, (unsigned long long)n.rx_bytes,
-				(unsigned long long)n.tx_packets, (unsigned long long)n.tx_bytes, (unsigned long long)n.tx_dropped);
-			break;
-		}
-		case VDEV_BALLOON: print_balloon(s, out); break;
-		case VDEV_VIRTIOFS: {
-			struct virtiofs_stats f = virtio_fs_stats(s->dev);
-			fprintf(out, "stats: %s requests=%llu errors=%llu nodes=%u handles=%u\n", s->dev->name,
-				(unsigned long long)f.requests, (unsigned long long)f.errors, f.nodes, f.handles);
-			break;
-		}
-		case VDEV_9P: {
-			struct p9_stats p = virtio_p9_stats(s->dev);
-			fprintf(out, "stats: %s requests=%llu errors=%llu fids=%u\n", s->dev->name,
-				(unsigned long long)p.requests, (unsigned long long)p.errors, p.fids);
-			break;
-		}
-		case VDEV_RNG:
-			fprintf(out, "stats: %s bytes=%llu\n", s->dev->name, (unsigned long long)virtio_rng_bytes(s->dev));
-			break;
-		default: break;
-		}
+		if (s->dev->ops->print_stats)
+			s->dev->ops->print_stats(s->dev, out);
 		fprintf(out, "stats: %s notifications=%llu interrupts=%llu%s%s\n", s->dev->name,
 			(unsigned long long)s->dev->nr_notifies, (unsigned long long)s->dev->nr_interrupts,
 			v->pci_on ? " transport=pci" : "", (s->dev->status & 0x40) ? " NEEDS_RESET" : "");

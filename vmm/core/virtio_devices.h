@@ -26,7 +26,6 @@ struct virtio_devices {
 	unsigned int nr;
 	struct virtio_slot {
 		enum virtio_kind kind;
-		void *impl;                 /* struct virtio_blk *, ... */
 		struct virtio_dev *dev;
 		struct virtio_mmio mmio;
 		struct virtio_pci pci;
