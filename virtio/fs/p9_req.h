@@ -34,7 +34,6 @@ struct req {
 #define P9_APPEND 00002000u
 #define P9_DIRECTORY 00200000u
 
-
 /* The fid's attributes (a mount point's directory: the directory's own). 0 or errno. */
 int p9_fstat_fid(struct p9_server *s, struct p9_fid *f, struct stat *st);
 /* The open flags a guest may ask for: access mode, truncate, append, directory; *write
