@@ -185,8 +185,8 @@ static void balloon_print_stats(struct virtio_dev *d, FILE *out)
 static const struct virtio_dev_ops balloon_ops = {
 	.device_id = VIRTIO_ID_BALLOON, .nr_queues = 4,
 	.queue_notify = balloon_notify, .reset = balloon_reset,
-	.config_written = balloon_config_written, .print_stats = balloon_print_stats, .quiesce = balloon_quiesce, .restored = balloon_restored,
-	.destroy = balloon_destroy,
+	.config_written = balloon_config_written, .quiesce = balloon_quiesce, .restored = balloon_restored,
+	.print_stats = balloon_print_stats, .destroy = balloon_destroy,
 };
 
 static int start_stats_timer(struct virtio_balloon *b, double s)

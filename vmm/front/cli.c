@@ -224,7 +224,7 @@ static int parse_working_set(const char *arg, struct run_config *cfg, char *err,
 		return err_set(err, errlen, -1, "--working-set '%s' is not a window: give seconds from 0.01 to 60, e.g. --working-set 1", arg);
 	if (comma && (strncmp(comma + 1, "method=", 7) || wss_method_parse(comma + 8, &cfg->working_set_method)))
 		return err_set(err, errlen, -1, "--working-set '%s': after the window only method=auto, method=access-log, "
-			    "method=damon or method=page-idle, e.g. --working-set 1,method=damon", arg);
+			       "method=damon or method=page-idle, e.g. --working-set 1,method=damon", arg);
 	return 0;
 }
 

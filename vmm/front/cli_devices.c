@@ -12,15 +12,11 @@ int cli_parse_disk(char *arg, struct machine_config *m, char *err, size_t errlen
 {
 	struct blk_options *d = &m->disks[m->nr_disks];
 	*d = (struct blk_options){ .path = arg };
-	char *opt = strchr(arg, ',');
-	if (opt)
-		*opt++ = 0;
+	char *opt = arg;
+	strsep(&opt, ","); /* arg: the path alone; opt: the options after it, or NULL */
 	if (!*arg)
 		return err_set(err, errlen, -1, "--disk needs an image path: --disk PATH[,ro][,cache=none][,io=sync]");
-	for (char *o = opt; o && *o;) {
-		char *next = strchr(o, ',');
-		if (next)
-			*next++ = 0;
+	for (char *o; (o = strsep(&opt, ",")) && *o;) {
 		if (!strcmp(o, "ro"))
 			d->read_only = true;
 		else if (!strcmp(o, "cache=none"))
@@ -29,7 +25,6 @@ int cli_parse_disk(char *arg, struct machine_config *m, char *err, size_t errlen
 			d->sync_io = true;
 		else if (strcmp(o, "cache=writeback") && strcmp(o, "io=uring"))
 			return err_set(err, errlen, -1, "--disk %s: unknown option '%s': use ro, cache=none or io=sync", arg, o);
-		o = next;
 	}
 	m->nr_disks++;
 	return 0;
@@ -39,15 +34,11 @@ int cli_parse_fs(char *arg, struct machine_config *m, char *err, size_t errlen)
 {
 	struct fs_options *f = &m->fs[m->nr_fs];
 	*f = (struct fs_options){ .path = arg, .tag = "pagoda" };
-	char *opt = strchr(arg, ',');
-	if (opt)
-		*opt++ = 0;
+	char *opt = arg;
+	strsep(&opt, ","); /* arg: the path alone; opt: the options after it, or NULL */
 	if (!*arg)
 		return err_set(err, errlen, -1, "--fs needs a directory: --fs PATH[,tag=TAG][,ro][,proto=9p|virtiofs]");
-	for (char *o = opt; o && *o;) {
-		char *next = strchr(o, ',');
-		if (next)
-			*next++ = 0;
+	for (char *o; (o = strsep(&opt, ",")) && *o;) {
 		if (!strcmp(o, "ro"))
 			f->read_only = true;
 		else if (!strncmp(o, "tag=", 4) && o[4] && strlen(o + 4) < P9_TAG_MAX)
@@ -56,17 +47,16 @@ int cli_parse_fs(char *arg, struct machine_config *m, char *err, size_t errlen)
 			f->proto = o[6] == '9' ? FS_9P : FS_VIRTIOFS;
 		else
 			return err_set(err, errlen, -1,
-				    "--fs %s: bad option '%s': use tag=TAG (1 to %d bytes), ro or proto=9p|virtiofs", arg,
-				    o, P9_TAG_MAX - 1);
-		o = next;
+				       "--fs %s: bad option '%s': use tag=TAG (1 to %d bytes), ro or proto=9p|virtiofs", arg,
+				       o, P9_TAG_MAX - 1);
 	}
 	if (f->proto == FS_VIRTIOFS && strlen(f->tag) > VIRTIOFS_TAG_MAX)
 		return err_set(err, errlen, -1, "--fs %s: tag '%s' is longer than virtio-fs's %d bytes: give a shorter tag=", arg,
-			    f->tag, VIRTIOFS_TAG_MAX);
+			       f->tag, VIRTIOFS_TAG_MAX);
 	for (unsigned int i = 0; i < m->nr_fs; i++)
 		if (m->fs[i].proto == f->proto && !strcmp(m->fs[i].tag, f->tag))
 			return err_set(err, errlen, -1, "--fs %s: tag '%s' is taken by --fs %s: give tag=OTHER", arg, f->tag,
-				    m->fs[i].path);
+				       m->fs[i].path);
 	m->nr_fs++;
 	return 0;
 }
@@ -106,10 +96,8 @@ int cli_parse_net(char *arg, struct machine_config *m, char *err, size_t errlen)
 int cli_parse_balloon(char *arg, struct machine_config *m, char *err, size_t errlen)
 {
 	m->balloon = true;
-	for (char *tok = arg, *next; tok && *tok; tok = next) {
-		next = strchr(tok, ',');
-		if (next)
-			*next++ = 0;
+	char *rest = arg;
+	for (char *tok; (tok = strsep(&rest, ",")) && *tok;) {
 		if (tok == arg && !strcmp(tok, "auto")) {
 			m->balloon_auto = true;
 		} else if (!strncmp(tok, "margin=", 7)) {
