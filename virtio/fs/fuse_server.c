@@ -411,11 +411,12 @@ struct fuse_server *fuse_server_create(const char *root, bool ro, char *err, siz
 		goto oom;
 	s->share.root_fd = -1;
 	s->handles = malloc(FUSE_SRV_MAX_HANDLES * sizeof(*s->handles));
+	/* all free before anything can fail: destroy closes the handles it finds */
+	for (uint32_t i = 0; s->handles && i < FUSE_SRV_MAX_HANDLES; i++)
+		s->handles[i].fd = -1;
 	s->dirbuf = malloc(65536);
 	if (!s->handles || !s->dirbuf)
 		goto oom;
-	for (uint32_t i = 0; i < FUSE_SRV_MAX_HANDLES; i++)
-		s->handles[i].fd = -1;
 	if (share_dir_open(&s->share, root, ro, err, errlen))
 		goto fail;
 	struct stat st;
