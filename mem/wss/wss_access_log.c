@@ -42,7 +42,7 @@ static void kvm_close(void *reader)
 
 const struct wss_page_reader wss_reader_access_log = {
 	.method = "access-log", .what = "KVM_GET_ACCESS_LOG",
-	.blind = "a page used only through a TLB entry cached before the last clear; "
-		 "accessed bits the host's own reclaim cleared",
+	.blind = "accessed bits the host's own reclaim cleared; pages unmapped from stage 2 "
+		 "during the window (invalidation, THP collapse)",
 	.max_pages = KVM_ACCESS_LOG_MAX_PAGES, .open = kvm_open, .read = kvm_read, .close = kvm_close,
 };
