@@ -10,7 +10,10 @@
 #   virtio_blk) built in, since it boots without Debian's modules; and with page idle
 #   tracking, which no Debian kernel has, so that the working set's fallback method
 #   (mem/wss_page_idle.c) has a kernel to be tested on. 25-40 minutes here.
-# Prints the directory that holds kvm.ko and kvm-amd.ko, or Image.
+# Both also build kvm/selftests/access_log_test against the patched tree's selftests
+# library (the lab runs it; static on arm64, whose lab has no aarch64 libc).
+# Prints the directory that holds kvm.ko, kvm-amd.ko and access_log_test, or Image and
+# access_log_test.
 #
 #   kvm/build-patched-kvm.sh RELEASE     (e.g. 6.12.117+deb12-cloud-amd64, …-cloud-arm64)
 #
@@ -30,12 +33,12 @@ export PATH=/usr/sbin:/usr/bin:/sbin:/bin
 [ $# -eq 1 ] || die "usage: build-patched-kvm.sh RELEASE (the lab kernel's uname -r)"
 release=$1
 case "$release" in
-  *-amd64) darch=amd64 products=(kvm.ko kvm-amd.ko);;
-  *-arm64) darch=arm64 products=(Image);;
+  *-amd64) darch=amd64 products=(kvm.ko kvm-amd.ko access_log_test);;
+  *-arm64) darch=arm64 products=(Image access_log_test);;
   *) die "RELEASE must be an x86 (…-amd64) or arm64 (…-arm64) lab kernel's";;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
-hash=$(cat "$here"/patches/*.patch "$0" | sha256sum | cut -c1-12)
+hash=$(cat "$here"/patches/*.patch "$here"/selftests/*.c "$0" | sha256sum | cut -c1-12)
 cache=${PAGODA_KVM_CACHE:-/var/cache/pagoda/patched-kvm}
 out=$cache/$release-$hash
 built() { for f in "${products[@]}"; do [ -f "$out/$f" ] || return 1; done; }
@@ -79,8 +82,10 @@ build_x86() {
   "${mk[@]}" olddefconfig
   # The modules must see the kernel's own layout (struct module, config-dependent fields):
   # a configuration that drifted (another compiler, no pahole) would build modules that
-  # load and then corrupt the kernel, so any difference stops the build.
-  if ! diff <(grep -v '^#' "$headers/.config" | sort) <(grep -v '^#' "$tree/.config" | sort) >&2; then
+  # load and then corrupt the kernel, so any difference stops the build, but for the
+  # symbol the patches add (HAVE_KVM_ACCESS_LOG: it changes only what kvm.ko holds).
+  if ! diff <(grep -v '^#' "$headers/.config" | sort) \
+       <(grep -v -e '^#' -e '^CONFIG_HAVE_KVM_ACCESS_LOG=y$' "$tree/.config" | sort) >&2; then
     die "the lab kernel's configuration changed under olddefconfig (above): the toolchain differs from Debian's"
   fi
   echo "build-patched-kvm: building arch/x86/kvm ($(nproc) jobs)" >&2
@@ -91,6 +96,18 @@ build_x86() {
   mkdir -p "$out.tmp"
   # Without debug info (22 MB to ~2 MB): they ride in the lab's initramfs.
   for m in kvm kvm-amd; do strip --strip-debug -o "$out.tmp/$m.ko" "$tree/arch/x86/kvm/$m.ko"; done
+  build_selftest CC=x86_64-linux-gnu-gcc-12 TEST_GEN_PROGS_x86_64=access_log_test
+}
+
+# The selftest, on the patched tree's KVM selftests library and UAPI headers: only it is
+# built (TEST_GEN_PROGS_<arch> names it alone).
+#   build_selftest MAKE-VARIABLES...
+build_selftest() {
+  echo "build-patched-kvm: building kvm/selftests/access_log_test" >&2
+  "${mk[@]}" headers
+  cp "$here/selftests/access_log_test.c" "$tree/tools/testing/selftests/kvm/"
+  make -s -C "$tree/tools/testing/selftests/kvm" -j"$(nproc)" "$@"
+  cp "$tree/tools/testing/selftests/kvm/access_log_test" "$out.tmp/"
 }
 
 # The whole arm64 kernel: Debian's configuration with what a lab boot without Debian's
@@ -114,6 +131,8 @@ build_arm64() {
   "${mk[@]}" Image
   mkdir -p "$out.tmp"
   cp "$tree/arch/arm64/boot/Image" "$out.tmp/"
+  build_selftest ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- CC=aarch64-linux-gnu-gcc-12 \
+    TEST_GEN_PROGS_aarch64=access_log_test LDFLAGS="-static -pthread"
 }
 
 "build_$([ $darch = amd64 ] && echo x86 || echo arm64)"

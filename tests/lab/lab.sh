@@ -5,14 +5,16 @@
 # COMMAND's status; its output is printed as it runs. --patched-kvm runs pagoda's patched
 # KVM (kvm/build-patched-kvm.sh, built once for the lab kernel and cached): on x86 its
 # modules are loaded into the lab kernel, on arm64 (KVM built in) the lab boots a whole
-# kernel of that build instead of Debian's. --drive IMAGE gives the lab a virtio disk,
+# kernel of that build instead of Debian's; the lab also holds the patched KVM's selftest,
+# /bin/access_log_test. --kvm-param P=V loads x86's kvm.ko with that parameter
+# (e.g. tdp_mmu=0). --drive IMAGE gives the lab a virtio disk,
 # /dev/vda, backed by IMAGE through a throw-away overlay (IMAGE is never written): for
 # images too big to copy into the lab's initramfs. --append ARGS adds to the lab kernel's
 # command line (e.g. hugepagesz=1G hugepages=2: 1 GiB pages reserved at boot, before
 # memory fragments).
 #
 #   lab.sh x86|arm64 [--add FILE[:DEST]]... [--drive IMAGE] [--append ARGS] [--timeout SECONDS] [--mem MB]
-#          [--patched-kvm] -- COMMAND...
+#          [--patched-kvm] [--kvm-param P=V]... -- COMMAND...
 #   lab.sh x86|arm64 --kernel-path   (fetches the lab kernel, prints its path: the arm64
 #                                     tests boot the same Debian kernel as a guest)
 #   lab.sh --stop-shared             (ends the shared labs, below)
@@ -41,7 +43,7 @@ fi
 [ $# -ge 1 ] || die "usage: lab.sh x86|arm64 [--add FILE[:DEST]]... [--timeout S] [--mem MB] -- COMMAND..."
 arch=$1; shift
 case "$arch" in x86|arm64) ;; *) die "unknown lab '$arch': use x86 or arm64";; esac
-adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0; patched_kvm=0; drive='' append=''
+adds=(); timeout_s=${LAB_TIMEOUT:-600}; mem=${LAB_MEM:-4096}; kernel_path_only=0; patched_kvm=0; drive='' append='' kvm_params=''
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do
   case "$1" in
     --add) adds+=("$2"); shift 2;;
@@ -51,10 +53,12 @@ while [ $# -gt 0 ] && [ "$1" != "--" ]; do
     --mem) mem=$2; shift 2;;
     --kernel-path) kernel_path_only=1; shift;;
     --patched-kvm) patched_kvm=1; shift;;
+    --kvm-param) kvm_params="$kvm_params $2"; shift 2;;
     *) die "unknown option $1";;
   esac
 done
 [ "${1:-}" = "--" ] && shift
+[ -z "$kvm_params" ] || [ "$arch" = x86 ] || die "--kvm-param: x86 only (arm64's KVM is built into its kernel)"
 [ $# -gt 0 ] || [ $kernel_path_only = 1 ] || die "no command given: lab.sh $arch ... -- COMMAND"
 cache=${PAGODA_LAB_CACHE:-/var/cache/pagoda/lab}/$arch
 mkdir -p "$cache"
@@ -147,6 +151,7 @@ if [ $patched_kvm = 1 ]; then
     kernel=$built/Image
     rm -f "$r"/mods/*.ko
   fi
+  adds+=("$built/access_log_test:/bin/access_log_test")
 fi
 
 copy_with_libs() { # file dest root
@@ -182,7 +187,9 @@ write_init_prologue() {
 #!/bin/busybox sh
 /bin/busybox --install -s /bin
 mount -t proc p /proc; mount -t sysfs s /sys; mount -t devtmpfs d /dev; mount -t tmpfs t /tmp
-for m in /mods/irqbypass.ko /mods/kvm.ko /mods/kvm-amd.ko /mods/tun.ko /mods/veth.ko /mods/virtio_blk.ko; do [ -f \$m ] && insmod \$m; done
+for m in /mods/irqbypass.ko /mods/kvm.ko /mods/kvm-amd.ko /mods/tun.ko /mods/veth.ko /mods/virtio_blk.ko; do
+  [ -f \$m ] && insmod \$m \$([ \$m = /mods/kvm.ko ] && echo "$kvm_params")
+done
 [ -x /bin/kvm_hold ] && { /bin/kvm_hold & }
 echo 256 > /proc/sys/vm/nr_hugepages
 mount -t hugetlbfs none /hugetlb

@@ -5,9 +5,9 @@
 # command over as a job (tests/lab/lab_job.py) and gets the same output and status a lab
 # of its own would give. tests/lab/lab_runner.sh runs the jobs inside, one at a time, and
 # puts the lab back between them. Only labs alike share: a --drive lab is always its own,
-# --patched-kvm has a shared lab of its own, and a lab asking more memory or other kernel
-# arguments than the shared one has is booted for itself. Faults are handled as for a
-# lab of its own: a crashed or silently ended lab is booted once more for the job (said,
+# --patched-kvm has a shared lab of its own, and a lab asking more memory, other kernel
+# arguments than the shared one has or KVM module parameters is booted for itself. Faults
+# are handled as for a lab of its own: a crashed or silently ended lab is booted once more for the job (said,
 # and logged in PAGODA_LAB_RETRY_LOG), and so is a lab that stopped answering (no status
 # even after its runner's own kill at the job's limit: its kernel is stuck, or a process
 # cannot die); a job out of time (the runner's kill) gets 124. A job's --timeout is
@@ -21,7 +21,7 @@ pdir=$PAGODA_LAB_SHARED/$arch
 [ "$patched_kvm" = 0 ] || pdir=$pdir-patched
 
 lab_shareable() {
-  [ -z "$drive" ] && [ "$mem" -le "$shared_mem" ] || return 1
+  [ -z "$drive" ] && [ -z "$kvm_params" ] && [ "$mem" -le "$shared_mem" ] || return 1
   case "$append" in
     "" | "$shared_append") return 0;;
     "hugepagesz=1G hugepages=1") [ "$arch" = x86 ];;
