@@ -38,7 +38,9 @@ case "$release" in
   *) die "RELEASE must be an x86 (…-amd64) or arm64 (…-arm64) lab kernel's";;
 esac
 here=$(cd "$(dirname "$0")" && pwd)
-hash=$(cat "$here"/patches/*.patch "$here"/selftests/*.c "$0" | sha256sum | cut -c1-12)
+# The series without its cover letter (0000, text only: no build depends on it).
+patches=(); for p in "$here"/patches/*.patch; do [ "${p##*/}" = 0000-cover-letter.patch ] || patches+=("$p"); done
+hash=$(cat "${patches[@]}" "$here"/selftests/*.c "$0" | sha256sum | cut -c1-12)
 cache=${PAGODA_KVM_CACHE:-/var/cache/pagoda/patched-kvm}
 out=$cache/$release-$hash
 built() { for f in "${products[@]}"; do [ -f "$out/$f" ] || return 1; done; }
@@ -71,7 +73,7 @@ tree=$dl/src
 mkdir -p "$tree"
 echo "build-patched-kvm: unpacking the source (1.5 GB)" >&2
 tar -xJf "$dl/root/usr/src/linux-source-$series.tar.xz" -C "$tree" --strip-components=1
-for p in "$here"/patches/*.patch; do
+for p in "${patches[@]}"; do
   patch -s -p1 -d "$tree" < "$p" || die "$(basename "$p") does not apply to linux-source-$series $version"
 done
 build_x86() {
