@@ -191,6 +191,15 @@ static uint64_t passes(struct test *t)
 	return s ? __atomic_load_n(&s->passes, __ATOMIC_ACQUIRE) : 0;
 }
 
+/* Tells the live guest it may stop writing (it goes on until then). */
+static void live_done(struct test *t)
+{
+	uint64_t gpa = __atomic_load_n(&t->sync_gpa, __ATOMIC_ACQUIRE);
+	struct dirty_sync *s = gpa ? guest_mem_ptr(&t->m.vm.mem, gpa, sizeof(*s), GUEST_WRITE) : NULL;
+	if (s)
+		__atomic_store_n(&s->live_done, 1, __ATOMIC_RELEASE);
+}
+
 static bool wait_passes(struct test *t, uint64_t n)
 {
 	for (int i = 0; i < 60000 && !atomic_load(&t->m.vm.stopping); i++) {
@@ -216,11 +225,13 @@ static void live_toggle(struct test *t)
 		goto fail;
 	fprintf(stderr, "dirty_test: logging switched on, off and on while the guest wrote (pass %llu)\n",
 		(unsigned long long)passes(t));
+	live_done(t);
 	return;
 fail:
 	fprintf(stderr, "dirty_test: live toggle failed (%s, pass %llu)\n", strerror(-r),
 		(unsigned long long)passes(t));
 	t->failures++;
+	live_done(t);
 }
 
 static int parse_args(int argc, char **argv, struct machine_config *cfg, bool *live, bool *deferred)

@@ -1,7 +1,8 @@
 /* Dirties a known set of pages per round and stops at a sync point after each, where the
  * host harvests and checks (tests/dirty_test.c). Parameters: pages=N per round, stride=S
- * pages apart, rounds=R. "live=P": instead, write the same N pages in P passes with no
- * sync between them (the host turns logging on and off meanwhile), then sync once. */
+ * pages apart, rounds=R. "live=P": instead, write the same N pages in at least P passes
+ * with no sync between them, and on until the host is done turning logging on and off
+ * meanwhile (a fixed count ran out first once, under a slow toggle), then sync once. */
 #include "rt.h" /* the architecture's runtime (rt/ or arm64/) */
 #include "dirty_sync.h"
 
@@ -49,7 +50,7 @@ int main(void)
 		return 2;
 	sync_point(DIRTY_ROUND_BASELINE);
 	if (live) {
-		for (uint64_t p = 0; p < live; p++) {
+		for (uint64_t p = 0; p < live || !__atomic_load_n(&sync_rec.live_done, __ATOMIC_ACQUIRE); p++) {
 			write_round(0);
 			__atomic_store_n(&sync_rec.passes, p + 1, __ATOMIC_RELEASE);
 		}

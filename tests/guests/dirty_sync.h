@@ -18,6 +18,8 @@ struct dirty_sync {
 	uint64_t rw_lo, rw_hi; /* the guest's own writable image (data, bss, stack) */
 	uint64_t vmm_page;   /* a page the guest never writes: the host writes it at each sync */
 	uint64_t passes;     /* live mode: full passes over all pages so far */
+	uint64_t live_done;  /* live mode: set by the host once its toggling is over; the
+			      * guest writes until then, however fast it runs */
 	/* the host's verdict on this round */
 	uint64_t harvested, missing, extra, vmm_seen;
 };
