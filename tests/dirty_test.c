@@ -184,18 +184,23 @@ static void on_sync(void *opaque, uint64_t offset, void *data, uint32_t len, boo
 	t->vmm_pending = s->vmm_page;
 }
 
-static uint64_t passes(struct test *t)
+/* The guest's sync record, once it said where (NULL before). */
+static struct dirty_sync *sync_record(struct test *t, enum guest_access access)
 {
 	uint64_t gpa = __atomic_load_n(&t->sync_gpa, __ATOMIC_ACQUIRE);
-	struct dirty_sync *s = gpa ? guest_mem_ptr(&t->m.vm.mem, gpa, sizeof(*s), GUEST_READ) : NULL;
+	return gpa ? guest_mem_ptr(&t->m.vm.mem, gpa, sizeof(struct dirty_sync), access) : NULL;
+}
+
+static uint64_t passes(struct test *t)
+{
+	struct dirty_sync *s = sync_record(t, GUEST_READ);
 	return s ? __atomic_load_n(&s->passes, __ATOMIC_ACQUIRE) : 0;
 }
 
 /* Tells the live guest it may stop writing (it goes on until then). */
 static void live_done(struct test *t)
 {
-	uint64_t gpa = __atomic_load_n(&t->sync_gpa, __ATOMIC_ACQUIRE);
-	struct dirty_sync *s = gpa ? guest_mem_ptr(&t->m.vm.mem, gpa, sizeof(*s), GUEST_WRITE) : NULL;
+	struct dirty_sync *s = sync_record(t, GUEST_WRITE);
 	if (s)
 		__atomic_store_n(&s->live_done, 1, __ATOMIC_RELEASE);
 }

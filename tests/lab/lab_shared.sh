@@ -6,13 +6,14 @@
 # of its own would give. tests/lab/lab_runner.sh runs the jobs inside, one at a time, and
 # puts the lab back between them. Only labs alike share: a --drive lab is always its own,
 # --patched-kvm has a shared lab of its own, and a lab asking more memory, other kernel
-# arguments than the shared one has or KVM module parameters is booted for itself. Faults
-# are handled as for a lab of its own: a crashed or silently ended lab is booted once more for the job (said,
-# and logged in PAGODA_LAB_RETRY_LOG), and so is a lab that stopped answering (no status
-# even after its runner's own kill at the job's limit: its kernel is stuck, or a process
-# cannot die); a job out of time (the runner's kill) gets 124. A job's --timeout is
-# its command's time in the lab (the boot is not counted); a shared lab lives at most 3
-# hours. lab.sh --stop-shared ends every shared lab under PAGODA_LAB_SHARED.
+# arguments than the shared one has or KVM module parameters is booted for itself.
+# Faults are handled as for a lab of its own: a crashed or silently ended lab is booted
+# once more for the job (said, and logged in PAGODA_LAB_RETRY_LOG), and so is a lab that
+# stopped answering (no status even after its runner's own kill at the job's limit: its
+# kernel is stuck, or a process cannot die); a job out of time (the runner's kill) gets
+# 124. A job's --timeout is its command's time in the lab (the boot is not counted); a
+# shared lab lives at most 3 hours. lab.sh --stop-shared ends every shared lab under
+# PAGODA_LAB_SHARED.
 
 # The shared labs' size: what the largest tests ask (the working set's 1 GiB pages).
 if [ "$arch" = x86 ]; then shared_mem=6144 shared_append="hugepagesz=1G hugepages=2"
