@@ -25,6 +25,10 @@ t0=$(uptime_cs)
 pagoda run -k /vmlinuz -i /initrd.img --disk /dev/vda --net tap=tap0 -m 1G -c "$vcpus" --timeout $((wait_s + 300)) --stats \
   -p "root=/dev/vda rw" "$@" < /tmp/console > /tmp/out 2>&1 &
 pid=$!
+# A write into the console's FIFO after pagoda has gone (it died, or ended early) must not
+# kill this script with SIGPIPE before it prints pagoda's output and status: one CI run
+# lost both that way (the lab's command ended 141 with nothing printed).
+trap '' PIPE # set after pagoda started: pagoda keeps the default
 exec 3> /tmp/console # the console's input stays open until the end
 # The prompt, not the line's end: the guest's kernel may print on the same line right
 # after it ("pagoda-debian login: [   32.57] powernow_k8: ..." failed a full run).
