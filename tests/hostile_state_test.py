@@ -6,7 +6,7 @@ promptly, before any of it reaches the VM; the snapshot writer must not follow l
   hostile_state_test.py PAGODA MIGRATE_GUEST CASE
   CASE: cmos-index | duplicate-vcpu | virtio-features | virtio-pci-readonly | virtio-pci-transport |
         virtio-pci-wild | zero-vcpus | huge-state | fifo-state | symlink-tmp | symlink-dir |
-        incoming-huge-state | incoming-sandboxed | incoming-bad-hint
+        incoming-huge-state | incoming-sandboxed | incoming-bad-hint | incoming-bad-channels
 """
 import os
 import re
@@ -268,6 +268,44 @@ def incoming_bad_hint(pagoda, guest, d):
     return refused(dst, c, "a hint outside RAM", "bad hint record (gpa 0x1000000000")
 
 
+def join(path, index, token):
+    """Another connection of a fake sender: greeted (no key), then joins as index."""
+    c = socket.socket(socket.AF_UNIX)
+    c.connect(path)
+    ss.read_greeting(c)
+    c.sendall(struct.pack("<III", ss.MIG_JOIN, 20, index) + token)
+    return c
+
+
+def incoming_bad_channels(pagoda, guest, d):
+    """Several channels (--migration-channels): a peer that joins with another token is
+    dropped and the receiver waits on for the real one; a channel that sends pages of
+    another channel's chunk ends the migration when pass 0 ends, saying which channel.
+    A count past the limit is refused at once."""
+    dst, c = connect_past_hello(pagoda, guest, d)
+    path = os.path.join(d, "in.sock")
+    token = os.urandom(16)
+    c.sendall(struct.pack("<III", ss.MIG_CHANNELS, 20, 2) + token)
+    stray = join(path, 1, bytes(16))
+    if not dst.wait_for("a peer did not join this migration .*: dropped", 15):
+        return "the receiver did not drop a peer with another migration's token: " + dst.text()
+    stray.close()
+    c2 = join(path, 1, token)
+    ok = c.recv(264, socket.MSG_WAITALL)
+    if struct.unpack_from("<III", ok) != (ss.MIG_REPLY, 256, 1):
+        return f"the receiver did not accept the second channel: {ok[:12]!r}"
+    # chunk 0 (the first 2 MiB) is channel 1's of 2, not channel 2's
+    c2.sendall(struct.pack("<IIQII", ss.MIG_PAGES, 16, 0, 1, 1))
+    c.sendall(struct.pack("<III", ss.MIG_PASS_END, 4, 0))
+    why = refused(dst, c, "pages on the wrong channel", "channel 2 of 2: page record on the wrong channel")
+    c2.close()
+    if why:
+        return why
+    dst, c = connect_past_hello(pagoda, guest, d)
+    c.sendall(struct.pack("<III", ss.MIG_CHANNELS, 20, 9) + token)
+    return refused(dst, c, "9 channels", "refused 9 channels: give 2 to 8")
+
+
 def incoming_sandboxed(pagoda, guest, d):
     """A receiver waiting for its first byte already runs under a seccomp filter: the
     stream is parsed inside the sandbox, not before it."""
@@ -291,7 +329,7 @@ CASES = {"cmos-index": cmos_index, "duplicate-vcpu": duplicate_vcpu, "zero-vcpus
          "huge-state": huge_state, "fifo-state": fifo_state, "symlink-tmp": symlink_tmp,
          "symlink-dir": symlink_dir,
          "incoming-huge-state": incoming_huge_state, "incoming-sandboxed": incoming_sandboxed,
-         "incoming-bad-hint": incoming_bad_hint}
+         "incoming-bad-hint": incoming_bad_hint, "incoming-bad-channels": incoming_bad_channels}
 
 
 def main():

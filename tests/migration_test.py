@@ -440,6 +440,26 @@ def migrate_log(pagoda, guest, d):
     return None
 
 
+def migrate_channels(pagoda, guest, d, n, keyed=False):
+    """--migration-channels N (with the key on both sides when keyed): the guest moves and
+    runs on with its memory whole (it checks every page it wrote), the destination's
+    record says pass 0 came over N connections, and both sides count the same pages in
+    every pass."""
+    src_log, dst_log = os.path.join(d, "src.jsonl"), os.path.join(d, "dst.jsonl")
+    key = ["--migration-key", key_file(d, "k")] if keyed else []
+    why = migrate_ok(pagoda, guest, d, "unix:" + os.path.join(d, "mig.sock"),
+                     dst_args=["--migration-log", dst_log] + key,
+                     src_args=["--migration-log", src_log, "--migration-channels", str(n)] + key)
+    if why:
+        return why
+    src, dst = records(src_log), records(dst_log)
+    print("".join(open(src_log)) + "".join(open(dst_log)))
+    if src[0].get("channels") != n or dst[-1].get("channels") != n:
+        return f"the records say {src[0].get('channels')} channels asked, {dst[-1].get('channels')} used, not {n}"
+    sp, dp = [(r["pages"], r["zero_pages"]) for r in src[1:-1]], [(r["pages"], r["zero_pages"]) for r in dst[1:-1]]
+    return None if sp == dp else f"the sides disagree on the passes' pages: source {sp}, destination {dp}"
+
+
 def precopy_order(pagoda, guest, d):
     """The pre-copy order as the migration log shows it: a guest that rewrites 2048 pages
     over and over beside its walk (hot=2048) gets, from the third pass on, those pages sent
@@ -1184,6 +1204,10 @@ CASES = {
     "incoming-keyed-survives-scan": ("migrate", keyed_receiver_survives_scan),
     "incoming-binds-where-told": ("migrate", incoming_binds_where_told),
     "migrate-log": ("migrate", migrate_log),
+    "migrate-channels-4": ("migrate", lambda p, g, d: migrate_channels(p, g, d, 4)),
+    "migrate-channels-key": ("migrate", lambda p, g, d: migrate_channels(p, g, d, 2, keyed=True)),
+    "migrate-channels-hybrid": ("migrate", lambda p, g, d: postcopy_checked(
+        p, g, d, "precopy-then-postcopy=2", src_args=["--migration-channels", "3"])),
     "migrate-precopy-order": ("migrate", precopy_order),
     "migrate-peer-words-escaped": ("migrate", peer_words_escaped),
     "migrate-other-protocol-refused": ("migrate", other_protocol_refused),

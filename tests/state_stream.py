@@ -38,7 +38,8 @@ def set_header_u32(recs, offset, value):
 # (flags, protocol version, nonce); 1 in flags means it demands the migration key.
 MIG_HELLO, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_REPLY, MIG_GREETING = 0x1000, 0x1001, 0x1002, 0x1003, 0x1005, 0x1006
 MIG_END, MIG_HINT, MIG_POSTCOPY, MIG_PAGE_REQ = 0x1004, 0x1009, 0x100A, 0x100C
-MIG_PROTO_VERSION = 2
+MIG_CHANNELS, MIG_JOIN = 0x100E, 0x100F
+MIG_PROTO_VERSION = 3
 GREETING = struct.pack("<IIII", MIG_GREETING, 40, 0, MIG_PROTO_VERSION) + bytes(32)
 GREETING_V1 = struct.pack("<III", MIG_GREETING, 36, 0) + bytes(32)  # pagoda before versions
 REPLY_OK = struct.pack("<III", MIG_REPLY, 256, 1) + bytes(252)

@@ -139,6 +139,7 @@ int controller_migrate(struct controller *c, int client, bool wait, const char *
 	c->mig->max_passes = c->m->cfg.max_passes;
 	c->mig->cancel_at_max = c->m->cfg.cancel_at_max_passes;
 	c->mig->order = c->m->cfg.precopy_address_order ? PRECOPY_ADDRESS : PRECOPY_COLD_FIRST;
+	c->mig->channels = c->m->cfg.migration_channels;
 	c->mig->done_efd = c->mig_efd;
 	c->mig->log_fd = c->mig_log_fd;
 	c->mig->mode = how;

@@ -8,7 +8,7 @@ void machine_config_defaults(struct machine_config *c)
 {
 	*c = (struct machine_config){ .mem_size = MACHINE_DEFAULT_MEM, .cpus = 1, .backend = { .kind = MEM_THP },
 				      .dirty_ring_entries = 4096, .dirty_clear_chunk = 1ULL << 30,
-				      .downtime_limit_ms = 50, .max_passes = 30,
+				      .downtime_limit_ms = 50, .max_passes = 30, .migration_channels = 1,
 				      .virtio_transport = VIRTIO_TRANSPORT_DEFAULT };
 }
 

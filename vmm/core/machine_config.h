@@ -83,6 +83,7 @@ struct machine_config {
 	unsigned int max_passes;
 	bool cancel_at_max_passes;
 	bool precopy_address_order;      /* --precopy-order address (mig_order.h) */
+	unsigned int migration_channels; /* connections for pass 0 (mig_channels.h) */
 	bool migration_keyed;          /* migration_key holds the shared secret */
 	struct mig_key migration_key;
 };

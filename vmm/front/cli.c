@@ -14,6 +14,7 @@
 #include "../../util/err.h"
 #include "../../util/sizes.h"
 #include "../persist/mig_order.h"
+#include "../persist/mig_proto.h"
 
 const char cli_run_usage[] =
 	"usage: pagoda run [options]\n"
@@ -111,6 +112,9 @@ const char cli_run_usage[] =
 	"                        lately) last, so fewer are dirty again at the next pass\n"
 	"                        (default cold-first); address: in guest-address order, to\n"
 	"                        compare\n"
+	"      --migration-channels N  migration: send the first pass (all of RAM) over N\n"
+	"                        connections at once (1 to 8, default 1), each authenticated\n"
+	"                        like the first; later passes and post-copy use one\n"
 	"      --migration-log FILE  append a JSON line per migration event to FILE, on\n"
 	"                        either side: start, each pass (pages, bytes, rate, what was\n"
 	"                        dirtied meanwhile), end (downtime and where it went);\n"
@@ -158,7 +162,7 @@ static int parse_uint(const char *s, unsigned long max, unsigned long *out)
 enum { OPT_CPU = 256, OPT_TIMEOUT, OPT_NAME, OPT_BACKEND, OPT_HUGEPAGE, OPT_SHARED, OPT_PREFAULT,
        OPT_STATS, OPT_DIRTY_LOG, OPT_RING_SIZE, OPT_CLEAR_CHUNK, OPT_DIRTY_RATE, OPT_EAGER,
        OPT_DISK, OPT_NET, OPT_RNG, OPT_BALLOON, OPT_API, OPT_INCOMING, OPT_DOWNTIME, OPT_PASSES, OPT_ORDER, OPT_MIG_KEY, OPT_MIG_LOG,
-       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS, OPT_TRANSPORT, OPT_FS, OPT_SYNC_EXIT };
+       OPT_MIG_CHANNELS,       OPT_RESTORE_MEM, OPT_SECCOMP, OPT_DUMP_DTB, OPT_WSS, OPT_TRANSPORT, OPT_FS, OPT_SYNC_EXIT };
 
 static const struct option run_options[] = {
 	{ "kernel", required_argument, NULL, 'k' },
@@ -195,6 +199,7 @@ static const struct option run_options[] = {
 	{ "downtime-limit", required_argument, NULL, OPT_DOWNTIME },
 	{ "max-passes", required_argument, NULL, OPT_PASSES },
 	{ "precopy-order", required_argument, NULL, OPT_ORDER },
+	{ "migration-channels", required_argument, NULL, OPT_MIG_CHANNELS },
 	{ "restore-memory", required_argument, NULL, OPT_RESTORE_MEM },
 	{ "seccomp", required_argument, NULL, OPT_SECCOMP },
 	{ "help", no_argument, NULL, 'h' },
@@ -414,6 +419,12 @@ static int apply_migration_option(int c, const char *arg, struct run_config *cfg
 		cfg->m.cancel_at_max_passes = comma && !strcmp(comma, ",cancel");
 		return 0;
 	}
+	case OPT_MIG_CHANNELS:
+		if (parse_uint(arg, MIG_MAX_CHANNELS, &n) || n == 0)
+			return err_set(err, errlen, -1, "--migration-channels '%s': give 1 to %u connections, e.g. 2", arg,
+				       MIG_MAX_CHANNELS);
+		cfg->m.migration_channels = (unsigned int)n;
+		return 0;
 	case OPT_ORDER: {
 		enum precopy_order o;
 		if (precopy_order_parse(arg, &o))

@@ -129,9 +129,9 @@ void mig_log_start(const struct migration *mg)
 	json_escape(mg->uri, uri, sizeof(uri));
 	mig_log(mg->log_fd, "start", "source", mg->t_start_ns,
 		"\"uri\": \"%s\", \"mode\": \"%s\", \"ram_mib\": %" PRIu64 ", \"vcpus\": %u, \"dirty_log\": \"%s\""
-		", \"downtime_limit_ms\": %.3f, \"max_passes\": %u, \"precopy_order\": \"%s\"",
+		", \"downtime_limit_ms\": %.3f, \"max_passes\": %u, \"precopy_order\": \"%s\", \"channels\": %u",
 		uri, mode_name(mg), mg->m->cfg.mem_size >> 20, mg->m->vm.nr_vcpus, dirty_mode_name(mg->m->dirty.mode),
-		mg->downtime_limit_ms, mg->max_passes, precopy_order_name(mg->order));
+		mg->downtime_limit_ms, mg->max_passes, precopy_order_name(mg->order), mg->channels);
 }
 
 static const char *state_name(enum mig_state st)

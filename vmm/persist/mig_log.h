@@ -2,13 +2,15 @@
  * each side of every migration, so an experiment can be plotted straight from the file
  * (tools/migration-plot). Every line has "event", "side" and "t_ms" (milliseconds since
  * that migration began on that side):
- *   start  uri, ram_mib, vcpus; the source adds dirty_log, downtime_limit_ms, max_passes
+ *   start  uri, ram_mib, vcpus; the source adds dirty_log, downtime_limit_ms, max_passes,
+ *          precopy_order, channels
  *   pass   pass, ms, pages, zero_pages, bytes, mib_per_s; the source adds what was
  *          dirtied meanwhile (dirty_pages, dirty_pages_per_s), the throttle and the
  *          downtime it estimated from them; "stop": true on the pass sent paused
  *   end    state (done, failed, cancelled), error, passes, bytes, total_ms; the source
  *          adds downtime_ms and where it went (pause, devices, last pages, state,
- *          receiver); the destination restore_ms and populated_ahead_mib
+ *          receiver); the destination restore_ms, populated_ahead_mib and the
+ *          channels pass 0 came over
  * A record that cannot be written is lost with a warning: the migration goes on. */
 #ifndef PAGODA_VMM_MIG_LOG_H
 #define PAGODA_VMM_MIG_LOG_H

@@ -53,6 +53,21 @@ const uint64_t *mig_order_hot(struct mig_order *o, uint32_t i, const uint64_t *w
 	return *n ? hot : NULL;
 }
 
+void mig_order_pass0(struct mig_order *o)
+{
+	uint64_t n;
+	for (uint32_t i = 0; i < ram_nr_regions(o->mem); i++)
+		(void)mig_order_hot(o, i, NULL, &n);
+}
+
+const uint64_t *mig_order_pass0_hot(const struct mig_order *o, uint32_t i)
+{
+	if (o->order == PRECOPY_ADDRESS || i >= ram_nr_regions(o->mem))
+		return NULL;
+	uint64_t pages = ram_region(o->mem, i).pages;
+	return bitmap_count(o->hot[i], 0, pages) ? o->hot[i] : NULL;
+}
+
 void mig_order_sent(struct mig_order *o, uint32_t i, const uint64_t *want)
 {
 	if (o->prev && i < ram_nr_regions(o->mem))

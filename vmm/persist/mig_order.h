@@ -36,6 +36,11 @@ int mig_order_init(struct mig_order *o, enum precopy_order order, const struct g
  * of RAM) as a bitmap indexed from the region's start, their count in *n; NULL when none is
  * hot or the order is by address. */
 const uint64_t *mig_order_hot(struct mig_order *o, uint32_t i, const uint64_t *want, uint64_t *n);
+/* Pass 0's hot pages of every region, asked once before it starts: the channels that
+ * send its parts (mig_channels.h) then only read them, with mig_order_pass0_hot. */
+void mig_order_pass0(struct mig_order *o);
+/* Region i's hot pages as mig_order_pass0 left them; NULL when none is hot. */
+const uint64_t *mig_order_pass0_hot(const struct mig_order *o, uint32_t i);
 /* Remembers want as what this pass sends of region i (call before taking any of it). */
 void mig_order_sent(struct mig_order *o, uint32_t i, const uint64_t *want);
 void mig_order_free(struct mig_order *o);

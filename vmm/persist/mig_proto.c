@@ -73,6 +73,25 @@ int mig_recv_hint(struct mig_chan *ch, const struct mig_rec *r, struct mig_hint 
 	return e;
 }
 
+int mig_send_join(struct mig_chan *ch, uint32_t type, const struct mig_join *c)
+{
+	uint8_t b[MIG_CHANNELS_SIZE];
+	put_le32(b, c->n);
+	memcpy(b + 4, c->token, MIG_TOKEN_SIZE);
+	return mig_send_rec(ch, type, b, sizeof(b));
+}
+
+int mig_recv_join(struct mig_chan *ch, const struct mig_rec *r, struct mig_join *c)
+{
+	uint8_t b[MIG_CHANNELS_SIZE];
+	int e = recv_exact(ch, r, b, sizeof(b));
+	if (!e) {
+		c->n = get_le32(b);
+		memcpy(c->token, b + 4, MIG_TOKEN_SIZE);
+	}
+	return e;
+}
+
 int mig_send_discards(struct mig_chan *ch, const struct mig_discard *d, uint32_t n)
 {
 	uint8_t b[MIG_DISCARD_BATCH * MIG_DISCARD_SIZE];

@@ -15,6 +15,17 @@
  * The pass acknowledgement keeps the receiver's backlog out of the downtime: the source
  * stops its VM only when the destination holds everything sent so far.
  *
+ * Several channels (--migration-channels N, mig_channels.h) spread pass 0 over N
+ * connections to the same address:
+ *   MIG_CHANNELS n, token             ->    (the receiver accepts n - 1 more connections)
+ *     on each new connection, after its own greeting and proofs of the key:
+ *     MIG_JOIN index, token [MIG_MAC] ->    (1 <= index < n, each once, the same token)
+ *                                     <-    MIG_REPLY ok (all n connected) or why not
+ *   pass 0: chunk c of each memslot (MIG_CHUNK_PAGES pages) only on channel c % n; each
+ *   extra channel ends with MIG_PASS_END 0 and, with a key, its own MIG_MAC, then closes;
+ *   the receiver acknowledges pass 0 on channel 0 once every channel has ended whole.
+ * Everything after pass 0 goes over channel 0 alone.
+ *
  * Post-copy (postcopy.h) continues differently once the VM is paused:
  *   MIG_POSTCOPY, MIG_DISCARD...      ->    (missing pages registered with userfaultfd;
  *                                           a discarded page is dropped: dirtied since)
@@ -42,14 +53,24 @@
 #include <stdint.h>
 
 /* 1: the streams of pagoda before the greeting said its version (a 36-byte greeting).
- * 2: the same records, said to be little-endian; the greeting carries the version. */
-#define MIG_PROTO_VERSION 2
+ * 2: the same records, said to be little-endian; the greeting carries the version.
+ * 3: MIG_CHANNELS and MIG_JOIN (several connections). */
+#define MIG_PROTO_VERSION 3
 
 enum { MIG_HELLO = 0x1000, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_END, MIG_REPLY,
        MIG_GREETING, MIG_AUTH, MIG_MAC, MIG_HINT,
-       MIG_POSTCOPY, MIG_DISCARD, MIG_PAGE_REQ, MIG_POSTCOPY_DONE };
+       MIG_POSTCOPY, MIG_DISCARD, MIG_PAGE_REQ, MIG_POSTCOPY_DONE, MIG_CHANNELS, MIG_JOIN };
 
 #define MIG_BATCH 256                 /* pages per record at most */
+/* Pages of a memslot that a pass takes from the dirty log and reads together, and the
+ * unit pass 0 is spread over channels in: 2 MiB, a THP or a 2M page whole. Records never
+ * cross a chunk's edge in a pass. */
+#define MIG_CHUNK_PAGES 512
+/* Which part of pass 0 a channel carries: chunk c of each memslot when c % count == index
+ * (count 0 or 1: all of it). */
+struct mig_share {
+	uint32_t index, count;
+};
 #define MIG_HINT_MAX (64ull << 20)    /* bytes a hint may name */
 
 struct mig_chan;
@@ -120,6 +141,18 @@ int mig_recv_reply(struct mig_chan *ch, const struct mig_rec *r, struct mig_repl
  * page is missing). */
 int mig_send_u32(struct mig_chan *ch, uint32_t type, uint32_t v);
 int mig_recv_u32(struct mig_chan *ch, const struct mig_rec *r, uint32_t *v);
+
+/* MIG_CHANNELS (on channel 0) and MIG_JOIN (first on each other channel): how many
+ * connections, which one this is, and the token that ties them to one migration. */
+#define MIG_MAX_CHANNELS 8
+#define MIG_TOKEN_SIZE 16
+#define MIG_CHANNELS_SIZE 20
+struct mig_join {
+	uint32_t n;                   /* MIG_CHANNELS: the count; MIG_JOIN: this one's index */
+	uint8_t token[MIG_TOKEN_SIZE];
+};
+int mig_send_join(struct mig_chan *ch, uint32_t type, const struct mig_join *c);
+int mig_recv_join(struct mig_chan *ch, const struct mig_rec *r, struct mig_join *c);
 
 /* MIG_GREETING, the receiver's first words, outside any MAC. Version 1's had no version
  * (MIG_GREETING_V1_SIZE bytes): told by its size. */

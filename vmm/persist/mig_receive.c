@@ -13,11 +13,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "machine_state.h"
-#include "mig_channel.h"
 #include "mig_log.h"
-#include "mig_proto.h"
-#include "migration.h"
+#include "mig_receiver.h"
 #include "postcopy.h"
 #include "../../mem/populate_ahead.h"
 #include "../../mem/ram.h"
@@ -26,23 +23,6 @@
 #include "../../util/json.h"
 #include "../../util/page.h"
 
-/* Peers that may fail the handshake (a port scanner's connect-and-close, a health check,
- * a peer without the key) before the receiver gives up; each is dropped and the receiver
- * listens on, within --timeout. */
-#define HANDSHAKE_TRIES 8
-#define HANDSHAKE_TIMEOUT_S 10
-#define STR_(x) #x
-#define STR(x) STR_(x)
-
-/* Which pages of guest RAM may hold data, one bit per 4K page and memslot: those resident
- * when the stream began and those a page record filled since. A zero-page record then
- * clears only those: reading every page to see whether it is zero would fault in all of
- * RAM (an idle 4 GiB guest's first pass is a million zero pages), and the sender may stop
- * its VM while the receiver still chews on them. */
-struct filled_map {
-	const struct guest_mem *mem;
-	uint64_t **bits;
-};
 
 static int filled_map_init(struct filled_map *f, const struct guest_mem *mem)
 {
@@ -81,23 +61,8 @@ static uint64_t *filled_bits(const struct filled_map *f, uint64_t gpa, uint64_t 
 	return f->bits[r.index];
 }
 
-struct receiver {
-	struct machine *m;
-	struct mig_chan ch;
-	struct state_buf st;
-	struct filled_map filled;
-	struct populate_ahead ahead;
-	struct postcopy_dst *pc;   /* the source switched to post-copy */
-	bool mac_ok;       /* the last record was the sender's MAC, and it matched */
-	int log_fd;        /* --migration-log, or -1 */
-	uint64_t t0_ns, pass_t0_ns, restore_ns;
-	struct mig_pass pass; /* the pass being received */
-	uint64_t bytes, passes;
-	char *err;
-	size_t errlen;
-};
 
-static int reply(struct mig_chan *ch, bool ok, const char *msg)
+int mig_rx_reply(struct mig_chan *ch, bool ok, const char *msg)
 {
 	int e = mig_send_reply(ch, ok, msg);
 	return e ? e : mig_send_mac(ch);
@@ -109,20 +74,31 @@ static int recv_hello(struct receiver *r, uint32_t len)
 	char why[200];
 	if (len != sizeof(h) || mig_recv(&r->ch, &h, sizeof(h))) {
 		snprintf(r->err, r->errlen, "the sender's header is not a pagoda VM header");
-		reply(&r->ch, false, r->err);
+		mig_rx_reply(&r->ch, false, r->err);
 		return -EPROTO;
 	}
 	const char *bad = memcmp(h.magic, STATE_MAGIC, 8) || h.version != STATE_VERSION ? "another state version"
 			  : machine_state_mismatch(r->m, &h, why, sizeof(why));
 	if (bad) {
 		snprintf(r->err, r->errlen, "refused before any memory: %s", bad);
-		reply(&r->ch, false, bad);
+		mig_rx_reply(&r->ch, false, bad);
 		return -EINVAL;
 	}
-	return reply(&r->ch, true, NULL);
+	return mig_rx_reply(&r->ch, true, NULL);
 }
 
-static int recv_pages(struct receiver *r, const struct mig_rec *rec)
+/* Whether pages [first, first + n) of a memslot are all in the channel's share: one
+ * chunk, one of its own (mig_proto.h). Besides refusing a sender that breaks the rule,
+ * this keeps every channel's writes to guest RAM and to the filled map's words apart. */
+static bool in_share(const struct mig_share *sh, uint64_t first, uint32_t n)
+{
+	if (sh->count < 2)
+		return true;
+	uint64_t chunk = first / MIG_CHUNK_PAGES, last = (first + (n ? n - 1 : 0)) / MIG_CHUNK_PAGES;
+	return chunk == last && chunk % sh->count == sh->index;
+}
+
+int mig_rx_pages(struct receiver *r, const struct mig_rec *rec)
 {
 	struct mig_pages_hdr h;
 	if (mig_recv_pages_hdr(&r->ch, rec, &h))
@@ -135,6 +111,11 @@ static int recv_pages(struct receiver *r, const struct mig_rec *rec)
 	}
 	uint64_t first;
 	uint64_t *bits = filled_bits(&r->filled, h.gpa, &first);
+	if (!in_share(&r->share, first, h.count)) {
+		snprintf(r->err, r->errlen, "page record on the wrong channel (gpa 0x%llx, %u pages, channel %u of %u)",
+			 (unsigned long long)h.gpa, h.count, r->share.index + 1, r->share.count);
+		return -EPROTO;
+	}
 	r->pass.pages += h.count;
 	r->pass.zero_pages += h.zero ? h.count : 0;
 	r->pass.bytes += MIG_REC_SIZE + rec->len;
@@ -156,7 +137,7 @@ static int recv_pages(struct receiver *r, const struct mig_rec *rec)
 
 /* A range the sender will fill: the helpers fault it in ahead of the stream. Advice, yet
  * checked like a page record: it must lie inside guest RAM. */
-static int recv_hint(struct receiver *r, const struct mig_rec *rec)
+int mig_rx_hint(struct receiver *r, const struct mig_rec *rec)
 {
 	struct mig_hint h;
 	if (mig_recv_hint(&r->ch, rec, &h))
@@ -168,15 +149,18 @@ static int recv_hint(struct receiver *r, const struct mig_rec *rec)
 			 (unsigned long long)h.len);
 		return -EPROTO;
 	}
-	populate_ahead_hint(&r->ahead, p, h.len);
+	populate_ahead_hint(r->ahead, p, h.len);
 	return 0;
 }
 
-/* Everything of the pass is in place: say so, the sender waits for it. */
+/* Everything of the pass is in place: say so, the sender waits for it. Pass 0 over
+ * several channels is in place once each of them ended whole. */
 static int recv_pass_end(struct receiver *r, const struct mig_rec *rec)
 {
 	uint32_t pass;
 	int e = mig_recv_u32(&r->ch, rec, &pass);
+	if (!e && r->share.count > 1)
+		e = pass ? -EPROTO : mig_rx_join_others(r, false);
 	if (e)
 		return e;
 	const struct mig_pass *p = &r->pass;
@@ -212,7 +196,7 @@ static int recv_postcopy(struct receiver *r, const struct mig_rec *rec)
 	uint32_t all;
 	int e = !r->pc ? mig_recv_u32(&r->ch, rec, &all) : -EPROTO;
 	if (!e && (e = postcopy_dst_begin(&r->pc, r->m, all != 0, r->log_fd, r->t0_ns, r->err, r->errlen)))
-		reply(&r->ch, false, r->err);
+		mig_rx_reply(&r->ch, false, r->err);
 	return e;
 }
 
@@ -243,7 +227,7 @@ static int recv_end(struct receiver *r, bool mac_ok)
 	if (r->pc) {
 		postcopy_dst_reply(r->pc, e == 0, e ? r->err : NULL);
 	} else {
-		reply(&r->ch, e == 0, e ? r->err : NULL);
+		mig_rx_reply(&r->ch, e == 0, e ? r->err : NULL);
 	}
 	return e ? e : 1;
 }
@@ -257,17 +241,22 @@ static int receive_record(struct receiver *r, const struct mig_rec *rec)
 	bool precopy_only = rec->type == MIG_PAGES || rec->type == MIG_PASS_END || rec->type == MIG_HINT;
 	if (r->pc && precopy_only)
 		return -EPROTO;
+	/* While pass 0 comes over several channels the first carries only its share. */
+	if (r->share.count > 1 && !precopy_only)
+		return -EPROTO;
 	switch (rec->type) {
+	case MIG_CHANNELS:
+		return mig_rx_channels(r, rec);
 	case MIG_POSTCOPY:
 		return recv_postcopy(r, rec);
 	case MIG_DISCARD:
 		return recv_discard(r, rec);
 	case MIG_PAGES:
-		return recv_pages(r, rec);
+		return mig_rx_pages(r, rec);
 	case MIG_PASS_END:
 		return recv_pass_end(r, rec);
 	case MIG_HINT:
-		return recv_hint(r, rec);
+		return mig_rx_hint(r, rec);
 	case MIG_STATE:
 		return recv_state(r, rec->len);
 	case MIG_MAC: {
@@ -289,16 +278,20 @@ static void log_end(const struct receiver *r, int e)
 	json_escape(e ? r->err : "", error, sizeof(error));
 	mig_log(r->log_fd, "end", "destination", r->t0_ns,
 		"\"state\": \"%s\", \"error\": \"%s\", \"passes\": %" PRIu64 ", \"bytes\": %" PRIu64
-		", \"total_ms\": %.3f, \"restore_ms\": %.3f, \"populated_ahead_mib\": %.1f, \"hints_dropped_mib\": %.1f",
+		", \"total_ms\": %.3f, \"restore_ms\": %.3f, \"populated_ahead_mib\": %.1f, \"hints_dropped_mib\": %.1f"
+		", \"channels\": %u",
 		e ? "failed" : "done", error, r->passes, r->bytes + r->pass.bytes, (double)(now_ns() - r->t0_ns) / 1e6,
-		(double)r->restore_ns / 1e6, (double)r->ahead.populated / (1 << 20), (double)r->ahead.dropped / (1 << 20));
+		(double)r->restore_ns / 1e6, (double)r->ahead->populated / (1 << 20), (double)r->ahead->dropped / (1 << 20),
+		r->channels);
 }
 
 /* The stream after its handshake (ch: authenticated where there is a key). */
-static int receive_stream(struct machine *m, const struct mig_chan *ch, int log_fd, struct postcopy_dst **pc,
-			  char *err, size_t errlen)
+static int receive_stream(struct machine *m, const struct mig_chan *ch, int lfd, int log_fd,
+			  struct postcopy_dst **pc, char *err, size_t errlen)
 {
-	struct receiver r = { .m = m, .err = err, .errlen = errlen, .log_fd = log_fd, .t0_ns = now_ns() };
+	struct populate_ahead ahead;
+	struct receiver r = { .m = m, .err = err, .errlen = errlen, .log_fd = log_fd, .t0_ns = now_ns(), .lfd = lfd,
+			      .ahead = &ahead, .channels = 1 };
 	r.ch = *ch;
 	r.pass_t0_ns = r.t0_ns;
 	mig_log(log_fd, "start", "destination", r.t0_ns, "\"ram_mib\": %" PRIu64 ", \"vcpus\": %u",
@@ -306,13 +299,14 @@ static int receive_stream(struct machine *m, const struct mig_chan *ch, int log_
 	state_buf_init(&r.st);
 	int e = filled_map_init(&r.filled, &m->vm.mem);
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-	populate_ahead_start(&r.ahead, cpus > 0 ? (unsigned int)cpus : 1, m->vm.mem.backend.page_size);
+	populate_ahead_start(r.ahead, cpus > 0 ? (unsigned int)cpus : 1, m->vm.mem.backend.page_size);
 	struct mig_rec rec;
 	if (!e && !(e = mig_recv_rec(&r.ch, &rec)))
 		e = rec.type == MIG_HELLO ? recv_hello(&r, rec.len) : -EPROTO;
 	while (!e && !(e = mig_recv_rec(&r.ch, &rec)))
 		e = receive_record(&r, &rec);
-	populate_ahead_stop(&r.ahead);
+	mig_rx_join_others(&r, true);
+	populate_ahead_stop(r.ahead);
 	state_buf_free(&r.st);
 	filled_map_free(&r.filled);
 	if (e == 1)
@@ -350,10 +344,7 @@ static int handshake(struct machine *m, struct mig_chan *ch, char *err, size_t e
 	return mig_tune_socket(ch->fd);
 }
 
-/* The first connection whose handshake succeeds, within timeout_s (0: no limit): its fd in
- * ch, or -errno with the reason in err. Peers that fail it are dropped and said; after
- * HANDSHAKE_TRIES of them the receiver gives up. */
-static int accept_peer(struct machine *m, int lfd, double timeout_s, struct mig_chan *ch, char *err, size_t errlen)
+int mig_rx_accept(struct machine *m, int lfd, double timeout_s, struct mig_chan *ch, char *err, size_t errlen)
 {
 	uint64_t deadline = timeout_s > 0 ? now_ns() + (uint64_t)(timeout_s * 1e9) : 0;
 	for (unsigned int failed = 0;;) {
@@ -396,13 +387,14 @@ int migration_receive(struct machine *m, const char *uri, double timeout_s, int 
 	}
 	fprintf(stderr, "pagoda: waiting for a migration on %s\n", uri);
 	static struct mig_chan ch; /* 64 KiB of write buffer: not on the stack */
-	int e = accept_peer(m, lfd, timeout_s, &ch, why, sizeof(why));
+	int e = mig_rx_accept(m, lfd, timeout_s, &ch, why, sizeof(why));
+	*pc = NULL;
+	/* Listening on: the sender may ask for more channels (mig_channels.h). */
+	if (!e)
+		e = receive_stream(m, &ch, lfd, log_fd, pc, why, sizeof(why));
 	close(lfd);
 	if (!strncmp(uri, "unix:", 5))
 		unlink(uri + 5);
-	*pc = NULL;
-	if (!e)
-		e = receive_stream(m, &ch, log_fd, pc, why, sizeof(why));
 	if (ch.fd >= 0)
 		close(ch.fd); /* in post-copy the page thread has a descriptor of its own */
 	if (e)
@@ -417,5 +409,5 @@ int migration_receive_fd(struct machine *m, int fd, int log_fd, struct postcopy_
 	err[0] = 0;
 	*pc = NULL;
 	int e = handshake(m, &ch, err, errlen);
-	return e ? e : receive_stream(m, &ch, log_fd, pc, err, errlen);
+	return e ? e : receive_stream(m, &ch, -1, log_fd, pc, err, errlen);
 }

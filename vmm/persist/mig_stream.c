@@ -86,9 +86,9 @@ static int send_pages(struct mig_stream *st, const struct ram_region *r, uint64_
 }
 
 /* Passes go a chunk at a time: its pages are taken from the dirty log, then read, so a
- * page is rarely written between the two. 2 MiB: a THP or a 2M page whole; a 1G page is
- * many chunks (the receiver faults it in whole at the first hint: populate_ahead.h). */
-#define CHUNK_PAGES 512
+ * page is rarely written between the two. A 1G page is many chunks (the receiver faults
+ * it in whole at the first hint: populate_ahead.h). */
+#define CHUNK_PAGES MIG_CHUNK_PAGES
 #define CHUNK_WORDS (CHUNK_PAGES / 64)
 static_assert(CHUNK_PAGES % 64 == 0, "masks and zero maps are whole words");
 
@@ -178,17 +178,31 @@ static uint64_t chunk_end(uint64_t first, uint64_t npages)
 	return first + CHUNK_PAGES < npages ? first + CHUNK_PAGES : npages;
 }
 
-static int send_region_ahead(struct mig_stream *st, const struct ram_region *r, const uint64_t *hot, enum sweep sw)
+/* The chunks of r that are this channel's share (mig_proto.h: chunk c goes on channel
+ * c % n), in order; i counts them. */
+static uint64_t share_chunks(const struct ram_region *r, const struct mig_share *sh)
+{
+	uint64_t nchunks = (r->pages + CHUNK_PAGES - 1) / CHUNK_PAGES;
+	return nchunks > sh->index ? (nchunks - sh->index + sh->count - 1) / sh->count : 0;
+}
+
+static uint64_t share_chunk_first(uint64_t i, const struct mig_share *sh)
+{
+	return (i * sh->count + sh->index) * CHUNK_PAGES;
+}
+
+static int send_region_ahead(struct mig_stream *st, const struct ram_region *r, const uint64_t *hot, enum sweep sw,
+			     const struct mig_share *sh)
 {
 	struct ahead ring[AHEAD_CHUNKS + 1];
-	uint64_t nchunks = (r->pages + CHUNK_PAGES - 1) / CHUNK_PAGES;
+	uint64_t nchunks = share_chunks(r, sh);
 	int e = 0;
 	for (uint64_t c = 0; c < nchunks + AHEAD_CHUNKS && !e; c++) {
+		uint64_t cf = share_chunk_first(c, sh);
 		if (c < nchunks)
-			e = scan_chunk(st, r, c * CHUNK_PAGES, chunk_end(c * CHUNK_PAGES, r->pages), hot, sw,
-				       &ring[c % (AHEAD_CHUNKS + 1)]);
+			e = scan_chunk(st, r, cf, chunk_end(cf, r->pages), hot, sw, &ring[c % (AHEAD_CHUNKS + 1)]);
 		if (!e && c >= AHEAD_CHUNKS) {
-			uint64_t k = c - AHEAD_CHUNKS, first = k * CHUNK_PAGES;
+			uint64_t k = c - AHEAD_CHUNKS, first = share_chunk_first(k, sh);
 			const struct ahead *a = &ring[k % (AHEAD_CHUNKS + 1)];
 			uint64_t before = st->count->pages;
 			e = send_pages(st, r, first, chunk_end(first, r->pages), a->mask, a->zero);
@@ -229,16 +243,17 @@ int mig_stream_dirty(struct mig_stream *st, bool take)
 	return e;
 }
 
-int mig_stream_all_ram(struct mig_stream *st)
+int mig_stream_all_ram(struct mig_stream *st, const struct mig_share *share)
 {
+	static const struct mig_share whole = { 0, 1 };
+	const struct mig_share *sh = share ? share : &whole;
 	int e = 0;
 	for (uint32_t i = 0; i < ram_nr_regions(st->mem) && !e; i++) {
 		struct ram_region r = ram_region(st->mem, i);
-		uint64_t nhot;
-		const uint64_t *hot = mig_order_hot(st->order, i, NULL, &nhot);
-		e = send_region_ahead(st, &r, hot, SWEEP_COLD);
+		const uint64_t *hot = mig_order_pass0_hot(st->order, i);
+		e = send_region_ahead(st, &r, hot, SWEEP_COLD, sh);
 		if (!e && hot)
-			e = send_region_ahead(st, &r, hot, SWEEP_HOT);
+			e = send_region_ahead(st, &r, hot, SWEEP_HOT, sh);
 	}
 	return e;
 }

@@ -32,8 +32,9 @@ struct mig_stream {
 bool mig_pages_zero(const struct guest_mem *mem, const struct ram_region *r, uint64_t page, uint64_t n);
 /* One record: n pages of r from page, as zeros (no data) or as their bytes. */
 int mig_stream_run(struct mig_stream *st, const struct ram_region *r, uint64_t page, uint32_t n, bool zero);
-/* Pass 0: all of RAM, telling the receiver ahead which chunks hold data (MIG_HINT). */
-int mig_stream_all_ram(struct mig_stream *st);
+/* Pass 0: all of RAM (share NULL) or a channel's share of it, telling the receiver ahead
+ * which chunks hold data (MIG_HINT); hot pages last, as mig_order_pass0 found them. */
+int mig_stream_all_ram(struct mig_stream *st, const struct mig_share *share);
 /* What the dirty log's last harvest holds. take: take each chunk from the log right
  * before reading it (false once the VM is paused for good: nothing can dirty it again,
  * and the pages go by address). */

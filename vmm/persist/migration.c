@@ -10,6 +10,7 @@
 
 #include "machine_state.h"
 #include "mig_channel.h"
+#include "mig_channels.h"
 #include "mig_log.h"
 #include "mig_order.h"
 #include "mig_policy.h"
@@ -25,6 +26,7 @@ struct sender {
 	struct migration *mg;
 	struct machine *m;
 	struct mig_chan ch;
+	struct mig_channels chans;     /* the other connections, for pass 0 */
 	uint64_t last_kick_ns;
 	struct mig_pass cur, last;     /* the pass being sent, and the one before it */
 	struct mig_order order;
@@ -128,6 +130,27 @@ static int read_reply(struct mig_chan *ch, struct mig_reply *r)
 	return e ? e : mig_recv_mac_after(ch);
 }
 
+/* The other connections pass 0 goes over, once the receiver took the header. Pure
+ * post-copy has no pass 0: it keeps one. */
+static int open_channels(struct sender *s)
+{
+	struct migration *mg = s->mg;
+	unsigned int n = mg->mode == MIG_POSTCOPY_ONLY ? 1 : mg->channels;
+	char err[256] = "";
+	int e = mig_channels_open(&s->chans, n, &s->ch, mg->uri, mig_key_of(&s->m->cfg), mg->chan_fds, err,
+				  sizeof(err));
+	struct mig_reply r;
+	if (!e && n > 1)
+		e = read_reply(&s->ch, &r);
+	if (!e && n > 1 && !r.ok) {
+		set_error(mg, MIG_FAILED, "the receiver refused the channels: %.200s", r.msg);
+		return -EINVAL;
+	}
+	if (e && err[0])
+		set_error(mg, MIG_FAILED, "%s", err);
+	return e;
+}
+
 static int handshake(struct sender *s)
 {
 	char err[256];
@@ -149,7 +172,7 @@ static int handshake(struct sender *s)
 		set_error(s->mg, MIG_FAILED, "the receiver refused: %.200s", r.msg);
 		return -EINVAL;
 	}
-	return e;
+	return e ? e : open_channels(s);
 }
 
 /* Pages still dirty, the rate they are dirtied at, and whether to stop and copy now
@@ -183,8 +206,9 @@ static int precopy(struct sender *s)
 	/* Pass 0 sends everything, taking each chunk from the log as it goes (in clear mode
 	 * that is when the chunk is write-protected). */
 	int e = dirty_log_harvest_deferred(&s->m->dirty);
+	mig_order_pass0(&s->order);
 	if (!e)
-		e = mig_stream_all_ram(&s->stream);
+		e = mig_channels_pass0(&s->chans, &s->stream);
 	if (!e)
 		e = end_pass(s, t0);
 	for (unsigned int pass = 1; !e; pass++) {
@@ -409,6 +433,7 @@ static void *sender_thread(void *arg)
 			vm_resume(&mg->m->vm);
 	}
 	mig_log_end(mg);
+	mig_channels_close(&s.chans);
 	mig_order_free(&s.order);
 	pthread_mutex_lock(&mg->lock);
 	mg->state = mg->outcome;
@@ -435,6 +460,10 @@ int migration_start(struct migration *mg, struct machine *m, const char *uri, ch
 	}
 	mg->m = m;
 	atomic_store(&mg->fd, -1);
+	for (unsigned int k = 0; k < MIG_MAX_CHANNELS; k++)
+		atomic_store(&mg->chan_fds[k], -1);
+	if (mg->channels < 1 || mg->channels > MIG_MAX_CHANNELS)
+		mg->channels = 1;
 	snprintf(mg->uri, sizeof(mg->uri), "%s", uri);
 	pthread_mutex_init(&mg->lock, NULL);
 	mg->state = mg->outcome = MIG_RUNNING;
@@ -463,6 +492,9 @@ void migration_abort(struct migration *mg, const char *why)
 	int fd = atomic_load(&mg->fd);
 	if (fd >= 0)
 		shutdown(fd, SHUT_RDWR);
+	for (unsigned int k = 1; k < MIG_MAX_CHANNELS; k++)
+		if ((fd = atomic_load(&mg->chan_fds[k])) >= 0)
+			shutdown(fd, SHUT_RDWR);
 }
 
 void migration_join(struct migration *mg)

@@ -16,6 +16,7 @@
 
 #include "../core/machine.h"
 #include "mig_order.h"
+#include "mig_proto.h"
 
 #define MIG_MAX_PASSES_KEPT 64
 
@@ -45,6 +46,8 @@ struct migration {
 	enum mig_mode mode;
 	unsigned int hybrid_passes;    /* MIG_HYBRID: pre-copy passes before the switch */
 	enum precopy_order order;      /* mig_order.h */
+	unsigned int channels;         /* connections for pass 0 (mig_channels.h), 1 to
+					* MIG_MAX_CHANNELS */
 	bool keep_paused;              /* post-copy broke after the destination ran the guest */
 	uint64_t pc_pushed, pc_requested; /* post-copy: pages pushed in order, requests served */
 	pthread_t thread;
@@ -52,6 +55,7 @@ struct migration {
 	int done_efd;                  /* written when the thread ends, whatever the outcome */
 	int log_fd;                    /* --migration-log, or -1 */
 	atomic_int fd;                 /* the connection while it is open, else -1 */
+	atomic_int chan_fds[MIG_MAX_CHANNELS]; /* [1, channels): the others, the same way */
 	pthread_mutex_t lock;          /* the fields below, read by migrate-status */
 	enum mig_state state;          /* RUNNING until the thread has cleaned up */
 	enum mig_state outcome;        /* the thread's: becomes the state at its end */
