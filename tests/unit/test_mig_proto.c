@@ -139,8 +139,52 @@ static void greetings(void)
 	CHECK_EQ(mig_greeting_decode(b, 39, &g2), -EPROTO);
 }
 
+static void joins(void)
+{
+	open_pair();
+	struct mig_join j = { .n = 3 }, j2;
+	for (unsigned int k = 0; k < MIG_TOKEN_SIZE; k++)
+		j.token[k] = (uint8_t)(0xf0 + k);
+	CHECK_EQ(mig_send_join(&tx, MIG_JOIN, &j), 0);
+	uint8_t b[MIG_REC_SIZE + MIG_CHANNELS_SIZE];
+	wire(b, sizeof(b));
+	static const uint8_t head[] = { 0x0f, 0x10, 0, 0, 20, 0, 0, 0, 3, 0, 0, 0, 0xf0, 0xf1 };
+	CHECK(!memcmp(b, head, sizeof(head)) && b[sizeof(b) - 1] == 0xff);
+	CHECK_EQ(mig_send_join(&tx, MIG_CHANNELS, &j), 0);
+	CHECK_EQ(mig_flush(&tx), 0);
+	struct mig_rec r;
+	CHECK(!mig_recv_rec(&rx, &r) && r.type == MIG_CHANNELS);
+	CHECK(!mig_recv_join(&rx, &r, &j2) && j2.n == 3 && !memcmp(j2.token, j.token, MIG_TOKEN_SIZE));
+	CHECK_EQ(mig_recv_join(&rx, &(struct mig_rec){ MIG_JOIN, 21 }, &j2), -EPROTO);
+	close_pair();
+}
+
+/* Pass 0's split: every chunk of a memslot is exactly one channel's, a record inside a
+ * chunk belongs where its chunk does, one across a chunk's edge nowhere. */
+static void shares(void)
+{
+	for (uint32_t n = 2; n <= MIG_MAX_CHANNELS; n++)
+		for (uint64_t chunk = 0; chunk < 20; chunk++) {
+			unsigned int owners = 0;
+			for (uint32_t k = 0; k < n; k++) {
+				struct mig_share sh = { k, n };
+				bool whole = mig_share_holds(&sh, chunk * MIG_CHUNK_PAGES, MIG_CHUNK_PAGES);
+				owners += whole;
+				CHECK_EQ(mig_share_holds(&sh, chunk * MIG_CHUNK_PAGES + 7, 1), whole);
+				CHECK(!mig_share_holds(&sh, chunk * MIG_CHUNK_PAGES + 500, 13));
+			}
+			CHECK_EQ(owners, 1);
+		}
+	struct mig_share all = { 0, 1 }, second = { 1, 2 };
+	CHECK(mig_share_holds(&all, 500, 13));
+	CHECK(mig_share_holds(&second, MIG_CHUNK_PAGES, 0));
+	CHECK(!mig_share_holds(&second, 0, 1));
+}
+
 int main(void)
 {
+	joins();
+	shares();
 	layouts();
 	round_trips();
 	refusals();

@@ -73,6 +73,14 @@ int mig_recv_hint(struct mig_chan *ch, const struct mig_rec *r, struct mig_hint 
 	return e;
 }
 
+bool mig_share_holds(const struct mig_share *sh, uint64_t first, uint64_t n)
+{
+	if (sh->count < 2)
+		return true;
+	uint64_t chunk = first / MIG_CHUNK_PAGES, last = (first + (n ? n - 1 : 0)) / MIG_CHUNK_PAGES;
+	return chunk == last && chunk % sh->count == sh->index;
+}
+
 int mig_send_join(struct mig_chan *ch, uint32_t type, const struct mig_join *c)
 {
 	uint8_t b[MIG_CHANNELS_SIZE];

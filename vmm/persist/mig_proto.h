@@ -71,6 +71,8 @@ enum { MIG_HELLO = 0x1000, MIG_PAGES, MIG_PASS_END, MIG_STATE, MIG_END, MIG_REPL
 struct mig_share {
 	uint32_t index, count;
 };
+/* Whether pages [first, first + n) of a memslot lie in one chunk, and it is sh's. */
+bool mig_share_holds(const struct mig_share *sh, uint64_t first, uint64_t n);
 #define MIG_HINT_MAX (64ull << 20)    /* bytes a hint may name */
 
 struct mig_chan;

@@ -87,17 +87,6 @@ static int recv_hello(struct receiver *r, uint32_t len)
 	return mig_rx_reply(&r->ch, true, NULL);
 }
 
-/* Whether pages [first, first + n) of a memslot are all in the channel's share: one
- * chunk, one of its own (mig_proto.h). Besides refusing a sender that breaks the rule,
- * this keeps every channel's writes to guest RAM and to the filled map's words apart. */
-static bool in_share(const struct mig_share *sh, uint64_t first, uint32_t n)
-{
-	if (sh->count < 2)
-		return true;
-	uint64_t chunk = first / MIG_CHUNK_PAGES, last = (first + (n ? n - 1 : 0)) / MIG_CHUNK_PAGES;
-	return chunk == last && chunk % sh->count == sh->index;
-}
-
 int mig_rx_pages(struct receiver *r, const struct mig_rec *rec)
 {
 	struct mig_pages_hdr h;
@@ -111,7 +100,9 @@ int mig_rx_pages(struct receiver *r, const struct mig_rec *rec)
 	}
 	uint64_t first;
 	uint64_t *bits = filled_bits(&r->filled, h.gpa, &first);
-	if (!in_share(&r->share, first, h.count)) {
+	/* Besides refusing a sender that breaks the rule, this keeps the channels' writes to
+	 * guest RAM and to the filled map's words apart. */
+	if (!mig_share_holds(&r->share, first, h.count)) {
 		snprintf(r->err, r->errlen, "page record on the wrong channel (gpa 0x%llx, %u pages, channel %u of %u)",
 			 (unsigned long long)h.gpa, h.count, r->share.index + 1, r->share.count);
 		return -EPROTO;
