@@ -1208,6 +1208,11 @@ CASES = {
     "migrate-channels-key": ("migrate", lambda p, g, d: migrate_channels(p, g, d, 2, keyed=True)),
     "migrate-channels-hybrid": ("migrate", lambda p, g, d: postcopy_checked(
         p, g, d, "precopy-then-postcopy=2", src_args=["--migration-channels", "3"])),
+    "migrate-channels-postcopy": ("migrate", lambda p, g, d: postcopy_checked(
+        p, g, d, "postcopy", src_args=["--migration-channels", "3"])),
+    "migrate-channels-postcopy-key": ("migrate", lambda p, g, d: postcopy_checked(
+        p, g, d, "postcopy", dst_args=["--migration-key", key_file(d, "k")],
+        src_args=["--migration-key", os.path.join(d, "k"), "--migration-channels", "4"])),
     "migrate-precopy-order": ("migrate", precopy_order),
     "migrate-peer-words-escaped": ("migrate", peer_words_escaped),
     "migrate-other-protocol-refused": ("migrate", other_protocol_refused),

@@ -132,7 +132,19 @@ int mig_channels_pass0(struct mig_channels *c, struct mig_stream *st)
 		st->count->zero_pages += jobs[k].count.zero_pages;
 		st->count->bytes += jobs[k].count.bytes;
 		st->count->hot_pages += jobs[k].count.hot_pages;
-		close_one(c, k);
+		if (!c->keep)
+			close_one(c, k);
+	}
+	return e;
+}
+
+int mig_channels_empty_pass0(struct mig_channels *c)
+{
+	int e = 0;
+	for (unsigned int k = 1; k < c->n && !e; k++) {
+		e = mig_send_u32(c->ch[k], MIG_PASS_END, 0);
+		if (!e)
+			e = mig_send_mac(c->ch[k]);
 	}
 	return e;
 }

@@ -4,7 +4,8 @@
  * so that reading, zero-testing, the kernel's socket copies and the first touch of fresh
  * memory run on as many CPUs as there are channels. Every channel has its own greeting,
  * proofs of the key and running MAC: a channel is trusted exactly as the first one. The
- * passes after pass 0, the stop and post-copy go over the first channel alone.
+ * passes after pass 0 and the stop go over the first channel alone; post-copy pushes
+ * over the others while the first answers the destination's requests.
  *
  * This is the sender's half; the receiver's is in mig_receive.c. */
 #ifndef PAGODA_VMM_MIG_CHANNELS_H
@@ -18,6 +19,7 @@
 
 struct mig_channels {
 	unsigned int n;                          /* channels in all; 1: only the first */
+	bool keep;                               /* open after pass 0: post-copy pushes on them */
 	int fd0;                                 /* the first one's socket */
 	struct mig_chan *ch[MIG_MAX_CHANNELS];   /* [1, n): the others, while open */
 	atomic_int *fds;                         /* [1, n): each open one's socket, published
@@ -32,10 +34,13 @@ int mig_channels_open(struct mig_channels *c, unsigned int n, struct mig_chan *c
 		      const struct mig_key *key, atomic_int fds[MIG_MAX_CHANNELS], char *err, size_t errlen);
 /* Pass 0 over every channel: st (on the first channel, counting into st->count) sends
  * its share, a thread per other channel its own, each of which then ends with
- * MIG_PASS_END 0 and its MAC and is closed; what they sent is added to st->count. The
- * first error of any channel, the others cut at once. */
+ * MIG_PASS_END 0 and its MAC and is closed unless c->keep; what they sent is added to
+ * st->count. The first error of any channel, the others cut at once. */
 int mig_channels_pass0(struct mig_channels *c, struct mig_stream *st);
-/* Closes what is still open (after a failure before or during pass 0). */
+/* Pure post-copy has no pass 0 to send, yet the receiver waits for one on every
+ * channel: each other channel ends an empty one (the first's is the caller's). */
+int mig_channels_empty_pass0(struct mig_channels *c);
+/* Closes what is still open (at the migration's end, or after a failure). */
 void mig_channels_close(struct mig_channels *c);
 
 #endif

@@ -22,9 +22,13 @@
  *     MIG_JOIN index, token [MIG_MAC] ->    (1 <= index < n, each once, the same token)
  *                                     <-    MIG_REPLY ok (all n connected) or why not
  *   pass 0: chunk c of each memslot (MIG_CHUNK_PAGES pages) only on channel c % n; each
- *   extra channel ends with MIG_PASS_END 0 and, with a key, its own MIG_MAC, then closes;
- *   the receiver acknowledges pass 0 on channel 0 once every channel has ended whole.
- * Everything after pass 0 goes over channel 0 alone.
+ *   other channel ends it with MIG_PASS_END 0 and, with a key, its own MIG_MAC; the
+ *   receiver acknowledges pass 0 on channel 0 once every channel has ended whole. Pure
+ *   post-copy sends an empty pass 0 (just the ends) when it has several channels.
+ *   Later passes and the stop go over channel 0 alone; pre-copy then closes the others.
+ *   Post-copy pushes on the others (page records, each with its MAC, then
+ *   MIG_POSTCOPY_DONE [MIG_MAC] on each) while channel 0 carries the requests, their
+ *   answers and the last MIG_POSTCOPY_DONE, sent once every other channel's is.
  *
  * Post-copy (postcopy.h) continues differently once the VM is paused:
  *   MIG_POSTCOPY, MIG_DISCARD...      ->    (missing pages registered with userfaultfd;

@@ -151,7 +151,7 @@ static int recv_pass_end(struct receiver *r, const struct mig_rec *rec)
 	uint32_t pass;
 	int e = mig_recv_u32(&r->ch, rec, &pass);
 	if (!e && r->share.count > 1)
-		e = pass ? -EPROTO : mig_rx_join_others(r, false);
+		e = pass ? -EPROTO : mig_rx_end_pass0(r);
 	if (e)
 		return e;
 	const struct mig_pass *p = &r->pass;
@@ -207,7 +207,9 @@ static int recv_end(struct receiver *r, bool mac_ok)
 {
 	uint64_t t0 = now_ns();
 	int e = r->ch.keyed && !mac_ok ? -EPROTO : 0;
-	/* Restoring may touch memory still at the source: the page thread must listen. */
+	/* Restoring may touch memory still at the source: the page threads must listen. */
+	for (unsigned int k = 1; !e && r->pc && mig_rx_other(r, k); k++)
+		e = postcopy_dst_add_channel(r->pc, mig_rx_other(r, k));
 	if (!e && r->pc)
 		e = postcopy_dst_run(r->pc, &r->ch);
 	if (!e)
@@ -296,7 +298,7 @@ static int receive_stream(struct machine *m, const struct mig_chan *ch, int lfd,
 		e = rec.type == MIG_HELLO ? recv_hello(&r, rec.len) : -EPROTO;
 	while (!e && !(e = mig_recv_rec(&r.ch, &rec)))
 		e = receive_record(&r, &rec);
-	mig_rx_join_others(&r, true);
+	mig_rx_close_others(&r);
 	populate_ahead_stop(r.ahead);
 	state_buf_free(&r.st);
 	filled_map_free(&r.filled);

@@ -16,6 +16,7 @@
 struct other_channel {
 	struct receiver r;
 	pthread_t thread;
+	bool running;              /* its pass 0 thread, until joined */
 	int e;
 	char err[256];
 };
@@ -43,18 +44,16 @@ static void *other_channel_thread(void *arg)
 	return NULL;
 }
 
-int mig_rx_join_others(struct receiver *r, bool cut)
+int mig_rx_end_pass0(struct receiver *r)
 {
 	int e = 0;
-	for (unsigned int k = 1; k < MIG_MAX_CHANNELS; k++)
-		if (cut && r->others[k])
-			shutdown(r->others[k]->r.ch.fd, SHUT_RDWR);
 	for (unsigned int k = 1; k < MIG_MAX_CHANNELS; k++) {
 		struct other_channel *o = r->others[k];
-		if (!o)
+		if (!o || !o->running)
 			continue;
 		pthread_join(o->thread, NULL);
-		if (o->e && !e && !cut) {
+		o->running = false;
+		if (o->e && !e) {
 			e = o->e;
 			snprintf(r->err, r->errlen, "channel %u of %u: %s", k + 1, r->share.count,
 				 o->err[0] ? o->err : o->e == -EPROTO ? "not a pagoda migration" : strerror(-o->e));
@@ -62,12 +61,32 @@ int mig_rx_join_others(struct receiver *r, bool cut)
 		r->pass.pages += o->r.pass.pages;
 		r->pass.zero_pages += o->r.pass.zero_pages;
 		r->pass.bytes += o->r.pass.bytes;
+	}
+	r->share = (struct mig_share){ 0, 0 };
+	return e;
+}
+
+struct mig_chan *mig_rx_other(struct receiver *r, unsigned int k)
+{
+	return k < MIG_MAX_CHANNELS && r->others[k] ? &r->others[k]->r.ch : NULL;
+}
+
+void mig_rx_close_others(struct receiver *r)
+{
+	for (unsigned int k = 1; k < MIG_MAX_CHANNELS; k++)
+		if (r->others[k] && r->others[k]->running)
+			shutdown(r->others[k]->r.ch.fd, SHUT_RDWR);
+	for (unsigned int k = 1; k < MIG_MAX_CHANNELS; k++) {
+		struct other_channel *o = r->others[k];
+		if (!o)
+			continue;
+		if (o->running)
+			pthread_join(o->thread, NULL);
 		close(o->r.ch.fd);
 		free(o);
 		r->others[k] = NULL;
 	}
 	r->share = (struct mig_share){ 0, 0 };
-	return e;
 }
 
 /* A connected peer's first record: MIG_JOIN with the migration's token and an index not
@@ -124,6 +143,7 @@ static int accept_other(struct receiver *r, const struct mig_join *want)
 				snprintf(r->err, r->errlen, "a thread for channel %u: %s", k + 1, strerror(-e));
 				return e;
 			}
+			o->running = true;
 			r->others[k] = o;
 			return 0;
 		}

@@ -66,9 +66,13 @@ int mig_rx_accept(struct machine *m, int lfd, double timeout_s, struct mig_chan 
 
 /* MIG_CHANNELS (mig_receive_channels.c): the other channels accepted and running. */
 int mig_rx_channels(struct receiver *r, const struct mig_rec *rec);
-/* Ends pass 0's split: waits for the other channels (cut: cuts them first, the stream
- * failed). 0 when all ended whole, their pages counted in r's pass; else the first one's
- * error, said in r->err. */
-int mig_rx_join_others(struct receiver *r, bool cut);
+/* Ends pass 0's split: waits for the other channels' pass 0. 0 when all ended whole,
+ * their pages counted in r's pass; else the first one's error, said in r->err. The
+ * channels stay open: post-copy pushes on them. */
+int mig_rx_end_pass0(struct receiver *r);
+/* Other channel k's connection (with its MAC's state), or NULL. */
+struct mig_chan *mig_rx_other(struct receiver *r, unsigned int k);
+/* At the stream's end: cuts what still runs, closes every other channel. */
+void mig_rx_close_others(struct receiver *r);
 
 #endif

@@ -130,15 +130,16 @@ static int read_reply(struct mig_chan *ch, struct mig_reply *r)
 	return e ? e : mig_recv_mac_after(ch);
 }
 
-/* The other connections pass 0 goes over, once the receiver took the header. Pure
- * post-copy has no pass 0: it keeps one. */
+/* The other connections pass 0 and post-copy's push go over, once the receiver took
+ * the header. */
 static int open_channels(struct sender *s)
 {
 	struct migration *mg = s->mg;
-	unsigned int n = mg->mode == MIG_POSTCOPY_ONLY ? 1 : mg->channels;
+	unsigned int n = mg->channels;
 	char err[256] = "";
 	int e = mig_channels_open(&s->chans, n, &s->ch, mg->uri, mig_key_of(&s->m->cfg), mg->chan_fds, err,
 				  sizeof(err));
+	s->chans.keep = mg->mode != MIG_PRECOPY;
 	struct mig_reply r;
 	if (!e && n > 1)
 		e = read_reply(&s->ch, &r);
@@ -236,6 +237,21 @@ static int precopy(struct sender *s)
 	return e;
 }
 
+/* Pure post-copy sends no pass 0, except over several channels, where the receiver
+ * waits for one: then an empty one. 1 to go on to the stop. */
+static int empty_pass0(struct sender *s)
+{
+	if (s->chans.n <= 1)
+		return 1;
+	uint64_t t0 = now_ns();
+	int e = mig_channels_empty_pass0(&s->chans);
+	if (!e)
+		e = end_pass(s, t0);
+	if (!e)
+		mig_log_pass(s->mg, 0, &s->last, false, "%s", "");
+	return e ? e : 1;
+}
+
 /* The machine state, the MAC of all that went before and the end of the stream: the
  * receiver restores and starts nothing before it has all three. */
 static int send_state(struct sender *s)
@@ -298,7 +314,7 @@ static int stop_and_postcopy(struct sender *s)
 {
 	struct migration *mg = s->mg;
 	struct postcopy_src pc;
-	int e = postcopy_src_init(&pc, &s->ch, s->m, mg->mode == MIG_POSTCOPY_ONLY);
+	int e = postcopy_src_init(&pc, &s->ch, &s->chans, s->m, mg->mode == MIG_POSTCOPY_ONLY);
 	/* Before the pause: asking the working set (DAMON walks its regions in sysfs) is no
 	 * downtime. One that cannot answer leaves the push by address. */
 	if (!e && s->m->wss)
@@ -408,7 +424,7 @@ static void *sender_thread(void *arg)
 	s.stream = (struct mig_stream){ .ch = &s.ch, .mem = &mg->m->vm.mem, .dirty = &mg->m->dirty, .order = &s.order,
 					.count = &s.cur, .after_record = throttle_tick, .ctx = &s };
 	bool logging = !e && track;
-	int go = e ? e : track ? precopy(&s) : 1;
+	int go = e ? e : track ? precopy(&s) : empty_pass0(&s);
 	if (go == 1)
 		e = mg->mode == MIG_PRECOPY ? stop_and_copy(&s) : stop_and_postcopy(&s);
 	else

@@ -15,6 +15,8 @@
 #ifndef PAGODA_VMM_POSTCOPY_H
 #define PAGODA_VMM_POSTCOPY_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -27,8 +29,25 @@
 
 /* ---- source ---- */
 
+struct postcopy_src;
+struct mig_channels;
+
+/* With several channels, each other one pushes on a thread of its own. */
+struct postcopy_pusher {
+	struct postcopy_src *p;
+	struct mig_stream st;         /* the first channel's stream, on this one */
+	struct mig_pass count;
+	pthread_t thread;
+	bool started;
+	int e;
+};
+
 struct postcopy_src {
 	struct mig_chan *ch;
+	struct mig_channels *chans;   /* NULL or one: the first channel pushes too */
+	pthread_mutex_t lock;         /* to_send, left, the cursors and push counts */
+	struct postcopy_pusher pushers[MIG_MAX_CHANNELS];
+	atomic_uint pushers_done;
 	struct machine *m;
 	const struct guest_mem *mem;
 	uint64_t **to_send;           /* per RAM region, a bit per 4K page still to send */
@@ -45,8 +64,11 @@ struct postcopy_src {
 	uint64_t t_started_ns;
 };
 
-/* all: every page is missing (pure post-copy), else none until postcopy_src_discard. */
-int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct machine *m, bool all);
+/* all: every page is missing (pure post-copy), else none until postcopy_src_discard.
+ * chans: the migration's other channels (mig_channels.h): once the destination's guest
+ * runs they push while ch answers its requests. */
+int postcopy_src_init(struct postcopy_src *p, struct mig_chan *ch, struct mig_channels *chans, struct machine *m,
+		      bool all);
 /* The pages the working set saw touched within the last `windows` windows go first in
  * the push. 0, or -ENOTSUP when the working set's method does not know pages. */
 int postcopy_src_hot_first(struct postcopy_src *p, struct working_set *w, unsigned int windows);
@@ -70,6 +92,9 @@ int postcopy_dst_begin(struct postcopy_dst **out, struct machine *m, bool all, i
 		       char *err, size_t errlen);
 /* MIG_DISCARD: those pages are dropped and fetched again. */
 int postcopy_dst_discard(struct postcopy_dst *p, uint64_t gpa, uint64_t count);
+/* Before postcopy_dst_run: another channel of the migration (mig_channels.h), on which
+ * the source pushes pages; its page thread gets a descriptor of its own. */
+int postcopy_dst_add_channel(struct postcopy_dst *p, const struct mig_chan *ch);
 /* At the stream's end, before the state is restored: the page thread takes the
  * connection over (a duplicate of ch's descriptor); from here on the receiver's words go
  * through postcopy_dst_reply. */

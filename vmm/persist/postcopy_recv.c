@@ -25,8 +25,21 @@
 /* A vCPU waiting on one page likely touches the next ones soon: ask for a few. */
 #define REQ_AHEAD 16
 
+/* Another channel of the migration (mig_channels.h): the source pushes pages on it. */
+struct pc_channel {
+	struct postcopy_dst *p;
+	struct mig_chan rx;              /* a descriptor of its own, the MAC's state carried on */
+	pthread_t thread;
+	bool started;
+	int e;
+	char err[200];
+	uint8_t bounce[MIG_BATCH * SZ_4K];
+};
+
 struct postcopy_dst {
 	struct machine *m;
+	struct pc_channel *others[MIG_MAX_CHANNELS];
+	unsigned int nr_others;
 	struct mig_chan ch;              /* handed over at the stream's end: the sending half */
 	struct mig_chan rx;              /* the same connection's receiving half, the page
 					  * thread's alone (its write buffer stays empty) */
@@ -82,33 +95,80 @@ static void *fault_thread(void *arg)
 
 /* ---- the page thread ---- */
 
-static int take_pages(struct postcopy_dst *p, const struct mig_rec *rec)
+/* A page record from rx, read into bounce and put in place; why it was refused in err. */
+static int take_pages(struct postcopy_dst *p, struct mig_chan *rx, uint8_t *bounce, const struct mig_rec *rec,
+		      char *err, size_t errlen)
 {
 	struct mig_pages_hdr h;
-	if (mig_recv_pages_hdr(&p->rx, rec, &h))
+	if (mig_recv_pages_hdr(rx, rec, &h))
 		return -EPROTO;
 	uint64_t bytes = (uint64_t)h.count * SZ_4K;
 	bool ok = h.count && h.count <= MIG_BATCH && h.gpa % SZ_4K == 0 &&
 		  rec->len == MIG_PAGES_HDR_SIZE + (h.zero ? 0 : bytes) &&
 		  guest_mem_ptr(&p->m->vm.mem, h.gpa, bytes, GUEST_READ);
 	if (!ok) {
-		snprintf(p->err, sizeof(p->err), "bad page record (gpa 0x%" PRIx64 ", %u pages)", h.gpa, h.count);
+		snprintf(err, errlen, "bad page record (gpa 0x%" PRIx64 ", %u pages)", h.gpa, h.count);
 		return -EPROTO;
 	}
-	int e = h.zero ? 0 : mig_recv(&p->rx, p->bounce, bytes);
+	int e = h.zero ? 0 : mig_recv(rx, bounce, bytes);
 	/* With a key, nothing reaches the running guest before its MAC is checked. */
 	if (!e)
-		e = mig_recv_mac_after(&p->rx);
+		e = mig_recv_mac_after(rx);
 	if (e == -EBADMSG)
-		snprintf(p->err, sizeof(p->err), "a page record was altered on its way: its MAC does not match");
-	p->bytes += MIG_REC_SIZE + rec->len;
-	return e ? e : uffd_fill_put(p->fill, h.gpa, h.count, h.zero ? NULL : p->bounce);
+		snprintf(err, errlen, "a page record was altered on its way: its MAC does not match");
+	__atomic_fetch_add(&p->bytes, MIG_REC_SIZE + rec->len, __ATOMIC_RELAXED);
+	return e ? e : uffd_fill_put(p->fill, h.gpa, h.count, h.zero ? NULL : bounce);
 }
 
-/* The source's end: everything must be here. 1 when so. */
+/* ---- the other channels' page threads ---- */
+
+/* Pushed pages until the channel's MIG_POSTCOPY_DONE. */
+static void *channel_thread(void *arg)
+{
+	struct pc_channel *c = arg;
+	struct mig_rec rec;
+	int e;
+	while (!(e = mig_recv_rec(&c->rx, &rec)) && rec.type == MIG_PAGES)
+		if ((e = take_pages(c->p, &c->rx, c->bounce, &rec, c->err, sizeof(c->err))))
+			break;
+	if (!e)
+		e = rec.type == MIG_POSTCOPY_DONE && !rec.len ? mig_recv_mac_after(&c->rx) : -EPROTO;
+	if (e) /* the first channel's page thread ends too, and says why (join_channels) */
+		shutdown(c->p->rx.fd, SHUT_RDWR);
+	c->e = e;
+	return NULL;
+}
+
+/* Waits for the other channels' end (cut: cuts them first). 0 when each ended with its
+ * MIG_POSTCOPY_DONE; else the first one's error, in p->err unless it holds one. */
+static int join_channels(struct postcopy_dst *p, bool cut)
+{
+	int e = 0;
+	for (unsigned int k = 0; k < p->nr_others; k++)
+		if (cut && p->others[k]->started)
+			shutdown(p->others[k]->rx.fd, SHUT_RDWR);
+	for (unsigned int k = 0; k < p->nr_others; k++) {
+		struct pc_channel *c = p->others[k];
+		if (!c->started)
+			continue;
+		pthread_join(c->thread, NULL);
+		c->started = false;
+		if (c->e && !e) {
+			e = c->e;
+			if (!p->err[0])
+				snprintf(p->err, sizeof(p->err), "channel %u: %s", k + 2,
+					 c->err[0] ? c->err : c->e == -EPROTO ? "not a pagoda migration" : strerror(-c->e));
+		}
+	}
+	return e;
+}
+
+/* The source's end: everything must be here, from every channel. 1 when so. */
 static int take_done(struct postcopy_dst *p, uint32_t len)
 {
 	int e = len ? -EPROTO : mig_recv_mac_after(&p->rx);
+	if (!e)
+		e = join_channels(p, false);
 	uint64_t missing = uffd_fill_missing(p->fill);
 	if (!e && missing) {
 		snprintf(p->err, sizeof(p->err), "the source ended with %" PRIu64 " pages never sent", missing);
@@ -126,8 +186,8 @@ static int page_loop(struct postcopy_dst *p)
 		struct mig_rec rec;
 		int e = mig_recv_rec(&p->rx, &rec);
 		if (!e)
-			e = rec.type == MIG_PAGES ? take_pages(p, &rec) : rec.type == MIG_POSTCOPY_DONE ? take_done(p, rec.len)
-											: -EPROTO;
+			e = rec.type == MIG_PAGES ? take_pages(p, &p->rx, p->bounce, &rec, p->err, sizeof(p->err))
+			    : rec.type == MIG_POSTCOPY_DONE ? take_done(p, rec.len) : -EPROTO;
 		if (e)
 			return e == 1 ? 0 : e;
 	}
@@ -162,6 +222,8 @@ static void *page_thread(void *arg)
 {
 	struct postcopy_dst *p = arg;
 	p->result = page_loop(p);
+	/* A channel that failed first cut this one: its reason is the one to give. */
+	(void)join_channels(p, p->result != 0);
 	if (p->result) {
 		if (!p->err[0])
 			snprintf(p->err, sizeof(p->err), "%s", p->result == -ECONNRESET ? "the source went away" :
@@ -215,6 +277,36 @@ int postcopy_dst_discard(struct postcopy_dst *p, uint64_t gpa, uint64_t count)
 	return e == -EINVAL ? -EPROTO : e;
 }
 
+int postcopy_dst_add_channel(struct postcopy_dst *p, const struct mig_chan *ch)
+{
+	struct pc_channel *c = p->nr_others < MIG_MAX_CHANNELS - 1 ? calloc(1, sizeof(*c)) : NULL;
+	if (!c)
+		return -ENOMEM;
+	c->p = p;
+	c->rx = *ch;
+	c->rx.fd = fcntl(ch->fd, F_DUPFD_CLOEXEC, 0);
+	if (c->rx.fd < 0) {
+		free(c);
+		return -errno;
+	}
+	int buf = POSTCOPY_SOCK_BUF;
+	(void)setsockopt(c->rx.fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
+	p->others[p->nr_others++] = c;
+	return 0;
+}
+
+/* The other channels' page threads, with the first one's. */
+static int start_channels(struct postcopy_dst *p)
+{
+	for (unsigned int k = 0; k < p->nr_others; k++) {
+		int e = -pthread_create(&p->others[k]->thread, NULL, channel_thread, p->others[k]);
+		p->others[k]->started = !e;
+		if (e)
+			return e;
+	}
+	return 0;
+}
+
 int postcopy_dst_run(struct postcopy_dst *p, const struct mig_chan *ch)
 {
 	p->ch = *ch;
@@ -227,8 +319,12 @@ int postcopy_dst_run(struct postcopy_dst *p, const struct mig_chan *ch)
 	int buf = POSTCOPY_SOCK_BUF;
 	(void)setsockopt(p->ch.fd, SOL_SOCKET, SO_RCVBUF, &buf, sizeof(buf));
 	p->t_run_ns = now_ns();
-	int e = -pthread_create(&p->page_thread, NULL, page_thread, p);
+	int e = start_channels(p);
+	if (!e)
+		e = -pthread_create(&p->page_thread, NULL, page_thread, p);
 	p->page_started = !e;
+	if (e)
+		join_channels(p, true);
 	return e;
 }
 
@@ -240,8 +336,11 @@ int postcopy_dst_reply(struct postcopy_dst *p, bool ok, const char *msg)
 
 void postcopy_dst_abort(struct postcopy_dst *p)
 {
-	if (p && p->page_started)
+	if (p && p->page_started) {
 		shutdown(p->ch.fd, SHUT_RDWR);
+		for (unsigned int k = 0; k < p->nr_others; k++)
+			shutdown(p->others[k]->rx.fd, SHUT_RDWR);
+	}
 }
 
 void postcopy_dst_finish(struct postcopy_dst *p)
@@ -260,6 +359,10 @@ void postcopy_dst_finish(struct postcopy_dst *p)
 		close(p->stop_efd);
 	if (p->ch.fd >= 0)
 		close(p->ch.fd);
+	for (unsigned int k = 0; k < p->nr_others; k++) {
+		close(p->others[k]->rx.fd);
+		free(p->others[k]);
+	}
 	pthread_mutex_destroy(&p->tx_lock);
 	free(p);
 }
