@@ -280,7 +280,7 @@ def join(path, index, token):
 def incoming_bad_channels(pagoda, guest, d):
     """Several channels (--migration-channels): a peer that joins with another token is
     dropped and the receiver waits on for the real one; a channel that sends pages of
-    another channel's chunk ends the migration when pass 0 ends, saying which channel.
+    another channel's chunk ends the migration at once, saying which channel.
     A count past the limit is refused at once."""
     dst, c = connect_past_hello(pagoda, guest, d)
     path = os.path.join(d, "in.sock")
@@ -294,9 +294,9 @@ def incoming_bad_channels(pagoda, guest, d):
     ok = c.recv(264, socket.MSG_WAITALL)
     if struct.unpack_from("<III", ok) != (ss.MIG_REPLY, 256, 1):
         return f"the receiver did not accept the second channel: {ok[:12]!r}"
-    # chunk 0 (the first 2 MiB) is channel 1's of 2, not channel 2's
+    # chunk 0 (the first 2 MiB) is channel 1's of 2, not channel 2's: refused at once,
+    # without waiting for the first channel's end of pass 0
     c2.sendall(struct.pack("<IIQII", ss.MIG_PAGES, 16, 0, 1, 1))
-    c.sendall(struct.pack("<III", ss.MIG_PASS_END, 4, 0))
     why = refused(dst, c, "pages on the wrong channel", "channel 2 of 2: page record on the wrong channel")
     c2.close()
     if why:

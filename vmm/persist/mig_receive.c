@@ -298,7 +298,7 @@ static int receive_stream(struct machine *m, const struct mig_chan *ch, int lfd,
 		e = rec.type == MIG_HELLO ? recv_hello(&r, rec.len) : -EPROTO;
 	while (!e && !(e = mig_recv_rec(&r.ch, &rec)))
 		e = receive_record(&r, &rec);
-	mig_rx_close_others(&r);
+	mig_rx_close_others(&r, e != 0 && e != 1);
 	populate_ahead_stop(r.ahead);
 	state_buf_free(&r.st);
 	filled_map_free(&r.filled);

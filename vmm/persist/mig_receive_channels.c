@@ -17,6 +17,7 @@ struct other_channel {
 	struct receiver r;
 	pthread_t thread;
 	bool running;              /* its pass 0 thread, until joined */
+	int first_fd;              /* the first channel's socket: cut when this one fails */
 	int e;
 	char err[256];
 };
@@ -40,6 +41,12 @@ static void *other_channel_thread(void *arg)
 		e = pass ? -EPROTO : mig_recv_mac_after(&r->ch);
 	if (e == -EBADMSG)
 		snprintf(o->err, sizeof(o->err), "altered on its way: its MAC does not match the key's");
+	/* The sender's send on this channel fails at once, and the first channel's reader
+	 * wakes up to end the stream (mig_rx_close_others then gives this reason). */
+	if (e) {
+		shutdown(o->r.ch.fd, SHUT_RDWR);
+		shutdown(o->first_fd, SHUT_RD);
+	}
 	o->e = e;
 	return NULL;
 }
@@ -71,7 +78,7 @@ struct mig_chan *mig_rx_other(struct receiver *r, unsigned int k)
 	return k < MIG_MAX_CHANNELS && r->others[k] ? &r->others[k]->r.ch : NULL;
 }
 
-void mig_rx_close_others(struct receiver *r)
+void mig_rx_close_others(struct receiver *r, bool failed)
 {
 	for (unsigned int k = 1; k < MIG_MAX_CHANNELS; k++)
 		if (r->others[k] && r->others[k]->running)
@@ -82,6 +89,9 @@ void mig_rx_close_others(struct receiver *r)
 			continue;
 		if (o->running)
 			pthread_join(o->thread, NULL);
+		if (failed && o->e && !r->err[0])
+			snprintf(r->err, r->errlen, "channel %u of %u: %s", k + 1, r->share.count,
+				 o->err[0] ? o->err : o->e == -EPROTO ? "not a pagoda migration" : strerror(-o->e));
 		close(o->r.ch.fd);
 		free(o);
 		r->others[k] = NULL;
@@ -137,6 +147,7 @@ static int accept_other(struct receiver *r, const struct mig_join *want)
 			x->share = (struct mig_share){ k, want->n };
 			x->err = o->err;
 			x->errlen = sizeof(o->err);
+			o->first_fd = r->ch.fd;
 			if ((e = -pthread_create(&o->thread, NULL, other_channel_thread, o))) {
 				close(o->r.ch.fd);
 				free(o);

@@ -72,7 +72,8 @@ int mig_rx_channels(struct receiver *r, const struct mig_rec *rec);
 int mig_rx_end_pass0(struct receiver *r);
 /* Other channel k's connection (with its MAC's state), or NULL. */
 struct mig_chan *mig_rx_other(struct receiver *r, unsigned int k);
-/* At the stream's end: cuts what still runs, closes every other channel. */
-void mig_rx_close_others(struct receiver *r);
+/* At the stream's end: cuts what still runs, closes every other channel; when the
+ * stream failed and r->err is empty, a channel's failure is the reason given. */
+void mig_rx_close_others(struct receiver *r, bool failed);
 
 #endif
