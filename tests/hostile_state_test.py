@@ -281,7 +281,8 @@ def incoming_bad_channels(pagoda, guest, d):
     """Several channels (--migration-channels): a peer that joins with another token is
     dropped and the receiver waits on for the real one; a channel that sends pages of
     another channel's chunk ends the migration at once, saying which channel.
-    A count past the limit is refused at once."""
+    A count past the limit is refused at once, and a sender that leaves while its
+    channels are awaited is not waited for (30 s per channel)."""
     dst, c = connect_past_hello(pagoda, guest, d)
     path = os.path.join(d, "in.sock")
     token = os.urandom(16)
@@ -303,7 +304,15 @@ def incoming_bad_channels(pagoda, guest, d):
         return why
     dst, c = connect_past_hello(pagoda, guest, d)
     c.sendall(struct.pack("<III", ss.MIG_CHANNELS, 20, 9) + token)
-    return refused(dst, c, "9 channels", "refused 9 channels: give 2 to 8")
+    why = refused(dst, c, "9 channels", "refused 9 channels: give 2 to 8")
+    if why:
+        return why
+    # a sender that asks for channels and leaves: the receiver stops waiting for them
+    dst, c = connect_past_hello(pagoda, guest, d)
+    c.sendall(struct.pack("<III", ss.MIG_CHANNELS, 20, 3) + token)
+    c.shutdown(socket.SHUT_WR)
+    return refused(dst, c, "a sender gone while its channels were awaited",
+                   "the sender's first connection ended or spoke out of turn")
 
 
 def incoming_sandboxed(pagoda, guest, d):

@@ -337,15 +337,20 @@ static int handshake(struct machine *m, struct mig_chan *ch, char *err, size_t e
 	return mig_tune_socket(ch->fd);
 }
 
-int mig_rx_accept(struct machine *m, int lfd, double timeout_s, struct mig_chan *ch, char *err, size_t errlen)
+int mig_rx_accept(struct machine *m, int lfd, int watch_fd, double timeout_s, struct mig_chan *ch, char *err,
+		  size_t errlen)
 {
 	uint64_t deadline = timeout_s > 0 ? now_ns() + (uint64_t)(timeout_s * 1e9) : 0;
 	for (unsigned int failed = 0;;) {
 		int64_t left_ms = deadline ? ((int64_t)deadline - (int64_t)now_ns()) / 1000000 : -1;
-		struct pollfd p = { .fd = lfd, .events = POLLIN };
-		if ((deadline && left_ms <= 0) || poll(&p, 1, deadline ? (int)left_ms : -1) <= 0) {
+		struct pollfd p[2] = { { .fd = lfd, .events = POLLIN }, { .fd = watch_fd, .events = POLLIN } };
+		if ((deadline && left_ms <= 0) || poll(p, watch_fd >= 0 ? 2 : 1, deadline ? (int)left_ms : -1) <= 0) {
 			snprintf(err, errlen, "no migration arrived within %g s", timeout_s);
 			return -ETIMEDOUT;
+		}
+		if (watch_fd >= 0 && p[1].revents) {
+			snprintf(err, errlen, "the sender's first connection ended or spoke out of turn");
+			return -ECONNRESET;
 		}
 		ch->fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		if (ch->fd < 0) {
@@ -380,7 +385,7 @@ int migration_receive(struct machine *m, const char *uri, double timeout_s, int 
 	}
 	fprintf(stderr, "pagoda: waiting for a migration on %s\n", uri);
 	static struct mig_chan ch; /* 64 KiB of write buffer: not on the stack */
-	int e = mig_rx_accept(m, lfd, timeout_s, &ch, why, sizeof(why));
+	int e = mig_rx_accept(m, lfd, -1, timeout_s, &ch, why, sizeof(why));
 	*pc = NULL;
 	/* Listening on: the sender may ask for more channels (mig_channels.h). */
 	if (!e)

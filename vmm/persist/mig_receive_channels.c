@@ -131,7 +131,7 @@ static int accept_other(struct receiver *r, const struct mig_join *want)
 	for (unsigned int failed = 0; failed < HANDSHAKE_TRIES; failed++) {
 		struct other_channel *o = calloc(1, sizeof(*o));
 		char why[256] = "";
-		int e = o ? mig_rx_accept(r->m, r->lfd, OTHER_CHANNEL_WAIT_S, &o->r.ch, why, sizeof(why)) : -ENOMEM;
+		int e = o ? mig_rx_accept(r->m, r->lfd, r->ch.fd, OTHER_CHANNEL_WAIT_S, &o->r.ch, why, sizeof(why)) : -ENOMEM;
 		if (e) {
 			free(o);
 			snprintf(r->err, r->errlen, "waiting for the sender's other channels: %s", o ? why : strerror(-e));

@@ -60,9 +60,11 @@ int mig_rx_pages(struct receiver *r, const struct mig_rec *rec);
 /* A MIG_HINT record: checked, then given to the populate-ahead helpers. */
 int mig_rx_hint(struct receiver *r, const struct mig_rec *rec);
 /* The first connection on lfd whose handshake succeeds within timeout_s (0: no limit),
- * in ch; peers that fail it are dropped and said, HANDSHAKE_TRIES of them end it. 0, or
- * -errno with the reason in err. */
-int mig_rx_accept(struct machine *m, int lfd, double timeout_s, struct mig_chan *ch, char *err, size_t errlen);
+ * in ch; peers that fail it are dropped and said, HANDSHAKE_TRIES of them end it. While
+ * it waits, anything on watch_fd (>= 0: the first channel, silent until all others
+ * joined) ends the wait: the sender is gone. 0, or -errno with the reason in err. */
+int mig_rx_accept(struct machine *m, int lfd, int watch_fd, double timeout_s, struct mig_chan *ch, char *err,
+		  size_t errlen);
 
 /* MIG_CHANNELS (mig_receive_channels.c): the other channels accepted and running. */
 int mig_rx_channels(struct receiver *r, const struct mig_rec *rec);
