@@ -55,14 +55,19 @@ run_job() { # nonce timeout
 }
 
 echo "@@PAGODA-LAB-READY $lab_nonce"
+# The host side connects per job; while nobody is connected a read ends at once. The
+# port stays open between jobs: opening it discards what it holds (virtio_console), so
+# closing it after a read found nobody and reopening it lost a job whose host connected
+# in between (its header and first bytes gone: the runner never began it, one CI run
+# waited 17 minutes). It is closed only while a job runs, which must not inherit it.
+exec 3<"$port"
 while :; do
-  # The host side connects per job; while nobody is connected a read ends at once.
-  if exec 3<"$port" && IFS=' ' read -r kw nonce timeout bytes <&3 && [ "$kw" = JOB ]; then
+  if IFS=' ' read -r kw nonce timeout bytes <&3 && [ "$kw" = JOB ]; then
     head -c "$bytes" <&3 > /tmp/job.tar
     exec 3<&-
     run_job "$nonce" "$timeout"
+    exec 3<"$port"
   else
-    exec 3<&- # (no redirection here: with exec it would stay, and jobs' stderr with it)
     sleep 0.2
   fi
 done

@@ -121,6 +121,7 @@ shared_fault() {
   case "$verdict" in
     crash*) echo "the lab kernel crashed: $crashed";;
     hung) echo "the lab stopped answering (no status $timeout_s s and a margin after the job began, though its runner kills a job at $timeout_s s: its kernel is stuck)";;
+    lost) echo "the lab never began the job it was handed (no BEGIN within lab_job.py's BEGIN_WAIT_S: the job was lost on its way in, or the lab is stuck)";;
     died|unsent*)
       local qe=""
       for _ in $(seq 20); do qe=$(cat "$pdir/qemu.exit" 2>/dev/null) && [ -n "$qe" ] && break; sleep 0.1; done
