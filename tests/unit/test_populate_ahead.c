@@ -27,11 +27,18 @@ static bool resident(uint8_t *area, uint64_t k)
 	return mincore(area + k * SZ_4K, SZ_4K, &v) == 0 && (v & 1);
 }
 
+/* len bytes of anonymous memory, none of it touched; NULL (a failed check) when refused. */
+static uint8_t *map_area(uint64_t len)
+{
+	uint8_t *area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	CHECK(area != MAP_FAILED);
+	return area == MAP_FAILED ? NULL : area;
+}
+
 static void fills_what_is_hinted(void)
 {
-	uint8_t *area = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	CHECK(area != MAP_FAILED);
-	if (area == MAP_FAILED)
+	uint8_t *area = map_area(AREA);
+	if (!area)
 		return;
 	madvise(area, AREA, MADV_NOHUGEPAGE); /* 4K pages: the edges are what is checked */
 	struct populate_ahead p;
@@ -55,9 +62,8 @@ static void fills_what_is_hinted(void)
 
 static void without_helpers(void)
 {
-	uint8_t *area = mmap(NULL, AREA, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	CHECK(area != MAP_FAILED);
-	if (area == MAP_FAILED)
+	uint8_t *area = map_area(AREA);
+	if (!area)
 		return;
 	struct populate_ahead p;
 	populate_ahead_start(&p, 0, SZ_4K);
@@ -74,9 +80,8 @@ static void without_helpers(void)
 static void stops_with_a_full_queue(void)
 {
 	uint64_t len = (uint64_t)(POPULATE_AHEAD_QUEUE + 8) * (16u << 20);
-	uint8_t *area = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-	CHECK(area != MAP_FAILED);
-	if (area == MAP_FAILED)
+	uint8_t *area = map_area(len);
+	if (!area)
 		return;
 	struct populate_ahead p;
 	populate_ahead_start(&p, 1, SZ_4K);
