@@ -128,10 +128,7 @@ int mig_channels_pass0(struct mig_channels *c, struct mig_stream *st)
 			continue;
 		pthread_join(jobs[k].thread, NULL);
 		e = e ? e : jobs[k].e;
-		st->count->pages += jobs[k].count.pages;
-		st->count->zero_pages += jobs[k].count.zero_pages;
-		st->count->bytes += jobs[k].count.bytes;
-		st->count->hot_pages += jobs[k].count.hot_pages;
+		mig_pass_add(st->count, &jobs[k].count);
 		if (!c->keep)
 			close_one(c, k);
 	}

@@ -51,6 +51,13 @@ static void *other_channel_thread(void *arg)
 	return NULL;
 }
 
+/* Channel k's failure as the migration's reason, in r->err. */
+static void say_failure(struct receiver *r, unsigned int k, const struct other_channel *o)
+{
+	snprintf(r->err, r->errlen, "channel %u of %u: %s", k + 1, r->share.count,
+		 o->err[0] ? o->err : o->e == -EPROTO ? "not a pagoda migration" : strerror(-o->e));
+}
+
 int mig_rx_end_pass0(struct receiver *r)
 {
 	int e = 0;
@@ -62,12 +69,9 @@ int mig_rx_end_pass0(struct receiver *r)
 		o->running = false;
 		if (o->e && !e) {
 			e = o->e;
-			snprintf(r->err, r->errlen, "channel %u of %u: %s", k + 1, r->share.count,
-				 o->err[0] ? o->err : o->e == -EPROTO ? "not a pagoda migration" : strerror(-o->e));
+			say_failure(r, k, o);
 		}
-		r->pass.pages += o->r.pass.pages;
-		r->pass.zero_pages += o->r.pass.zero_pages;
-		r->pass.bytes += o->r.pass.bytes;
+		mig_pass_add(&r->pass, &o->r.pass);
 	}
 	r->share = (struct mig_share){ 0, 0 };
 	return e;
@@ -90,8 +94,7 @@ void mig_rx_close_others(struct receiver *r, bool failed)
 		if (o->running)
 			pthread_join(o->thread, NULL);
 		if (failed && o->e && !r->err[0])
-			snprintf(r->err, r->errlen, "channel %u of %u: %s", k + 1, r->share.count,
-				 o->err[0] ? o->err : o->e == -EPROTO ? "not a pagoda migration" : strerror(-o->e));
+			say_failure(r, k, o);
 		close(o->r.ch.fd);
 		free(o);
 		r->others[k] = NULL;

@@ -30,6 +30,15 @@ struct mig_pass {
 	uint64_t hot_pages;            /* of pages, those sent last as hot (mig_order.h) */
 };
 
+/* What another channel carried of a pass, added to the pass (its time is the pass's). */
+static inline void mig_pass_add(struct mig_pass *to, const struct mig_pass *from)
+{
+	to->pages += from->pages;
+	to->zero_pages += from->zero_pages;
+	to->bytes += from->bytes;
+	to->hot_pages += from->hot_pages;
+}
+
 /* Where the downtime went: stopping the vCPUs, finishing device I/O, the last dirty pages,
  * saving and sending the machine state, and the receiver's restore until its word. */
 struct mig_stop {

@@ -314,9 +314,7 @@ static int join_pushers(struct postcopy_src *p, bool cut)
 		pthread_join(j->thread, NULL);
 		j->started = false;
 		e = e ? e : j->e;
-		p->sent.pages += j->count.pages;
-		p->sent.zero_pages += j->count.zero_pages;
-		p->sent.bytes += j->count.bytes;
+		mig_pass_add(&p->sent, &j->count);
 	}
 	return e;
 }
